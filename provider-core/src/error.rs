@@ -1,0 +1,316 @@
+//! The one error model every provider speaks.
+//!
+//! Backends classify what their cloud answered into these kinds; everything above them
+//! (retry, waiting, the cluster layer) decides on the kind alone. Each variant names the
+//! [`Operation`] it came from and, where there is one, the resource it concerns.
+
+use std::time::Duration;
+
+use crate::operation::Operation;
+
+/// Result alias used throughout Plinth.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything a provider call can fail with.
+///
+/// Messages never carry credentials: backends must not copy request headers or
+/// bodies that hold secrets into `message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The resource does not exist (or no longer exists).
+    #[error("{operation}: {resource} not found")]
+    NotFound {
+        /// The failed operation.
+        operation: Operation,
+        /// What was looked for, e.g. `instance i-123`.
+        resource: String,
+    },
+    /// A resource with this identity already exists and cannot be returned instead.
+    #[error("{operation}: {resource} already exists")]
+    AlreadyExists {
+        /// The failed operation.
+        operation: Operation,
+        /// The resource that exists.
+        resource: String,
+    },
+    /// The resource is in use or its state forbids the call (an attached volume, a
+    /// group still referenced, the same name with a different spec). Not retried.
+    #[error("{operation}: {resource} conflict: {message}")]
+    Conflict {
+        /// The failed operation.
+        operation: Operation,
+        /// The resource in conflict.
+        resource: String,
+        /// Why, and what to do about it.
+        message: String,
+    },
+    /// A quota or capacity limit was reached.
+    #[error("{operation}: quota exceeded: {message}")]
+    QuotaExceeded {
+        /// The failed operation.
+        operation: Operation,
+        /// Which limit.
+        message: String,
+    },
+    /// The cloud asked us to slow down.
+    #[error("{operation}: throttled{}", retry_after.map(|d| format!(" (retry after {d:?})")).unwrap_or_default())]
+    Throttled {
+        /// The failed operation.
+        operation: Operation,
+        /// How long the cloud asked us to wait, if it said.
+        retry_after: Option<Duration>,
+    },
+    /// Credentials are missing, wrong or expired.
+    #[error("{operation}: unauthorized: {message}")]
+    Unauthorized {
+        /// The failed operation.
+        operation: Operation,
+        /// What was wrong (never the credential itself).
+        message: String,
+    },
+    /// Authenticated, but not allowed to do this.
+    #[error("{operation}: forbidden: {message}")]
+    Forbidden {
+        /// The failed operation.
+        operation: Operation,
+        /// What was refused.
+        message: String,
+    },
+    /// The request itself is wrong; `field` names the input and `message` the fix.
+    #[error("{operation}: invalid {field}: {message}")]
+    InvalidInput {
+        /// The failed operation.
+        operation: Operation,
+        /// The offending input, e.g. `spec.size_gib`.
+        field: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// The provider cannot do this at all (see [`crate::Capabilities`]).
+    #[error("{operation}: unsupported: {message}")]
+    Unsupported {
+        /// The failed operation.
+        operation: Operation,
+        /// What is missing.
+        message: String,
+    },
+    /// The resource did not reach the wanted state in time.
+    #[error("{operation}: {resource} not {wanted} after {waited:?} (last state: {last_state})")]
+    Timeout {
+        /// The operation that waited.
+        operation: Operation,
+        /// The resource waited for.
+        resource: String,
+        /// The state waited for.
+        wanted: String,
+        /// The last state seen.
+        last_state: String,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// A failure that clears by itself (network error, 5xx, a busy resource).
+    #[error("{operation}: transient failure: {message}")]
+    Transient {
+        /// The failed operation.
+        operation: Operation,
+        /// What happened.
+        message: String,
+    },
+    /// Any other answer of the cloud's API.
+    #[error("{operation}: API error {}{code}: {message}", status.map(|s| format!("{s} ")).unwrap_or_default())]
+    Api {
+        /// The failed operation.
+        operation: Operation,
+        /// HTTP status, when there was one.
+        status: Option<u16>,
+        /// The cloud's error code.
+        code: String,
+        /// The cloud's message.
+        message: String,
+    },
+}
+
+/// The kind of an [`Error`], without its details; handy for matching and counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// See [`Error::NotFound`].
+    NotFound,
+    /// See [`Error::AlreadyExists`].
+    AlreadyExists,
+    /// See [`Error::Conflict`].
+    Conflict,
+    /// See [`Error::QuotaExceeded`].
+    QuotaExceeded,
+    /// See [`Error::Throttled`].
+    Throttled,
+    /// See [`Error::Unauthorized`].
+    Unauthorized,
+    /// See [`Error::Forbidden`].
+    Forbidden,
+    /// See [`Error::InvalidInput`].
+    InvalidInput,
+    /// See [`Error::Unsupported`].
+    Unsupported,
+    /// See [`Error::Timeout`].
+    Timeout,
+    /// See [`Error::Transient`].
+    Transient,
+    /// See [`Error::Api`].
+    Api,
+}
+
+impl Error {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+            Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::QuotaExceeded { .. } => ErrorKind::QuotaExceeded,
+            Error::Throttled { .. } => ErrorKind::Throttled,
+            Error::Unauthorized { .. } => ErrorKind::Unauthorized,
+            Error::Forbidden { .. } => ErrorKind::Forbidden,
+            Error::InvalidInput { .. } => ErrorKind::InvalidInput,
+            Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Transient { .. } => ErrorKind::Transient,
+            Error::Api { .. } => ErrorKind::Api,
+        }
+    }
+
+    /// The operation the error came from.
+    pub fn operation(&self) -> Operation {
+        match self {
+            Error::NotFound { operation, .. }
+            | Error::AlreadyExists { operation, .. }
+            | Error::Conflict { operation, .. }
+            | Error::QuotaExceeded { operation, .. }
+            | Error::Throttled { operation, .. }
+            | Error::Unauthorized { operation, .. }
+            | Error::Forbidden { operation, .. }
+            | Error::InvalidInput { operation, .. }
+            | Error::Unsupported { operation, .. }
+            | Error::Timeout { operation, .. }
+            | Error::Transient { operation, .. }
+            | Error::Api { operation, .. } => *operation,
+        }
+    }
+
+    /// Whether the generic retry policy may repeat the call: throttling, transient
+    /// failures and 5xx API answers. `Conflict` is not retryable (see DESIGN.md).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Throttled { .. } | Error::Transient { .. } => true,
+            Error::Api {
+                status: Some(s), ..
+            } => *s >= 500,
+            _ => false,
+        }
+    }
+
+    /// How long the cloud asked us to wait before retrying, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Throttled { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Shorthand for [`Error::NotFound`].
+    pub fn not_found(operation: Operation, resource: impl Into<String>) -> Self {
+        Error::NotFound {
+            operation,
+            resource: resource.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::InvalidInput`].
+    pub fn invalid(
+        operation: Operation,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::InvalidInput {
+            operation,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Conflict`].
+    pub fn conflict(
+        operation: Operation,
+        resource: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Conflict {
+            operation,
+            resource: resource.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Transient`].
+    pub fn transient(operation: Operation, message: impl Into<String>) -> Self {
+        Error::Transient {
+            operation,
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Unsupported`].
+    pub fn unsupported(operation: Operation, message: impl Into<String>) -> Self {
+        Error::Unsupported {
+            operation,
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_kinds() {
+        let op = Operation::GetInstance;
+        assert!(Error::transient(op, "x").is_retryable());
+        assert!(Error::Throttled {
+            operation: op,
+            retry_after: None
+        }
+        .is_retryable());
+        assert!(Error::Api {
+            operation: op,
+            status: Some(503),
+            code: "x".into(),
+            message: "y".into()
+        }
+        .is_retryable());
+        assert!(!Error::Api {
+            operation: op,
+            status: Some(400),
+            code: "x".into(),
+            message: "y".into()
+        }
+        .is_retryable());
+        assert!(!Error::conflict(op, "volume v", "attached").is_retryable());
+        assert!(!Error::not_found(op, "instance i").is_retryable());
+    }
+
+    #[test]
+    fn display_names_operation_and_field() {
+        let e = Error::invalid(
+            Operation::CreateVolume,
+            "spec.size_gib",
+            "must be at least 1",
+        );
+        assert_eq!(
+            e.to_string(),
+            "create_volume: invalid spec.size_gib: must be at least 1"
+        );
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    }
+}

@@ -1,0 +1,30 @@
+//! # provider-core: the Plinth provider contract
+//!
+//! One object-safe async [`Provider`] trait over six resource families (availability
+//! zones, security groups, floating IPs, volumes, instances, load balancers), one
+//! [`Error`] model, and what every backend shares:
+//!
+//! - [`model`]: specs (what to create, self-validating) and records (what exists), all
+//!   tagged; lists filter by [`TagFilter`].
+//! - [`error`]: the one error enum, its kinds and [`Error::is_retryable`].
+//! - [`wait`]: the shared [`wait::Poller`] and per-kind [`wait::Timeouts`].
+//! - [`layer`]: behaviour around any provider: [`layer::Retry`], [`layer::RateLimit`],
+//!   [`layer::Instrumented`], [`layer::FaultInjecting`].
+//! - [`memory`]: the in-memory reference provider.
+//! - `mock` (feature `mock`): a mockall mock of the trait.
+//! - `conformance` (feature `conformance`): the checks every provider runs.
+
+pub mod error;
+pub mod layer;
+pub mod model;
+mod operation;
+mod provider;
+pub mod wait;
+
+#[cfg(feature = "mock")]
+pub mod mock;
+
+pub use error::{Error, ErrorKind, Result};
+pub use model::*;
+pub use operation::Operation;
+pub use provider::{Capabilities, Provider};

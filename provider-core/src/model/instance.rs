@@ -1,0 +1,106 @@
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{tags::validate_tags, validate_name, validate_non_empty, Tags};
+use crate::{Error, Operation, Result};
+
+/// Largest user data accepted through the trait (EC2's limit, 16 KiB).
+pub const MAX_USER_DATA_BYTES: usize = 16 * 1024;
+
+/// What to create: one compute instance in an AZ.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceSpec {
+    /// Unique name; creating the same name and spec again returns the existing instance.
+    pub name: String,
+    /// Compute AZ name.
+    pub availability_zone: String,
+    /// Flavor / instance type (id or name).
+    pub flavor: String,
+    /// Image (id or name).
+    pub image: String,
+    /// Network (id or name), where the provider needs one.
+    pub network: Option<String>,
+    /// Subnet (id or name), where the provider needs one.
+    pub subnet: Option<String>,
+    /// Security group ids.
+    pub security_groups: Vec<String>,
+    /// Name of an existing keypair.
+    pub keypair: Option<String>,
+    /// User data (cloud-init or a script), at most [`MAX_USER_DATA_BYTES`].
+    pub user_data: Option<String>,
+    /// Tags.
+    pub tags: Tags,
+}
+
+impl InstanceSpec {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        self.validate_for(Operation::CreateInstance, "spec")
+    }
+
+    /// Checks every field, naming them under `field` (e.g. `specs[3]`) for `op`.
+    pub fn validate_for(&self, op: Operation, field: &str) -> Result<()> {
+        validate_name(op, &format!("{field}.name"), &self.name)?;
+        validate_non_empty(op, &format!("{field}.availability_zone"), &self.availability_zone)?;
+        validate_non_empty(op, &format!("{field}.flavor"), &self.flavor)?;
+        validate_non_empty(op, &format!("{field}.image"), &self.image)?;
+        for (i, g) in self.security_groups.iter().enumerate() {
+            validate_non_empty(op, &format!("{field}.security_groups[{i}]"), g)?;
+        }
+        if let Some(u) = &self.user_data {
+            if u.len() > MAX_USER_DATA_BYTES {
+                return Err(Error::invalid(
+                    op,
+                    format!("{field}.user_data"),
+                    format!(
+                        "{} bytes is too large: keep user data under {MAX_USER_DATA_BYTES} bytes",
+                        u.len()
+                    ),
+                ));
+            }
+        }
+        validate_tags(op, &format!("{field}.tags"), &self.tags)
+    }
+}
+
+/// Lifecycle state of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceState {
+    /// Being created or booting.
+    Pending,
+    /// Up and usable.
+    Running,
+    /// Stopped (exists, not running).
+    Stopped,
+    /// Failed (e.g. its process died); delete and recreate it.
+    Failed,
+    /// Being deleted.
+    Deleting,
+}
+
+/// An instance that exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// Provider id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Compute AZ name.
+    pub availability_zone: String,
+    /// Flavor as created.
+    pub flavor: String,
+    /// Image as created.
+    pub image: String,
+    /// State.
+    pub state: InstanceState,
+    /// Private address, once known.
+    pub private_ip: Option<IpAddr>,
+    /// Public (floating) address, when one is associated.
+    pub public_ip: Option<IpAddr>,
+    /// Security group ids.
+    pub security_groups: Vec<String>,
+    /// Tags.
+    pub tags: Tags,
+}

@@ -1,0 +1,148 @@
+//! The `Provider` trait: the whole contract between Plinth and a cloud.
+
+use async_trait::async_trait;
+use futures::future::try_join_all;
+use serde::{Deserialize, Serialize};
+
+use crate::model::*;
+use crate::Result;
+
+/// What a provider supports beyond the operations every provider has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Floating IPs exist (vSphere has none).
+    pub floating_ips: bool,
+    /// Load balancers exist (vSphere has none).
+    pub load_balancers: bool,
+    /// Listener protocols the load balancers speak.
+    pub lb_protocols: Vec<LbProtocol>,
+    /// Security group rules may name another group as their source.
+    pub group_sources: bool,
+    /// Largest page the provider's list calls fetch; lists longer than this span pages.
+    pub page_size: usize,
+}
+
+/// One cloud, as an object-safe async trait used as `Arc<dyn Provider>`.
+///
+/// Rules every implementation follows (the conformance kit checks them):
+/// - Creates validate their spec first (`InvalidInput` naming the field), are idempotent
+///   by name (same name and spec returns the existing resource; same name with another
+///   spec is `Conflict`) and return once the resource is usable, or `Timeout`.
+/// - Deletes succeed when the resource is already gone and return once it is gone.
+/// - `get_*` of a missing id is `NotFound`; every list takes a [`TagFilter`] and follows
+///   pagination to the end.
+/// - Backends classify errors; retry and rate limiting are layers ([`crate::layer`]).
+#[async_trait]
+pub trait Provider: Send + Sync + std::fmt::Debug {
+    /// A short name for logs, e.g. `memory` or `openstack`.
+    fn name(&self) -> &str;
+
+    /// What this provider supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// The availability zones new resources can be placed in.
+    async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>>;
+
+    /// Sets the `set` tags and removes the `remove` keys on any resource.
+    async fn update_tags(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()>;
+
+    // --- security groups
+
+    /// Creates a security group with its rules.
+    async fn create_security_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup>;
+    /// Gets a security group by id.
+    async fn get_security_group(&self, id: &str) -> Result<SecurityGroup>;
+    /// Lists security groups whose tags match.
+    async fn list_security_groups(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>>;
+    /// Adds an ingress rule; adding a rule that exists succeeds.
+    async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()>;
+    /// Removes an ingress rule; removing a rule that is absent succeeds.
+    async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule)
+        -> Result<()>;
+    /// Deletes a security group; `Conflict` while an instance or rule uses it.
+    async fn delete_security_group(&self, id: &str) -> Result<()>;
+
+    // --- floating IPs
+
+    /// Allocates a floating IP from a pool.
+    async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp>;
+    /// Gets a floating IP by id.
+    async fn get_floating_ip(&self, id: &str) -> Result<FloatingIp>;
+    /// Lists floating IPs whose tags match.
+    async fn list_floating_ips(&self, filter: &TagFilter) -> Result<Vec<FloatingIp>>;
+    /// Associates a floating IP with an instance (moving it if associated elsewhere).
+    async fn associate_floating_ip(&self, id: &str, instance_id: &str) -> Result<FloatingIp>;
+    /// Disassociates a floating IP; succeeds when it is not associated.
+    async fn disassociate_floating_ip(&self, id: &str) -> Result<FloatingIp>;
+    /// Releases a floating IP (disassociating it first).
+    async fn release_floating_ip(&self, id: &str) -> Result<()>;
+
+    // --- volumes
+
+    /// Creates a volume and waits until it is available.
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume>;
+    /// Gets a volume by id.
+    async fn get_volume(&self, id: &str) -> Result<Volume>;
+    /// Lists volumes whose tags match.
+    async fn list_volumes(&self, filter: &TagFilter) -> Result<Vec<Volume>>;
+    /// Attaches a volume to an instance in the same AZ and waits until it is in use.
+    /// Attaching to the instance it is already attached to succeeds.
+    async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<Volume>;
+    /// Detaches a volume and waits until it is available; succeeds when not attached.
+    async fn detach_volume(&self, volume_id: &str) -> Result<Volume>;
+    /// Deletes a volume; `Conflict` while attached.
+    async fn delete_volume(&self, id: &str) -> Result<()>;
+
+    // --- instances
+
+    /// Creates an instance and waits until it runs.
+    async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance>;
+    /// Creates several instances; clouds that launch in batches override this.
+    async fn create_instances(&self, specs: &[InstanceSpec]) -> Result<Vec<Instance>> {
+        try_join_all(specs.iter().map(|s| self.create_instance(s))).await
+    }
+    /// Gets an instance by id.
+    async fn get_instance(&self, id: &str) -> Result<Instance>;
+    /// Gets several instances by id, in the order asked; `NotFound` if any is missing.
+    async fn get_instances(&self, ids: &[String]) -> Result<Vec<Instance>> {
+        try_join_all(ids.iter().map(|id| self.get_instance(id))).await
+    }
+    /// Lists instances whose tags match.
+    async fn list_instances(&self, filter: &TagFilter) -> Result<Vec<Instance>>;
+    /// Deletes an instance (releasing its floating IP association, detaching nothing:
+    /// detach volumes first) and waits until it is gone.
+    async fn delete_instance(&self, id: &str) -> Result<()>;
+
+    // --- load balancers
+
+    /// Creates a load balancer with its listeners, pools and members; waits until active.
+    async fn create_load_balancer(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer>;
+    /// Gets a load balancer by id.
+    async fn get_load_balancer(&self, id: &str) -> Result<LoadBalancer>;
+    /// Lists load balancers whose tags match.
+    async fn list_load_balancers(&self, filter: &TagFilter) -> Result<Vec<LoadBalancer>>;
+    /// Adds a member to the pool of the listener on `listener_port`; adding a member
+    /// that is present succeeds.
+    async fn add_load_balancer_member(
+        &self,
+        lb_id: &str,
+        listener_port: u16,
+        member: &MemberSpec,
+    ) -> Result<LoadBalancer>;
+    /// Removes a member from the pool of the listener on `listener_port`, letting its
+    /// open connections finish; removing an absent member succeeds.
+    async fn remove_load_balancer_member(
+        &self,
+        lb_id: &str,
+        listener_port: u16,
+        member: &MemberSpec,
+    ) -> Result<LoadBalancer>;
+    /// Deletes a load balancer and waits until it is gone.
+    async fn delete_load_balancer(&self, id: &str) -> Result<()>;
+}
