@@ -16,6 +16,7 @@
 
 pub mod error;
 pub mod layer;
+pub mod memory;
 pub mod model;
 mod operation;
 mod provider;

@@ -63,8 +63,7 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// Adds an ingress rule; adding a rule that exists succeeds.
     async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()>;
     /// Removes an ingress rule; removing a rule that is absent succeeds.
-    async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule)
-        -> Result<()>;
+    async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()>;
     /// Deletes a security group; `Conflict` while an instance or rule uses it.
     async fn delete_security_group(&self, id: &str) -> Result<()>;
 

@@ -208,14 +208,20 @@ mod tests {
         let n = AtomicU32::new(0);
         let poller = Poller::new(Duration::from_millis(10), Duration::from_millis(40));
         let v = poller
-            .until(Operation::GetInstance, "i", "running", Duration::from_secs(5), || async {
-                let k = n.fetch_add(1, Ordering::SeqCst);
-                Ok(if k < 3 {
-                    Poll::Pending(format!("pending {k}"))
-                } else {
-                    Poll::Ready(k)
-                })
-            })
+            .until(
+                Operation::GetInstance,
+                "i",
+                "running",
+                Duration::from_secs(5),
+                || async {
+                    let k = n.fetch_add(1, Ordering::SeqCst);
+                    Ok(if k < 3 {
+                        Poll::Pending(format!("pending {k}"))
+                    } else {
+                        Poll::Ready(k)
+                    })
+                },
+            )
             .await
             .unwrap();
         assert_eq!(v, 3);

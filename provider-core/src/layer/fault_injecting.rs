@@ -99,7 +99,11 @@ impl FaultInjecting {
     fn draw(&self, op: Operation) -> Option<Fault> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let x: f64 = st.rng.random();
-        let error_rate = *self.plan.error_rates.get(&op).unwrap_or(&self.plan.error_rate);
+        let error_rate = *self
+            .plan
+            .error_rates
+            .get(&op)
+            .unwrap_or(&self.plan.error_rate);
         let fault = if x < error_rate {
             Some(Fault::Error)
         } else if x < error_rate + self.plan.throttle_rate {
@@ -135,7 +139,10 @@ impl Layer for FaultInjecting {
             }),
             Some(Fault::LostReply) => {
                 let _ = f().await;
-                Err(Error::transient(op, "injected fault: reply lost after the call"))
+                Err(Error::transient(
+                    op,
+                    "injected fault: reply lost after the call",
+                ))
             }
             None => f().await,
         }

@@ -8,7 +8,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use provider_core::layer::{Instrumented, Layered, RateLimit, Retry};
-//! # use provider_core::mock::MockProvider as MemoryProvider;
+//! use provider_core::memory::MemoryProvider;
 //! use provider_core::Provider;
 //!
 //! let metrics = Instrumented::new();
@@ -84,55 +84,79 @@ impl<L: Layer> Provider for Layered<L> {
 
     async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {
         self.layer
-            .call(Operation::ListAvailabilityZones, || self.inner.list_availability_zones())
+            .call(Operation::ListAvailabilityZones, || {
+                self.inner.list_availability_zones()
+            })
             .await
     }
 
-    async fn update_tags(&self, kind: ResourceKind, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
+    async fn update_tags(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
         self.layer
-            .call(Operation::UpdateTags, || self.inner.update_tags(kind, id, set, remove))
+            .call(Operation::UpdateTags, || {
+                self.inner.update_tags(kind, id, set, remove)
+            })
             .await
     }
 
     async fn create_security_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
         self.layer
-            .call(Operation::CreateSecurityGroup, || self.inner.create_security_group(spec))
+            .call(Operation::CreateSecurityGroup, || {
+                self.inner.create_security_group(spec)
+            })
             .await
     }
 
     async fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {
         self.layer
-            .call(Operation::GetSecurityGroup, || self.inner.get_security_group(id))
+            .call(Operation::GetSecurityGroup, || {
+                self.inner.get_security_group(id)
+            })
             .await
     }
 
     async fn list_security_groups(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>> {
         self.layer
-            .call(Operation::ListSecurityGroups, || self.inner.list_security_groups(filter))
+            .call(Operation::ListSecurityGroups, || {
+                self.inner.list_security_groups(filter)
+            })
             .await
     }
 
     async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
         self.layer
-            .call(Operation::AddSecurityGroupRule, || self.inner.add_security_group_rule(group_id, rule))
+            .call(Operation::AddSecurityGroupRule, || {
+                self.inner.add_security_group_rule(group_id, rule)
+            })
             .await
     }
 
     async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
         self.layer
-            .call(Operation::RemoveSecurityGroupRule, || self.inner.remove_security_group_rule(group_id, rule))
+            .call(Operation::RemoveSecurityGroupRule, || {
+                self.inner.remove_security_group_rule(group_id, rule)
+            })
             .await
     }
 
     async fn delete_security_group(&self, id: &str) -> Result<()> {
         self.layer
-            .call(Operation::DeleteSecurityGroup, || self.inner.delete_security_group(id))
+            .call(Operation::DeleteSecurityGroup, || {
+                self.inner.delete_security_group(id)
+            })
             .await
     }
 
     async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
         self.layer
-            .call(Operation::AllocateFloatingIp, || self.inner.allocate_floating_ip(spec))
+            .call(Operation::AllocateFloatingIp, || {
+                self.inner.allocate_floating_ip(spec)
+            })
             .await
     }
 
@@ -144,25 +168,33 @@ impl<L: Layer> Provider for Layered<L> {
 
     async fn list_floating_ips(&self, filter: &TagFilter) -> Result<Vec<FloatingIp>> {
         self.layer
-            .call(Operation::ListFloatingIps, || self.inner.list_floating_ips(filter))
+            .call(Operation::ListFloatingIps, || {
+                self.inner.list_floating_ips(filter)
+            })
             .await
     }
 
     async fn associate_floating_ip(&self, id: &str, instance_id: &str) -> Result<FloatingIp> {
         self.layer
-            .call(Operation::AssociateFloatingIp, || self.inner.associate_floating_ip(id, instance_id))
+            .call(Operation::AssociateFloatingIp, || {
+                self.inner.associate_floating_ip(id, instance_id)
+            })
             .await
     }
 
     async fn disassociate_floating_ip(&self, id: &str) -> Result<FloatingIp> {
         self.layer
-            .call(Operation::DisassociateFloatingIp, || self.inner.disassociate_floating_ip(id))
+            .call(Operation::DisassociateFloatingIp, || {
+                self.inner.disassociate_floating_ip(id)
+            })
             .await
     }
 
     async fn release_floating_ip(&self, id: &str) -> Result<()> {
         self.layer
-            .call(Operation::ReleaseFloatingIp, || self.inner.release_floating_ip(id))
+            .call(Operation::ReleaseFloatingIp, || {
+                self.inner.release_floating_ip(id)
+            })
             .await
     }
 
@@ -186,13 +218,17 @@ impl<L: Layer> Provider for Layered<L> {
 
     async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
         self.layer
-            .call(Operation::AttachVolume, || self.inner.attach_volume(volume_id, instance_id))
+            .call(Operation::AttachVolume, || {
+                self.inner.attach_volume(volume_id, instance_id)
+            })
             .await
     }
 
     async fn detach_volume(&self, volume_id: &str) -> Result<Volume> {
         self.layer
-            .call(Operation::DetachVolume, || self.inner.detach_volume(volume_id))
+            .call(Operation::DetachVolume, || {
+                self.inner.detach_volume(volume_id)
+            })
             .await
     }
 
@@ -204,13 +240,17 @@ impl<L: Layer> Provider for Layered<L> {
 
     async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance> {
         self.layer
-            .call(Operation::CreateInstance, || self.inner.create_instance(spec))
+            .call(Operation::CreateInstance, || {
+                self.inner.create_instance(spec)
+            })
             .await
     }
 
     async fn create_instances(&self, specs: &[InstanceSpec]) -> Result<Vec<Instance>> {
         self.layer
-            .call(Operation::CreateInstances, || self.inner.create_instances(specs))
+            .call(Operation::CreateInstances, || {
+                self.inner.create_instances(specs)
+            })
             .await
     }
 
@@ -228,7 +268,9 @@ impl<L: Layer> Provider for Layered<L> {
 
     async fn list_instances(&self, filter: &TagFilter) -> Result<Vec<Instance>> {
         self.layer
-            .call(Operation::ListInstances, || self.inner.list_instances(filter))
+            .call(Operation::ListInstances, || {
+                self.inner.list_instances(filter)
+            })
             .await
     }
 
@@ -240,37 +282,61 @@ impl<L: Layer> Provider for Layered<L> {
 
     async fn create_load_balancer(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer> {
         self.layer
-            .call(Operation::CreateLoadBalancer, || self.inner.create_load_balancer(spec))
+            .call(Operation::CreateLoadBalancer, || {
+                self.inner.create_load_balancer(spec)
+            })
             .await
     }
 
     async fn get_load_balancer(&self, id: &str) -> Result<LoadBalancer> {
         self.layer
-            .call(Operation::GetLoadBalancer, || self.inner.get_load_balancer(id))
+            .call(Operation::GetLoadBalancer, || {
+                self.inner.get_load_balancer(id)
+            })
             .await
     }
 
     async fn list_load_balancers(&self, filter: &TagFilter) -> Result<Vec<LoadBalancer>> {
         self.layer
-            .call(Operation::ListLoadBalancers, || self.inner.list_load_balancers(filter))
+            .call(Operation::ListLoadBalancers, || {
+                self.inner.list_load_balancers(filter)
+            })
             .await
     }
 
-    async fn add_load_balancer_member(&self, lb_id: &str, listener_port: u16, member: &MemberSpec) -> Result<LoadBalancer> {
+    async fn add_load_balancer_member(
+        &self,
+        lb_id: &str,
+        listener_port: u16,
+        member: &MemberSpec,
+    ) -> Result<LoadBalancer> {
         self.layer
-            .call(Operation::AddLoadBalancerMember, || self.inner.add_load_balancer_member(lb_id, listener_port, member))
+            .call(Operation::AddLoadBalancerMember, || {
+                self.inner
+                    .add_load_balancer_member(lb_id, listener_port, member)
+            })
             .await
     }
 
-    async fn remove_load_balancer_member(&self, lb_id: &str, listener_port: u16, member: &MemberSpec) -> Result<LoadBalancer> {
+    async fn remove_load_balancer_member(
+        &self,
+        lb_id: &str,
+        listener_port: u16,
+        member: &MemberSpec,
+    ) -> Result<LoadBalancer> {
         self.layer
-            .call(Operation::RemoveLoadBalancerMember, || self.inner.remove_load_balancer_member(lb_id, listener_port, member))
+            .call(Operation::RemoveLoadBalancerMember, || {
+                self.inner
+                    .remove_load_balancer_member(lb_id, listener_port, member)
+            })
             .await
     }
 
     async fn delete_load_balancer(&self, id: &str) -> Result<()> {
         self.layer
-            .call(Operation::DeleteLoadBalancer, || self.inner.delete_load_balancer(id))
+            .call(Operation::DeleteLoadBalancer, || {
+                self.inner.delete_load_balancer(id)
+            })
             .await
     }
 }

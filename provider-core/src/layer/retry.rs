@@ -69,12 +69,14 @@ impl Layer for Retry {
         f.retry(self.backoff())
             .sleep(tokio::time::sleep)
             .when(|e: &crate::Error| e.is_retryable())
-            .adjust(|e: &crate::Error, planned| match (e.retry_after(), planned) {
-                // Give up when the backoff says so; otherwise honour Retry-After.
-                (_, None) => None,
-                (Some(ra), Some(d)) => Some(ra.max(d)),
-                (None, d) => d,
-            })
+            .adjust(
+                |e: &crate::Error, planned| match (e.retry_after(), planned) {
+                    // Give up when the backoff says so; otherwise honour Retry-After.
+                    (_, None) => None,
+                    (Some(ra), Some(d)) => Some(ra.max(d)),
+                    (None, d) => d,
+                },
+            )
             .notify(|e, d| tracing::debug!(operation = %op, error = %e, delay = ?d, "retrying"))
             .await
     }
@@ -109,7 +111,11 @@ mod tests {
         let r: Result<()> = Retry::fast(5)
             .call(Operation::DeleteVolume, || async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err(Error::conflict(Operation::DeleteVolume, "volume v", "attached"))
+                Err(Error::conflict(
+                    Operation::DeleteVolume,
+                    "volume v",
+                    "attached",
+                ))
             })
             .await;
         assert!(matches!(r, Err(Error::Conflict { .. })));
@@ -143,6 +149,10 @@ mod tests {
             })
             .await;
         assert_eq!(r, Ok(()));
-        assert!(start.elapsed() >= Duration::from_secs(7), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_secs(7),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

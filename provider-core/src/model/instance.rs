@@ -42,7 +42,11 @@ impl InstanceSpec {
     /// Checks every field, naming them under `field` (e.g. `specs[3]`) for `op`.
     pub fn validate_for(&self, op: Operation, field: &str) -> Result<()> {
         validate_name(op, &format!("{field}.name"), &self.name)?;
-        validate_non_empty(op, &format!("{field}.availability_zone"), &self.availability_zone)?;
+        validate_non_empty(
+            op,
+            &format!("{field}.availability_zone"),
+            &self.availability_zone,
+        )?;
         validate_non_empty(op, &format!("{field}.flavor"), &self.flavor)?;
         validate_non_empty(op, &format!("{field}.image"), &self.image)?;
         for (i, g) in self.security_groups.iter().enumerate() {

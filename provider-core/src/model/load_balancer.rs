@@ -101,19 +101,30 @@ impl LoadBalancerSpec {
         let op = Operation::CreateLoadBalancer;
         validate_name(op, "spec.name", &self.name)?;
         if self.listeners.is_empty() {
-            return Err(Error::invalid(op, "spec.listeners", "add at least one listener"));
+            return Err(Error::invalid(
+                op,
+                "spec.listeners",
+                "add at least one listener",
+            ));
         }
         let mut ports = std::collections::BTreeSet::new();
         for (i, l) in self.listeners.iter().enumerate() {
             let field = format!("spec.listeners[{i}]");
             if l.port == 0 {
-                return Err(Error::invalid(op, format!("{field}.port"), "use a port from 1 to 65535"));
+                return Err(Error::invalid(
+                    op,
+                    format!("{field}.port"),
+                    "use a port from 1 to 65535",
+                ));
             }
             if !ports.insert(l.port) {
                 return Err(Error::invalid(
                     op,
                     format!("{field}.port"),
-                    format!("port {} is used by another listener: give each listener its own port", l.port),
+                    format!(
+                        "port {} is used by another listener: give each listener its own port",
+                        l.port
+                    ),
                 ));
             }
             validate_health_check(op, &format!("{field}.health_check"), &l.health_check)?;
@@ -127,17 +138,19 @@ impl LoadBalancerSpec {
 
 fn validate_health_check(op: Operation, field: &str, h: &HealthCheck) -> Result<()> {
     if h.interval.is_zero() || h.timeout.is_zero() || h.timeout > h.interval {
-        return Err(Error::invalid(
-            op,
-            field,
-            "use 0 < timeout <= interval",
-        ));
+        return Err(Error::invalid(op, field, "use 0 < timeout <= interval"));
     }
     if h.healthy_threshold == 0 || h.unhealthy_threshold == 0 {
         return Err(Error::invalid(op, field, "thresholds must be at least 1"));
     }
-    if h.protocol == HealthCheckProtocol::Http && h.path.as_deref().is_none_or(|p| !p.starts_with('/')) {
-        return Err(Error::invalid(op, format!("{field}.path"), "HTTP checks need a path starting with '/'"));
+    if h.protocol == HealthCheckProtocol::Http
+        && h.path.as_deref().is_none_or(|p| !p.starts_with('/'))
+    {
+        return Err(Error::invalid(
+            op,
+            format!("{field}.path"),
+            "HTTP checks need a path starting with '/'",
+        ));
     }
     Ok(())
 }
@@ -146,7 +159,11 @@ fn validate_health_check(op: Operation, field: &str, h: &HealthCheck) -> Result<
 pub(crate) fn validate_member(op: Operation, field: &str, m: &MemberSpec) -> Result<()> {
     validate_non_empty(op, &format!("{field}.instance_id"), &m.instance_id)?;
     if m.port == 0 {
-        return Err(Error::invalid(op, format!("{field}.port"), "use a port from 1 to 65535"));
+        return Err(Error::invalid(
+            op,
+            format!("{field}.port"),
+            "use a port from 1 to 65535",
+        ));
     }
     Ok(())
 }

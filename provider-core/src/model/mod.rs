@@ -14,11 +14,14 @@ mod zone;
 pub use floating_ip::{FloatingIp, FloatingIpSpec};
 pub use instance::{Instance, InstanceSpec, InstanceState};
 pub use load_balancer::{
-    HealthCheck, HealthCheckProtocol, Listener, ListenerSpec, LoadBalancer, LoadBalancerSpec,
-    LoadBalancerState, LbProtocol, Member, MemberHealth, MemberSpec, Pool,
+    HealthCheck, HealthCheckProtocol, LbProtocol, Listener, ListenerSpec, LoadBalancer,
+    LoadBalancerSpec, LoadBalancerState, Member, MemberHealth, MemberSpec, Pool,
 };
-pub use security_group::{IngressRule, PortRange, Protocol, RuleSource, SecurityGroup, SecurityGroupSpec};
-pub use tags::{ResourceKind, TagFilter, Tags};
+pub use security_group::{
+    IngressRule, PortRange, Protocol, RuleSource, SecurityGroup, SecurityGroupSpec,
+};
+pub(crate) use tags::validate_tags;
+pub use tags::{ResourceKind, TagFilter, Tags, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN};
 pub use volume::{Volume, VolumeAttachment, VolumeSpec, VolumeState};
 pub use zone::AvailabilityZone;
 
@@ -30,7 +33,10 @@ pub(crate) fn validate_name(op: Operation, field: &str, name: &str) -> Result<()
     let ok_chars = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    let starts_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let starts_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
     if name.is_empty() || name.len() > 63 || !ok_chars || !starts_ok {
         return Err(Error::invalid(
             op,

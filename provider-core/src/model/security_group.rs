@@ -30,7 +30,10 @@ pub struct PortRange {
 impl PortRange {
     /// A single port.
     pub fn single(port: u16) -> Self {
-        Self { from: port, to: port }
+        Self {
+            from: port,
+            to: port,
+        }
     }
 
     /// Whether `port` is in the range.

@@ -31,7 +31,10 @@ impl VolumeSpec {
             return Err(Error::invalid(
                 op,
                 "spec.size_gib",
-                format!("{} GiB is out of range: use 1 to {MAX_VOLUME_GIB}", self.size_gib),
+                format!(
+                    "{} GiB is out of range: use 1 to {MAX_VOLUME_GIB}",
+                    self.size_gib
+                ),
             ));
         }
         if let Some(t) = &self.volume_type {
