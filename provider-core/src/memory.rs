@@ -572,7 +572,7 @@ impl MemoryProvider {
             ));
         }
         for (i, g) in spec.security_groups.iter().enumerate() {
-            if !st.groups.get(g).is_some_and(|r| r.deleting.is_none()) {
+            if st.groups.get(g).is_none_or(|r| r.deleting.is_some()) {
                 return Err(Error::invalid(
                     op,
                     format!("{field}.security_groups[{i}]"),
@@ -636,7 +636,7 @@ impl MemoryProvider {
         rule: &IngressRule,
     ) -> Result<()> {
         if let RuleSource::Group(g) = &rule.source {
-            if !st.groups.get(g).is_some_and(|r| r.deleting.is_none()) {
+            if st.groups.get(g).is_none_or(|r| r.deleting.is_some()) {
                 return Err(Error::invalid(
                     op,
                     format!("{field}.source"),
