@@ -1,0 +1,246 @@
+//! The daemon (`plinth-local daemon <state-dir>`): the one process that owns a state
+//! directory. It holds the database, supervises instance processes, runs floating IP
+//! forwarders and load balancers, and answers clients on `<state-dir>/daemon.sock`.
+//!
+//! It is started on demand by [`crate::LocalProvider`], outlives the program that
+//! started it, and exits by itself once the state is empty and no client has talked to
+//! it for [`IDLE_EXIT`] (or when asked, or when its state directory disappears).
+
+mod cloud;
+mod rows;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use provider_core::{Error, Operation, Result};
+use tokio::io::BufReader;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::config::LocalConfig;
+use crate::protocol::{read_frame, write_frame, Request, Response, WireError};
+use crate::store::{Store, StoreError};
+pub use cloud::Cloud;
+
+/// How long an empty, unused daemon lingers before it exits.
+pub const IDLE_EXIT: Duration = Duration::from_secs(3);
+
+/// File names in the state directory.
+pub mod paths {
+    use std::path::{Path, PathBuf};
+
+    /// The client socket.
+    pub fn socket(state_dir: &Path) -> PathBuf {
+        state_dir.join("daemon.sock")
+    }
+    /// The database.
+    pub fn database(state_dir: &Path) -> PathBuf {
+        state_dir.join("state.redb")
+    }
+    /// The configuration the daemon runs with (written by the client that starts it).
+    pub fn config(state_dir: &Path) -> PathBuf {
+        state_dir.join("config.json")
+    }
+    /// The daemon's log.
+    pub fn log(state_dir: &Path) -> PathBuf {
+        state_dir.join("daemon.log")
+    }
+    /// The daemon's pid.
+    pub fn pid(state_dir: &Path) -> PathBuf {
+        state_dir.join("daemon.pid")
+    }
+}
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Setting up the state directory or socket failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Re-adopting resources failed.
+    #[error("restoring state: {0}")]
+    Restore(#[from] Error),
+}
+
+fn io(what: &str) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
+    move |source| DaemonError::Io {
+        what: what.to_string(),
+        source,
+    }
+}
+
+/// Runs the daemon of `state_dir` until it exits. Returns `Ok` at once when another
+/// daemon already owns the directory.
+pub async fn run(state_dir: PathBuf) -> Result<(), DaemonError> {
+    std::fs::create_dir_all(&state_dir).map_err(io("creating the state directory"))?;
+    let mut cfg = match std::fs::read(paths::config(&state_dir)) {
+        Ok(b) => serde_json::from_slice::<LocalConfig>(&b).unwrap_or_default(),
+        Err(_) => LocalConfig::default(),
+    };
+    cfg.state_dir = state_dir.clone();
+    let helper = std::env::current_exe().map_err(io("finding the helper executable"))?;
+    let store = match Store::open(&paths::database(&state_dir)) {
+        Ok(s) => s,
+        Err(StoreError::Locked) => {
+            tracing::info!("another daemon owns {}: exiting", state_dir.display());
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // We own the database, so any socket left here is a dead daemon's.
+    let sock = paths::socket(&state_dir);
+    let _ = std::fs::remove_file(&sock);
+    let listener = UnixListener::bind(&sock).map_err(io("binding the daemon socket"))?;
+    std::fs::write(paths::pid(&state_dir), std::process::id().to_string())
+        .map_err(io("writing the pid file"))?;
+    let cloud = Arc::new(Cloud::new(cfg, helper, store));
+    cloud.restore().await?;
+    tracing::info!(pid = std::process::id(), dir = %state_dir.display(), "daemon serving");
+
+    let active = Arc::new(AtomicUsize::new(0));
+    let last_seen = Arc::new(Mutex::new(Instant::now()));
+    let stop = Arc::new(Notify::new());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(io("installing the SIGTERM handler"))?;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let vanished = loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    active.fetch_add(1, Ordering::SeqCst);
+                    let (cloud, active, last_seen, stop) = (cloud.clone(), active.clone(), last_seen.clone(), stop.clone());
+                    tokio::spawn(async move {
+                        serve(stream, &cloud, &stop).await;
+                        *last_seen.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                        active.fetch_sub(1, Ordering::SeqCst);
+                    });
+                }
+                Err(e) => tracing::warn!("accept failed: {e}"),
+            },
+            _ = stop.notified() => break false,
+            _ = term.recv() => break false,
+            _ = tick.tick() => {
+                if !sock.exists() {
+                    tracing::warn!("state directory or socket removed: stopping everything");
+                    break true;
+                }
+                let idle_for = last_seen.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+                if active.load(Ordering::SeqCst) == 0 && idle_for >= IDLE_EXIT && cloud.is_empty() {
+                    tracing::info!("state empty and idle: exiting");
+                    break false;
+                }
+            }
+        }
+    };
+    drop(listener);
+    cloud.stop_runtime();
+    if vanished {
+        cloud.kill_all_instances().await;
+        return Ok(());
+    }
+    cleanup(&state_dir, cloud.is_empty());
+    Ok(())
+}
+
+/// Removes the socket and pid file; with empty state, the database and config too, so
+/// deleting everything leaves no file of ours behind.
+fn cleanup(state_dir: &Path, empty: bool) {
+    let _ = std::fs::remove_file(paths::socket(state_dir));
+    let _ = std::fs::remove_file(paths::pid(state_dir));
+    if empty {
+        // Unlinking while we still hold the lock is safe: a new daemon creates a fresh
+        // file, and cannot open this one before we exit.
+        let _ = std::fs::remove_file(paths::database(state_dir));
+        let _ = std::fs::remove_file(paths::config(state_dir));
+        for d in ["volumes", "instances"] {
+            let _ = std::fs::remove_dir(state_dir.join(d));
+        }
+    }
+}
+
+async fn serve(stream: UnixStream, cloud: &Cloud, stop: &Notify) {
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    let req: Request = match read_frame(&mut r).await {
+        Ok(req) => req,
+        Err(e) => {
+            tracing::debug!("bad request: {e}");
+            return;
+        }
+    };
+    tracing::debug!(?req, "request");
+    let stop_after = matches!(req, Request::Shutdown | Request::DestroyAll);
+    let resp = match dispatch(cloud, req).await {
+        Ok(v) => Response::Ok(v),
+        Err(e) => Response::Err(WireError::from(&e)),
+    };
+    if let Err(e) = write_frame(&mut w, &resp).await {
+        tracing::debug!("client went away: {e}");
+    }
+    if stop_after {
+        stop.notify_one();
+    }
+}
+
+fn json<T: serde::Serialize>(op: Operation, v: T) -> Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(|e| Error::Api {
+        operation: op,
+        status: None,
+        code: "encode".into(),
+        message: e.to_string(),
+    })
+}
+
+async fn dispatch(c: &Cloud, req: Request) -> Result<serde_json::Value> {
+    use Operation as O;
+    use Request as R;
+    match req {
+        R::Ping => json(O::ListAvailabilityZones, std::process::id()),
+        R::Shutdown => json(O::ListAvailabilityZones, ()),
+        R::DestroyAll => {
+            c.destroy_all().await?;
+            json(O::DeleteInstance, ())
+        }
+        R::ListAvailabilityZones => json(O::ListAvailabilityZones, c.list_availability_zones()),
+        R::UpdateTags { kind, id, set, remove } => json(O::UpdateTags, c.update_tags(kind, &id, &set, &remove).await?),
+        R::CreateSecurityGroup { spec } => json(O::CreateSecurityGroup, c.create_security_group(&spec).await?),
+        R::GetSecurityGroup { id } => json(O::GetSecurityGroup, c.get_security_group(&id)?),
+        R::ListSecurityGroups { filter, after } => json(O::ListSecurityGroups, c.list_security_groups(&filter, after.as_deref())?),
+        R::AddSecurityGroupRule { group_id, rule } => json(O::AddSecurityGroupRule, c.change_rule(&group_id, &rule, true).await?),
+        R::RemoveSecurityGroupRule { group_id, rule } => json(O::RemoveSecurityGroupRule, c.change_rule(&group_id, &rule, false).await?),
+        R::DeleteSecurityGroup { id } => json(O::DeleteSecurityGroup, c.delete_security_group(&id).await?),
+        R::AllocateFloatingIp { spec } => json(O::AllocateFloatingIp, c.allocate_floating_ip(&spec).await?),
+        R::GetFloatingIp { id } => json(O::GetFloatingIp, c.get_floating_ip(&id)?),
+        R::ListFloatingIps { filter, after } => json(O::ListFloatingIps, c.list_floating_ips(&filter, after.as_deref())?),
+        R::AssociateFloatingIp { id, instance_id } => json(O::AssociateFloatingIp, c.set_floating_ip_target(&id, Some(&instance_id)).await?),
+        R::DisassociateFloatingIp { id } => json(O::DisassociateFloatingIp, c.set_floating_ip_target(&id, None).await?),
+        R::ReleaseFloatingIp { id } => json(O::ReleaseFloatingIp, c.release_floating_ip(&id).await?),
+        R::CreateVolume { spec } => json(O::CreateVolume, c.create_volume(&spec).await?),
+        R::GetVolume { id } => json(O::GetVolume, c.get_volume(&id)?),
+        R::ListVolumes { filter, after } => json(O::ListVolumes, c.list_volumes_page(&filter, after.as_deref())?),
+        R::AttachVolume { volume_id, instance_id } => json(O::AttachVolume, c.attach_volume(&volume_id, &instance_id).await?),
+        R::DetachVolume { volume_id } => json(O::DetachVolume, c.detach_volume(&volume_id).await?),
+        R::DeleteVolume { id } => json(O::DeleteVolume, c.delete_volume(&id).await?),
+        R::CreateInstance { spec } => json(O::CreateInstance, c.create_instance(&spec).await?),
+        R::GetInstance { id } => json(O::GetInstance, c.get_instance(&id)?),
+        R::ListInstances { filter, after } => json(O::ListInstances, c.list_instances(&filter, after.as_deref())?),
+        R::DeleteInstance { id } => json(O::DeleteInstance, c.delete_instance(&id).await?),
+        R::CreateLoadBalancer { spec } => json(O::CreateLoadBalancer, c.create_load_balancer(&spec).await?),
+        R::GetLoadBalancer { id } => json(O::GetLoadBalancer, c.get_load_balancer(&id)?),
+        R::ListLoadBalancers { filter, after } => json(O::ListLoadBalancers, c.list_load_balancers(&filter, after.as_deref())?),
+        R::AddLoadBalancerMember { lb_id, listener_port, member } => json(O::AddLoadBalancerMember, c.change_member(&lb_id, listener_port, &member, true).await?),
+        R::RemoveLoadBalancerMember { lb_id, listener_port, member } => json(O::RemoveLoadBalancerMember, c.change_member(&lb_id, listener_port, &member, false).await?),
+        R::DeleteLoadBalancer { id } => json(O::DeleteLoadBalancer, c.delete_load_balancer(&id).await?),
+    }
+}
