@@ -25,6 +25,9 @@ pub mod wait;
 #[cfg(feature = "mock")]
 pub mod mock;
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
 pub use error::{Error, ErrorKind, Result};
 pub use model::*;
 pub use operation::Operation;

@@ -1,0 +1,180 @@
+//! Checks of `update_tags`.
+
+use super::ctx::*;
+use super::CheckResult;
+use super::{CHECK_TAG, RUN_TAG};
+use crate::model::*;
+
+fn key(k: &str) -> String {
+    format!("plinth-conformance-{k}")
+}
+
+check! {
+    /// `update_tags` on a security group sets new keys, overwrites existing ones, removes
+    /// the `remove` keys (an absent key is fine), keeps the others, and lists filter on the
+    /// new tags at once; an empty update changes nothing.
+    update_tags_sets_and_removes => update_tags_sets_and_removes_body
+}
+
+async fn update_tags_sets_and_removes_body(cx: &Ctx<'_>) -> CheckResult {
+    let mut spec = cx.sg_spec("tags");
+    spec.tags.insert(key("a"), "1".into());
+    spec.tags.insert(key("b"), "2".into());
+    let g = cx.create_sg(&spec).await?;
+
+    let set: Tags = [(key("a"), "10".to_string()), (key("c"), "3".to_string())].into();
+    cx.p.update_tags(
+        ResourceKind::SecurityGroup,
+        &g.id,
+        &set,
+        &[key("b"), key("absent")],
+    )
+    .await
+    .step("update_tags")?;
+    let tags = cx
+        .tags_of(ResourceKind::SecurityGroup, &g.id)
+        .await
+        .step("get_security_group after update_tags")?;
+    ensure_tags(&set, &tags, "after update_tags")?;
+    ensure!(
+        !tags.contains_key(&key("b")),
+        "update_tags did not remove key {:?}: {tags:?}",
+        key("b")
+    );
+    for k in [RUN_TAG, CHECK_TAG] {
+        ensure!(
+            tags.get(k) == spec.tags.get(k),
+            "update_tags changed tag {k:?}, which it was not asked to touch: {tags:?}"
+        );
+    }
+
+    let filter = cx.filter().and(key("c"), "3");
+    let listed = cx
+        .list_tagged(ResourceKind::SecurityGroup, &filter)
+        .await
+        .step("list_security_groups on the new tag")?;
+    ensure!(
+        listed.iter().any(|(id, _)| *id == g.id),
+        "list_security_groups with filter {:?} does not return group {} after update_tags set those tags",
+        filter.tags,
+        g.id
+    );
+    let filter = cx.filter().and(key("b"), "2");
+    let listed = cx
+        .list_tagged(ResourceKind::SecurityGroup, &filter)
+        .await
+        .step("list_security_groups on the removed tag")?;
+    ensure!(
+        !listed.iter().any(|(id, _)| *id == g.id),
+        "list_security_groups with filter {:?} still returns group {} after update_tags removed {:?}",
+        filter.tags,
+        g.id,
+        key("b")
+    );
+
+    cx.p.update_tags(ResourceKind::SecurityGroup, &g.id, &Tags::new(), &[])
+        .await
+        .step("update_tags with nothing to change")?;
+    let again = cx
+        .tags_of(ResourceKind::SecurityGroup, &g.id)
+        .await
+        .step("get_security_group after an empty update_tags")?;
+    ensure!(
+        again == tags,
+        "an empty update_tags changed the tags from {tags:?} to {again:?}"
+    );
+    Ok(())
+}
+
+check! {
+    /// `update_tags` works on every resource kind the provider has (security group,
+    /// volume, instance, floating IP, load balancer): the tag is read back by `get_*`,
+    /// found by `list_*`, and removed again.
+    update_tags_every_kind => update_tags_every_kind_body
+}
+
+async fn update_tags_every_kind_body(cx: &Ctx<'_>) -> CheckResult {
+    let caps = cx.p.capabilities();
+    let zone = cx.zone().await?;
+    let mut targets = vec![
+        (ResourceKind::SecurityGroup, cx.sg("ut-sg").await?.id),
+        (ResourceKind::Volume, cx.volume("ut-vol", &zone).await?.id),
+        (
+            ResourceKind::Instance,
+            cx.instance("ut-inst", &zone).await?.id,
+        ),
+    ];
+    if caps.floating_ips {
+        targets.push((ResourceKind::FloatingIp, cx.fip("ut-fip").await?.id));
+    }
+    if caps.load_balancers {
+        targets.push((ResourceKind::LoadBalancer, cx.empty_lb("ut-lb").await?.id));
+    }
+    for (kind, id) in targets {
+        let value = format!("{kind}").replace(' ', "-");
+        let set: Tags = [(EXTRA_TAG.to_string(), value.clone())].into();
+        cx.p.update_tags(kind, &id, &set, &[])
+            .await
+            .step(format!("update_tags on {kind} {id}"))?;
+        let tags = cx
+            .tags_of(kind, &id)
+            .await
+            .step(format!("get of {kind} {id} after update_tags"))?;
+        ensure_tags(&set, &tags, format!("{kind} {id} after update_tags"))?;
+        ensure_tags(
+            &cx.tags(),
+            &tags,
+            format!("{kind} {id} after update_tags (its other tags)"),
+        )?;
+        let filter = cx.filter().and(EXTRA_TAG, value);
+        let listed = cx
+            .list_tagged(kind, &filter)
+            .await
+            .step(format!("listing {kind}s on the new tag"))?;
+        ensure!(
+            listed.iter().any(|(x, _)| *x == id),
+            "list of {kind}s with filter {:?} does not return {id} after update_tags set it",
+            filter.tags
+        );
+        cx.p.update_tags(kind, &id, &Tags::new(), &[EXTRA_TAG.to_string()])
+            .await
+            .step(format!("update_tags removing a key on {kind} {id}"))?;
+        let tags = cx.tags_of(kind, &id).await.step(format!(
+            "get of {kind} {id} after update_tags removed a key"
+        ))?;
+        ensure!(
+            !tags.contains_key(EXTRA_TAG),
+            "update_tags did not remove {EXTRA_TAG:?} from {kind} {id}: {tags:?}"
+        );
+    }
+    Ok(())
+}
+
+check! {
+    /// `update_tags` on a missing id of each kind is `NotFound`.
+    update_tags_missing_not_found => update_tags_missing_not_found_body
+}
+
+async fn update_tags_missing_not_found_body(cx: &Ctx<'_>) -> CheckResult {
+    let caps = cx.p.capabilities();
+    let zone = cx.zone().await?;
+    let mut gone = vec![
+        (ResourceKind::SecurityGroup, cx.gone_sg().await?),
+        (ResourceKind::Volume, cx.gone_volume(&zone).await?),
+        (ResourceKind::Instance, cx.gone_instance(&zone).await?),
+    ];
+    if caps.floating_ips {
+        gone.push((ResourceKind::FloatingIp, cx.gone_fip().await?));
+    }
+    if caps.load_balancers {
+        gone.push((ResourceKind::LoadBalancer, cx.gone_lb().await?));
+    }
+    let set: Tags = [(EXTRA_TAG.to_string(), "x".to_string())].into();
+    for (kind, id) in gone {
+        expect_not_found(
+            cx.p.update_tags(kind, &id, &set, &[]).await,
+            format!("update_tags on deleted {kind} {id}"),
+        )?;
+    }
+    Ok(())
+}

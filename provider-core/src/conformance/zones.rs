@@ -1,0 +1,161 @@
+//! Checks of `capabilities()` and availability zones.
+
+use std::collections::BTreeSet;
+
+use super::ctx::*;
+use super::CheckResult;
+use super::ZoneSelection;
+use crate::model::*;
+use crate::ErrorKind;
+
+check! {
+    /// `name()` is set and `capabilities()` is coherent: `page_size` is at least 1, a
+    /// provider with load balancers names their protocols, a kind the provider lacks
+    /// answers `Unsupported`, and every list with a filter nothing matches is empty.
+    capabilities_are_consistent => capabilities_are_consistent_body
+}
+
+async fn capabilities_are_consistent_body(cx: &Ctx<'_>) -> CheckResult {
+    ensure!(!cx.p.name().trim().is_empty(), "name() is empty");
+    let caps = cx.p.capabilities();
+    ensure!(
+        caps.page_size >= 1,
+        "capabilities().page_size is 0: give the largest page the lists fetch"
+    );
+    if caps.load_balancers {
+        ensure!(
+            !caps.lb_protocols.is_empty(),
+            "capabilities() has load balancers but lists no lb_protocols"
+        );
+    }
+    let filter = cx.filter();
+    for kind in [
+        ResourceKind::SecurityGroup,
+        ResourceKind::FloatingIp,
+        ResourceKind::Volume,
+        ResourceKind::Instance,
+        ResourceKind::LoadBalancer,
+    ] {
+        if !supports(&caps, kind) {
+            continue;
+        }
+        let listed = cx
+            .list_tagged(kind, &filter)
+            .await
+            .step(format!("listing {kind}s with a filter nothing matches"))?;
+        ensure!(
+            listed.is_empty(),
+            "listing {kind}s with a filter on a fresh run id returned {} of them, expected none",
+            listed.len()
+        );
+    }
+    if !caps.floating_ips {
+        let spec = FloatingIpSpec {
+            name: cx.name("unsupported-fip"),
+            pool: cx
+                .cfg
+                .floating_ip_pool
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+            tags: cx.tags(),
+        };
+        expect_kind(
+            cx.try_create_fip(&spec).await,
+            &[ErrorKind::Unsupported],
+            "allocate_floating_ip on a provider without floating IPs",
+        )?;
+    }
+    if !caps.load_balancers {
+        let spec = cx.lb_spec(
+            "unsupported-lb",
+            vec![cx.listener(cx.cfg.lb_port, Vec::new())],
+        );
+        expect_kind(
+            cx.try_create_lb(&spec).await,
+            &[ErrorKind::Unsupported],
+            "create_load_balancer on a provider without load balancers",
+        )?;
+    }
+    Ok(())
+}
+
+check! {
+    /// `list_availability_zones` returns at least one available zone, with unique
+    /// non-empty names, and every zone the config names exists and is available.
+    zones_are_listed => zones_are_listed_body
+}
+
+async fn zones_are_listed_body(cx: &Ctx<'_>) -> CheckResult {
+    let zones =
+        cx.p.list_availability_zones()
+            .await
+            .step("list_availability_zones")?;
+    ensure!(
+        !zones.is_empty(),
+        "list_availability_zones returned no zone"
+    );
+    let mut seen = BTreeSet::new();
+    for z in &zones {
+        ensure!(
+            !z.name.trim().is_empty(),
+            "list_availability_zones returned a zone with an empty name"
+        );
+        ensure!(
+            seen.insert(z.name.clone()),
+            "list_availability_zones returned zone {:?} twice",
+            z.name
+        );
+    }
+    ensure!(
+        zones.iter().any(|z| z.available),
+        "no zone is available: {zones:?}"
+    );
+    match &cx.cfg.availability_zones {
+        ZoneSelection::Named(names) => {
+            for name in names {
+                let zone = zones.iter().find(|z| &z.name == name);
+                ensure!(
+                    zone.is_some(),
+                    "config names zone {name:?}, which list_availability_zones does not return ({:?})",
+                    seen
+                );
+                ensure!(
+                    zone.is_some_and(|z| z.available),
+                    "config names zone {name:?}, which is not available"
+                );
+            }
+        }
+        ZoneSelection::First(n) => {
+            ensure!(
+                *n >= 1,
+                "config selects the first 0 zones: select at least one"
+            );
+        }
+    }
+    let chosen = cx.zones().await?;
+    ensure!(!chosen.is_empty(), "the config selects no zone");
+    Ok(())
+}
+
+check! {
+    /// Creating an instance or a volume in a zone that does not exist is `InvalidInput`
+    /// naming `availability_zone`.
+    unknown_zone_invalid_input => unknown_zone_invalid_input_body
+}
+
+async fn unknown_zone_invalid_input_body(cx: &Ctx<'_>) -> CheckResult {
+    let zone = format!("plinth-no-such-zone-{}", cx.short());
+    let spec = cx.instance_spec("badzone-inst", &zone);
+    expect_invalid(
+        cx.try_create_instance(&spec).await,
+        "availability_zone",
+        format!("create_instance in unknown zone {zone:?}"),
+    )?;
+    let spec = cx.volume_spec("badzone-vol", &zone);
+    expect_invalid(
+        cx.try_create_volume(&spec).await,
+        "availability_zone",
+        format!("create_volume in unknown zone {zone:?}"),
+    )?;
+    Ok(())
+}
