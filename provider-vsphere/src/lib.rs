@@ -1,2 +1,69 @@
-//! Plinth provider for vsphere: not implemented yet (see the open issue). The crate exists
-//! so the workspace has its final shape; it exports nothing.
+//! # provider-vsphere: Plinth's provider for VMware vSphere (vCenter, vim25 SOAP)
+//!
+//! A small typed SOAP layer of our own ([`soap`], [`client`]) over the vim25 calls the
+//! provider needs, with quick-xml and reqwest (rustls; `VSphere.CACertFile` trusted,
+//! verification always on). Retry and rate limiting are provider-core layers, not
+//! repeated here; every wait goes through the shared `Poller`.
+//!
+//! ## Mapping
+//!
+//! | Plinth | vSphere |
+//! |---|---|
+//! | availability zone | a compute cluster of the datacenter (`VSphere.Clusters`, default all) |
+//! | instance | a VM cloned from the template (`image` = template name or moref) into the cluster's root resource pool, on `VSphere.Datastore`; id = the VM's moref (`vm-42`) |
+//! | flavor | `cpus:memoryMiB`, applied by `ReconfigVM_Task`; a role name (`master`, `node`, `glusterfs`) maps to its `VSphere.*Flavor` |
+//! | user data | `guestinfo.userdata` (base64) + `guestinfo.userdata.encoding` in `extraConfig` (cloud-init's VMware datasource) |
+//! | instance tags | vCenter custom attributes (one global definition per tag key, `SetField` per value) |
+//! | volume | a virtual disk `[datastore] plinth-volumes/<name>.vmdk` + its record `<name>.json`; id = name |
+//! | security group | a record `[datastore] plinth-security-groups/<name>.json`; **not enforced** |
+//! | floating IP, load balancer | none: `capabilities()` says so and every call is `Unsupported` |
+//!
+//! ## Tags and their limits
+//!
+//! - VMs: tags are custom attributes, so list-by-tag reads every VM's `customValue` in
+//!   one paged property retrieval and filters client-side (vCenter has no server-side
+//!   filter on attribute values). vCenter clears an attribute set to `""`, so an empty
+//!   tag value is stored as `∅` (read back as empty). Tag keys starting with
+//!   `plinth-internal:` are reserved (the provider records an instance's spec as created
+//!   in `plinth-internal:instance-spec`, which makes create idempotent by name + spec).
+//!   Other custom attributes a VM carries show up as its tags.
+//! - Volumes: a detached disk is a file, not an inventory object, and cannot carry
+//!   custom attributes. Its path carries the owner (`plinth-volumes/` prefix, file name =
+//!   volume name) and its tags, zone and spec live in a JSON record next to it, written
+//!   over the datastore's `/folder` HTTP interface. Listing = one `SearchDatastore_Task`
+//!   plus one read per record.
+//! - Security groups: records only (see [`security_groups`]); tags live in the record.
+//! - Records are updated read-modify-write, serialised within one process only.
+//!
+//! ## Configuration
+//!
+//! [`VSphereBuilder`] from code, from the environment ([`VSphereBuilder::from_env`]) or
+//! from a cluster spec's `VSphere.*` keys ([`VSphereBuilder::with_property`]):
+//!
+//! ```no_run
+//! # async fn demo() -> provider_core::Result<()> {
+//! use provider_core::Provider;
+//! let cloud = provider_vsphere::VSphereBuilder::from_env()
+//!     .with_clusters(["DC0_C0", "DC0_C1", "DC0_C2"])
+//!     .build()?;
+//! for az in cloud.list_availability_zones().await? {
+//!     println!("{}", az.name);
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod client;
+mod config;
+mod error;
+mod instances;
+mod inventory;
+mod provider;
+mod records;
+pub mod security_groups;
+pub mod soap;
+mod tags;
+mod volumes;
+
+pub use config::{Flavor, VSphereBuilder, VSphereConfig};
+pub use provider::VSphereProvider;
+pub use tags::{EMPTY_VALUE, RESERVED_PREFIX, SPEC_FIELD};

@@ -1,0 +1,451 @@
+//! The vim25 client: one session, the ten-odd calls the provider makes, task polling
+//! through the shared [`Poller`], and datastore file access over `/folder`.
+//!
+//! Calls used: `RetrieveServiceContent`, `Login`, `CreateContainerView`,
+//! `RetrievePropertiesEx` / `ContinueRetrievePropertiesEx`, `CloneVM_Task`,
+//! `ReconfigVM_Task`, `PowerOnVM_Task`, `PowerOffVM_Task`, `Destroy_Task`,
+//! `AddCustomFieldDef`, `SetField`, `CreateVirtualDisk_Task`, `DeleteVirtualDisk_Task`,
+//! `MakeDirectory`, `DeleteDatastoreFile_Task`, `SearchDatastore_Task`, plus HTTP GET/PUT
+//! of small files under `/folder` (as `govc datastore.upload` does).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use provider_core::wait::{Poll, Poller};
+use provider_core::{Error, Operation, Result};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Mutex;
+
+use crate::config::VSphereConfig;
+use crate::error::{fault_error, http_error, status_error};
+use crate::soap::{envelope, esc, fault_of, parse, Element, Fault, MoRef};
+
+/// The managed objects of `ServiceContent` the provider uses.
+#[derive(Debug, Clone)]
+pub struct ServiceContent {
+    /// Inventory root folder.
+    pub root_folder: MoRef,
+    /// Property collector.
+    pub property_collector: MoRef,
+    /// View manager.
+    pub view_manager: MoRef,
+    /// Session manager.
+    pub session_manager: MoRef,
+    /// Custom fields manager.
+    pub custom_fields_manager: MoRef,
+    /// Virtual disk manager.
+    pub virtual_disk_manager: MoRef,
+    /// File manager.
+    pub file_manager: MoRef,
+}
+
+/// The properties of one object, by property path.
+#[derive(Debug, Clone)]
+pub struct ObjectContent {
+    /// The object.
+    pub obj: MoRef,
+    /// Its properties (the `val` elements), by path.
+    pub props: BTreeMap<String, Element>,
+}
+
+impl ObjectContent {
+    /// The text of property `path`.
+    pub fn text(&self, path: &str) -> Option<&str> {
+        self.props.get(path).map(|e| e.text.as_str())
+    }
+}
+
+/// One vCenter session over HTTPS.
+pub struct Client {
+    http: reqwest::Client,
+    sdk_url: String,
+    base_url: String,
+    username: String,
+    password: SecretString,
+    cookie: Mutex<Option<String>>,
+    content: tokio::sync::OnceCell<ServiceContent>,
+    poller: Poller,
+    page_size: usize,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("sdk_url", &self.sdk_url)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+const SESSION_COOKIE: &str = "vmware_soap_session";
+
+/// Percent-encodes a URL query value or path segment (RFC 3986 unreserved kept).
+pub(crate) fn pct(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Client {
+    /// A client for `config` (no network traffic yet).
+    pub fn new(config: &VSphereConfig) -> Result<Self> {
+        let op = Operation::ListAvailabilityZones;
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(Duration::from_secs(15));
+        if let Some(path) = &config.ca_cert_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::invalid(
+                    op,
+                    "VSphere.CACertFile",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::invalid(
+                    op,
+                    "VSphere.CACertFile",
+                    format!("{} holds no PEM certificate: {e}", path.display()),
+                )
+            })?;
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let http = builder
+            .build()
+            .map_err(|e| Error::invalid(op, "VSphere.CACertFile", format!("TLS setup failed: {e}")))?;
+        let base_url = config
+            .url
+            .find("://")
+            .and_then(|i| config.url[i + 3..].find('/').map(|j| config.url[..i + 3 + j].to_string()))
+            .unwrap_or_else(|| config.url.clone());
+        Ok(Self {
+            http,
+            sdk_url: config.url.clone(),
+            base_url,
+            username: config.username.clone(),
+            password: config.password.clone(),
+            cookie: Mutex::new(None),
+            content: tokio::sync::OnceCell::new(),
+            poller: config.poller.clone(),
+            page_size: config.page_size,
+        })
+    }
+
+    async fn post(&self, op: Operation, body: &str, cookie: Option<&str>) -> Result<(Element, Option<String>)> {
+        let mut req = self
+            .http
+            .post(&self.sdk_url)
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .header("SOAPAction", "urn:vim25/6.5")
+            .body(envelope(body));
+        if let Some(c) = cookie {
+            req = req.header("Cookie", c);
+        }
+        let resp = req.send().await.map_err(|e| http_error(op, &e))?;
+        let status = resp.status().as_u16();
+        let set_cookie = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(SESSION_COOKIE))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_string);
+        let text = resp.text().await.map_err(|e| http_error(op, &e))?;
+        let doc = match parse(&text) {
+            Ok(d) => d,
+            Err(e) if status >= 400 => return Err(status_error(op, status, &format!("vCenter SOAP answer ({e})"))),
+            Err(e) => return Err(Error::transient(op, format!("unreadable vCenter answer: {e}"))),
+        };
+        Ok((doc, set_cookie))
+    }
+
+    /// The service content (fetched once).
+    pub async fn content(&self) -> Result<&ServiceContent> {
+        self.content
+            .get_or_try_init(|| async {
+                let op = Operation::ListAvailabilityZones;
+                let (doc, _) = self
+                    .post(
+                        op,
+                        "<RetrieveServiceContent><_this type=\"ServiceInstance\">ServiceInstance</_this></RetrieveServiceContent>",
+                        None,
+                    )
+                    .await?;
+                if let Some(f) = fault_of(&doc) {
+                    return Err(fault_error(op, "service content", &f));
+                }
+                let rv = doc
+                    .find("returnval")
+                    .ok_or_else(|| Error::transient(op, "RetrieveServiceContent returned nothing"))?;
+                let get = |name: &str| {
+                    rv.child(name)
+                        .and_then(Element::moref)
+                        .ok_or_else(|| Error::Api {
+                            operation: op,
+                            status: None,
+                            code: "ServiceContent".into(),
+                            message: format!("vCenter's service content has no {name}"),
+                        })
+                };
+                Ok(ServiceContent {
+                    root_folder: get("rootFolder")?,
+                    property_collector: get("propertyCollector")?,
+                    view_manager: get("viewManager")?,
+                    session_manager: get("sessionManager")?,
+                    custom_fields_manager: get("customFieldsManager")?,
+                    virtual_disk_manager: get("virtualDiskManager")?,
+                    file_manager: get("fileManager")?,
+                })
+            })
+            .await
+    }
+
+    async fn login(&self, op: Operation) -> Result<String> {
+        let sm = self.content().await?.session_manager.clone();
+        let body = format!(
+            "<Login>{}<userName>{}</userName><password>{}</password></Login>",
+            sm.xml("_this"),
+            esc(&self.username),
+            esc(self.password.expose_secret())
+        );
+        let (doc, cookie) = self.post(op, &body, None).await?;
+        if let Some(f) = fault_of(&doc) {
+            return Err(fault_error(op, "session", &f));
+        }
+        cookie.ok_or_else(|| Error::Unauthorized {
+            operation: op,
+            message: "vCenter accepted the login but set no session cookie".into(),
+        })
+    }
+
+    /// Sends one call in the session, logging in first (and once more when the session
+    /// expired). Returns the response element (`<XResponse>`) or the classified fault.
+    pub async fn call(&self, op: Operation, resource: &str, body: &str) -> Result<Element> {
+        for attempt in 0..2 {
+            let cookie = {
+                let mut c = self.cookie.lock().await;
+                match c.as_ref() {
+                    Some(v) => v.clone(),
+                    None => {
+                        let v = self.login(op).await?;
+                        *c = Some(v.clone());
+                        v
+                    }
+                }
+            };
+            let (doc, _) = self.post(op, body, Some(&cookie)).await?;
+            match fault_of(&doc) {
+                Some(f) if f.kind == "NotAuthenticated" && attempt == 0 => {
+                    let mut c = self.cookie.lock().await;
+                    if c.as_deref() == Some(cookie.as_str()) {
+                        *c = None;
+                    }
+                    continue;
+                }
+                Some(f) => return Err(fault_error(op, resource, &f)),
+                None => {
+                    return doc
+                        .find("Body")
+                        .and_then(|b| b.children.first().cloned())
+                        .ok_or_else(|| Error::transient(op, "empty SOAP body"))
+                }
+            }
+        }
+        Err(Error::Unauthorized {
+            operation: op,
+            message: "the vCenter session expired twice in a row".into(),
+        })
+    }
+
+    /// Like [`Self::call`], returning the fault itself instead of an error (for calls
+    /// whose faults the caller interprets, e.g. `DuplicateName`).
+    pub async fn call_raw(&self, op: Operation, resource: &str, body: &str) -> Result<std::result::Result<Element, Fault>> {
+        match self.call(op, resource, body).await {
+            Ok(e) => Ok(Ok(e)),
+            Err(Error::AlreadyExists { .. }) => Ok(Err(Fault {
+                kind: "DuplicateName".into(),
+                message: String::new(),
+                detail: None,
+            })),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `CreateContainerView` over `container` for objects of `kinds`.
+    pub async fn create_container_view(&self, op: Operation, container: &MoRef, kinds: &[&str]) -> Result<MoRef> {
+        let vm = self.content().await?.view_manager.clone();
+        let types: String = kinds.iter().map(|k| format!("<type>{}</type>", esc(k))).collect();
+        let body = format!(
+            "<CreateContainerView>{}{}{types}<recursive>true</recursive></CreateContainerView>",
+            vm.xml("_this"),
+            container.xml("container")
+        );
+        let resp = self.call(op, "container view", &body).await?;
+        resp.child("returnval")
+            .and_then(Element::moref)
+            .ok_or_else(|| Error::transient(op, "CreateContainerView returned no view"))
+    }
+
+    /// `RetrievePropertiesEx` of `paths` on objects of `kind`: those of the container
+    /// `view` when given, else the single object `obj`. Follows the token to the end.
+    pub async fn retrieve(
+        &self,
+        op: Operation,
+        kind: &str,
+        view: Option<&MoRef>,
+        objs: &[MoRef],
+        paths: &[&str],
+    ) -> Result<Vec<ObjectContent>> {
+        let pc = self.content().await?.property_collector.clone();
+        let path_set: String = paths.iter().map(|p| format!("<pathSet>{}</pathSet>", esc(p))).collect();
+        let object_set: String = match view {
+            Some(v) => format!(
+                "<objectSet>{}<skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet>",
+                v.xml("obj")
+            ),
+            None => objs
+                .iter()
+                .map(|o| format!("<objectSet>{}<skip>false</skip></objectSet>", o.xml("obj")))
+                .collect(),
+        };
+        let body = format!(
+            "<RetrievePropertiesEx>{}<specSet><propSet><type>{}</type>{path_set}</propSet>{object_set}</specSet><options><maxObjects>{}</maxObjects></options></RetrievePropertiesEx>",
+            pc.xml("_this"),
+            esc(kind),
+            self.page_size
+        );
+        let mut out = Vec::new();
+        let mut resp = self.call(op, kind, &body).await?;
+        loop {
+            let Some(rv) = resp.child("returnval") else {
+                return Ok(out);
+            };
+            for o in rv.children_named("objects") {
+                let Some(obj) = o.child("obj").and_then(Element::moref) else {
+                    continue;
+                };
+                let mut props = BTreeMap::new();
+                for ps in o.children_named("propSet") {
+                    if let (Some(name), Some(val)) = (ps.child_text("name"), ps.child("val")) {
+                        props.insert(name.to_string(), val.clone());
+                    }
+                }
+                out.push(ObjectContent { obj, props });
+            }
+            match rv.child_text("token") {
+                Some(token) if !token.is_empty() => {
+                    let body = format!(
+                        "<ContinueRetrievePropertiesEx>{}<token>{}</token></ContinueRetrievePropertiesEx>",
+                        pc.xml("_this"),
+                        esc(token)
+                    );
+                    resp = self.call(op, kind, &body).await?;
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Calls a `*_Task` method and waits for the task; returns `info.result` (if any).
+    pub async fn run_task(&self, op: Operation, resource: &str, body: &str, timeout: Duration) -> Result<Option<Element>> {
+        let resp = self.call(op, resource, body).await?;
+        let task = resp
+            .child("returnval")
+            .and_then(Element::moref)
+            .ok_or_else(|| Error::transient(op, "the call returned no task"))?;
+        self.wait_task(op, resource, &task, timeout).await
+    }
+
+    /// Waits for `task` through the shared poller; a task error is classified like a
+    /// fault of the call.
+    pub async fn wait_task(&self, op: Operation, resource: &str, task: &MoRef, timeout: Duration) -> Result<Option<Element>> {
+        self.poller
+            .until(op, &format!("task {} for {resource}", task.value), "success", timeout, || async {
+                let got = self.retrieve(op, "Task", None, std::slice::from_ref(task), &["info"]).await?;
+                let info = got
+                    .into_iter()
+                    .next()
+                    .and_then(|o| o.props.get("info").cloned())
+                    .ok_or_else(|| Error::transient(op, "task info missing"))?;
+                match info.child_text("state").unwrap_or("") {
+                    "success" => Ok(Poll::Ready(info.child("result").cloned())),
+                    "error" => {
+                        let f = info
+                            .child("error")
+                            .map(Fault::from_element)
+                            .unwrap_or(Fault {
+                                kind: "TaskError".into(),
+                                message: "task failed".into(),
+                                detail: None,
+                            });
+                        Err(fault_error(op, resource, &f))
+                    }
+                    s => Ok(Poll::Pending(format!("task {s}"))),
+                }
+            })
+            .await
+    }
+
+    fn file_url(&self, datacenter: &str, datastore: &str, path: &str) -> String {
+        format!(
+            "{}/folder/{}?dcPath={}&dsName={}",
+            self.base_url,
+            pct(path),
+            pct(datacenter),
+            pct(datastore)
+        )
+    }
+
+    async fn session_cookie(&self, op: Operation) -> Result<String> {
+        let mut c = self.cookie.lock().await;
+        if let Some(v) = c.as_ref() {
+            return Ok(v.clone());
+        }
+        let v = self.login(op).await?;
+        *c = Some(v.clone());
+        Ok(v)
+    }
+
+    /// Reads a small datastore file; `None` when it does not exist.
+    pub async fn get_file(&self, op: Operation, datacenter: &str, datastore: &str, path: &str) -> Result<Option<String>> {
+        let cookie = self.session_cookie(op).await?;
+        let resp = self
+            .http
+            .get(self.file_url(datacenter, datastore, path))
+            .header("Cookie", cookie)
+            .send()
+            .await
+            .map_err(|e| http_error(op, &e))?;
+        match resp.status().as_u16() {
+            404 => Ok(None),
+            s if s >= 300 => Err(status_error(op, s, &format!("reading [{datastore}] {path}"))),
+            _ => Ok(Some(resp.text().await.map_err(|e| http_error(op, &e))?)),
+        }
+    }
+
+    /// Writes a small datastore file (creating its folder).
+    pub async fn put_file(&self, op: Operation, datacenter: &str, datastore: &str, path: &str, body: String) -> Result<()> {
+        let cookie = self.session_cookie(op).await?;
+        let resp = self
+            .http
+            .put(self.file_url(datacenter, datastore, path))
+            .header("Cookie", cookie)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| http_error(op, &e))?;
+        match resp.status().as_u16() {
+            s if s >= 300 => Err(status_error(op, s, &format!("writing [{datastore}] {path}"))),
+            _ => Ok(()),
+        }
+    }
+}

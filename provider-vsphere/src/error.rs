@@ -1,0 +1,152 @@
+//! Classifying vim25 faults and transport failures into [`provider_core::Error`].
+//!
+//! | vim25 fault | kind |
+//! |---|---|
+//! | `InvalidLogin`, `NotAuthenticated` (after one re-login) | `Unauthorized` |
+//! | `NoPermission` | `Forbidden` |
+//! | `ManagedObjectNotFound`, `NotFound`, `FileNotFound` | `NotFound` |
+//! | `DuplicateName`, `FileAlreadyExists`, `AlreadyExists` | `AlreadyExists` |
+//! | `InvalidArgument`, `InvalidRequest`, `InvalidName`, `InvalidDeviceSpec` | `InvalidInput` |
+//! | `InvalidPowerState`, `InvalidState`, `VmConfigFault` | `Conflict` |
+//! | `TaskInProgress`, `ResourceInUse`, `FileLocked`, `HostCommunication`, `RequestCanceled` | `Transient` |
+//! | `InsufficientResourcesFault` and `Insufficient*` | `QuotaExceeded` |
+//! | anything else | `Api { code: <fault type> }` |
+//!
+//! Network errors and HTTP 5xx without a SOAP fault are `Transient`. Messages carry the
+//! fault's text, never a request body (the Login body holds the password).
+
+use provider_core::{Error, Operation};
+
+use crate::soap::Fault;
+
+/// The error for `fault`, raised by `op` on `resource` (e.g. `instance vm-42`).
+pub(crate) fn fault_error(op: Operation, resource: &str, fault: &Fault) -> Error {
+    let message = if fault.message.is_empty() {
+        fault.kind.clone()
+    } else {
+        fault.message.clone()
+    };
+    match fault.kind.as_str() {
+        "InvalidLogin" | "NotAuthenticated" => Error::Unauthorized {
+            operation: op,
+            message: format!("vCenter refused the credentials ({})", fault.kind),
+        },
+        "NoPermission" => Error::Forbidden {
+            operation: op,
+            message,
+        },
+        "ManagedObjectNotFound" | "NotFound" | "FileNotFound" => {
+            Error::not_found(op, resource.to_string())
+        }
+        "DuplicateName" | "FileAlreadyExists" | "AlreadyExists" => Error::AlreadyExists {
+            operation: op,
+            resource: resource.to_string(),
+        },
+        "InvalidArgument" | "InvalidRequest" | "InvalidName" | "InvalidDeviceSpec" => {
+            let field = fault
+                .detail
+                .as_ref()
+                .and_then(|d| d.child_text("invalidProperty"))
+                .unwrap_or("request")
+                .to_string();
+            Error::invalid(op, field, format!("vCenter answered {}: {message}", fault.kind))
+        }
+        "InvalidPowerState" | "InvalidState" | "VmConfigFault" => {
+            Error::conflict(op, resource.to_string(), message)
+        }
+        "TaskInProgress" | "ResourceInUse" | "FileLocked" | "HostCommunication"
+        | "RequestCanceled" | "SystemError" => Error::transient(op, format!("{}: {message}", fault.kind)),
+        k if k.starts_with("Insufficient") => Error::QuotaExceeded {
+            operation: op,
+            message,
+        },
+        _ => Error::Api {
+            operation: op,
+            status: None,
+            code: fault.kind.clone(),
+            message,
+        },
+    }
+}
+
+/// The error for a failed HTTP exchange (no SOAP fault to read).
+pub(crate) fn http_error(op: Operation, err: &reqwest::Error) -> Error {
+    // reqwest's Display never includes the request body; drop the URL's query anyway.
+    let err_no_url = format!("{}", err.without_url_ref());
+    Error::transient(op, format!("vCenter request failed: {err_no_url}"))
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let mut s = self.to_string();
+        if let Some(u) = self.url() {
+            s = s.replace(u.as_str(), "vCenter");
+        }
+        s
+    }
+}
+
+/// The error for an HTTP status without a SOAP fault.
+pub(crate) fn status_error(op: Operation, status: u16, what: &str) -> Error {
+    match status {
+        401 => Error::Unauthorized {
+            operation: op,
+            message: format!("{what}: HTTP 401"),
+        },
+        403 => Error::Forbidden {
+            operation: op,
+            message: format!("{what}: HTTP 403"),
+        },
+        429 => Error::Throttled {
+            operation: op,
+            retry_after: None,
+        },
+        s if s >= 500 => Error::transient(op, format!("{what}: HTTP {s}")),
+        s => Error::Api {
+            operation: op,
+            status: Some(s),
+            code: format!("HTTP {s}"),
+            message: what.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provider_core::ErrorKind;
+
+    fn f(kind: &str) -> Fault {
+        Fault {
+            kind: kind.into(),
+            message: "m".into(),
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn faults_map_to_kinds() {
+        let op = Operation::CreateInstance;
+        let cases = [
+            ("InvalidLogin", ErrorKind::Unauthorized),
+            ("NoPermission", ErrorKind::Forbidden),
+            ("ManagedObjectNotFound", ErrorKind::NotFound),
+            ("FileNotFound", ErrorKind::NotFound),
+            ("DuplicateName", ErrorKind::AlreadyExists),
+            ("InvalidArgument", ErrorKind::InvalidInput),
+            ("InvalidPowerState", ErrorKind::Conflict),
+            ("TaskInProgress", ErrorKind::Transient),
+            ("InsufficientMemoryResourcesFault", ErrorKind::QuotaExceeded),
+            ("SomethingElse", ErrorKind::Api),
+        ];
+        for (k, want) in cases {
+            assert_eq!(fault_error(op, "instance x", &f(k)).kind(), want, "{k}");
+        }
+        assert!(fault_error(op, "x", &f("TaskInProgress")).is_retryable());
+        assert_eq!(status_error(op, 503, "x").kind(), ErrorKind::Transient);
+    }
+}

@@ -1,0 +1,181 @@
+//! The inventory the provider places things in, resolved once by name: datacenter,
+//! VM folder, the clusters that are the availability zones (and their root resource
+//! pools), the datastore (and its browser), the network.
+
+use provider_core::{Error, Operation, Result};
+
+use crate::client::Client;
+use crate::config::VSphereConfig;
+use crate::soap::{Element, MoRef};
+
+/// One availability zone: a compute cluster and its root resource pool.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    /// Cluster name (the AZ name).
+    pub name: String,
+    /// Its root resource pool, where instances are placed.
+    pub pool: MoRef,
+}
+
+/// What [`resolve`] found.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    /// Datacenter name.
+    pub datacenter_name: String,
+    /// The datacenter.
+    pub datacenter: MoRef,
+    /// Its VM folder (clones go there).
+    pub vm_folder: MoRef,
+    /// The zones, in the configured (or name) order.
+    pub zones: Vec<Zone>,
+    /// Datastore name.
+    pub datastore_name: String,
+    /// The datastore.
+    pub datastore: MoRef,
+    /// Its browser, for `SearchDatastore_Task`.
+    pub datastore_browser: MoRef,
+    /// A container view of every VM of the datacenter.
+    pub vm_view: MoRef,
+}
+
+impl Inventory {
+    /// The zone named `name`.
+    pub fn zone(&self, name: &str) -> Option<&Zone> {
+        self.zones.iter().find(|z| z.name == name)
+    }
+
+    /// The zone whose root pool is `pool` (a VM's `resourcePool`).
+    pub fn zone_of_pool(&self, pool: &str) -> Option<&Zone> {
+        self.zones.iter().find(|z| z.pool.value == pool)
+    }
+
+    /// The names of the zones, for messages.
+    pub fn zone_names(&self) -> String {
+        self.zones
+            .iter()
+            .map(|z| z.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `[datastore] path`.
+    pub fn ds_path(&self, path: &str) -> String {
+        format!("[{}] {path}", self.datastore_name)
+    }
+}
+
+fn moref_of(e: Option<&Element>) -> Option<MoRef> {
+    e.and_then(Element::moref)
+}
+
+/// Resolves the configured names; an unknown name is `InvalidInput` naming its key.
+pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> {
+    let op = Operation::ListAvailabilityZones;
+    let root = client.content().await?.root_folder.clone();
+    let dc_view = client.create_container_view(op, &root, &["Datacenter"]).await?;
+    let dcs = client
+        .retrieve(op, "Datacenter", Some(&dc_view), &[], &["name", "vmFolder"])
+        .await?;
+    let dc = dcs
+        .iter()
+        .find(|o| o.text("name") == Some(cfg.datacenter.as_str()))
+        .ok_or_else(|| {
+            let names: Vec<_> = dcs.iter().filter_map(|o| o.text("name")).collect();
+            Error::invalid(
+                op,
+                "VSphere.Datacenter",
+                format!("no datacenter {:?}: use one of {}", cfg.datacenter, names.join(", ")),
+            )
+        })?;
+    let datacenter = dc.obj.clone();
+    let vm_folder = moref_of(dc.props.get("vmFolder"))
+        .ok_or_else(|| Error::transient(op, "the datacenter has no VM folder"))?;
+
+    let view = client
+        .create_container_view(op, &datacenter, &["ClusterComputeResource", "Datastore", "Network"])
+        .await?;
+    let mut clusters = client
+        .retrieve(op, "ClusterComputeResource", Some(&view), &[], &["name", "resourcePool"])
+        .await?;
+    clusters.sort_by(|a, b| a.text("name").cmp(&b.text("name")));
+    let mut zones = Vec::new();
+    let all_names: Vec<String> = clusters
+        .iter()
+        .filter_map(|c| c.text("name").map(str::to_string))
+        .collect();
+    let wanted: Vec<String> = if cfg.clusters.is_empty() {
+        all_names.clone()
+    } else {
+        cfg.clusters.clone()
+    };
+    for name in &wanted {
+        let c = clusters
+            .iter()
+            .find(|c| c.text("name") == Some(name.as_str()))
+            .ok_or_else(|| {
+                Error::invalid(
+                    op,
+                    "VSphere.Clusters",
+                    format!("no cluster {name:?} in datacenter {}: use some of {}", cfg.datacenter, all_names.join(", ")),
+                )
+            })?;
+        let pool = moref_of(c.props.get("resourcePool"))
+            .ok_or_else(|| Error::transient(op, format!("cluster {name} has no resource pool")))?;
+        zones.push(Zone {
+            name: name.clone(),
+            pool,
+        });
+    }
+    if zones.is_empty() {
+        return Err(Error::invalid(
+            op,
+            "VSphere.Clusters",
+            format!("datacenter {} has no compute cluster", cfg.datacenter),
+        ));
+    }
+
+    let mut stores = client
+        .retrieve(op, "Datastore", Some(&view), &[], &["name", "browser"])
+        .await?;
+    stores.sort_by(|a, b| a.text("name").cmp(&b.text("name")));
+    let ds = match &cfg.datastore {
+        Some(n) => stores.iter().find(|s| s.text("name") == Some(n.as_str())),
+        None => stores.first(),
+    }
+    .ok_or_else(|| {
+        let names: Vec<_> = stores.iter().filter_map(|o| o.text("name")).collect();
+        Error::invalid(
+            op,
+            "VSphere.Datastore",
+            format!("no datastore {:?}: use one of {}", cfg.datastore.as_deref().unwrap_or(""), names.join(", ")),
+        )
+    })?;
+    let datastore_name = ds.text("name").unwrap_or_default().to_string();
+    let datastore_browser = moref_of(ds.props.get("browser"))
+        .ok_or_else(|| Error::transient(op, "the datastore has no browser"))?;
+
+    if let Some(n) = &cfg.network {
+        let nets = client.retrieve(op, "Network", Some(&view), &[], &["name"]).await?;
+        if !nets.iter().any(|o| o.text("name") == Some(n.as_str())) {
+            let names: Vec<_> = nets.iter().filter_map(|o| o.text("name")).collect();
+            return Err(Error::invalid(
+                op,
+                "VSphere.Network",
+                format!("no network {n:?}: use one of {}", names.join(", ")),
+            ));
+        }
+    }
+    let vm_view = client
+        .create_container_view(op, &datacenter, &["VirtualMachine"])
+        .await?;
+    Ok(Inventory {
+        datacenter_name: cfg.datacenter.clone(),
+        datacenter,
+        vm_folder,
+        zones,
+        datastore_name,
+        datastore: ds.obj.clone(),
+        datastore_browser,
+        vm_view,
+    })
+}

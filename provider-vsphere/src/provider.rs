@@ -1,0 +1,386 @@
+//! [`VSphereProvider`]: the `Provider` implementation and the VM listing every family
+//! reads from.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use provider_core::*;
+use tokio::sync::{Mutex, OnceCell};
+
+use crate::client::{Client, ObjectContent};
+use crate::config::VSphereConfig;
+use crate::inventory::{self, Inventory};
+use crate::soap::{Element, MoRef};
+use crate::tags::{self, Fields};
+
+/// The vSphere provider. Build it with [`crate::VSphereBuilder`].
+pub struct VSphereProvider {
+    pub(crate) cfg: VSphereConfig,
+    pub(crate) client: Client,
+    inv: OnceCell<Inventory>,
+    vm_view: Mutex<Option<MoRef>>,
+    pub(crate) fields: Fields,
+    record_locks: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
+    pub(crate) volume_dir_made: OnceCell<()>,
+}
+
+impl std::fmt::Debug for VSphereProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VSphereProvider")
+            .field("url", &self.cfg.url)
+            .field("datacenter", &self.cfg.datacenter)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A disk device of a VM.
+#[derive(Debug, Clone)]
+pub(crate) struct Disk {
+    pub key: i32,
+    pub controller_key: i32,
+    pub unit: i32,
+    pub file: String,
+}
+
+/// What the provider reads of one VM.
+#[derive(Debug, Clone)]
+pub(crate) struct Vm {
+    pub moref: MoRef,
+    pub name: String,
+    pub template: bool,
+    pub power: String,
+    pub pool: Option<String>,
+    pub ip: Option<String>,
+    pub cpus: u32,
+    pub memory_mib: u64,
+    pub attrs: BTreeMap<String, String>,
+    pub disks: Vec<Disk>,
+    /// (key, xsi type) of every device, to pick a disk controller.
+    pub devices: Vec<(i32, String, i32)>,
+}
+
+pub(crate) const VM_PROPS: &[&str] = &[
+    "name",
+    "config.template",
+    "runtime.powerState",
+    "resourcePool",
+    "guest.ipAddress",
+    "config.hardware.numCPU",
+    "config.hardware.memoryMB",
+    "customValue",
+    "config.hardware.device",
+];
+
+fn int(e: &Element, name: &str) -> Option<i64> {
+    e.child_text(name).and_then(|t| t.trim().parse().ok())
+}
+
+impl VSphereProvider {
+    /// A provider for `cfg`; nothing is contacted until the first call.
+    pub fn new(cfg: VSphereConfig) -> Result<Self> {
+        let client = Client::new(&cfg)?;
+        Ok(Self {
+            cfg,
+            client,
+            inv: OnceCell::new(),
+            vm_view: Mutex::new(None),
+            fields: Fields::default(),
+            record_locks: Mutex::new(BTreeMap::new()),
+            volume_dir_made: OnceCell::new(),
+        })
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &VSphereConfig {
+        &self.cfg
+    }
+
+    /// The resolved inventory (resolved on first use).
+    pub(crate) async fn inv(&self) -> Result<&Inventory> {
+        self.inv
+            .get_or_try_init(|| inventory::resolve(&self.client, &self.cfg))
+            .await
+    }
+
+    /// A lock serialising read-modify-write of one record.
+    pub(crate) async fn record_lock(&self, key: &str) -> Arc<Mutex<()>> {
+        self.record_locks
+            .lock()
+            .await
+            .entry(key.to_string())
+            .or_default()
+            .clone()
+    }
+
+    async fn parse_vm(&self, op: Operation, o: ObjectContent) -> Result<Vm> {
+        let attrs = self.fields.values(&self.client, op, o.props.get("customValue")).await?;
+        let mut disks = Vec::new();
+        let mut devices = Vec::new();
+        if let Some(devs) = o.props.get("config.hardware.device") {
+            for d in &devs.children {
+                let ty = d.xsi_type().unwrap_or("").to_string();
+                let key = int(d, "key").unwrap_or(0) as i32;
+                let ckey = int(d, "controllerKey").unwrap_or(-1) as i32;
+                devices.push((key, ty.clone(), ckey));
+                if ty == "VirtualDisk" {
+                    disks.push(Disk {
+                        key,
+                        controller_key: ckey,
+                        unit: int(d, "unitNumber").unwrap_or(-1) as i32,
+                        file: d
+                            .child("backing")
+                            .and_then(|b| b.child_text("fileName"))
+                            .unwrap_or_default()
+                            .to_string(),
+                    });
+                }
+            }
+        }
+        Ok(Vm {
+            name: o.text("name").unwrap_or_default().to_string(),
+            template: o.text("config.template") == Some("true"),
+            power: o.text("runtime.powerState").unwrap_or_default().to_string(),
+            pool: o.props.get("resourcePool").map(|p| p.text.trim().to_string()),
+            ip: o.text("guest.ipAddress").map(str::to_string).filter(|s| !s.is_empty()),
+            cpus: o.text("config.hardware.numCPU").and_then(|t| t.trim().parse().ok()).unwrap_or(0),
+            memory_mib: o.text("config.hardware.memoryMB").and_then(|t| t.trim().parse().ok()).unwrap_or(0),
+            attrs,
+            disks,
+            devices,
+            moref: o.obj,
+        })
+    }
+
+    /// Every VM and template of the datacenter (one property retrieval, paged).
+    pub(crate) async fn list_vms(&self, op: Operation) -> Result<Vec<Vm>> {
+        let inv = self.inv().await?;
+        let mut view = self.vm_view.lock().await;
+        let v = view.get_or_insert_with(|| inv.vm_view.clone()).clone();
+        let objs = match self
+            .client
+            .retrieve(op, "VirtualMachine", Some(&v), &[], VM_PROPS)
+            .await
+        {
+            Ok(o) => o,
+            // The view belongs to a session that expired: make a new one.
+            Err(Error::NotFound { .. }) => {
+                let nv = self
+                    .client
+                    .create_container_view(op, &inv.datacenter, &["VirtualMachine"])
+                    .await?;
+                *view = Some(nv.clone());
+                self.client
+                    .retrieve(op, "VirtualMachine", Some(&nv), &[], VM_PROPS)
+                    .await?
+            }
+            Err(e) => return Err(e),
+        };
+        drop(view);
+        let mut out = Vec::with_capacity(objs.len());
+        for o in objs {
+            out.push(self.parse_vm(op, o).await?);
+        }
+        Ok(out)
+    }
+
+    /// One VM by moref value; `None` when it does not exist (or is not a VM).
+    pub(crate) async fn get_vm(&self, op: Operation, id: &str) -> Result<Option<Vm>> {
+        if id.is_empty() || id.contains(['<', '>', '&']) {
+            return Ok(None);
+        }
+        let r = MoRef::new("VirtualMachine", id);
+        match self
+            .client
+            .retrieve(op, "VirtualMachine", None, std::slice::from_ref(&r), VM_PROPS)
+            .await
+        {
+            Ok(mut objs) => match objs.pop() {
+                Some(o) => Ok(Some(self.parse_vm(op, o).await?)),
+                None => Ok(None),
+            },
+            Err(Error::NotFound { .. }) | Err(Error::InvalidInput { .. }) => Ok(None),
+            Err(Error::Api { code, .. }) if code.contains("NotFound") || code == "InvalidType" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn unsupported(op: Operation, what: &str) -> Error {
+        Error::unsupported(
+            op,
+            format!("vSphere has no {what} (no NSX): capabilities() says so; bring your own"),
+        )
+    }
+}
+
+#[async_trait]
+impl Provider for VSphereProvider {
+    fn name(&self) -> &str {
+        "vsphere"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            floating_ips: false,
+            load_balancers: false,
+            lb_protocols: Vec::new(),
+            group_sources: true,
+            page_size: self.cfg.page_size,
+        }
+    }
+
+    async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {
+        Ok(self
+            .inv()
+            .await?
+            .zones
+            .iter()
+            .map(|z| AvailabilityZone {
+                name: z.name.clone(),
+                available: true,
+            })
+            .collect())
+    }
+
+    async fn update_tags(&self, kind: ResourceKind, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
+        let op = Operation::UpdateTags;
+        tags::validate(op, "set", set)?;
+        tags::check_keys(op, "set", set)?;
+        match kind {
+            ResourceKind::Instance => self.update_instance_tags(op, id, set, remove).await,
+            ResourceKind::Volume => self.update_volume_tags(op, id, set, remove).await,
+            ResourceKind::SecurityGroup => self.update_group_tags(op, id, set, remove).await,
+            ResourceKind::FloatingIp => Err(Self::unsupported(op, "floating IPs")),
+            ResourceKind::LoadBalancer => Err(Self::unsupported(op, "load balancers")),
+        }
+    }
+
+    async fn create_security_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
+        self.create_group(spec).await
+    }
+
+    async fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {
+        self.get_group(Operation::GetSecurityGroup, id).await
+    }
+
+    async fn list_security_groups(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>> {
+        self.list_groups(filter).await
+    }
+
+    async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
+        self.change_rule(Operation::AddSecurityGroupRule, group_id, rule, true).await
+    }
+
+    async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
+        self.change_rule(Operation::RemoveSecurityGroupRule, group_id, rule, false).await
+    }
+
+    async fn delete_security_group(&self, id: &str) -> Result<()> {
+        self.delete_group(id).await
+    }
+
+    async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
+        spec.validate()?;
+        Err(Self::unsupported(Operation::AllocateFloatingIp, "floating IPs"))
+    }
+
+    async fn get_floating_ip(&self, _id: &str) -> Result<FloatingIp> {
+        Err(Self::unsupported(Operation::GetFloatingIp, "floating IPs"))
+    }
+
+    async fn list_floating_ips(&self, _filter: &TagFilter) -> Result<Vec<FloatingIp>> {
+        Err(Self::unsupported(Operation::ListFloatingIps, "floating IPs"))
+    }
+
+    async fn associate_floating_ip(&self, _id: &str, _instance_id: &str) -> Result<FloatingIp> {
+        Err(Self::unsupported(Operation::AssociateFloatingIp, "floating IPs"))
+    }
+
+    async fn disassociate_floating_ip(&self, _id: &str) -> Result<FloatingIp> {
+        Err(Self::unsupported(Operation::DisassociateFloatingIp, "floating IPs"))
+    }
+
+    async fn release_floating_ip(&self, _id: &str) -> Result<()> {
+        Err(Self::unsupported(Operation::ReleaseFloatingIp, "floating IPs"))
+    }
+
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume> {
+        self.create_disk(spec).await
+    }
+
+    async fn get_volume(&self, id: &str) -> Result<Volume> {
+        self.get_disk(Operation::GetVolume, id).await
+    }
+
+    async fn list_volumes(&self, filter: &TagFilter) -> Result<Vec<Volume>> {
+        self.list_disks(filter).await
+    }
+
+    async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
+        self.attach_disk(volume_id, instance_id).await
+    }
+
+    async fn detach_volume(&self, volume_id: &str) -> Result<Volume> {
+        self.detach_disk(volume_id).await
+    }
+
+    async fn delete_volume(&self, id: &str) -> Result<()> {
+        self.delete_disk(id).await
+    }
+
+    async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance> {
+        self.create_vm(Operation::CreateInstance, "spec", spec).await
+    }
+
+    async fn get_instance(&self, id: &str) -> Result<Instance> {
+        let op = Operation::GetInstance;
+        match self.get_vm(op, id).await? {
+            Some(vm) if !vm.template => self.instance_record(&vm).await,
+            _ => Err(Error::not_found(op, format!("instance {id}"))),
+        }
+    }
+
+    async fn list_instances(&self, filter: &TagFilter) -> Result<Vec<Instance>> {
+        let op = Operation::ListInstances;
+        let mut out = Vec::new();
+        for vm in self.list_vms(op).await? {
+            if vm.template {
+                continue;
+            }
+            let i = self.instance_record(&vm).await?;
+            if filter.matches(&i.tags) {
+                out.push(i);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_instance(&self, id: &str) -> Result<()> {
+        self.delete_vm(id).await
+    }
+
+    async fn create_load_balancer(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer> {
+        spec.validate()?;
+        Err(Self::unsupported(Operation::CreateLoadBalancer, "load balancers"))
+    }
+
+    async fn get_load_balancer(&self, _id: &str) -> Result<LoadBalancer> {
+        Err(Self::unsupported(Operation::GetLoadBalancer, "load balancers"))
+    }
+
+    async fn list_load_balancers(&self, _filter: &TagFilter) -> Result<Vec<LoadBalancer>> {
+        Err(Self::unsupported(Operation::ListLoadBalancers, "load balancers"))
+    }
+
+    async fn add_load_balancer_member(&self, _lb_id: &str, _port: u16, _member: &MemberSpec) -> Result<LoadBalancer> {
+        Err(Self::unsupported(Operation::AddLoadBalancerMember, "load balancers"))
+    }
+
+    async fn remove_load_balancer_member(&self, _lb_id: &str, _port: u16, _member: &MemberSpec) -> Result<LoadBalancer> {
+        Err(Self::unsupported(Operation::RemoveLoadBalancerMember, "load balancers"))
+    }
+
+    async fn delete_load_balancer(&self, _id: &str) -> Result<()> {
+        Err(Self::unsupported(Operation::DeleteLoadBalancer, "load balancers"))
+    }
+}

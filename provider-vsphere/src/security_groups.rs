@@ -1,0 +1,192 @@
+//! Security groups: records only. vSphere without NSX has no firewall objects, so a
+//! group is a record `[datastore] plinth-security-groups/<name>.json` (id = name) with
+//! its rules and tags, and instances record the group ids they were created with.
+//!
+//! **Nothing enforces these rules on vSphere.** They exist so the cluster layer can
+//! plan and audit the same least-privilege policy on every cloud and so a later NSX
+//! or guest-firewall integration has the policy to apply. The contract's
+//! `Capabilities` has no flag for "groups not enforced"; this is reported as a gap.
+//! The contract's checks still hold: `Conflict` while an instance or another group's
+//! rule uses a group, idempotent create by name.
+
+use provider_core::*;
+use serde::{Deserialize, Serialize};
+
+use crate::provider::VSphereProvider;
+use crate::records::{self, GROUP_DIR};
+
+/// The record of a group.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct GroupRecord {
+    pub spec: SecurityGroupSpec,
+    pub rules: Vec<IngressRule>,
+    pub tags: Tags,
+}
+
+impl GroupRecord {
+    fn group(&self) -> SecurityGroup {
+        SecurityGroup {
+            id: self.spec.name.clone(),
+            name: self.spec.name.clone(),
+            description: self.spec.description.clone(),
+            rules: self.rules.clone(),
+            tags: self.tags.clone(),
+        }
+    }
+}
+
+impl VSphereProvider {
+    pub(crate) async fn group_record(&self, op: Operation, id: &str) -> Result<Option<GroupRecord>> {
+        let inv = self.inv().await?;
+        records::get(&self.client, inv, op, GROUP_DIR, id).await
+    }
+
+    async fn check_sources(&self, op: Operation, field: &str, rule: &IngressRule, own: &str) -> Result<()> {
+        if let RuleSource::Group(g) = &rule.source {
+            if g != own && self.group_record(op, g).await?.is_none() {
+                return Err(Error::invalid(
+                    op,
+                    format!("{field}.source"),
+                    format!("no security group with id {g:?}: create it first"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn create_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
+        let op = Operation::CreateSecurityGroup;
+        spec.validate()?;
+        crate::tags::check_keys(op, "spec.tags", &spec.tags)?;
+        for (i, r) in spec.rules.iter().enumerate() {
+            self.check_sources(op, &format!("spec.rules[{i}]"), r, &spec.name).await?;
+        }
+        let inv = self.inv().await?;
+        let lock = self.record_lock(&format!("group/{}", spec.name)).await;
+        let _guard = lock.lock().await;
+        if let Some(rec) = self.group_record(op, &spec.name).await? {
+            return if rec.spec == *spec {
+                Ok(rec.group())
+            } else {
+                Err(Error::conflict(
+                    op,
+                    format!("security group {}", spec.name),
+                    "a group of this name exists with a different spec: delete it or choose another name",
+                ))
+            };
+        }
+        let mut rules = spec.rules.clone();
+        rules.sort();
+        rules.dedup();
+        let rec = GroupRecord {
+            spec: spec.clone(),
+            rules,
+            tags: spec.tags.clone(),
+        };
+        records::put(&self.client, inv, op, GROUP_DIR, &spec.name, &rec).await?;
+        tracing::debug!(group = %spec.name, "security group recorded; vSphere does not enforce its rules");
+        Ok(rec.group())
+    }
+
+    pub(crate) async fn get_group(&self, op: Operation, id: &str) -> Result<SecurityGroup> {
+        self.group_record(op, id)
+            .await?
+            .map(|r| r.group())
+            .ok_or_else(|| Error::not_found(op, format!("security group {id}")))
+    }
+
+    async fn all_groups(&self, op: Operation) -> Result<Vec<GroupRecord>> {
+        let inv = self.inv().await?;
+        let ids = records::list_ids(&self.client, inv, op, GROUP_DIR, self.cfg.timeouts.delete).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(r) = self.group_record(op, &id).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn list_groups(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>> {
+        Ok(self
+            .all_groups(Operation::ListSecurityGroups)
+            .await?
+            .into_iter()
+            .filter(|r| filter.matches(&r.tags))
+            .map(|r| r.group())
+            .collect())
+    }
+
+    pub(crate) async fn change_rule(&self, op: Operation, id: &str, rule: &IngressRule, add: bool) -> Result<()> {
+        if add {
+            rule.validate(op, "rule")?;
+            self.check_sources(op, "rule", rule, id).await?;
+        }
+        let inv = self.inv().await?;
+        let lock = self.record_lock(&format!("group/{id}")).await;
+        let _guard = lock.lock().await;
+        let mut rec = self
+            .group_record(op, id)
+            .await?
+            .ok_or_else(|| Error::not_found(op, format!("security group {id}")))?;
+        let present = rec.rules.contains(rule);
+        if add == present {
+            return Ok(());
+        }
+        if add {
+            rec.rules.push(rule.clone());
+            rec.rules.sort();
+        } else {
+            rec.rules.retain(|r| r != rule);
+        }
+        records::put(&self.client, inv, op, GROUP_DIR, id, &rec).await
+    }
+
+    pub(crate) async fn delete_group(&self, id: &str) -> Result<()> {
+        let op = Operation::DeleteSecurityGroup;
+        let inv = self.inv().await?;
+        let lock = self.record_lock(&format!("group/{id}")).await;
+        let _guard = lock.lock().await;
+        if self.group_record(op, id).await?.is_none() {
+            return Ok(());
+        }
+        for vm in self.list_vms(op).await? {
+            if Self::spec_of(&vm).is_some_and(|s| s.security_groups.iter().any(|g| g == id)) {
+                return Err(Error::conflict(
+                    op,
+                    format!("security group {id}"),
+                    format!("in use by instance {}: delete the instance first", vm.moref.value),
+                ));
+            }
+        }
+        let source = RuleSource::Group(id.to_string());
+        if let Some(other) = self
+            .all_groups(op)
+            .await?
+            .into_iter()
+            .find(|g| g.spec.name != id && g.rules.iter().any(|r| r.source == source))
+        {
+            return Err(Error::conflict(
+                op,
+                format!("security group {id}"),
+                format!("referenced by a rule of group {}: remove that rule first", other.spec.name),
+            ));
+        }
+        records::delete(&self.client, inv, op, GROUP_DIR, id, self.cfg.timeouts.delete).await
+    }
+
+    pub(crate) async fn update_group_tags(&self, op: Operation, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
+        let inv = self.inv().await?;
+        let lock = self.record_lock(&format!("group/{id}")).await;
+        let _guard = lock.lock().await;
+        let mut rec = self
+            .group_record(op, id)
+            .await?
+            .ok_or_else(|| Error::not_found(op, format!("security group {id}")))?;
+        for k in remove {
+            rec.tags.remove(k);
+        }
+        rec.tags.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+        records::put(&self.client, inv, op, GROUP_DIR, id, &rec).await
+    }
+}

@@ -1,0 +1,312 @@
+//! Volumes: virtual disks at `[datastore] plinth-volumes/<name>.vmdk`, each with its
+//! record `plinth-volumes/<name>.json` (spec as created, zone, tags).
+//!
+//! A detached disk is a file, not an inventory object, so it cannot carry custom
+//! attributes: its path is the owner marker (the `plinth-volumes/` prefix; the id is
+//! the name) and its tags and zone live in the record next to it. Attach and detach
+//! are `ReconfigVM_Task` adding the existing file to the VM's disk controller (or
+//! removing the device, keeping the file); a volume's attachment is read from the VMs'
+//! devices, never stored, so it cannot go stale. Zones are recorded, not physical: the
+//! datastore is shared by the clusters, and attaching across zones is refused here.
+
+use provider_core::wait::Poll;
+use provider_core::*;
+use serde::{Deserialize, Serialize};
+
+use crate::provider::{VSphereProvider, Vm};
+use crate::records::{self, VOLUME_DIR};
+use crate::soap::esc;
+
+/// The record kept next to a volume's disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct VolumeRecord {
+    pub spec: VolumeSpec,
+    pub tags: Tags,
+}
+
+fn disk_path(id: &str) -> String {
+    format!("{VOLUME_DIR}/{id}.vmdk")
+}
+
+impl VSphereProvider {
+    /// Where volume `id` is attached: (VM, device key, controller key, unit).
+    fn attachment_of(&self, ds_path: &str, vms: &[Vm]) -> Option<(Vm, i32, i32, i32)> {
+        vms.iter().find_map(|vm| {
+            vm.disks
+                .iter()
+                .find(|d| d.file == ds_path)
+                .map(|d| (vm.clone(), d.key, d.controller_key, d.unit))
+        })
+    }
+
+    async fn volume_record(&self, id: &str, rec: VolumeRecord, vms: &[Vm]) -> Result<Volume> {
+        let inv = self.inv().await?;
+        let att = self.attachment_of(&inv.ds_path(&disk_path(id)), vms);
+        Ok(Volume {
+            id: id.to_string(),
+            name: rec.spec.name.clone(),
+            availability_zone: rec.spec.availability_zone.clone(),
+            size_gib: rec.spec.size_gib,
+            volume_type: rec.spec.volume_type.clone(),
+            state: if att.is_some() {
+                VolumeState::InUse
+            } else {
+                VolumeState::Available
+            },
+            attachment: att.map(|(vm, _, ckey, unit)| VolumeAttachment {
+                instance_id: vm.moref.value,
+                device: format!("scsi{}:{unit}", (ckey - 1000).max(0)),
+            }),
+            tags: rec.tags,
+        })
+    }
+
+    async fn disk_rec(&self, op: Operation, id: &str) -> Result<Option<VolumeRecord>> {
+        let inv = self.inv().await?;
+        records::get(&self.client, inv, op, VOLUME_DIR, id).await
+    }
+
+    pub(crate) async fn create_disk(&self, spec: &VolumeSpec) -> Result<Volume> {
+        let op = Operation::CreateVolume;
+        spec.validate()?;
+        crate::tags::check_keys(op, "spec.tags", &spec.tags)?;
+        let inv = self.inv().await?;
+        if inv.zone(&spec.availability_zone).is_none() {
+            return Err(Error::invalid(
+                op,
+                "spec.availability_zone",
+                format!("unknown availability zone {:?}: use one of {}", spec.availability_zone, inv.zone_names()),
+            ));
+        }
+        if let Some(t) = &spec.volume_type {
+            if !matches!(t.as_str(), "thin" | "thick" | "eagerZeroedThick") {
+                return Err(Error::invalid(op, "spec.volume_type", format!("{t:?} is not a vSphere disk type: use thin, thick or eagerZeroedThick")));
+            }
+        }
+        let id = spec.name.clone();
+        let lock = self.record_lock(&format!("volume/{id}")).await;
+        let _guard = lock.lock().await;
+        if let Some(rec) = self.disk_rec(op, &id).await? {
+            if rec.spec != *spec {
+                return Err(Error::conflict(
+                    op,
+                    format!("volume {id}"),
+                    "a volume of this name exists with a different spec: delete it or choose another name",
+                ));
+            }
+            let vms = self.list_vms(op).await?;
+            return self.volume_record(&id, rec, &vms).await;
+        }
+        self.volume_dir_made
+            .get_or_try_init(|| records::make_dir(&self.client, inv, op, VOLUME_DIR))
+            .await?;
+        let vdm = self.client.content().await?.virtual_disk_manager.clone();
+        let body = format!(
+            "<CreateVirtualDisk_Task>{}<name>{}</name>{}<spec xsi:type=\"FileBackedVirtualDiskSpec\"><diskType>{}</diskType><adapterType>lsiLogic</adapterType><capacityKb>{}</capacityKb></spec></CreateVirtualDisk_Task>",
+            vdm.xml("_this"),
+            esc(&inv.ds_path(&disk_path(&id))),
+            inv.datacenter.xml("datacenter"),
+            esc(spec.volume_type.as_deref().unwrap_or("thin")),
+            spec.size_gib * 1024 * 1024
+        );
+        match self
+            .client
+            .run_task(op, &format!("volume {id}"), &body, self.cfg.timeouts.volume)
+            .await
+        {
+            // A disk without a record: a create that stopped half-way; adopt it.
+            Ok(_) | Err(Error::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let rec = VolumeRecord {
+            spec: spec.clone(),
+            tags: spec.tags.clone(),
+        };
+        records::put(&self.client, inv, op, VOLUME_DIR, &id, &rec).await?;
+        self.volume_record(&id, rec, &[]).await
+    }
+
+    pub(crate) async fn get_disk(&self, op: Operation, id: &str) -> Result<Volume> {
+        let rec = self
+            .disk_rec(op, id)
+            .await?
+            .ok_or_else(|| Error::not_found(op, format!("volume {id}")))?;
+        let vms = self.list_vms(op).await?;
+        self.volume_record(id, rec, &vms).await
+    }
+
+    pub(crate) async fn list_disks(&self, filter: &TagFilter) -> Result<Vec<Volume>> {
+        let op = Operation::ListVolumes;
+        let inv = self.inv().await?;
+        let ids = records::list_ids(&self.client, inv, op, VOLUME_DIR, self.cfg.timeouts.volume).await?;
+        let vms = self.list_vms(op).await?;
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(rec) = self.disk_rec(op, &id).await? else {
+                continue;
+            };
+            if filter.matches(&rec.tags) {
+                out.push(self.volume_record(&id, rec, &vms).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn attach_disk(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
+        let op = Operation::AttachVolume;
+        let inv = self.inv().await?;
+        let rec = self
+            .disk_rec(op, volume_id)
+            .await?
+            .ok_or_else(|| Error::not_found(op, format!("volume {volume_id}")))?;
+        let vm = match self.get_vm(op, instance_id).await? {
+            Some(vm) if !vm.template => vm,
+            _ => return Err(Error::not_found(op, format!("instance {instance_id}"))),
+        };
+        let inst = self.instance_record(&vm).await?;
+        if inst.availability_zone != rec.spec.availability_zone {
+            return Err(Error::invalid(
+                op,
+                "instance_id",
+                format!(
+                    "volume {volume_id} is in {} and instance {instance_id} in {}: attach within one availability zone",
+                    rec.spec.availability_zone, inst.availability_zone
+                ),
+            ));
+        }
+        let path = inv.ds_path(&disk_path(volume_id));
+        let vms = self.list_vms(op).await?;
+        match self.attachment_of(&path, &vms) {
+            Some((other, ..)) if other.moref.value == instance_id => {
+                return self.volume_record(volume_id, rec, &vms).await
+            }
+            Some((other, ..)) => {
+                return Err(Error::conflict(
+                    op,
+                    format!("volume {volume_id}"),
+                    format!("attached to instance {}: detach it first", other.moref.value),
+                ))
+            }
+            None => {}
+        }
+        // The controller of the VM's first disk (else its first SCSI controller), and a
+        // free unit on it (7 is the controller's own).
+        let controller = vm
+            .disks
+            .first()
+            .map(|d| d.controller_key)
+            .or_else(|| {
+                vm.devices
+                    .iter()
+                    .find(|(_, ty, _)| ty.contains("SCSI") || ty.contains("LsiLogic") || ty.contains("BusLogic"))
+                    .map(|(k, _, _)| *k)
+            })
+            .ok_or_else(|| Error::conflict(op, format!("instance {instance_id}"), "the VM has no disk controller"))?;
+        let used: Vec<i32> = vm
+            .disks
+            .iter()
+            .filter(|d| d.controller_key == controller)
+            .map(|d| d.unit)
+            .collect();
+        let unit = (0..16)
+            .find(|u| *u != 7 && !used.contains(u))
+            .ok_or_else(|| Error::QuotaExceeded {
+                operation: op,
+                message: format!("instance {instance_id} has no free unit on controller {controller}"),
+            })?;
+        let body = format!(
+            "<ReconfigVM_Task>{}<spec><deviceChange><operation>add</operation><device xsi:type=\"VirtualDisk\"><key>-1</key><backing xsi:type=\"VirtualDiskFlatVer2BackingInfo\"><fileName>{}</fileName><diskMode>persistent</diskMode></backing><controllerKey>{controller}</controllerKey><unitNumber>{unit}</unitNumber><capacityInKB>{}</capacityInKB></device></deviceChange></spec></ReconfigVM_Task>",
+            vm.moref.xml("_this"),
+            esc(&path),
+            rec.spec.size_gib * 1024 * 1024
+        );
+        self.client
+            .run_task(op, &format!("volume {volume_id}"), &body, self.cfg.timeouts.volume)
+            .await?;
+        self.wait_disk(op, volume_id, VolumeState::InUse).await
+    }
+
+    pub(crate) async fn detach_disk(&self, volume_id: &str) -> Result<Volume> {
+        let op = Operation::DetachVolume;
+        let inv = self.inv().await?;
+        let rec = self
+            .disk_rec(op, volume_id)
+            .await?
+            .ok_or_else(|| Error::not_found(op, format!("volume {volume_id}")))?;
+        let vms = self.list_vms(op).await?;
+        let Some((vm, key, ..)) = self.attachment_of(&inv.ds_path(&disk_path(volume_id)), &vms) else {
+            return self.volume_record(volume_id, rec, &vms).await;
+        };
+        let body = format!(
+            "<ReconfigVM_Task>{}<spec><deviceChange><operation>remove</operation><device xsi:type=\"VirtualDisk\"><key>{key}</key><capacityInKB>0</capacityInKB></device></deviceChange></spec></ReconfigVM_Task>",
+            vm.moref.xml("_this"),
+        );
+        self.client
+            .run_task(op, &format!("volume {volume_id}"), &body, self.cfg.timeouts.volume)
+            .await?;
+        self.wait_disk(op, volume_id, VolumeState::Available).await
+    }
+
+    async fn wait_disk(&self, op: Operation, id: &str, wanted: VolumeState) -> Result<Volume> {
+        self.cfg
+            .poller
+            .until(op, &format!("volume {id}"), &format!("{wanted:?}"), self.cfg.timeouts.volume, || async {
+                let v = self.get_disk(op, id).await?;
+                Ok(if v.state == wanted {
+                    Poll::Ready(v)
+                } else {
+                    Poll::Pending(format!("{:?}", v.state))
+                })
+            })
+            .await
+    }
+
+    pub(crate) async fn delete_disk(&self, id: &str) -> Result<()> {
+        let op = Operation::DeleteVolume;
+        let inv = self.inv().await?;
+        let lock = self.record_lock(&format!("volume/{id}")).await;
+        let _guard = lock.lock().await;
+        if self.disk_rec(op, id).await?.is_none() {
+            return Ok(());
+        }
+        let vms = self.list_vms(op).await?;
+        if let Some((vm, ..)) = self.attachment_of(&inv.ds_path(&disk_path(id)), &vms) {
+            return Err(Error::conflict(
+                op,
+                format!("volume {id}"),
+                format!("attached to instance {}: detach it first", vm.moref.value),
+            ));
+        }
+        let vdm = self.client.content().await?.virtual_disk_manager.clone();
+        let body = format!(
+            "<DeleteVirtualDisk_Task>{}<name>{}</name>{}</DeleteVirtualDisk_Task>",
+            vdm.xml("_this"),
+            esc(&inv.ds_path(&disk_path(id))),
+            inv.datacenter.xml("datacenter")
+        );
+        match self
+            .client
+            .run_task(op, &format!("volume {id}"), &body, self.cfg.timeouts.delete)
+            .await
+        {
+            Ok(_) | Err(Error::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        records::delete(&self.client, inv, op, VOLUME_DIR, id, self.cfg.timeouts.delete).await
+    }
+
+    pub(crate) async fn update_volume_tags(&self, op: Operation, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
+        let inv = self.inv().await?;
+        let lock = self.record_lock(&format!("volume/{id}")).await;
+        let _guard = lock.lock().await;
+        let mut rec = self
+            .disk_rec(op, id)
+            .await?
+            .ok_or_else(|| Error::not_found(op, format!("volume {id}")))?;
+        for k in remove {
+            rec.tags.remove(k);
+        }
+        rec.tags.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+        records::put(&self.client, inv, op, VOLUME_DIR, id, &rec).await
+    }
+}

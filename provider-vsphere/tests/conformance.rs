@@ -1,0 +1,66 @@
+//! The conformance kit and vSphere-specific checks against a simulated vCenter
+//! (emulators/vsphere: `install.sh`, then `start.sh` prints the variables to export).
+//!
+//! Needs `VSPHERE_URL`, `VSPHERE_USERNAME`, `VSPHERE_PASSWORD`, `VSPHERE_DATACENTER`
+//! and `VSPHERE_CA_CERT_FILE` (for https); `VSPHERE_TEMPLATE` defaults to `tmpl-base`.
+//! Without `VSPHERE_URL` the tests say they are skipped, except under `CI`, where they
+//! fail.
+
+use provider_core::conformance::{self, ConformanceConfig};
+use provider_core::{ErrorKind, Provider};
+use provider_vsphere::VSphereBuilder;
+
+fn builder() -> Option<VSphereBuilder> {
+    if std::env::var("VSPHERE_URL").is_err() {
+        if std::env::var_os("CI").is_some() {
+            panic!("vSphere simulator not running (set VSPHERE_URL): CI must start emulators/vsphere");
+        }
+        eprintln!("skipped: vSphere simulator not running (set VSPHERE_URL)");
+        return None;
+    }
+    Some(VSphereBuilder::from_env())
+}
+
+fn template() -> String {
+    std::env::var("VSPHERE_TEMPLATE").unwrap_or_else(|_| "tmpl-base".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_kit_passes() {
+    let Some(b) = builder() else { return };
+    let provider = b.build().expect("provider");
+    let config = ConformanceConfig::new(template(), "1:256")
+        .with_user_data("#cloud-config\n")
+        .with_concurrency(4);
+    let report = conformance::run_all(&provider, &config).await;
+    println!("{report}");
+    assert!(report.is_success(), "{report}");
+}
+
+#[tokio::test]
+async fn wrong_password_is_unauthorized() {
+    let Some(b) = builder() else { return };
+    let provider = b.with_password("definitely-wrong").build().expect("provider");
+    let err = provider.list_availability_zones().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    assert!(!err.to_string().contains("definitely-wrong"), "{err}");
+}
+
+#[tokio::test]
+async fn unknown_cluster_names_the_key() {
+    let Some(b) = builder() else { return };
+    let provider = b.with_clusters(["no-such-cluster"]).build().expect("provider");
+    let err = provider.list_availability_zones().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("VSphere.Clusters"), "{err}");
+}
+
+#[tokio::test]
+async fn zones_are_the_clusters_and_no_fip_or_lb() {
+    let Some(b) = builder() else { return };
+    let provider = b.build().expect("provider");
+    let zones = provider.list_availability_zones().await.expect("zones");
+    assert!(!zones.is_empty());
+    let caps = provider.capabilities();
+    assert!(!caps.floating_ips && !caps.load_balancers);
+}
