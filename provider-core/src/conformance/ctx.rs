@@ -711,23 +711,24 @@ impl<'a> Ctx<'a> {
         let mut problems: Vec<String> = Vec::new();
 
         for kind in SWEEP_ORDER {
-            if !supports(&caps, kind) {
-                continue;
-            }
             let mut ids: BTreeSet<String> = tracked
                 .iter()
                 .filter(|(k, _)| *k == kind)
                 .map(|(_, id)| id.clone())
                 .collect();
-            match self.list_tagged(kind, &filter).await {
-                // Only what carries our run tag, whatever the provider returned.
-                Ok(listed) => ids.extend(
-                    listed
-                        .into_iter()
-                        .filter(|(_, tags)| filter.matches(tags))
-                        .map(|(id, _)| id),
-                ),
-                Err(e) => problems.push(format!("listing {kind}s to sweep: {e}")),
+            // A kind the capabilities deny is not listed, but what the check did create
+            // of it (the capabilities lied) is still deleted.
+            if supports(&caps, kind) {
+                match self.list_tagged(kind, &filter).await {
+                    // Only what carries our run tag, whatever the provider returned.
+                    Ok(listed) => ids.extend(
+                        listed
+                            .into_iter()
+                            .filter(|(_, tags)| filter.matches(tags))
+                            .map(|(id, _)| id),
+                    ),
+                    Err(e) => problems.push(format!("listing {kind}s to sweep: {e}")),
+                }
             }
             if ids.is_empty() {
                 continue;
