@@ -102,8 +102,12 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 
     /// Creates an instance and waits until it runs.
     async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance>;
-    /// Creates several instances; clouds that launch in batches override this.
+    /// Creates several instances; clouds that launch in batches override this. The whole
+    /// batch is validated before anything is created.
     async fn create_instances(&self, specs: &[InstanceSpec]) -> Result<Vec<Instance>> {
+        for (i, spec) in specs.iter().enumerate() {
+            spec.validate_for(crate::Operation::CreateInstances, &format!("specs[{i}]"))?;
+        }
         try_join_all(specs.iter().map(|s| self.create_instance(s))).await
     }
     /// Gets an instance by id.

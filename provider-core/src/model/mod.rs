@@ -12,7 +12,7 @@ mod volume;
 mod zone;
 
 pub use floating_ip::{FloatingIp, FloatingIpSpec};
-pub use instance::{Instance, InstanceSpec, InstanceState};
+pub use instance::{Instance, InstanceSpec, InstanceState, MAX_USER_DATA_BYTES};
 pub use load_balancer::{
     HealthCheck, HealthCheckProtocol, LbProtocol, Listener, ListenerSpec, LoadBalancer,
     LoadBalancerSpec, LoadBalancerState, Member, MemberHealth, MemberSpec, Pool,
@@ -22,7 +22,7 @@ pub use security_group::{
 };
 pub(crate) use tags::validate_tags;
 pub use tags::{ResourceKind, TagFilter, Tags, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN};
-pub use volume::{Volume, VolumeAttachment, VolumeSpec, VolumeState};
+pub use volume::{Volume, VolumeAttachment, VolumeSpec, VolumeState, MAX_VOLUME_GIB};
 pub use zone::AvailabilityZone;
 
 use crate::{Error, Operation, Result};
