@@ -140,7 +140,10 @@ mod tests {
             "g".into(),
             vec![IngressRule {
                 protocol: Protocol::Tcp,
-                ports: Some(PortRange { from: 1000, to: 2000 }),
+                ports: Some(PortRange {
+                    from: 1000,
+                    to: 2000,
+                }),
                 source: RuleSource::Cidr("0.0.0.0/0".parse().unwrap()),
             }],
         );

@@ -20,7 +20,8 @@ pub enum Image {
 
 impl Image {
     /// Every image, for messages.
-    pub const ALL: &'static [(&'static str, Image)] = &[("http", Image::Http), ("shell", Image::Shell)];
+    pub const ALL: &'static [(&'static str, Image)] =
+        &[("http", Image::Http), ("shell", Image::Shell)];
 
     /// The image named `name`.
     pub fn by_name(name: &str) -> Option<Image> {
@@ -41,9 +42,21 @@ pub struct Flavor {
 
 /// The flavor catalog.
 pub const FLAVORS: &[Flavor] = &[
-    Flavor { name: "small", vcpus: 1, memory_mib: 512 },
-    Flavor { name: "medium", vcpus: 2, memory_mib: 2048 },
-    Flavor { name: "large", vcpus: 4, memory_mib: 8192 },
+    Flavor {
+        name: "small",
+        vcpus: 1,
+        memory_mib: 512,
+    },
+    Flavor {
+        name: "medium",
+        vcpus: 2,
+        memory_mib: 2048,
+    },
+    Flavor {
+        name: "large",
+        vcpus: 4,
+        memory_mib: 8192,
+    },
 ];
 
 /// The flavor named `name`.
@@ -53,10 +66,18 @@ pub fn flavor(name: &str) -> Option<&'static Flavor> {
 
 /// Image names, comma-separated, for error messages.
 pub fn image_names() -> String {
-    Image::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+    Image::ALL
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Flavor names, comma-separated, for error messages.
 pub fn flavor_names() -> String {
-    FLAVORS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+    FLAVORS
+        .iter()
+        .map(|f| f.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -58,28 +58,48 @@ impl LocalProvider {
     pub async fn open(config: LocalConfig) -> Result<LocalProvider> {
         let op = Operation::ListAvailabilityZones;
         if config.availability_zones.is_empty() {
-            return Err(Error::invalid(op, "availability_zones", "configure at least one zone"));
+            return Err(Error::invalid(
+                op,
+                "availability_zones",
+                "configure at least one zone",
+            ));
         }
         if config.page_size == 0 {
-            return Err(Error::invalid(op, "page_size", "use a page size of at least 1"));
+            return Err(Error::invalid(
+                op,
+                "page_size",
+                "use a page size of at least 1",
+            ));
         }
         for (field, net) in [
             ("instance_network", config.instance_network),
             ("floating_ip_network", config.floating_ip_network),
             ("load_balancer_network", config.load_balancer_network),
         ] {
-            if !matches!(net, ipnet::IpNet::V4(n) if n.network().is_loopback() && n.prefix_len() <= 30) {
+            if !matches!(net, ipnet::IpNet::V4(n) if n.network().is_loopback() && n.prefix_len() <= 30)
+            {
                 return Err(Error::invalid(op, field, format!("{net} is not a loopback IPv4 network of at least 4 addresses: use one inside 127.0.0.0/8")));
             }
         }
         std::fs::create_dir_all(&config.state_dir).map_err(|e| {
-            setup_err(format!("creating state directory {}: {e}", config.state_dir.display()))
+            setup_err(format!(
+                "creating state directory {}: {e}",
+                config.state_dir.display()
+            ))
         })?;
-        let state_dir = std::fs::canonicalize(&config.state_dir).unwrap_or(config.state_dir.clone());
+        let state_dir =
+            std::fs::canonicalize(&config.state_dir).unwrap_or(config.state_dir.clone());
         let helper = helper_path(config.helper.as_deref()).map_err(|e| setup_err(e.to_string()))?;
         let socket = paths::socket(&state_dir);
         if socket.as_os_str().len() >= 100 {
-            return Err(Error::invalid(op, "state_dir", format!("{} is too long for a unix socket path: use a shorter state directory", state_dir.display())));
+            return Err(Error::invalid(
+                op,
+                "state_dir",
+                format!(
+                    "{} is too long for a unix socket path: use a shorter state directory",
+                    state_dir.display()
+                ),
+            ));
         }
         let mut cfg = config;
         cfg.state_dir = state_dir;
@@ -102,7 +122,11 @@ impl LocalProvider {
 
     /// The sparse file behind a volume.
     pub fn volume_file(&self, volume_id: &str) -> PathBuf {
-        self.inner.cfg.state_dir.join("volumes").join(format!("{volume_id}.img"))
+        self.inner
+            .cfg
+            .state_dir
+            .join("volumes")
+            .join(format!("{volume_id}.img"))
     }
 
     /// An instance's directory (boot file, console log, volume links).
@@ -138,7 +162,8 @@ impl LocalProvider {
     /// Deletes every resource of the state directory and stops the daemon: nothing of
     /// it stays running.
     pub async fn destroy_all(&self) -> Result<()> {
-        self.call::<()>(Operation::DeleteInstance, &Request::DestroyAll).await?;
+        self.call::<()>(Operation::DeleteInstance, &Request::DestroyAll)
+            .await?;
         self.wait_daemon_gone().await
     }
 
@@ -164,10 +189,17 @@ impl LocalProvider {
                 }
             }
         }
-        Err(Error::transient(op, format!("the local daemon does not answer: {last}")))
+        Err(Error::transient(
+            op,
+            format!("the local daemon does not answer: {last}"),
+        ))
     }
 
-    async fn try_call<T: DeserializeOwned>(&self, op: Operation, req: &Request) -> Result<T, Attempt> {
+    async fn try_call<T: DeserializeOwned>(
+        &self,
+        op: Operation,
+        req: &Request,
+    ) -> Result<T, Attempt> {
         let stream = UnixStream::connect(&self.inner.socket)
             .await
             .map_err(|e| Attempt::Unreachable(e.to_string()))?;
@@ -308,127 +340,293 @@ impl Provider for LocalProvider {
     }
 
     async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {
-        self.call(Operation::ListAvailabilityZones, &Request::ListAvailabilityZones).await
+        self.call(
+            Operation::ListAvailabilityZones,
+            &Request::ListAvailabilityZones,
+        )
+        .await
     }
 
-    async fn update_tags(&self, kind: ResourceKind, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
-        self.call(Operation::UpdateTags, &Request::UpdateTags { kind, id: id.into(), set: set.clone(), remove: remove.to_vec() }).await
+    async fn update_tags(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
+        self.call(
+            Operation::UpdateTags,
+            &Request::UpdateTags {
+                kind,
+                id: id.into(),
+                set: set.clone(),
+                remove: remove.to_vec(),
+            },
+        )
+        .await
     }
 
     async fn create_security_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
         spec.validate()?;
-        self.call(Operation::CreateSecurityGroup, &Request::CreateSecurityGroup { spec: spec.clone() }).await
+        self.call(
+            Operation::CreateSecurityGroup,
+            &Request::CreateSecurityGroup { spec: spec.clone() },
+        )
+        .await
     }
 
     async fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {
-        self.call(Operation::GetSecurityGroup, &Request::GetSecurityGroup { id: id.into() }).await
+        self.call(
+            Operation::GetSecurityGroup,
+            &Request::GetSecurityGroup { id: id.into() },
+        )
+        .await
     }
 
     async fn list_security_groups(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>> {
-        self.list_all(Operation::ListSecurityGroups, |after| Request::ListSecurityGroups { filter: filter.clone(), after }).await
+        self.list_all(Operation::ListSecurityGroups, |after| {
+            Request::ListSecurityGroups {
+                filter: filter.clone(),
+                after,
+            }
+        })
+        .await
     }
 
     async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
-        self.call(Operation::AddSecurityGroupRule, &Request::AddSecurityGroupRule { group_id: group_id.into(), rule: rule.clone() }).await
+        self.call(
+            Operation::AddSecurityGroupRule,
+            &Request::AddSecurityGroupRule {
+                group_id: group_id.into(),
+                rule: rule.clone(),
+            },
+        )
+        .await
     }
 
     async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
-        self.call(Operation::RemoveSecurityGroupRule, &Request::RemoveSecurityGroupRule { group_id: group_id.into(), rule: rule.clone() }).await
+        self.call(
+            Operation::RemoveSecurityGroupRule,
+            &Request::RemoveSecurityGroupRule {
+                group_id: group_id.into(),
+                rule: rule.clone(),
+            },
+        )
+        .await
     }
 
     async fn delete_security_group(&self, id: &str) -> Result<()> {
-        self.call(Operation::DeleteSecurityGroup, &Request::DeleteSecurityGroup { id: id.into() }).await
+        self.call(
+            Operation::DeleteSecurityGroup,
+            &Request::DeleteSecurityGroup { id: id.into() },
+        )
+        .await
     }
 
     async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
         spec.validate()?;
-        self.call(Operation::AllocateFloatingIp, &Request::AllocateFloatingIp { spec: spec.clone() }).await
+        self.call(
+            Operation::AllocateFloatingIp,
+            &Request::AllocateFloatingIp { spec: spec.clone() },
+        )
+        .await
     }
 
     async fn get_floating_ip(&self, id: &str) -> Result<FloatingIp> {
-        self.call(Operation::GetFloatingIp, &Request::GetFloatingIp { id: id.into() }).await
+        self.call(
+            Operation::GetFloatingIp,
+            &Request::GetFloatingIp { id: id.into() },
+        )
+        .await
     }
 
     async fn list_floating_ips(&self, filter: &TagFilter) -> Result<Vec<FloatingIp>> {
-        self.list_all(Operation::ListFloatingIps, |after| Request::ListFloatingIps { filter: filter.clone(), after }).await
+        self.list_all(Operation::ListFloatingIps, |after| {
+            Request::ListFloatingIps {
+                filter: filter.clone(),
+                after,
+            }
+        })
+        .await
     }
 
     async fn associate_floating_ip(&self, id: &str, instance_id: &str) -> Result<FloatingIp> {
-        self.call(Operation::AssociateFloatingIp, &Request::AssociateFloatingIp { id: id.into(), instance_id: instance_id.into() }).await
+        self.call(
+            Operation::AssociateFloatingIp,
+            &Request::AssociateFloatingIp {
+                id: id.into(),
+                instance_id: instance_id.into(),
+            },
+        )
+        .await
     }
 
     async fn disassociate_floating_ip(&self, id: &str) -> Result<FloatingIp> {
-        self.call(Operation::DisassociateFloatingIp, &Request::DisassociateFloatingIp { id: id.into() }).await
+        self.call(
+            Operation::DisassociateFloatingIp,
+            &Request::DisassociateFloatingIp { id: id.into() },
+        )
+        .await
     }
 
     async fn release_floating_ip(&self, id: &str) -> Result<()> {
-        self.call(Operation::ReleaseFloatingIp, &Request::ReleaseFloatingIp { id: id.into() }).await
+        self.call(
+            Operation::ReleaseFloatingIp,
+            &Request::ReleaseFloatingIp { id: id.into() },
+        )
+        .await
     }
 
     async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume> {
         spec.validate()?;
-        self.call(Operation::CreateVolume, &Request::CreateVolume { spec: spec.clone() }).await
+        self.call(
+            Operation::CreateVolume,
+            &Request::CreateVolume { spec: spec.clone() },
+        )
+        .await
     }
 
     async fn get_volume(&self, id: &str) -> Result<Volume> {
-        self.call(Operation::GetVolume, &Request::GetVolume { id: id.into() }).await
+        self.call(Operation::GetVolume, &Request::GetVolume { id: id.into() })
+            .await
     }
 
     async fn list_volumes(&self, filter: &TagFilter) -> Result<Vec<Volume>> {
-        self.list_all(Operation::ListVolumes, |after| Request::ListVolumes { filter: filter.clone(), after }).await
+        self.list_all(Operation::ListVolumes, |after| Request::ListVolumes {
+            filter: filter.clone(),
+            after,
+        })
+        .await
     }
 
     async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
-        self.call(Operation::AttachVolume, &Request::AttachVolume { volume_id: volume_id.into(), instance_id: instance_id.into() }).await
+        self.call(
+            Operation::AttachVolume,
+            &Request::AttachVolume {
+                volume_id: volume_id.into(),
+                instance_id: instance_id.into(),
+            },
+        )
+        .await
     }
 
     async fn detach_volume(&self, volume_id: &str) -> Result<Volume> {
-        self.call(Operation::DetachVolume, &Request::DetachVolume { volume_id: volume_id.into() }).await
+        self.call(
+            Operation::DetachVolume,
+            &Request::DetachVolume {
+                volume_id: volume_id.into(),
+            },
+        )
+        .await
     }
 
     async fn delete_volume(&self, id: &str) -> Result<()> {
-        self.call(Operation::DeleteVolume, &Request::DeleteVolume { id: id.into() }).await
+        self.call(
+            Operation::DeleteVolume,
+            &Request::DeleteVolume { id: id.into() },
+        )
+        .await
     }
 
     async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance> {
         spec.validate()?;
-        self.call(Operation::CreateInstance, &Request::CreateInstance { spec: spec.clone() }).await
+        self.call(
+            Operation::CreateInstance,
+            &Request::CreateInstance { spec: spec.clone() },
+        )
+        .await
     }
 
     async fn get_instance(&self, id: &str) -> Result<Instance> {
-        self.call(Operation::GetInstance, &Request::GetInstance { id: id.into() }).await
+        self.call(
+            Operation::GetInstance,
+            &Request::GetInstance { id: id.into() },
+        )
+        .await
     }
 
     async fn list_instances(&self, filter: &TagFilter) -> Result<Vec<Instance>> {
-        self.list_all(Operation::ListInstances, |after| Request::ListInstances { filter: filter.clone(), after }).await
+        self.list_all(Operation::ListInstances, |after| Request::ListInstances {
+            filter: filter.clone(),
+            after,
+        })
+        .await
     }
 
     async fn delete_instance(&self, id: &str) -> Result<()> {
-        self.call(Operation::DeleteInstance, &Request::DeleteInstance { id: id.into() }).await
+        self.call(
+            Operation::DeleteInstance,
+            &Request::DeleteInstance { id: id.into() },
+        )
+        .await
     }
 
     async fn create_load_balancer(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer> {
         spec.validate()?;
-        self.call(Operation::CreateLoadBalancer, &Request::CreateLoadBalancer { spec: spec.clone() }).await
+        self.call(
+            Operation::CreateLoadBalancer,
+            &Request::CreateLoadBalancer { spec: spec.clone() },
+        )
+        .await
     }
 
     async fn get_load_balancer(&self, id: &str) -> Result<LoadBalancer> {
-        self.call(Operation::GetLoadBalancer, &Request::GetLoadBalancer { id: id.into() }).await
+        self.call(
+            Operation::GetLoadBalancer,
+            &Request::GetLoadBalancer { id: id.into() },
+        )
+        .await
     }
 
     async fn list_load_balancers(&self, filter: &TagFilter) -> Result<Vec<LoadBalancer>> {
-        self.list_all(Operation::ListLoadBalancers, |after| Request::ListLoadBalancers { filter: filter.clone(), after }).await
+        self.list_all(Operation::ListLoadBalancers, |after| {
+            Request::ListLoadBalancers {
+                filter: filter.clone(),
+                after,
+            }
+        })
+        .await
     }
 
-    async fn add_load_balancer_member(&self, lb_id: &str, listener_port: u16, member: &MemberSpec) -> Result<LoadBalancer> {
-        self.call(Operation::AddLoadBalancerMember, &Request::AddLoadBalancerMember { lb_id: lb_id.into(), listener_port, member: member.clone() }).await
+    async fn add_load_balancer_member(
+        &self,
+        lb_id: &str,
+        listener_port: u16,
+        member: &MemberSpec,
+    ) -> Result<LoadBalancer> {
+        self.call(
+            Operation::AddLoadBalancerMember,
+            &Request::AddLoadBalancerMember {
+                lb_id: lb_id.into(),
+                listener_port,
+                member: member.clone(),
+            },
+        )
+        .await
     }
 
-    async fn remove_load_balancer_member(&self, lb_id: &str, listener_port: u16, member: &MemberSpec) -> Result<LoadBalancer> {
-        self.call(Operation::RemoveLoadBalancerMember, &Request::RemoveLoadBalancerMember { lb_id: lb_id.into(), listener_port, member: member.clone() }).await
+    async fn remove_load_balancer_member(
+        &self,
+        lb_id: &str,
+        listener_port: u16,
+        member: &MemberSpec,
+    ) -> Result<LoadBalancer> {
+        self.call(
+            Operation::RemoveLoadBalancerMember,
+            &Request::RemoveLoadBalancerMember {
+                lb_id: lb_id.into(),
+                listener_port,
+                member: member.clone(),
+            },
+        )
+        .await
     }
 
     async fn delete_load_balancer(&self, id: &str) -> Result<()> {
-        self.call(Operation::DeleteLoadBalancer, &Request::DeleteLoadBalancer { id: id.into() }).await
+        self.call(
+            Operation::DeleteLoadBalancer,
+            &Request::DeleteLoadBalancer { id: id.into() },
+        )
+        .await
     }
 }

@@ -32,7 +32,10 @@ pub async fn connect_from(src: Option<IpAddr>, dst: SocketAddr) -> std::io::Resu
     }
     match tokio::time::timeout(CONNECT_TIMEOUT, sock.connect(dst)).await {
         Ok(r) => r,
-        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out",
+        )),
     }
 }
 

@@ -203,7 +203,10 @@ impl LbRuntime {
         drain_timeout: Duration,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let found = self.listeners.get(&port).and_then(|(pool, _)| {
-            let m = lock(&pool.members).iter().find(|m| &m.spec == member).cloned()?;
+            let m = lock(&pool.members)
+                .iter()
+                .find(|m| &m.spec == member)
+                .cloned()?;
             *lock(&m.health) = MemberHealth::Draining;
             Some((pool.clone(), m))
         });

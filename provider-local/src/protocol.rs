@@ -38,35 +38,109 @@ pub enum Request {
     /// Delete every resource, then stop the daemon.
     DestroyAll,
     ListAvailabilityZones,
-    UpdateTags { kind: ResourceKind, id: String, set: Tags, remove: Vec<String> },
-    CreateSecurityGroup { spec: SecurityGroupSpec },
-    GetSecurityGroup { id: String },
-    ListSecurityGroups { filter: TagFilter, after: Option<String> },
-    AddSecurityGroupRule { group_id: String, rule: IngressRule },
-    RemoveSecurityGroupRule { group_id: String, rule: IngressRule },
-    DeleteSecurityGroup { id: String },
-    AllocateFloatingIp { spec: FloatingIpSpec },
-    GetFloatingIp { id: String },
-    ListFloatingIps { filter: TagFilter, after: Option<String> },
-    AssociateFloatingIp { id: String, instance_id: String },
-    DisassociateFloatingIp { id: String },
-    ReleaseFloatingIp { id: String },
-    CreateVolume { spec: VolumeSpec },
-    GetVolume { id: String },
-    ListVolumes { filter: TagFilter, after: Option<String> },
-    AttachVolume { volume_id: String, instance_id: String },
-    DetachVolume { volume_id: String },
-    DeleteVolume { id: String },
-    CreateInstance { spec: InstanceSpec },
-    GetInstance { id: String },
-    ListInstances { filter: TagFilter, after: Option<String> },
-    DeleteInstance { id: String },
-    CreateLoadBalancer { spec: LoadBalancerSpec },
-    GetLoadBalancer { id: String },
-    ListLoadBalancers { filter: TagFilter, after: Option<String> },
-    AddLoadBalancerMember { lb_id: String, listener_port: u16, member: MemberSpec },
-    RemoveLoadBalancerMember { lb_id: String, listener_port: u16, member: MemberSpec },
-    DeleteLoadBalancer { id: String },
+    UpdateTags {
+        kind: ResourceKind,
+        id: String,
+        set: Tags,
+        remove: Vec<String>,
+    },
+    CreateSecurityGroup {
+        spec: SecurityGroupSpec,
+    },
+    GetSecurityGroup {
+        id: String,
+    },
+    ListSecurityGroups {
+        filter: TagFilter,
+        after: Option<String>,
+    },
+    AddSecurityGroupRule {
+        group_id: String,
+        rule: IngressRule,
+    },
+    RemoveSecurityGroupRule {
+        group_id: String,
+        rule: IngressRule,
+    },
+    DeleteSecurityGroup {
+        id: String,
+    },
+    AllocateFloatingIp {
+        spec: FloatingIpSpec,
+    },
+    GetFloatingIp {
+        id: String,
+    },
+    ListFloatingIps {
+        filter: TagFilter,
+        after: Option<String>,
+    },
+    AssociateFloatingIp {
+        id: String,
+        instance_id: String,
+    },
+    DisassociateFloatingIp {
+        id: String,
+    },
+    ReleaseFloatingIp {
+        id: String,
+    },
+    CreateVolume {
+        spec: VolumeSpec,
+    },
+    GetVolume {
+        id: String,
+    },
+    ListVolumes {
+        filter: TagFilter,
+        after: Option<String>,
+    },
+    AttachVolume {
+        volume_id: String,
+        instance_id: String,
+    },
+    DetachVolume {
+        volume_id: String,
+    },
+    DeleteVolume {
+        id: String,
+    },
+    CreateInstance {
+        spec: InstanceSpec,
+    },
+    GetInstance {
+        id: String,
+    },
+    ListInstances {
+        filter: TagFilter,
+        after: Option<String>,
+    },
+    DeleteInstance {
+        id: String,
+    },
+    CreateLoadBalancer {
+        spec: LoadBalancerSpec,
+    },
+    GetLoadBalancer {
+        id: String,
+    },
+    ListLoadBalancers {
+        filter: TagFilter,
+        after: Option<String>,
+    },
+    AddLoadBalancerMember {
+        lb_id: String,
+        listener_port: u16,
+        member: MemberSpec,
+    },
+    RemoveLoadBalancerMember {
+        lb_id: String,
+        listener_port: u16,
+        member: MemberSpec,
+    },
+    DeleteLoadBalancer {
+        id: String,
+    },
 }
 
 /// The daemon's answer.
@@ -84,37 +158,140 @@ pub enum Response {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WireError {
-    NotFound { operation: Operation, resource: String },
-    AlreadyExists { operation: Operation, resource: String },
-    Conflict { operation: Operation, resource: String, message: String },
-    QuotaExceeded { operation: Operation, message: String },
-    Throttled { operation: Operation, retry_after: Option<Duration> },
-    Unauthorized { operation: Operation, message: String },
-    Forbidden { operation: Operation, message: String },
-    InvalidInput { operation: Operation, field: String, message: String },
-    Unsupported { operation: Operation, message: String },
-    Timeout { operation: Operation, resource: String, wanted: String, last_state: String, waited: Duration },
-    Transient { operation: Operation, message: String },
-    Api { operation: Operation, status: Option<u16>, code: String, message: String },
+    NotFound {
+        operation: Operation,
+        resource: String,
+    },
+    AlreadyExists {
+        operation: Operation,
+        resource: String,
+    },
+    Conflict {
+        operation: Operation,
+        resource: String,
+        message: String,
+    },
+    QuotaExceeded {
+        operation: Operation,
+        message: String,
+    },
+    Throttled {
+        operation: Operation,
+        retry_after: Option<Duration>,
+    },
+    Unauthorized {
+        operation: Operation,
+        message: String,
+    },
+    Forbidden {
+        operation: Operation,
+        message: String,
+    },
+    InvalidInput {
+        operation: Operation,
+        field: String,
+        message: String,
+    },
+    Unsupported {
+        operation: Operation,
+        message: String,
+    },
+    Timeout {
+        operation: Operation,
+        resource: String,
+        wanted: String,
+        last_state: String,
+        waited: Duration,
+    },
+    Transient {
+        operation: Operation,
+        message: String,
+    },
+    Api {
+        operation: Operation,
+        status: Option<u16>,
+        code: String,
+        message: String,
+    },
 }
 
 impl From<&Error> for WireError {
     fn from(e: &Error) -> Self {
         match e.clone() {
-            Error::NotFound { operation, resource } => WireError::NotFound { operation, resource },
-            Error::AlreadyExists { operation, resource } => WireError::AlreadyExists { operation, resource },
-            Error::Conflict { operation, resource, message } => WireError::Conflict { operation, resource, message },
-            Error::QuotaExceeded { operation, message } => WireError::QuotaExceeded { operation, message },
-            Error::Throttled { operation, retry_after } => WireError::Throttled { operation, retry_after },
-            Error::Unauthorized { operation, message } => WireError::Unauthorized { operation, message },
-            Error::Forbidden { operation, message } => WireError::Forbidden { operation, message },
-            Error::InvalidInput { operation, field, message } => WireError::InvalidInput { operation, field, message },
-            Error::Unsupported { operation, message } => WireError::Unsupported { operation, message },
-            Error::Timeout { operation, resource, wanted, last_state, waited } => {
-                WireError::Timeout { operation, resource, wanted, last_state, waited }
+            Error::NotFound {
+                operation,
+                resource,
+            } => WireError::NotFound {
+                operation,
+                resource,
+            },
+            Error::AlreadyExists {
+                operation,
+                resource,
+            } => WireError::AlreadyExists {
+                operation,
+                resource,
+            },
+            Error::Conflict {
+                operation,
+                resource,
+                message,
+            } => WireError::Conflict {
+                operation,
+                resource,
+                message,
+            },
+            Error::QuotaExceeded { operation, message } => {
+                WireError::QuotaExceeded { operation, message }
             }
+            Error::Throttled {
+                operation,
+                retry_after,
+            } => WireError::Throttled {
+                operation,
+                retry_after,
+            },
+            Error::Unauthorized { operation, message } => {
+                WireError::Unauthorized { operation, message }
+            }
+            Error::Forbidden { operation, message } => WireError::Forbidden { operation, message },
+            Error::InvalidInput {
+                operation,
+                field,
+                message,
+            } => WireError::InvalidInput {
+                operation,
+                field,
+                message,
+            },
+            Error::Unsupported { operation, message } => {
+                WireError::Unsupported { operation, message }
+            }
+            Error::Timeout {
+                operation,
+                resource,
+                wanted,
+                last_state,
+                waited,
+            } => WireError::Timeout {
+                operation,
+                resource,
+                wanted,
+                last_state,
+                waited,
+            },
             Error::Transient { operation, message } => WireError::Transient { operation, message },
-            Error::Api { operation, status, code, message } => WireError::Api { operation, status, code, message },
+            Error::Api {
+                operation,
+                status,
+                code,
+                message,
+            } => WireError::Api {
+                operation,
+                status,
+                code,
+                message,
+            },
             // A kind added to the core later travels as a generic API error.
             other => WireError::Api {
                 operation: other.operation(),
@@ -129,20 +306,80 @@ impl From<&Error> for WireError {
 impl From<WireError> for Error {
     fn from(e: WireError) -> Self {
         match e {
-            WireError::NotFound { operation, resource } => Error::NotFound { operation, resource },
-            WireError::AlreadyExists { operation, resource } => Error::AlreadyExists { operation, resource },
-            WireError::Conflict { operation, resource, message } => Error::Conflict { operation, resource, message },
-            WireError::QuotaExceeded { operation, message } => Error::QuotaExceeded { operation, message },
-            WireError::Throttled { operation, retry_after } => Error::Throttled { operation, retry_after },
-            WireError::Unauthorized { operation, message } => Error::Unauthorized { operation, message },
-            WireError::Forbidden { operation, message } => Error::Forbidden { operation, message },
-            WireError::InvalidInput { operation, field, message } => Error::InvalidInput { operation, field, message },
-            WireError::Unsupported { operation, message } => Error::Unsupported { operation, message },
-            WireError::Timeout { operation, resource, wanted, last_state, waited } => {
-                Error::Timeout { operation, resource, wanted, last_state, waited }
+            WireError::NotFound {
+                operation,
+                resource,
+            } => Error::NotFound {
+                operation,
+                resource,
+            },
+            WireError::AlreadyExists {
+                operation,
+                resource,
+            } => Error::AlreadyExists {
+                operation,
+                resource,
+            },
+            WireError::Conflict {
+                operation,
+                resource,
+                message,
+            } => Error::Conflict {
+                operation,
+                resource,
+                message,
+            },
+            WireError::QuotaExceeded { operation, message } => {
+                Error::QuotaExceeded { operation, message }
             }
+            WireError::Throttled {
+                operation,
+                retry_after,
+            } => Error::Throttled {
+                operation,
+                retry_after,
+            },
+            WireError::Unauthorized { operation, message } => {
+                Error::Unauthorized { operation, message }
+            }
+            WireError::Forbidden { operation, message } => Error::Forbidden { operation, message },
+            WireError::InvalidInput {
+                operation,
+                field,
+                message,
+            } => Error::InvalidInput {
+                operation,
+                field,
+                message,
+            },
+            WireError::Unsupported { operation, message } => {
+                Error::Unsupported { operation, message }
+            }
+            WireError::Timeout {
+                operation,
+                resource,
+                wanted,
+                last_state,
+                waited,
+            } => Error::Timeout {
+                operation,
+                resource,
+                wanted,
+                last_state,
+                waited,
+            },
             WireError::Transient { operation, message } => Error::Transient { operation, message },
-            WireError::Api { operation, status, code, message } => Error::Api { operation, status, code, message },
+            WireError::Api {
+                operation,
+                status,
+                code,
+                message,
+            } => Error::Api {
+                operation,
+                status,
+                code,
+                message,
+            },
         }
     }
 }

@@ -51,9 +51,9 @@ pub enum StoreError {
     /// Another process holds the database.
     #[error("the state database is open in another process")]
     Locked,
-    /// redb failed.
+    /// redb failed (boxed: redb's error is large and errors are rare).
     #[error("state database: {0}")]
-    Db(#[from] redb::Error),
+    Db(Box<redb::Error>),
     /// A row did not decode.
     #[error("state database row: {0}")]
     Json(#[from] serde_json::Error),
@@ -74,11 +74,13 @@ impl StoreError {
 macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
-            fn from(e: $t) -> Self { StoreError::Db(e.into()) }
+            fn from(e: $t) -> Self { StoreError::Db(Box::new(e.into())) }
         }
     )*};
 }
 from_redb!(
+    redb::Error,
+    redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
@@ -98,7 +100,7 @@ impl Store {
         let db = match Database::create(path) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::Locked),
-            Err(e) => return Err(StoreError::Db(e.into())),
+            Err(e) => return Err(e.into()),
         };
         // Create every table up front so reads never meet a missing table.
         let w = db.begin_write()?;
@@ -110,7 +112,11 @@ impl Store {
     }
 
     /// The row `id` of `table`.
-    pub fn get<T: DeserializeOwned>(&self, table: Table, id: &str) -> Result<Option<T>, StoreError> {
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
         let r = self.db.begin_read()?;
         let t = r.open_table(table.def())?;
         match t.get(id)? {

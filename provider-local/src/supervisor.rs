@@ -149,7 +149,10 @@ pub fn spawn_instance(
     let pid = child
         .id()
         .ok_or_else(|| std::io::Error::other("instance process exited at once"))?;
-    let id = ProcessId::of(pid).unwrap_or(ProcessId { pid, start_ticks: 0 });
+    let id = ProcessId::of(pid).unwrap_or(ProcessId {
+        pid,
+        start_ticks: 0,
+    });
     Ok((id, child))
 }
 
@@ -161,7 +164,10 @@ mod tests {
     fn own_process_is_alive() {
         let me = ProcessId::of(std::process::id()).unwrap();
         assert!(me.alive());
-        let other = ProcessId { start_ticks: me.start_ticks + 1, ..me };
+        let other = ProcessId {
+            start_ticks: me.start_ticks + 1,
+            ..me
+        };
         assert!(!other.alive());
     }
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::*;
 use provider_core::{
-    FloatingIpSpec, LbProtocol, ListenerSpec, LoadBalancerSpec, MemberHealth, MemberSpec,
-    Provider, TagFilter, VolumeSpec,
+    FloatingIpSpec, LbProtocol, ListenerSpec, LoadBalancerSpec, MemberHealth, MemberSpec, Provider,
+    TagFilter, VolumeSpec,
 };
 use provider_local::LocalProvider;
 
@@ -26,9 +26,18 @@ async fn child_process_role() {
         return;
     };
     let p = LocalProvider::open(config(Path::new(&dir))).await.unwrap();
-    let g = p.create_security_group(&group("web", "127.0.0.0/8", &[8080])).await.unwrap();
-    let a = p.create_instance(&http_instance("a", "local-a", &[&g.id])).await.unwrap();
-    let b = p.create_instance(&http_instance("b", "local-b", &[&g.id])).await.unwrap();
+    let g = p
+        .create_security_group(&group("web", "127.0.0.0/8", &[8080]))
+        .await
+        .unwrap();
+    let a = p
+        .create_instance(&http_instance("a", "local-a", &[&g.id]))
+        .await
+        .unwrap();
+    let b = p
+        .create_instance(&http_instance("b", "local-b", &[&g.id]))
+        .await
+        .unwrap();
     let v = p
         .create_volume(&VolumeSpec {
             name: "data".into(),
@@ -60,7 +69,10 @@ async fn child_process_role() {
                 health_check: fast_check(),
                 members: [&a.id, &b.id]
                     .iter()
-                    .map(|id| MemberSpec { instance_id: id.to_string(), port: 8080 })
+                    .map(|id| MemberSpec {
+                        instance_id: id.to_string(),
+                        port: 8080,
+                    })
                     .collect(),
             }],
             tags: Default::default(),
@@ -76,14 +88,21 @@ async fn child_process_role() {
         ("lb", lb.id),
     ]
     .into();
-    std::fs::write(Path::new(&dir).join("ids.json"), serde_json::to_vec(&ids).unwrap()).unwrap();
+    std::fs::write(
+        Path::new(&dir).join("ids.json"),
+        serde_json::to_vec(&ids).unwrap(),
+    )
+    .unwrap();
 }
 
 /// Whether `pid` runs (a zombie, left when init does not reap orphans, is dead).
 fn running(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().to_string()))
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().to_string())
+        })
         .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
 }
 
@@ -103,7 +122,13 @@ async fn lb_serves_both(p: &LocalProvider, lb_id: &str, a: &str, b: &str) {
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..4 {
         let body = get(ip, 80, None).await.unwrap();
-        seen.insert(if body.contains(a) { "a" } else if body.contains(b) { "b" } else { "?" });
+        seen.insert(if body.contains(a) {
+            "a"
+        } else if body.contains(b) {
+            "b"
+        } else {
+            "?"
+        });
     }
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["a", "b"]);
 }
@@ -113,7 +138,12 @@ async fn created_by_one_process_used_and_deleted_by_another() {
     let f = Fixture::new().await;
     let dir = f.dir.path().to_path_buf();
     let status = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_process_role", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_process_role",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, &dir)
         .status()
         .await
@@ -128,12 +158,21 @@ async fn created_by_one_process_used_and_deleted_by_another() {
     let instances = p.list_instances(&TagFilter::all()).await.unwrap();
     assert_eq!(instances.len(), 2);
     assert_eq!(p.list_volumes(&TagFilter::all()).await.unwrap().len(), 1);
-    assert_eq!(p.list_load_balancers(&TagFilter::all()).await.unwrap().len(), 1);
+    assert_eq!(
+        p.list_load_balancers(&TagFilter::all())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Used: the LB and the floating IP serve.
     lb_serves_both(p, &id("lb"), &id("a"), &id("b")).await;
     let fip = p.get_floating_ip(&id("fip")).await.unwrap();
-    assert!(get(fip.address, 8080, None).await.unwrap().contains(&id("a")));
+    assert!(get(fip.address, 8080, None)
+        .await
+        .unwrap()
+        .contains(&id("a")));
 
     // Restart the daemon: instance processes keep running and are re-adopted; the LB
     // and the forwarder come back on the same addresses.
@@ -147,9 +186,15 @@ async fn created_by_one_process_used_and_deleted_by_another() {
     assert!(running(pid_a), "instance died with the daemon");
     let p2 = LocalProvider::open(config(&dir)).await.unwrap();
     assert_ne!(p2.daemon_pid().await.unwrap(), daemon);
-    assert_eq!(p2.get_instance(&id("a")).await.unwrap().state, provider_core::InstanceState::Running);
+    assert_eq!(
+        p2.get_instance(&id("a")).await.unwrap().state,
+        provider_core::InstanceState::Running
+    );
     lb_serves_both(&p2, &id("lb"), &id("a"), &id("b")).await;
-    assert!(get(fip.address, 8080, None).await.unwrap().contains(&id("a")));
+    assert!(get(fip.address, 8080, None)
+        .await
+        .unwrap()
+        .contains(&id("a")));
 
     // Deleted, one by one, by this process.
     let p2: &dyn Provider = &p2;

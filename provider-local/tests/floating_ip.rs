@@ -14,8 +14,14 @@ async fn forwards_allowed_ports_from_allowed_sources_only() {
     let f = Fixture::new().await;
     let p = f.p();
     // Port 8080 open to 127.0.0.1 only.
-    let g = p.create_security_group(&group("web", "127.0.0.1/32", &[8080])).await.unwrap();
-    let i = p.create_instance(&http_instance("web", "local-a", &[&g.id])).await.unwrap();
+    let g = p
+        .create_security_group(&group("web", "127.0.0.1/32", &[8080]))
+        .await
+        .unwrap();
+    let i = p
+        .create_instance(&http_instance("web", "local-a", &[&g.id]))
+        .await
+        .unwrap();
     let fip = p
         .allocate_floating_ip(&FloatingIpSpec {
             name: "entry".into(),
@@ -37,7 +43,8 @@ async fn forwards_allowed_ports_from_allowed_sources_only() {
     let body = get(ip, 8080, None).await.unwrap();
     assert!(body.contains(&i.id), "{body}");
     // A port the group does not open is refused.
-    let closed = std::net::TcpStream::connect_timeout(&SocketAddr::new(ip, 9090), Duration::from_secs(5));
+    let closed =
+        std::net::TcpStream::connect_timeout(&SocketAddr::new(ip, 9090), Duration::from_secs(5));
     assert!(closed.is_err(), "port 9090 should be refused");
     // A source the CIDR does not allow is refused.
     let other: IpAddr = "127.0.0.99".parse().unwrap();
@@ -49,15 +56,21 @@ async fn forwards_allowed_ports_from_allowed_sources_only() {
     p.add_security_group_rule(&g.id, &extra).await.unwrap();
     assert!(get(ip, 8080, Some(other)).await.unwrap().contains(&i.id));
     p.remove_security_group_rule(&g.id, &extra).await.unwrap();
-    p.remove_security_group_rule(&g.id, &IngressRule::tcp(8080, "127.0.0.1/32".parse().unwrap()))
-        .await
-        .unwrap();
+    p.remove_security_group_rule(
+        &g.id,
+        &IngressRule::tcp(8080, "127.0.0.1/32".parse().unwrap()),
+    )
+    .await
+    .unwrap();
     assert!(get(ip, 8080, None).await.is_err());
 
     // Disassociated and released: the address is free again.
-    p.add_security_group_rule(&g.id, &IngressRule::tcp(8080, "127.0.0.1/32".parse().unwrap()))
-        .await
-        .unwrap();
+    p.add_security_group_rule(
+        &g.id,
+        &IngressRule::tcp(8080, "127.0.0.1/32".parse().unwrap()),
+    )
+    .await
+    .unwrap();
     assert!(get(ip, 8080, None).await.is_ok());
     p.disassociate_floating_ip(&fip.id).await.unwrap();
     assert!(get(ip, 8080, None).await.is_err());

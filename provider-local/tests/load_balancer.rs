@@ -54,28 +54,59 @@ async fn round_robin_over_healthy_members_skips_a_killed_one() {
     let f = Fixture::new().await;
     let p = f.p();
     // Members admit the LB by group reference; the LB admits loopback clients.
-    let lb_group = p.create_security_group(&group("lb", "127.0.0.0/8", &[80])).await.unwrap();
+    let lb_group = p
+        .create_security_group(&group("lb", "127.0.0.0/8", &[80]))
+        .await
+        .unwrap();
     let mut web = group("web", "127.0.0.1/32", &[22]);
-    web.rules.push(IngressRule::tcp_from_group(8080, lb_group.id.clone()));
+    web.rules
+        .push(IngressRule::tcp_from_group(8080, lb_group.id.clone()));
     let web = p.create_security_group(&web).await.unwrap();
-    let a = p.create_instance(&http_instance("a", "local-a", &[&web.id])).await.unwrap();
-    let b = p.create_instance(&http_instance("b", "local-b", &[&web.id])).await.unwrap();
+    let a = p
+        .create_instance(&http_instance("a", "local-a", &[&web.id]))
+        .await
+        .unwrap();
+    let b = p
+        .create_instance(&http_instance("b", "local-b", &[&web.id]))
+        .await
+        .unwrap();
     let lb = p
-        .create_load_balancer(&lb_spec("front", &[lb_group.id.clone()], &[&a.id, &b.id]))
+        .create_load_balancer(&lb_spec(
+            "front",
+            std::slice::from_ref(&lb_group.id),
+            &[&a.id, &b.id],
+        ))
         .await
         .unwrap();
     let ip = addr(&lb);
     assert!(ip.to_string().starts_with("127.201."), "{ip}");
-    wait_health(p, &lb.id, &[(&a.id, MemberHealth::Healthy), (&b.id, MemberHealth::Healthy)]).await;
+    wait_health(
+        p,
+        &lb.id,
+        &[
+            (&a.id, MemberHealth::Healthy),
+            (&b.id, MemberHealth::Healthy),
+        ],
+    )
+    .await;
 
     // Consecutive requests alternate between the two members.
     let mut seen = Vec::new();
     for _ in 0..6 {
         let body = get(ip, 80, None).await.unwrap();
-        seen.push(if body.contains(&a.id) { 'a' } else if body.contains(&b.id) { 'b' } else { '?' });
+        seen.push(if body.contains(&a.id) {
+            'a'
+        } else if body.contains(&b.id) {
+            'b'
+        } else {
+            '?'
+        });
     }
     assert!(!seen.contains(&'?'), "{seen:?}");
-    assert!(seen.windows(2).all(|w| w[0] != w[1]), "not round robin: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] != w[1]),
+        "not round robin: {seen:?}"
+    );
 
     // Kill a's process: every request now reaches b, and a turns unhealthy.
     let pid = f.provider.instance_pid(&a.id).unwrap();
@@ -84,21 +115,34 @@ async fn round_robin_over_healthy_members_skips_a_killed_one() {
     // process, as it would on any cloud).
     let a_addr = SocketAddr::new(a.private_ip.unwrap(), 8080);
     eventually("a's port closed", || async {
-        std::net::TcpStream::connect_timeout(&a_addr, Duration::from_secs(5)).is_err().then_some(())
+        std::net::TcpStream::connect_timeout(&a_addr, Duration::from_secs(5))
+            .is_err()
+            .then_some(())
     })
     .await;
     for _ in 0..6 {
         let body = get(ip, 80, None).await.unwrap();
         assert!(body.contains(&b.id), "{body}");
     }
-    wait_health(p, &lb.id, &[(&a.id, MemberHealth::Unhealthy), (&b.id, MemberHealth::Healthy)]).await;
+    wait_health(
+        p,
+        &lb.id,
+        &[
+            (&a.id, MemberHealth::Unhealthy),
+            (&b.id, MemberHealth::Healthy),
+        ],
+    )
+    .await;
     for _ in 0..4 {
         assert!(get(ip, 80, None).await.unwrap().contains(&b.id));
     }
 
     p.delete_load_balancer(&lb.id).await.unwrap();
     // Deleted: nothing listens there any more.
-    assert!(std::net::TcpStream::connect_timeout(&SocketAddr::new(ip, 80), Duration::from_secs(5)).is_err());
+    assert!(
+        std::net::TcpStream::connect_timeout(&SocketAddr::new(ip, 80), Duration::from_secs(5))
+            .is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,18 +150,45 @@ async fn listener_and_members_enforce_security_groups() {
     let f = Fixture::new().await;
     let p = f.p();
     // The listener admits 127.0.0.1 only.
-    let lb_group = p.create_security_group(&group("lb", "127.0.0.1/32", &[80])).await.unwrap();
-    let open = p.create_security_group(&group("open", "127.0.0.0/8", &[8080])).await.unwrap();
-    let closed = p.create_security_group(&group("closed", "127.0.0.0/8", &[9999])).await.unwrap();
-    let a = p.create_instance(&http_instance("a", "local-a", &[&open.id])).await.unwrap();
-    let b = p.create_instance(&http_instance("b", "local-a", &[&closed.id])).await.unwrap();
+    let lb_group = p
+        .create_security_group(&group("lb", "127.0.0.1/32", &[80]))
+        .await
+        .unwrap();
+    let open = p
+        .create_security_group(&group("open", "127.0.0.0/8", &[8080]))
+        .await
+        .unwrap();
+    let closed = p
+        .create_security_group(&group("closed", "127.0.0.0/8", &[9999]))
+        .await
+        .unwrap();
+    let a = p
+        .create_instance(&http_instance("a", "local-a", &[&open.id]))
+        .await
+        .unwrap();
+    let b = p
+        .create_instance(&http_instance("b", "local-a", &[&closed.id]))
+        .await
+        .unwrap();
     let lb = p
-        .create_load_balancer(&lb_spec("front", &[lb_group.id.clone()], &[&a.id, &b.id]))
+        .create_load_balancer(&lb_spec(
+            "front",
+            std::slice::from_ref(&lb_group.id),
+            &[&a.id, &b.id],
+        ))
         .await
         .unwrap();
     let ip = addr(&lb);
     // b's groups do not let the LB in: it never becomes healthy, gets no traffic.
-    wait_health(p, &lb.id, &[(&a.id, MemberHealth::Healthy), (&b.id, MemberHealth::Unhealthy)]).await;
+    wait_health(
+        p,
+        &lb.id,
+        &[
+            (&a.id, MemberHealth::Healthy),
+            (&b.id, MemberHealth::Unhealthy),
+        ],
+    )
+    .await;
     for _ in 0..4 {
         assert!(get(ip, 80, None).await.unwrap().contains(&a.id));
     }
@@ -126,9 +197,12 @@ async fn listener_and_members_enforce_security_groups() {
     let refused = get(ip, 80, Some(other)).await;
     assert!(refused.is_err(), "{refused:?}");
     // Opening the group to it lets it in, on the next connection.
-    p.add_security_group_rule(&lb_group.id, &IngressRule::tcp(80, "127.0.0.99/32".parse().unwrap()))
-        .await
-        .unwrap();
+    p.add_security_group_rule(
+        &lb_group.id,
+        &IngressRule::tcp(80, "127.0.0.99/32".parse().unwrap()),
+    )
+    .await
+    .unwrap();
     assert!(get(ip, 80, Some(other)).await.unwrap().contains(&a.id));
 }
 
@@ -136,9 +210,18 @@ async fn listener_and_members_enforce_security_groups() {
 async fn removing_a_member_drains_its_open_connection() {
     let f = Fixture::new().await;
     let p = f.p();
-    let open = p.create_security_group(&group("open", "127.0.0.0/8", &[8080])).await.unwrap();
-    let a = p.create_instance(&http_instance("a", "local-a", &[&open.id])).await.unwrap();
-    let lb = p.create_load_balancer(&lb_spec("front", &[], &[&a.id])).await.unwrap();
+    let open = p
+        .create_security_group(&group("open", "127.0.0.0/8", &[8080]))
+        .await
+        .unwrap();
+    let a = p
+        .create_instance(&http_instance("a", "local-a", &[&open.id]))
+        .await
+        .unwrap();
+    let lb = p
+        .create_load_balancer(&lb_spec("front", &[], &[&a.id]))
+        .await
+        .unwrap();
     let ip = addr(&lb);
     wait_health(p, &lb.id, &[(&a.id, MemberHealth::Healthy)]).await;
 
@@ -153,17 +236,26 @@ async fn removing_a_member_drains_its_open_connection() {
     // Give the proxy a moment to pick the member (the request above is in flight).
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let member = MemberSpec { instance_id: a.id.clone(), port: 8080 };
+    let member = MemberSpec {
+        instance_id: a.id.clone(),
+        port: 8080,
+    };
     let provider = f.provider.clone();
     let (lb_id, m2) = (lb.id.clone(), member.clone());
-    let mut removal = tokio::spawn(async move { provider.remove_load_balancer_member(&lb_id, 80, &m2).await });
+    let mut removal =
+        tokio::spawn(async move { provider.remove_load_balancer_member(&lb_id, 80, &m2).await });
     // While the connection is open the member drains: shown as such, call not done.
     wait_health(p, &lb.id, &[(&a.id, MemberHealth::Draining)]).await;
-    assert!(tokio::time::timeout(Duration::from_millis(500), &mut removal).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut removal)
+            .await
+            .is_err()
+    );
 
     // The open connection still completes against the draining member.
     let body = tokio::task::spawn_blocking(move || {
-        conn.write_all(b"Host: x\r\nConnection: close\r\n\r\n").unwrap();
+        conn.write_all(b"Host: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
         let mut out = String::new();
         conn.read_to_string(&mut out).unwrap();
         out

@@ -44,7 +44,8 @@ fn main() -> ExitCode {
             unsafe {
                 libc::setsid();
             }
-            rt.block_on(provider_local::daemon::run(dir)).map_err(|e| e.to_string())
+            rt.block_on(provider_local::daemon::run(dir))
+                .map_err(|e| e.to_string())
         }
         Some("instance") => rt
             .block_on(provider_local::image::run(&dir))

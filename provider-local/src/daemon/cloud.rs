@@ -3,15 +3,15 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use ipnet::IpNet;
 use provider_core::{
     AvailabilityZone, Error, FloatingIp, FloatingIpSpec, IngressRule, Instance, InstanceSpec,
-    InstanceState, LoadBalancer, LoadBalancerSpec, LoadBalancerState, Member, MemberHealth,
-    MemberSpec, Operation, Pool, Listener, ResourceKind, Result, RuleSource, SecurityGroup,
+    InstanceState, Listener, LoadBalancer, LoadBalancerSpec, LoadBalancerState, Member,
+    MemberHealth, MemberSpec, Operation, Pool, ResourceKind, Result, RuleSource, SecurityGroup,
     SecurityGroupSpec, TagFilter, Tags, Volume, VolumeAttachment, VolumeSpec, VolumeState,
     MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN,
 };
@@ -98,7 +98,11 @@ impl Cloud {
         let op = Operation::ListLoadBalancers;
         let _g = self.changes.lock().await;
         self.refresh_view(op)?;
-        for row in self.store.all::<LbRow>(Table::LoadBalancers).map_err(db(op))? {
+        for row in self
+            .store
+            .all::<LbRow>(Table::LoadBalancers)
+            .map_err(db(op))?
+        {
             let plans = plans_of(&row.record);
             match LbRuntime::start(&row.record.id, row.address, &plans, &self.view) {
                 Ok(rt) => {
@@ -109,7 +113,11 @@ impl Cloud {
                 }
             }
         }
-        for row in self.store.all::<InstanceRow>(Table::Instances).map_err(db(op))? {
+        for row in self
+            .store
+            .all::<InstanceRow>(Table::Instances)
+            .map_err(db(op))?
+        {
             let alive = row.process.is_some_and(|p| p.alive());
             tracing::info!(instance = %row.record.id, alive, "re-adopted instance");
         }
@@ -118,10 +126,22 @@ impl Cloud {
 
     /// Rebuilds the ACL snapshot and makes forwarders listen on what groups open now.
     fn refresh_view(&self, op: Operation) -> Result<()> {
-        let groups = self.store.all::<GroupRow>(Table::SecurityGroups).map_err(db(op))?;
-        let instances = self.store.all::<InstanceRow>(Table::Instances).map_err(db(op))?;
-        let lbs = self.store.all::<LbRow>(Table::LoadBalancers).map_err(db(op))?;
-        let fips = self.store.all::<FipRow>(Table::FloatingIps).map_err(db(op))?;
+        let groups = self
+            .store
+            .all::<GroupRow>(Table::SecurityGroups)
+            .map_err(db(op))?;
+        let instances = self
+            .store
+            .all::<InstanceRow>(Table::Instances)
+            .map_err(db(op))?;
+        let lbs = self
+            .store
+            .all::<LbRow>(Table::LoadBalancers)
+            .map_err(db(op))?;
+        let fips = self
+            .store
+            .all::<FipRow>(Table::FloatingIps)
+            .map_err(db(op))?;
         let mut view = NetView::default();
         for g in groups {
             view.groups.insert(g.record.id, g.record.rules);
@@ -228,11 +248,20 @@ impl Cloud {
             last = Some(r.id().to_string());
             items.push(view(self, r));
         }
-        let next = if matching.next().is_some() { last } else { None };
+        let next = if matching.next().is_some() {
+            last
+        } else {
+            None
+        };
         Ok(Page { items, next })
     }
 
-    fn pick_address(&self, net: &IpNet, used: &HashSet<IpAddr>, probe_port: Option<u16>) -> Option<IpAddr> {
+    fn pick_address(
+        &self,
+        net: &IpNet,
+        used: &HashSet<IpAddr>,
+        probe_port: Option<u16>,
+    ) -> Option<IpAddr> {
         let IpNet::V4(v4) = net else { return None };
         let base = u32::from(v4.network());
         let size = 1u64 << (32 - u32::from(v4.prefix_len()));
@@ -304,31 +333,64 @@ impl Cloud {
     }
 
     /// Sets and removes tags on any resource.
-    pub async fn update_tags(&self, kind: ResourceKind, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
+    pub async fn update_tags(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
         let op = Operation::UpdateTags;
         for (k, v) in set {
             if k.is_empty() || k.len() > MAX_TAG_KEY_LEN || k.contains('=') {
-                return Err(Error::invalid(op, format!("set[{k:?}]"), format!("tag keys must be 1 to {MAX_TAG_KEY_LEN} characters without '='")));
+                return Err(Error::invalid(
+                    op,
+                    format!("set[{k:?}]"),
+                    format!("tag keys must be 1 to {MAX_TAG_KEY_LEN} characters without '='"),
+                ));
             }
             if v.len() > MAX_TAG_VALUE_LEN {
-                return Err(Error::invalid(op, format!("set[{k:?}]"), format!("tag values must be at most {MAX_TAG_VALUE_LEN} characters")));
+                return Err(Error::invalid(
+                    op,
+                    format!("set[{k:?}]"),
+                    format!("tag values must be at most {MAX_TAG_VALUE_LEN} characters"),
+                ));
             }
         }
         let _g = self.changes.lock().await;
-        fn apply<T: Row>(c: &Cloud, op: Operation, table: Table, kind: ResourceKind, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
+        fn apply<T: Row>(
+            c: &Cloud,
+            op: Operation,
+            table: Table,
+            kind: ResourceKind,
+            id: &str,
+            set: &Tags,
+            remove: &[String],
+        ) -> Result<()> {
             let mut row: T = c.get_row(op, table, &kind.to_string(), id)?;
             for k in remove {
                 row.tags_mut().remove(k);
             }
-            row.tags_mut().extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+            row.tags_mut()
+                .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
             c.store.put(table, id, &row).map_err(db(op))
         }
         match kind {
-            ResourceKind::SecurityGroup => apply::<GroupRow>(self, op, Table::SecurityGroups, kind, id, set, remove),
-            ResourceKind::FloatingIp => apply::<FipRow>(self, op, Table::FloatingIps, kind, id, set, remove),
-            ResourceKind::Volume => apply::<VolumeRow>(self, op, Table::Volumes, kind, id, set, remove),
-            ResourceKind::Instance => apply::<InstanceRow>(self, op, Table::Instances, kind, id, set, remove),
-            ResourceKind::LoadBalancer => apply::<LbRow>(self, op, Table::LoadBalancers, kind, id, set, remove),
+            ResourceKind::SecurityGroup => {
+                apply::<GroupRow>(self, op, Table::SecurityGroups, kind, id, set, remove)
+            }
+            ResourceKind::FloatingIp => {
+                apply::<FipRow>(self, op, Table::FloatingIps, kind, id, set, remove)
+            }
+            ResourceKind::Volume => {
+                apply::<VolumeRow>(self, op, Table::Volumes, kind, id, set, remove)
+            }
+            ResourceKind::Instance => {
+                apply::<InstanceRow>(self, op, Table::Instances, kind, id, set, remove)
+            }
+            ResourceKind::LoadBalancer => {
+                apply::<LbRow>(self, op, Table::LoadBalancers, kind, id, set, remove)
+            }
         }
     }
 
@@ -336,8 +398,17 @@ impl Cloud {
 
     fn check_rule_source(&self, op: Operation, field: &str, rule: &IngressRule) -> Result<()> {
         if let RuleSource::Group(g) = &rule.source {
-            if self.store.get::<GroupRow>(Table::SecurityGroups, g).map_err(db(op))?.is_none() {
-                return Err(Error::invalid(op, format!("{field}.source"), format!("no security group with id {g:?}: create it first")));
+            if self
+                .store
+                .get::<GroupRow>(Table::SecurityGroups, g)
+                .map_err(db(op))?
+                .is_none()
+            {
+                return Err(Error::invalid(
+                    op,
+                    format!("{field}.source"),
+                    format!("no security group with id {g:?}: create it first"),
+                ));
             }
         }
         Ok(())
@@ -368,8 +439,13 @@ impl Cloud {
             rules,
             tags: spec.tags.clone(),
         };
-        let row = GroupRow { spec: spec.clone(), record: record.clone() };
-        self.store.put(Table::SecurityGroups, &record.id, &row).map_err(db(op))?;
+        let row = GroupRow {
+            spec: spec.clone(),
+            record: record.clone(),
+        };
+        self.store
+            .put(Table::SecurityGroups, &record.id, &row)
+            .map_err(db(op))?;
         self.refresh_view(op)?;
         Ok(record)
     }
@@ -377,17 +453,33 @@ impl Cloud {
     /// Gets a security group.
     pub fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {
         let op = Operation::GetSecurityGroup;
-        Ok(self.get_row::<GroupRow>(op, Table::SecurityGroups, "security group", id)?.record)
+        Ok(self
+            .get_row::<GroupRow>(op, Table::SecurityGroups, "security group", id)?
+            .record)
     }
 
     /// One page of security groups.
-    pub fn list_security_groups(&self, filter: &TagFilter, after: Option<&str>) -> Result<Page<SecurityGroup>> {
-        self.page(Operation::ListSecurityGroups, Table::SecurityGroups, filter, after, |_, r: GroupRow| r.record)
+    pub fn list_security_groups(
+        &self,
+        filter: &TagFilter,
+        after: Option<&str>,
+    ) -> Result<Page<SecurityGroup>> {
+        self.page(
+            Operation::ListSecurityGroups,
+            Table::SecurityGroups,
+            filter,
+            after,
+            |_, r: GroupRow| r.record,
+        )
     }
 
     /// Adds or removes a rule.
     pub async fn change_rule(&self, group_id: &str, rule: &IngressRule, add: bool) -> Result<()> {
-        let op = if add { Operation::AddSecurityGroupRule } else { Operation::RemoveSecurityGroupRule };
+        let op = if add {
+            Operation::AddSecurityGroupRule
+        } else {
+            Operation::RemoveSecurityGroupRule
+        };
         if add {
             rule.validate(op, "rule")?;
         }
@@ -395,7 +487,8 @@ impl Cloud {
         if add {
             self.check_rule_source(op, "rule", rule)?;
         }
-        let mut row: GroupRow = self.get_row(op, Table::SecurityGroups, "security group", group_id)?;
+        let mut row: GroupRow =
+            self.get_row(op, Table::SecurityGroups, "security group", group_id)?;
         let present = row.record.rules.contains(rule);
         if add && !present {
             row.record.rules.push(rule.clone());
@@ -405,7 +498,9 @@ impl Cloud {
         } else {
             return Ok(());
         }
-        self.store.put(Table::SecurityGroups, group_id, &row).map_err(db(op))?;
+        self.store
+            .put(Table::SecurityGroups, group_id, &row)
+            .map_err(db(op))?;
         self.refresh_view(op)
     }
 
@@ -413,20 +508,68 @@ impl Cloud {
     pub async fn delete_security_group(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteSecurityGroup;
         let _g = self.changes.lock().await;
-        let Some(_) = self.store.get::<GroupRow>(Table::SecurityGroups, id).map_err(db(op))? else {
+        let Some(_) = self
+            .store
+            .get::<GroupRow>(Table::SecurityGroups, id)
+            .map_err(db(op))?
+        else {
             return Ok(());
         };
         let res = format!("security group {id}");
-        if let Some(i) = self.store.all::<InstanceRow>(Table::Instances).map_err(db(op))?.into_iter().find(|i| i.record.security_groups.iter().any(|g| g == id)) {
-            return Err(Error::conflict(op, res, format!("in use by instance {}: delete the instance first", i.record.id)));
+        if let Some(i) = self
+            .store
+            .all::<InstanceRow>(Table::Instances)
+            .map_err(db(op))?
+            .into_iter()
+            .find(|i| i.record.security_groups.iter().any(|g| g == id))
+        {
+            return Err(Error::conflict(
+                op,
+                res,
+                format!(
+                    "in use by instance {}: delete the instance first",
+                    i.record.id
+                ),
+            ));
         }
-        if let Some(g) = self.store.all::<GroupRow>(Table::SecurityGroups).map_err(db(op))?.into_iter().find(|g| g.record.id != id && g.record.rules.iter().any(|r| r.source == RuleSource::Group(id.to_string()))) {
-            return Err(Error::conflict(op, res, format!("referenced by a rule of group {}: remove that rule first", g.record.id)));
+        if let Some(g) = self
+            .store
+            .all::<GroupRow>(Table::SecurityGroups)
+            .map_err(db(op))?
+            .into_iter()
+            .find(|g| {
+                g.record.id != id
+                    && g.record
+                        .rules
+                        .iter()
+                        .any(|r| r.source == RuleSource::Group(id.to_string()))
+            })
+        {
+            return Err(Error::conflict(
+                op,
+                res,
+                format!(
+                    "referenced by a rule of group {}: remove that rule first",
+                    g.record.id
+                ),
+            ));
         }
-        if let Some(l) = self.store.all::<LbRow>(Table::LoadBalancers).map_err(db(op))?.into_iter().find(|l| l.record.security_groups.iter().any(|g| g == id)) {
-            return Err(Error::conflict(op, res, format!("in use by load balancer {}: delete it first", l.record.id)));
+        if let Some(l) = self
+            .store
+            .all::<LbRow>(Table::LoadBalancers)
+            .map_err(db(op))?
+            .into_iter()
+            .find(|l| l.record.security_groups.iter().any(|g| g == id))
+        {
+            return Err(Error::conflict(
+                op,
+                res,
+                format!("in use by load balancer {}: delete it first", l.record.id),
+            ));
         }
-        self.store.delete(Table::SecurityGroups, id).map_err(db(op))?;
+        self.store
+            .delete(Table::SecurityGroups, id)
+            .map_err(db(op))?;
         self.refresh_view(op)
     }
 
@@ -437,7 +580,14 @@ impl Cloud {
         let op = Operation::AllocateFloatingIp;
         spec.validate()?;
         if spec.pool != self.cfg.floating_ip_pool {
-            return Err(Error::invalid(op, "spec.pool", format!("unknown floating IP pool {:?}: use {:?}", spec.pool, self.cfg.floating_ip_pool)));
+            return Err(Error::invalid(
+                op,
+                "spec.pool",
+                format!(
+                    "unknown floating IP pool {:?}: use {:?}",
+                    spec.pool, self.cfg.floating_ip_pool
+                ),
+            ));
         }
         let _g = self.changes.lock().await;
         if let Some(r) = self.find_by_name::<FipRow>(op, Table::FloatingIps, &spec.name)? {
@@ -447,11 +597,22 @@ impl Cloud {
                 Err(Error::conflict(op, format!("floating IP {} ({})", spec.name, r.record.id), "a floating IP of this name exists with a different spec: release it or choose another name"))
             };
         }
-        let used: HashSet<IpAddr> = self.store.all::<FipRow>(Table::FloatingIps).map_err(db(op))?.into_iter().map(|f| f.record.address).collect();
-        let address = self.pick_address(&self.cfg.floating_ip_network, &used, None).ok_or_else(|| Error::QuotaExceeded {
-            operation: op,
-            message: format!("pool {} ({}) has no free address", spec.pool, self.cfg.floating_ip_network),
-        })?;
+        let used: HashSet<IpAddr> = self
+            .store
+            .all::<FipRow>(Table::FloatingIps)
+            .map_err(db(op))?
+            .into_iter()
+            .map(|f| f.record.address)
+            .collect();
+        let address = self
+            .pick_address(&self.cfg.floating_ip_network, &used, None)
+            .ok_or_else(|| Error::QuotaExceeded {
+                operation: op,
+                message: format!(
+                    "pool {} ({}) has no free address",
+                    spec.pool, self.cfg.floating_ip_network
+                ),
+            })?;
         let record = FloatingIp {
             id: new_id("fip"),
             name: spec.name.clone(),
@@ -460,23 +621,57 @@ impl Cloud {
             instance_id: None,
             tags: spec.tags.clone(),
         };
-        self.store.put(Table::FloatingIps, &record.id, &FipRow { spec: spec.clone(), record: record.clone() }).map_err(db(op))?;
+        self.store
+            .put(
+                Table::FloatingIps,
+                &record.id,
+                &FipRow {
+                    spec: spec.clone(),
+                    record: record.clone(),
+                },
+            )
+            .map_err(db(op))?;
         Ok(record)
     }
 
     /// Gets a floating IP.
     pub fn get_floating_ip(&self, id: &str) -> Result<FloatingIp> {
-        Ok(self.get_row::<FipRow>(Operation::GetFloatingIp, Table::FloatingIps, "floating IP", id)?.record)
+        Ok(self
+            .get_row::<FipRow>(
+                Operation::GetFloatingIp,
+                Table::FloatingIps,
+                "floating IP",
+                id,
+            )?
+            .record)
     }
 
     /// One page of floating IPs.
-    pub fn list_floating_ips(&self, filter: &TagFilter, after: Option<&str>) -> Result<Page<FloatingIp>> {
-        self.page(Operation::ListFloatingIps, Table::FloatingIps, filter, after, |_, r: FipRow| r.record)
+    pub fn list_floating_ips(
+        &self,
+        filter: &TagFilter,
+        after: Option<&str>,
+    ) -> Result<Page<FloatingIp>> {
+        self.page(
+            Operation::ListFloatingIps,
+            Table::FloatingIps,
+            filter,
+            after,
+            |_, r: FipRow| r.record,
+        )
     }
 
     /// Associates (or moves, or with `None` disassociates) a floating IP.
-    pub async fn set_floating_ip_target(&self, id: &str, instance_id: Option<&str>) -> Result<FloatingIp> {
-        let op = if instance_id.is_some() { Operation::AssociateFloatingIp } else { Operation::DisassociateFloatingIp };
+    pub async fn set_floating_ip_target(
+        &self,
+        id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<FloatingIp> {
+        let op = if instance_id.is_some() {
+            Operation::AssociateFloatingIp
+        } else {
+            Operation::DisassociateFloatingIp
+        };
         let _g = self.changes.lock().await;
         if let Some(iid) = instance_id {
             let _: InstanceRow = self.get_row(op, Table::Instances, "instance", iid)?;
@@ -487,15 +682,23 @@ impl Cloud {
         }
         // One floating IP per instance, as on the clouds: a previous one is released from it.
         if let Some(iid) = instance_id {
-            for mut other in self.store.all::<FipRow>(Table::FloatingIps).map_err(db(op))? {
+            for mut other in self
+                .store
+                .all::<FipRow>(Table::FloatingIps)
+                .map_err(db(op))?
+            {
                 if other.record.id != id && other.record.instance_id.as_deref() == Some(iid) {
                     other.record.instance_id = None;
-                    self.store.put(Table::FloatingIps, &other.record.id.clone(), &other).map_err(db(op))?;
+                    self.store
+                        .put(Table::FloatingIps, &other.record.id.clone(), &other)
+                        .map_err(db(op))?;
                 }
             }
         }
         row.record.instance_id = instance_id.map(str::to_string);
-        self.store.put(Table::FloatingIps, id, &row).map_err(db(op))?;
+        self.store
+            .put(Table::FloatingIps, id, &row)
+            .map_err(db(op))?;
         self.refresh_view(op)?;
         Ok(row.record)
     }
@@ -534,7 +737,8 @@ impl Cloud {
         }
         let f = std::fs::File::create(&path).map_err(io_err(op, "creating the volume file"))?;
         // set_len makes a sparse file: the size is there, the blocks are not.
-        f.set_len(spec.size_gib * GIB).map_err(io_err(op, "sizing the volume file"))?;
+        f.set_len(spec.size_gib * GIB)
+            .map_err(io_err(op, "sizing the volume file"))?;
         let record = Volume {
             id: id.clone(),
             name: spec.name.clone(),
@@ -545,28 +749,40 @@ impl Cloud {
             attachment: None,
             tags: spec.tags.clone(),
         };
-        self.store.put(Table::Volumes, &id, &VolumeRow { spec: spec.clone(), record: record.clone(), path }).map_err(db(op))?;
+        self.store
+            .put(
+                Table::Volumes,
+                &id,
+                &VolumeRow {
+                    spec: spec.clone(),
+                    record: record.clone(),
+                    path,
+                },
+            )
+            .map_err(db(op))?;
         Ok(record)
     }
 
     /// Gets a volume.
     pub fn get_volume(&self, id: &str) -> Result<Volume> {
-        Ok(self.get_row::<VolumeRow>(Operation::GetVolume, Table::Volumes, "volume", id)?.record)
-    }
-
-    /// The sparse file of a volume.
-    pub fn volume_file(&self, id: &str) -> Result<PathBuf> {
-        Ok(self.get_row::<VolumeRow>(Operation::GetVolume, Table::Volumes, "volume", id)?.path)
-    }
-
-    /// One page of volumes.
-    pub fn list_volumes(&self, filter: &TagFilter, after: Option<&str>) -> Result<Vec<Volume>> {
-        Ok(self.page(Operation::ListVolumes, Table::Volumes, filter, after, |_, r: VolumeRow| r.record)?.items)
+        Ok(self
+            .get_row::<VolumeRow>(Operation::GetVolume, Table::Volumes, "volume", id)?
+            .record)
     }
 
     /// One page of volumes, with the next token.
-    pub fn list_volumes_page(&self, filter: &TagFilter, after: Option<&str>) -> Result<Page<Volume>> {
-        self.page(Operation::ListVolumes, Table::Volumes, filter, after, |_, r: VolumeRow| r.record)
+    pub fn list_volumes_page(
+        &self,
+        filter: &TagFilter,
+        after: Option<&str>,
+    ) -> Result<Page<Volume>> {
+        self.page(
+            Operation::ListVolumes,
+            Table::Volumes,
+            filter,
+            after,
+            |_, r: VolumeRow| r.record,
+        )
     }
 
     /// Attaches: a link to the file appears in the instance's volumes directory.
@@ -583,11 +799,18 @@ impl Cloud {
         }
         match &row.record.attachment {
             Some(a) if a.instance_id == instance_id => return Ok(row.record),
-            Some(a) => return Err(Error::conflict(op, format!("volume {volume_id}"), format!("attached to instance {}: detach it first", a.instance_id))),
+            Some(a) => {
+                return Err(Error::conflict(
+                    op,
+                    format!("volume {volume_id}"),
+                    format!("attached to instance {}: detach it first", a.instance_id),
+                ))
+            }
             None => {}
         }
         let link = inst.dir.join(files::VOLUMES).join(volume_id);
-        std::fs::create_dir_all(inst.dir.join(files::VOLUMES)).map_err(io_err(op, "creating the volumes directory"))?;
+        std::fs::create_dir_all(inst.dir.join(files::VOLUMES))
+            .map_err(io_err(op, "creating the volumes directory"))?;
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(&row.path, &link).map_err(io_err(op, "linking the volume"))?;
         row.record.state = VolumeState::InUse;
@@ -595,7 +818,9 @@ impl Cloud {
             instance_id: instance_id.to_string(),
             device: link.to_string_lossy().into_owned(),
         });
-        self.store.put(Table::Volumes, volume_id, &row).map_err(db(op))?;
+        self.store
+            .put(Table::Volumes, volume_id, &row)
+            .map_err(db(op))?;
         Ok(row.record)
     }
 
@@ -609,7 +834,9 @@ impl Cloud {
                 tracing::debug!("removing volume link {}: {e}", a.device);
             }
             row.record.state = VolumeState::Available;
-            self.store.put(Table::Volumes, volume_id, &row).map_err(db(op))?;
+            self.store
+                .put(Table::Volumes, volume_id, &row)
+                .map_err(db(op))?;
         }
         Ok(row.record)
     }
@@ -618,11 +845,19 @@ impl Cloud {
     pub async fn delete_volume(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteVolume;
         let _g = self.changes.lock().await;
-        let Some(row) = self.store.get::<VolumeRow>(Table::Volumes, id).map_err(db(op))? else {
+        let Some(row) = self
+            .store
+            .get::<VolumeRow>(Table::Volumes, id)
+            .map_err(db(op))?
+        else {
             return Ok(());
         };
         if let Some(a) = &row.record.attachment {
-            return Err(Error::conflict(op, format!("volume {id}"), format!("attached to instance {}: detach it first", a.instance_id)));
+            return Err(Error::conflict(
+                op,
+                format!("volume {id}"),
+                format!("attached to instance {}: detach it first", a.instance_id),
+            ));
         }
         match std::fs::remove_file(&row.path) {
             Ok(()) => {}
@@ -640,16 +875,41 @@ impl Cloud {
         spec.validate()?;
         self.check_zone(op, "spec.availability_zone", &spec.availability_zone)?;
         let Some(image) = Image::by_name(&spec.image) else {
-            return Err(Error::invalid(op, "spec.image", format!("unknown image {:?}: use one of {}", spec.image, catalog::image_names())));
+            return Err(Error::invalid(
+                op,
+                "spec.image",
+                format!(
+                    "unknown image {:?}: use one of {}",
+                    spec.image,
+                    catalog::image_names()
+                ),
+            ));
         };
         if catalog::flavor(&spec.flavor).is_none() {
-            return Err(Error::invalid(op, "spec.flavor", format!("unknown flavor {:?}: use one of {}", spec.flavor, catalog::flavor_names())));
+            return Err(Error::invalid(
+                op,
+                "spec.flavor",
+                format!(
+                    "unknown flavor {:?}: use one of {}",
+                    spec.flavor,
+                    catalog::flavor_names()
+                ),
+            ));
         }
         let id = {
             let _g = self.changes.lock().await;
             for (i, g) in spec.security_groups.iter().enumerate() {
-                if self.store.get::<GroupRow>(Table::SecurityGroups, g).map_err(db(op))?.is_none() {
-                    return Err(Error::invalid(op, format!("spec.security_groups[{i}]"), format!("no security group with id {g:?}: create it first")));
+                if self
+                    .store
+                    .get::<GroupRow>(Table::SecurityGroups, g)
+                    .map_err(db(op))?
+                    .is_none()
+                {
+                    return Err(Error::invalid(
+                        op,
+                        format!("spec.security_groups[{i}]"),
+                        format!("no security group with id {g:?}: create it first"),
+                    ));
                 }
             }
             match self.find_by_name::<InstanceRow>(op, Table::Instances, &spec.name)? {
@@ -664,14 +924,23 @@ impl Cloud {
     }
 
     fn launch(&self, op: Operation, spec: &InstanceSpec, image: Image) -> Result<String> {
-        let used: HashSet<IpAddr> = self.store.all::<InstanceRow>(Table::Instances).map_err(db(op))?.into_iter().filter_map(|i| i.record.private_ip).collect();
-        let address = self.pick_address(&self.cfg.instance_network, &used, Some(HTTP_IMAGE_PORT)).ok_or_else(|| Error::QuotaExceeded {
-            operation: op,
-            message: format!("no free address in {}", self.cfg.instance_network),
-        })?;
+        let used: HashSet<IpAddr> = self
+            .store
+            .all::<InstanceRow>(Table::Instances)
+            .map_err(db(op))?
+            .into_iter()
+            .filter_map(|i| i.record.private_ip)
+            .collect();
+        let address = self
+            .pick_address(&self.cfg.instance_network, &used, Some(HTTP_IMAGE_PORT))
+            .ok_or_else(|| Error::QuotaExceeded {
+                operation: op,
+                message: format!("no free address in {}", self.cfg.instance_network),
+            })?;
         let id = new_id("i");
         let dir = self.cfg.state_dir.join("instances").join(&id);
-        std::fs::create_dir_all(dir.join(files::VOLUMES)).map_err(io_err(op, "creating the instance directory"))?;
+        std::fs::create_dir_all(dir.join(files::VOLUMES))
+            .map_err(io_err(op, "creating the instance directory"))?;
         let boot = InstanceBoot {
             id: id.clone(),
             name: spec.name.clone(),
@@ -680,10 +949,13 @@ impl Cloud {
             image,
             volumes: Vec::new(),
         };
-        let boot_json = serde_json::to_vec_pretty(&boot).map_err(|e| io_err(op, "writing boot.json")(std::io::Error::other(e)))?;
-        std::fs::write(dir.join(files::BOOT), boot_json).map_err(io_err(op, "writing boot.json"))?;
+        let boot_json = serde_json::to_vec_pretty(&boot)
+            .map_err(|e| io_err(op, "writing boot.json")(std::io::Error::other(e)))?;
+        std::fs::write(dir.join(files::BOOT), boot_json)
+            .map_err(io_err(op, "writing boot.json"))?;
         if let Some(u) = &spec.user_data {
-            std::fs::write(dir.join(files::USER_DATA), u).map_err(io_err(op, "writing the user data"))?;
+            std::fs::write(dir.join(files::USER_DATA), u)
+                .map_err(io_err(op, "writing the user data"))?;
         }
         let mut row = InstanceRow {
             spec: spec.clone(),
@@ -703,15 +975,20 @@ impl Cloud {
             dir: dir.clone(),
         };
         // Record first, so a crash right after the spawn still finds the instance.
-        self.store.put(Table::Instances, &id, &row).map_err(db(op))?;
-        let (pid, mut child) = supervisor::spawn_instance(&self.helper, &dir, &boot).map_err(io_err(op, "starting the instance process"))?;
+        self.store
+            .put(Table::Instances, &id, &row)
+            .map_err(db(op))?;
+        let (pid, mut child) = supervisor::spawn_instance(&self.helper, &dir, &boot)
+            .map_err(io_err(op, "starting the instance process"))?;
         // Reap it when it exits, so it never lingers as a zombie of the daemon.
         tokio::spawn(async move {
             let status = child.wait().await;
             tracing::info!(pid = pid.pid, ?status, "instance process exited");
         });
         row.process = Some(pid);
-        self.store.put(Table::Instances, &id, &row).map_err(db(op))?;
+        self.store
+            .put(Table::Instances, &id, &row)
+            .map_err(db(op))?;
         self.refresh_view(op)?;
         tracing::info!(instance = %id, %address, pid = pid.pid, "instance started");
         Ok(id)
@@ -728,7 +1005,11 @@ impl Cloud {
             let alive = row.process.is_some_and(|p| p.alive());
             if row.dir.join(files::READY).exists() && alive {
                 let _g = self.changes.lock().await;
-                if let Some(mut r) = self.store.get::<InstanceRow>(Table::Instances, id).map_err(db(op))? {
+                if let Some(mut r) = self
+                    .store
+                    .get::<InstanceRow>(Table::Instances, id)
+                    .map_err(db(op))?
+                {
                     if r.record.state == InstanceState::Pending {
                         r.record.state = InstanceState::Running;
                         self.store.put(Table::Instances, id, &r).map_err(db(op))?;
@@ -738,10 +1019,23 @@ impl Cloud {
                 return self.get_instance_op(op, id);
             }
             if row.process.is_some() && !alive {
-                let console = std::fs::read_to_string(row.dir.join(files::CONSOLE)).unwrap_or_default();
-                let tail: String = console.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+                let console =
+                    std::fs::read_to_string(row.dir.join(files::CONSOLE)).unwrap_or_default();
+                let tail: String = console
+                    .lines()
+                    .rev()
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join(" | ");
                 let _g = self.changes.lock().await;
-                if let Some(mut r) = self.store.get::<InstanceRow>(Table::Instances, id).map_err(db(op))? {
+                if let Some(mut r) = self
+                    .store
+                    .get::<InstanceRow>(Table::Instances, id)
+                    .map_err(db(op))?
+                {
                     r.record.state = InstanceState::Failed;
                     self.store.put(Table::Instances, id, &r).map_err(db(op))?;
                 }
@@ -767,7 +1061,10 @@ impl Cloud {
 
     fn get_instance_op(&self, op: Operation, id: &str) -> Result<Instance> {
         let row: InstanceRow = self.get_row(op, Table::Instances, "instance", id)?;
-        let fips = self.store.all::<FipRow>(Table::FloatingIps).map_err(db(op))?;
+        let fips = self
+            .store
+            .all::<FipRow>(Table::FloatingIps)
+            .map_err(db(op))?;
         Ok(self.instance_view(row, &fips))
     }
 
@@ -777,16 +1074,19 @@ impl Cloud {
     }
 
     /// One page of instances.
-    pub fn list_instances(&self, filter: &TagFilter, after: Option<&str>) -> Result<Page<Instance>> {
+    pub fn list_instances(
+        &self,
+        filter: &TagFilter,
+        after: Option<&str>,
+    ) -> Result<Page<Instance>> {
         let op = Operation::ListInstances;
-        let fips = self.store.all::<FipRow>(Table::FloatingIps).map_err(db(op))?;
-        self.page(op, Table::Instances, filter, after, |c, r: InstanceRow| c.instance_view(r, &fips))
-    }
-
-    /// The pid of an instance's process (for tests and diagnostics).
-    pub fn instance_pid(&self, id: &str) -> Result<Option<u32>> {
-        let row: InstanceRow = self.get_row(Operation::GetInstance, Table::Instances, "instance", id)?;
-        Ok(row.process.map(|p| p.pid))
+        let fips = self
+            .store
+            .all::<FipRow>(Table::FloatingIps)
+            .map_err(db(op))?;
+        self.page(op, Table::Instances, filter, after, |c, r: InstanceRow| {
+            c.instance_view(r, &fips)
+        })
     }
 
     /// Stops the process group and removes the instance; `Conflict` while a volume is
@@ -795,16 +1095,44 @@ impl Cloud {
         let op = Operation::DeleteInstance;
         let row = {
             let _g = self.changes.lock().await;
-            let Some(mut row) = self.store.get::<InstanceRow>(Table::Instances, id).map_err(db(op))? else {
+            let Some(mut row) = self
+                .store
+                .get::<InstanceRow>(Table::Instances, id)
+                .map_err(db(op))?
+            else {
                 return Ok(());
             };
-            if let Some(v) = self.store.all::<VolumeRow>(Table::Volumes).map_err(db(op))?.into_iter().find(|v| v.record.attachment.as_ref().is_some_and(|a| a.instance_id == id)) {
-                return Err(Error::conflict(op, format!("instance {id}"), format!("volume {} is attached: detach it first so it is not lost", v.record.id)));
+            if let Some(v) = self
+                .store
+                .all::<VolumeRow>(Table::Volumes)
+                .map_err(db(op))?
+                .into_iter()
+                .find(|v| {
+                    v.record
+                        .attachment
+                        .as_ref()
+                        .is_some_and(|a| a.instance_id == id)
+                })
+            {
+                return Err(Error::conflict(
+                    op,
+                    format!("instance {id}"),
+                    format!(
+                        "volume {} is attached: detach it first so it is not lost",
+                        v.record.id
+                    ),
+                ));
             }
-            for mut f in self.store.all::<FipRow>(Table::FloatingIps).map_err(db(op))? {
+            for mut f in self
+                .store
+                .all::<FipRow>(Table::FloatingIps)
+                .map_err(db(op))?
+            {
                 if f.record.instance_id.as_deref() == Some(id) {
                     f.record.instance_id = None;
-                    self.store.put(Table::FloatingIps, &f.record.id.clone(), &f).map_err(db(op))?;
+                    self.store
+                        .put(Table::FloatingIps, &f.record.id.clone(), &f)
+                        .map_err(db(op))?;
                 }
             }
             row.record.state = InstanceState::Deleting;
@@ -833,14 +1161,32 @@ impl Cloud {
         spec.validate()?;
         let _g = self.changes.lock().await;
         for (i, g) in spec.security_groups.iter().enumerate() {
-            if self.store.get::<GroupRow>(Table::SecurityGroups, g).map_err(db(op))?.is_none() {
-                return Err(Error::invalid(op, format!("spec.security_groups[{i}]"), format!("no security group with id {g:?}: create it first")));
+            if self
+                .store
+                .get::<GroupRow>(Table::SecurityGroups, g)
+                .map_err(db(op))?
+                .is_none()
+            {
+                return Err(Error::invalid(
+                    op,
+                    format!("spec.security_groups[{i}]"),
+                    format!("no security group with id {g:?}: create it first"),
+                ));
             }
         }
         for (i, l) in spec.listeners.iter().enumerate() {
             for (j, m) in l.members.iter().enumerate() {
-                if self.store.get::<InstanceRow>(Table::Instances, &m.instance_id).map_err(db(op))?.is_none() {
-                    return Err(Error::invalid(op, format!("spec.listeners[{i}].members[{j}].instance_id"), format!("no instance with id {:?}", m.instance_id)));
+                if self
+                    .store
+                    .get::<InstanceRow>(Table::Instances, &m.instance_id)
+                    .map_err(db(op))?
+                    .is_none()
+                {
+                    return Err(Error::invalid(
+                        op,
+                        format!("spec.listeners[{i}].members[{j}].instance_id"),
+                        format!("no instance with id {:?}", m.instance_id),
+                    ));
                 }
             }
         }
@@ -866,17 +1212,32 @@ impl Cloud {
                     port: l.port,
                     pool: Pool {
                         health_check: l.health_check.clone(),
-                        members: dedup_members(&l.members).into_iter().map(|m| Member { instance_id: m.instance_id, port: m.port, health: MemberHealth::Unknown }).collect(),
+                        members: dedup_members(&l.members)
+                            .into_iter()
+                            .map(|m| Member {
+                                instance_id: m.instance_id,
+                                port: m.port,
+                                health: MemberHealth::Unknown,
+                            })
+                            .collect(),
                     },
                 })
                 .collect(),
             tags: spec.tags.clone(),
         };
         let plans = plans_of(&record);
-        let mut used: HashSet<IpAddr> = self.store.all::<LbRow>(Table::LoadBalancers).map_err(db(op))?.into_iter().map(|l| l.address).collect();
+        let mut used: HashSet<IpAddr> = self
+            .store
+            .all::<LbRow>(Table::LoadBalancers)
+            .map_err(db(op))?
+            .into_iter()
+            .map(|l| l.address)
+            .collect();
         let mut started = None;
         for _ in 0..20 {
-            let Some(addr) = self.pick_address(&self.cfg.load_balancer_network, &used, None) else { break };
+            let Some(addr) = self.pick_address(&self.cfg.load_balancer_network, &used, None) else {
+                break;
+            };
             used.insert(addr);
             match LbRuntime::start(&id, addr, &plans, &self.view) {
                 Ok(rt) => {
@@ -887,12 +1248,21 @@ impl Cloud {
             }
         }
         let Some((address, rt)) = started else {
-            return Err(Error::QuotaExceeded { operation: op, message: format!("no free address in {}", self.cfg.load_balancer_network) });
+            return Err(Error::QuotaExceeded {
+                operation: op,
+                message: format!("no free address in {}", self.cfg.load_balancer_network),
+            });
         };
         let mut record = record;
         record.address = Some(address.to_string());
-        let row = LbRow { spec: spec.clone(), record, address };
-        self.store.put(Table::LoadBalancers, &id, &row).map_err(db(op))?;
+        let row = LbRow {
+            spec: spec.clone(),
+            record,
+            address,
+        };
+        self.store
+            .put(Table::LoadBalancers, &id, &row)
+            .map_err(db(op))?;
         lock(&self.lbs).insert(id.clone(), rt);
         self.refresh_view(op)?;
         tracing::info!(lb = %id, %address, "load balancer started");
@@ -906,31 +1276,83 @@ impl Cloud {
     }
 
     /// One page of load balancers.
-    pub fn list_load_balancers(&self, filter: &TagFilter, after: Option<&str>) -> Result<Page<LoadBalancer>> {
-        self.page(Operation::ListLoadBalancers, Table::LoadBalancers, filter, after, |c, r: LbRow| c.lb_view(r))
+    pub fn list_load_balancers(
+        &self,
+        filter: &TagFilter,
+        after: Option<&str>,
+    ) -> Result<Page<LoadBalancer>> {
+        self.page(
+            Operation::ListLoadBalancers,
+            Table::LoadBalancers,
+            filter,
+            after,
+            |c, r: LbRow| c.lb_view(r),
+        )
     }
 
     /// Adds a member, or removes one after draining it.
-    pub async fn change_member(&self, lb_id: &str, port: u16, member: &MemberSpec, add: bool) -> Result<LoadBalancer> {
-        let op = if add { Operation::AddLoadBalancerMember } else { Operation::RemoveLoadBalancerMember };
+    pub async fn change_member(
+        &self,
+        lb_id: &str,
+        port: u16,
+        member: &MemberSpec,
+        add: bool,
+    ) -> Result<LoadBalancer> {
+        let op = if add {
+            Operation::AddLoadBalancerMember
+        } else {
+            Operation::RemoveLoadBalancerMember
+        };
         member.validate(op)?;
         let drained = {
             let _g = self.changes.lock().await;
             let mut row: LbRow = self.get_row(op, Table::LoadBalancers, "load balancer", lb_id)?;
-            if add && self.store.get::<InstanceRow>(Table::Instances, &member.instance_id).map_err(db(op))?.is_none() {
-                return Err(Error::invalid(op, "member.instance_id", format!("no instance with id {:?}", member.instance_id)));
+            if add
+                && self
+                    .store
+                    .get::<InstanceRow>(Table::Instances, &member.instance_id)
+                    .map_err(db(op))?
+                    .is_none()
+            {
+                return Err(Error::invalid(
+                    op,
+                    "member.instance_id",
+                    format!("no instance with id {:?}", member.instance_id),
+                ));
             }
-            let listener = row.record.listeners.iter_mut().find(|l| l.port == port).ok_or_else(|| {
-                Error::invalid(op, "listener_port", format!("load balancer {lb_id} has no listener on port {port}"))
-            })?;
-            let present = listener.pool.members.iter().any(|m| m.instance_id == member.instance_id && m.port == member.port);
+            let listener = row
+                .record
+                .listeners
+                .iter_mut()
+                .find(|l| l.port == port)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        op,
+                        "listener_port",
+                        format!("load balancer {lb_id} has no listener on port {port}"),
+                    )
+                })?;
+            let present = listener
+                .pool
+                .members
+                .iter()
+                .any(|m| m.instance_id == member.instance_id && m.port == member.port);
             if add && !present {
-                listener.pool.members.push(Member { instance_id: member.instance_id.clone(), port: member.port, health: MemberHealth::Unknown });
+                listener.pool.members.push(Member {
+                    instance_id: member.instance_id.clone(),
+                    port: member.port,
+                    health: MemberHealth::Unknown,
+                });
             } else if !add && present {
-                listener.pool.members.retain(|m| !(m.instance_id == member.instance_id && m.port == member.port));
+                listener
+                    .pool
+                    .members
+                    .retain(|m| !(m.instance_id == member.instance_id && m.port == member.port));
             }
             if add != present {
-                self.store.put(Table::LoadBalancers, lb_id, &row).map_err(db(op))?;
+                self.store
+                    .put(Table::LoadBalancers, lb_id, &row)
+                    .map_err(db(op))?;
             }
             let lbs = lock(&self.lbs);
             match lbs.get(lb_id) {
@@ -954,29 +1376,55 @@ impl Cloud {
         let op = Operation::DeleteLoadBalancer;
         let _g = self.changes.lock().await;
         lock(&self.lbs).remove(id);
-        self.store.delete(Table::LoadBalancers, id).map_err(db(op))?;
+        self.store
+            .delete(Table::LoadBalancers, id)
+            .map_err(db(op))?;
         self.refresh_view(op)
     }
 
     /// Deletes everything, in dependency order (for tests and `destroy_all`).
     pub async fn destroy_all(&self) -> Result<()> {
         let op = Operation::DeleteInstance;
-        for l in self.store.all::<LbRow>(Table::LoadBalancers).map_err(db(op))? {
+        for l in self
+            .store
+            .all::<LbRow>(Table::LoadBalancers)
+            .map_err(db(op))?
+        {
             self.delete_load_balancer(&l.record.id).await?;
         }
-        for f in self.store.all::<FipRow>(Table::FloatingIps).map_err(db(op))? {
+        for f in self
+            .store
+            .all::<FipRow>(Table::FloatingIps)
+            .map_err(db(op))?
+        {
             self.release_floating_ip(&f.record.id).await?;
         }
-        for v in self.store.all::<VolumeRow>(Table::Volumes).map_err(db(op))? {
+        for v in self
+            .store
+            .all::<VolumeRow>(Table::Volumes)
+            .map_err(db(op))?
+        {
             self.detach_volume(&v.record.id).await?;
             self.delete_volume(&v.record.id).await?;
         }
-        for i in self.store.all::<InstanceRow>(Table::Instances).map_err(db(op))? {
+        for i in self
+            .store
+            .all::<InstanceRow>(Table::Instances)
+            .map_err(db(op))?
+        {
             self.delete_instance(&i.record.id).await?;
         }
-        let groups = self.store.all::<GroupRow>(Table::SecurityGroups).map_err(db(op))?;
+        let groups = self
+            .store
+            .all::<GroupRow>(Table::SecurityGroups)
+            .map_err(db(op))?;
         for g in &groups {
-            for r in g.record.rules.iter().filter(|r| matches!(r.source, RuleSource::Group(_))) {
+            for r in g
+                .record
+                .rules
+                .iter()
+                .filter(|r| matches!(r.source, RuleSource::Group(_)))
+            {
                 self.change_rule(&g.record.id, r, false).await?;
             }
         }
@@ -996,16 +1444,14 @@ impl Cloud {
             }
         }
     }
-
-    /// Where instance directories live.
-    pub fn state_dir(&self) -> &Path {
-        &self.cfg.state_dir
-    }
 }
 
 fn dedup_members(ms: &[MemberSpec]) -> Vec<MemberSpec> {
     let mut seen = BTreeSet::new();
-    ms.iter().filter(|m| seen.insert((m.instance_id.clone(), m.port))).cloned().collect()
+    ms.iter()
+        .filter(|m| seen.insert((m.instance_id.clone(), m.port)))
+        .cloned()
+        .collect()
 }
 
 fn plans_of(lb: &LoadBalancer) -> Vec<ListenerPlan> {
@@ -1014,7 +1460,15 @@ fn plans_of(lb: &LoadBalancer) -> Vec<ListenerPlan> {
         .map(|l| ListenerPlan {
             port: l.port,
             health_check: l.pool.health_check.clone(),
-            members: l.pool.members.iter().map(|m| MemberSpec { instance_id: m.instance_id.clone(), port: m.port }).collect(),
+            members: l
+                .pool
+                .members
+                .iter()
+                .map(|m| MemberSpec {
+                    instance_id: m.instance_id.clone(),
+                    port: m.port,
+                })
+                .collect(),
         })
         .collect()
 }

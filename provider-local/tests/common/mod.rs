@@ -136,18 +136,19 @@ pub fn http_get(addr: IpAddr, port: u16, from: Option<IpAddr>) -> Result<String,
 /// A TCP connection to `dst`, from the address `from` when given.
 pub fn connect(dst: SocketAddr, from: Option<IpAddr>) -> Result<TcpStream, String> {
     match from {
-        None => TcpStream::connect_timeout(&dst, Duration::from_secs(10)).map_err(|e| e.to_string()),
+        None => {
+            TcpStream::connect_timeout(&dst, Duration::from_secs(10)).map_err(|e| e.to_string())
+        }
         Some(src) => {
             // std has no bind-before-connect: use a raw socket through tokio's.
             let sock = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
-            sock.bind(SocketAddr::new(src, 0)).map_err(|e| e.to_string())?;
+            sock.bind(SocketAddr::new(src, 0))
+                .map_err(|e| e.to_string())?;
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
-            let s = rt
-                .block_on(sock.connect(dst))
-                .map_err(|e| e.to_string())?;
+            let s = rt.block_on(sock.connect(dst)).map_err(|e| e.to_string())?;
             s.into_std()
                 .and_then(|s| s.set_nonblocking(false).map(|_| s))
                 .map_err(|e| e.to_string())
@@ -173,7 +174,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
