@@ -118,13 +118,17 @@ impl Client {
                 builder = builder.add_root_certificate(c);
             }
         }
-        let http = builder
-            .build()
-            .map_err(|e| Error::invalid(op, "VSphere.CACertFile", format!("TLS setup failed: {e}")))?;
+        let http = builder.build().map_err(|e| {
+            Error::invalid(op, "VSphere.CACertFile", format!("TLS setup failed: {e}"))
+        })?;
         let base_url = config
             .url
             .find("://")
-            .and_then(|i| config.url[i + 3..].find('/').map(|j| config.url[..i + 3 + j].to_string()))
+            .and_then(|i| {
+                config.url[i + 3..]
+                    .find('/')
+                    .map(|j| config.url[..i + 3 + j].to_string())
+            })
             .unwrap_or_else(|| config.url.clone());
         Ok(Self {
             http,
@@ -139,7 +143,12 @@ impl Client {
         })
     }
 
-    async fn post(&self, op: Operation, body: &str, cookie: Option<&str>) -> Result<(Element, Option<String>)> {
+    async fn post(
+        &self,
+        op: Operation,
+        body: &str,
+        cookie: Option<&str>,
+    ) -> Result<(Element, Option<String>)> {
         let mut req = self
             .http
             .post(&self.sdk_url)
@@ -162,8 +171,19 @@ impl Client {
         let text = resp.text().await.map_err(|e| http_error(op, &e))?;
         let doc = match parse(&text) {
             Ok(d) => d,
-            Err(e) if status >= 400 => return Err(status_error(op, status, &format!("vCenter SOAP answer ({e})"))),
-            Err(e) => return Err(Error::transient(op, format!("unreadable vCenter answer: {e}"))),
+            Err(e) if status >= 400 => {
+                return Err(status_error(
+                    op,
+                    status,
+                    &format!("vCenter SOAP answer ({e})"),
+                ))
+            }
+            Err(e) => {
+                return Err(Error::transient(
+                    op,
+                    format!("unreadable vCenter answer: {e}"),
+                ))
+            }
         };
         Ok((doc, set_cookie))
     }
@@ -268,7 +288,12 @@ impl Client {
 
     /// Like [`Self::call`], returning the fault itself instead of an error (for calls
     /// whose faults the caller interprets, e.g. `DuplicateName`).
-    pub async fn call_raw(&self, op: Operation, resource: &str, body: &str) -> Result<std::result::Result<Element, Fault>> {
+    pub async fn call_raw(
+        &self,
+        op: Operation,
+        resource: &str,
+        body: &str,
+    ) -> Result<std::result::Result<Element, Fault>> {
         match self.call(op, resource, body).await {
             Ok(e) => Ok(Ok(e)),
             Err(Error::AlreadyExists { .. }) => Ok(Err(Fault {
@@ -281,9 +306,17 @@ impl Client {
     }
 
     /// `CreateContainerView` over `container` for objects of `kinds`.
-    pub async fn create_container_view(&self, op: Operation, container: &MoRef, kinds: &[&str]) -> Result<MoRef> {
+    pub async fn create_container_view(
+        &self,
+        op: Operation,
+        container: &MoRef,
+        kinds: &[&str],
+    ) -> Result<MoRef> {
         let vm = self.content().await?.view_manager.clone();
-        let types: String = kinds.iter().map(|k| format!("<type>{}</type>", esc(k))).collect();
+        let types: String = kinds
+            .iter()
+            .map(|k| format!("<type>{}</type>", esc(k)))
+            .collect();
         let body = format!(
             "<CreateContainerView>{}{}{types}<recursive>true</recursive></CreateContainerView>",
             vm.xml("_this"),
@@ -306,7 +339,10 @@ impl Client {
         paths: &[&str],
     ) -> Result<Vec<ObjectContent>> {
         let pc = self.content().await?.property_collector.clone();
-        let path_set: String = paths.iter().map(|p| format!("<pathSet>{}</pathSet>", esc(p))).collect();
+        let path_set: String = paths
+            .iter()
+            .map(|p| format!("<pathSet>{}</pathSet>", esc(p)))
+            .collect();
         let object_set: String = match view {
             Some(v) => format!(
                 "<objectSet>{}<skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet>",
@@ -356,7 +392,13 @@ impl Client {
     }
 
     /// Calls a `*_Task` method and waits for the task; returns `info.result` (if any).
-    pub async fn run_task(&self, op: Operation, resource: &str, body: &str, timeout: Duration) -> Result<Option<Element>> {
+    pub async fn run_task(
+        &self,
+        op: Operation,
+        resource: &str,
+        body: &str,
+        timeout: Duration,
+    ) -> Result<Option<Element>> {
         let resp = self.call(op, resource, body).await?;
         let task = resp
             .child("returnval")
@@ -367,31 +409,45 @@ impl Client {
 
     /// Waits for `task` through the shared poller; a task error is classified like a
     /// fault of the call.
-    pub async fn wait_task(&self, op: Operation, resource: &str, task: &MoRef, timeout: Duration) -> Result<Option<Element>> {
+    pub async fn wait_task(
+        &self,
+        op: Operation,
+        resource: &str,
+        task: &MoRef,
+        timeout: Duration,
+    ) -> Result<Option<Element>> {
         self.poller
-            .until(op, &format!("task {} for {resource}", task.value), "success", timeout, || async {
-                let got = self.retrieve(op, "Task", None, std::slice::from_ref(task), &["info"]).await?;
-                let info = got
-                    .into_iter()
-                    .next()
-                    .and_then(|o| o.props.get("info").cloned())
-                    .ok_or_else(|| Error::transient(op, "task info missing"))?;
-                match info.child_text("state").unwrap_or("") {
-                    "success" => Ok(Poll::Ready(info.child("result").cloned())),
-                    "error" => {
-                        let f = info
-                            .child("error")
-                            .map(Fault::from_element)
-                            .unwrap_or(Fault {
-                                kind: "TaskError".into(),
-                                message: "task failed".into(),
-                                detail: None,
-                            });
-                        Err(fault_error(op, resource, &f))
+            .until(
+                op,
+                &format!("task {} for {resource}", task.value),
+                "success",
+                timeout,
+                || async {
+                    let got = self
+                        .retrieve(op, "Task", None, std::slice::from_ref(task), &["info"])
+                        .await?;
+                    let info = got
+                        .into_iter()
+                        .next()
+                        .and_then(|o| o.props.get("info").cloned())
+                        .ok_or_else(|| Error::transient(op, "task info missing"))?;
+                    match info.child_text("state").unwrap_or("") {
+                        "success" => Ok(Poll::Ready(info.child("result").cloned())),
+                        "error" => {
+                            let f = info
+                                .child("error")
+                                .map(Fault::from_element)
+                                .unwrap_or(Fault {
+                                    kind: "TaskError".into(),
+                                    message: "task failed".into(),
+                                    detail: None,
+                                });
+                            Err(fault_error(op, resource, &f))
+                        }
+                        s => Ok(Poll::Pending(format!("task {s}"))),
                     }
-                    s => Ok(Poll::Pending(format!("task {s}"))),
-                }
-            })
+                },
+            )
             .await
     }
 
@@ -416,7 +472,13 @@ impl Client {
     }
 
     /// Reads a small datastore file; `None` when it does not exist.
-    pub async fn get_file(&self, op: Operation, datacenter: &str, datastore: &str, path: &str) -> Result<Option<String>> {
+    pub async fn get_file(
+        &self,
+        op: Operation,
+        datacenter: &str,
+        datastore: &str,
+        path: &str,
+    ) -> Result<Option<String>> {
         let cookie = self.session_cookie(op).await?;
         let resp = self
             .http
@@ -427,13 +489,24 @@ impl Client {
             .map_err(|e| http_error(op, &e))?;
         match resp.status().as_u16() {
             404 => Ok(None),
-            s if s >= 300 => Err(status_error(op, s, &format!("reading [{datastore}] {path}"))),
+            s if s >= 300 => Err(status_error(
+                op,
+                s,
+                &format!("reading [{datastore}] {path}"),
+            )),
             _ => Ok(Some(resp.text().await.map_err(|e| http_error(op, &e))?)),
         }
     }
 
     /// Writes a small datastore file (creating its folder).
-    pub async fn put_file(&self, op: Operation, datacenter: &str, datastore: &str, path: &str, body: String) -> Result<()> {
+    pub async fn put_file(
+        &self,
+        op: Operation,
+        datacenter: &str,
+        datastore: &str,
+        path: &str,
+        body: String,
+    ) -> Result<()> {
         let cookie = self.session_cookie(op).await?;
         let resp = self
             .http
@@ -444,7 +517,11 @@ impl Client {
             .await
             .map_err(|e| http_error(op, &e))?;
         match resp.status().as_u16() {
-            s if s >= 300 => Err(status_error(op, s, &format!("writing [{datastore}] {path}"))),
+            s if s >= 300 => Err(status_error(
+                op,
+                s,
+                &format!("writing [{datastore}] {path}"),
+            )),
             _ => Ok(()),
         }
     }

@@ -30,7 +30,7 @@ impl Flavor {
         let (c, m) = s.trim().split_once(':').ok_or_else(bad)?;
         let cpus: u32 = c.trim().parse().map_err(|_| bad())?;
         let memory_mib: u64 = m.trim().parse().map_err(|_| bad())?;
-        if cpus == 0 || cpus > 768 || memory_mib < 4 || memory_mib > 24 * 1024 * 1024 {
+        if !(1..=768).contains(&cpus) || !(4..=24 * 1024 * 1024).contains(&memory_mib) {
             return Err(bad());
         }
         Ok(Self { cpus, memory_mib })
@@ -296,16 +296,32 @@ impl VSphereBuilder {
             .strip_prefix("https://")
             .or_else(|| url.strip_prefix("http://"))
             .ok_or_else(|| {
-                Error::invalid(op, "VSphere.URL", format!("{url:?} must start with https:// or http://"))
+                Error::invalid(
+                    op,
+                    "VSphere.URL",
+                    format!("{url:?} must start with https:// or http://"),
+                )
             })?;
         if !rest.contains('/') {
             url.push_str("/sdk");
         }
-        let username = need(&self.username, "VSphere.Username", "set the vCenter user (VSPHERE_USERNAME)")?;
+        let username = need(
+            &self.username,
+            "VSphere.Username",
+            "set the vCenter user (VSPHERE_USERNAME)",
+        )?;
         let password = self.password.clone().ok_or_else(|| {
-            Error::invalid(op, "VSphere.Password", "missing: set the vCenter password (VSPHERE_PASSWORD)")
+            Error::invalid(
+                op,
+                "VSphere.Password",
+                "missing: set the vCenter password (VSPHERE_PASSWORD)",
+            )
         })?;
-        let datacenter = need(&self.datacenter, "VSphere.Datacenter", "name the datacenter (VSPHERE_DATACENTER)")?;
+        let datacenter = need(
+            &self.datacenter,
+            "VSphere.Datacenter",
+            "name the datacenter (VSPHERE_DATACENTER)",
+        )?;
         for (role, flavor) in &self.role_flavors {
             Flavor::parse(op, &format!("VSphere flavor of role {role}"), flavor)?;
         }
@@ -370,9 +386,15 @@ mod tests {
         assert_eq!(c.url, "https://127.0.0.1:8989/sdk");
         assert_eq!(c.clusters, vec!["A", "B", "C"]);
         assert!(!format!("{b:?} {c:?}").contains("hunter2"));
-        let err = VSphereBuilder::new().with_property("VSphere.Clustres", "x").unwrap_err();
+        let err = VSphereBuilder::new()
+            .with_property("VSphere.Clustres", "x")
+            .unwrap_err();
         assert!(err.to_string().contains("VSphere.Clustres"), "{err}");
-        let err = b.clone().with_role_flavor("master", "big").config().unwrap_err();
+        let err = b
+            .clone()
+            .with_role_flavor("master", "big")
+            .config()
+            .unwrap_err();
         assert!(err.to_string().contains("cpus:memoryMiB"), "{err}");
     }
 

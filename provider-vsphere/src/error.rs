@@ -49,13 +49,19 @@ pub(crate) fn fault_error(op: Operation, resource: &str, fault: &Fault) -> Error
                 .and_then(|d| d.child_text("invalidProperty"))
                 .unwrap_or("request")
                 .to_string();
-            Error::invalid(op, field, format!("vCenter answered {}: {message}", fault.kind))
+            Error::invalid(
+                op,
+                field,
+                format!("vCenter answered {}: {message}", fault.kind),
+            )
         }
         "InvalidPowerState" | "InvalidState" | "VmConfigFault" => {
             Error::conflict(op, resource.to_string(), message)
         }
         "TaskInProgress" | "ResourceInUse" | "FileLocked" | "HostCommunication"
-        | "RequestCanceled" | "SystemError" => Error::transient(op, format!("{}: {message}", fault.kind)),
+        | "RequestCanceled" | "SystemError" => {
+            Error::transient(op, format!("{}: {message}", fault.kind))
+        }
         k if k.starts_with("Insufficient") => Error::QuotaExceeded {
             operation: op,
             message,
@@ -72,7 +78,7 @@ pub(crate) fn fault_error(op: Operation, resource: &str, fault: &Fault) -> Error
 /// The error for a failed HTTP exchange (no SOAP fault to read).
 pub(crate) fn http_error(op: Operation, err: &reqwest::Error) -> Error {
     // reqwest's Display never includes the request body; drop the URL's query anyway.
-    let err_no_url = format!("{}", err.without_url_ref());
+    let err_no_url = err.without_url_ref();
     Error::transient(op, format!("vCenter request failed: {err_no_url}"))
 }
 

@@ -22,7 +22,11 @@ pub(crate) fn base64(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -86,7 +90,13 @@ impl VSphereProvider {
     }
 
     /// Checks a spec against the inventory; returns the flavor and template.
-    async fn check_vm_spec(&self, op: Operation, field: &str, spec: &InstanceSpec, vms: &[Vm]) -> Result<(Flavor, MoRef)> {
+    async fn check_vm_spec(
+        &self,
+        op: Operation,
+        field: &str,
+        spec: &InstanceSpec,
+        vms: &[Vm],
+    ) -> Result<(Flavor, MoRef)> {
         spec.validate_for(op, field)?;
         tags::check_keys(op, &format!("{field}.tags"), &spec.tags)?;
         let inv = self.inv().await?;
@@ -94,7 +104,11 @@ impl VSphereProvider {
             return Err(Error::invalid(
                 op,
                 format!("{field}.availability_zone"),
-                format!("unknown availability zone {:?}: use one of {}", spec.availability_zone, inv.zone_names()),
+                format!(
+                    "unknown availability zone {:?}: use one of {}",
+                    spec.availability_zone,
+                    inv.zone_names()
+                ),
             ));
         }
         let flavor = self.flavor_of(op, &format!("{field}.flavor"), &spec.flavor)?;
@@ -103,11 +117,19 @@ impl VSphereProvider {
             .find(|v| v.template && (v.name == spec.image || v.moref.value == spec.image))
             .map(|v| v.moref.clone())
             .ok_or_else(|| {
-                let names: Vec<_> = vms.iter().filter(|v| v.template).map(|v| v.name.as_str()).collect();
+                let names: Vec<_> = vms
+                    .iter()
+                    .filter(|v| v.template)
+                    .map(|v| v.name.as_str())
+                    .collect();
                 Error::invalid(
                     op,
                     format!("{field}.image"),
-                    format!("no template {:?}: use one of {}", spec.image, names.join(", ")),
+                    format!(
+                        "no template {:?}: use one of {}",
+                        spec.image,
+                        names.join(", ")
+                    ),
                 )
             })?;
         for (i, g) in spec.security_groups.iter().enumerate() {
@@ -122,15 +144,20 @@ impl VSphereProvider {
         Ok((flavor, template))
     }
 
-    pub(crate) async fn create_vm(&self, op: Operation, field: &str, spec: &InstanceSpec) -> Result<Instance> {
+    pub(crate) async fn create_vm(
+        &self,
+        op: Operation,
+        field: &str,
+        spec: &InstanceSpec,
+    ) -> Result<Instance> {
         let vms = self.list_vms(op).await?;
         let (flavor, template) = self.check_vm_spec(op, field, spec, &vms).await?;
         let inv = self.inv().await?;
         let mut existing = vms.into_iter().find(|v| !v.template && v.name == spec.name);
         if existing.is_none() {
-            let zone = inv
-                .zone(&spec.availability_zone)
-                .ok_or_else(|| Error::invalid(op, format!("{field}.availability_zone"), "unknown zone"))?;
+            let zone = inv.zone(&spec.availability_zone).ok_or_else(|| {
+                Error::invalid(op, format!("{field}.availability_zone"), "unknown zone")
+            })?;
             let body = format!(
                 "<CloneVM_Task>{}{}<name>{}</name><spec><location>{}{}</location><template>false</template><powerOn>false</powerOn></spec></CloneVM_Task>",
                 template.xml("_this"),
@@ -141,7 +168,12 @@ impl VSphereProvider {
             );
             match self
                 .client
-                .run_task(op, &format!("instance {}", spec.name), &body, self.cfg.timeouts.instance)
+                .run_task(
+                    op,
+                    &format!("instance {}", spec.name),
+                    &body,
+                    self.cfg.timeouts.instance,
+                )
                 .await
             {
                 Ok(_) => {}
@@ -155,7 +187,12 @@ impl VSphereProvider {
                 .into_iter()
                 .find(|v| !v.template && v.name == spec.name);
         }
-        let vm = existing.ok_or_else(|| Error::transient(op, format!("instance {} not listed after its clone", spec.name)))?;
+        let vm = existing.ok_or_else(|| {
+            Error::transient(
+                op,
+                format!("instance {} not listed after its clone", spec.name),
+            )
+        })?;
         match Self::spec_of(&vm) {
             Some(s) if s == *spec => {}
             Some(_) => {
@@ -178,7 +215,13 @@ impl VSphereProvider {
     }
 
     /// Reconfigures a fresh clone and records its tags and spec.
-    async fn finish_vm(&self, op: Operation, vm: &MoRef, spec: &InstanceSpec, flavor: Flavor) -> Result<()> {
+    async fn finish_vm(
+        &self,
+        op: Operation,
+        vm: &MoRef,
+        spec: &InstanceSpec,
+        flavor: Flavor,
+    ) -> Result<()> {
         let mut extra = String::new();
         if let Some(ud) = &spec.user_data {
             for (k, v) in [
@@ -198,12 +241,18 @@ impl VSphereProvider {
             flavor.memory_mib
         );
         self.client
-            .run_task(op, &format!("instance {}", vm.value), &body, self.cfg.timeouts.instance)
+            .run_task(
+                op,
+                &format!("instance {}", vm.value),
+                &body,
+                self.cfg.timeouts.instance,
+            )
             .await?;
         for (k, v) in &spec.tags {
             tags::set_tag(&self.client, &self.fields, op, vm, k, v).await?;
         }
-        let json = serde_json::to_string(spec).map_err(|e| Error::transient(op, format!("cannot encode the spec: {e}")))?;
+        let json = serde_json::to_string(spec)
+            .map_err(|e| Error::transient(op, format!("cannot encode the spec: {e}")))?;
         tags::set_field(&self.client, &self.fields, op, vm, SPEC_FIELD, &json).await
     }
 
@@ -212,7 +261,11 @@ impl VSphereProvider {
         let current = self.get_vm(op, &vm.value).await?;
         if current.as_ref().is_some_and(|v| v.power != "poweredOn") {
             let body = format!("<PowerOnVM_Task>{}</PowerOnVM_Task>", vm.xml("_this"));
-            match self.client.run_task(op, &resource, &body, self.cfg.timeouts.instance).await {
+            match self
+                .client
+                .run_task(op, &resource, &body, self.cfg.timeouts.instance)
+                .await
+            {
                 // Powered on meanwhile by a concurrent create.
                 Ok(_) | Err(Error::Conflict { .. }) => {}
                 Err(e) => return Err(e),
@@ -220,17 +273,23 @@ impl VSphereProvider {
         }
         self.cfg
             .poller
-            .until(op, &resource, "running", self.cfg.timeouts.instance, || async {
-                let vm = self
-                    .get_vm(op, &vm.value)
-                    .await?
-                    .ok_or_else(|| Error::not_found(op, resource.clone()))?;
-                let i = self.instance_record(&vm).await?;
-                Ok(match i.state {
-                    InstanceState::Running => Poll::Ready(i),
-                    s => Poll::Pending(format!("{s:?}")),
-                })
-            })
+            .until(
+                op,
+                &resource,
+                "running",
+                self.cfg.timeouts.instance,
+                || async {
+                    let vm = self
+                        .get_vm(op, &vm.value)
+                        .await?
+                        .ok_or_else(|| Error::not_found(op, resource.clone()))?;
+                    let i = self.instance_record(&vm).await?;
+                    Ok(match i.state {
+                        InstanceState::Running => Poll::Ready(i),
+                        s => Poll::Pending(format!("{s:?}")),
+                    })
+                },
+            )
             .await
     }
 
@@ -254,35 +313,61 @@ impl VSphereProvider {
             ));
         }
         if vm.power != "poweredOff" {
-            let body = format!("<PowerOffVM_Task>{}</PowerOffVM_Task>", vm.moref.xml("_this"));
-            match self.client.run_task(op, &resource, &body, self.cfg.timeouts.delete).await {
+            let body = format!(
+                "<PowerOffVM_Task>{}</PowerOffVM_Task>",
+                vm.moref.xml("_this")
+            );
+            match self
+                .client
+                .run_task(op, &resource, &body, self.cfg.timeouts.delete)
+                .await
+            {
                 Ok(_) | Err(Error::Conflict { .. }) | Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
         let body = format!("<Destroy_Task>{}</Destroy_Task>", vm.moref.xml("_this"));
-        match self.client.run_task(op, &resource, &body, self.cfg.timeouts.delete).await {
+        match self
+            .client
+            .run_task(op, &resource, &body, self.cfg.timeouts.delete)
+            .await
+        {
             Ok(_) | Err(Error::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }
         self.cfg
             .poller
-            .until(op, &resource, "deleted", self.cfg.timeouts.delete, || async {
-                Ok(match self.get_vm(op, id).await? {
-                    None => Poll::Ready(()),
-                    Some(v) => Poll::Pending(v.power),
-                })
-            })
+            .until(
+                op,
+                &resource,
+                "deleted",
+                self.cfg.timeouts.delete,
+                || async {
+                    Ok(match self.get_vm(op, id).await? {
+                        None => Poll::Ready(()),
+                        Some(v) => Poll::Pending(v.power),
+                    })
+                },
+            )
             .await
     }
 
-    pub(crate) async fn update_instance_tags(&self, op: Operation, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
+    pub(crate) async fn update_instance_tags(
+        &self,
+        op: Operation,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
         let vm = match self.get_vm(op, id).await? {
             Some(vm) if !vm.template => vm,
             _ => return Err(Error::not_found(op, format!("instance {id}"))),
         };
         for k in remove {
-            if !set.contains_key(k) && vm.attrs.contains_key(k) && !k.starts_with(tags::RESERVED_PREFIX) {
+            if !set.contains_key(k)
+                && vm.attrs.contains_key(k)
+                && !k.starts_with(tags::RESERVED_PREFIX)
+            {
                 tags::set_field(&self.client, &self.fields, op, &vm.moref, k, "").await?;
             }
         }
@@ -299,7 +384,13 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648() {
-        for (i, o) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(i.as_bytes()), o);
         }
     }

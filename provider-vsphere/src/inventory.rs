@@ -72,7 +72,9 @@ fn moref_of(e: Option<&Element>) -> Option<MoRef> {
 pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> {
     let op = Operation::ListAvailabilityZones;
     let root = client.content().await?.root_folder.clone();
-    let dc_view = client.create_container_view(op, &root, &["Datacenter"]).await?;
+    let dc_view = client
+        .create_container_view(op, &root, &["Datacenter"])
+        .await?;
     let dcs = client
         .retrieve(op, "Datacenter", Some(&dc_view), &[], &["name", "vmFolder"])
         .await?;
@@ -84,7 +86,11 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
             Error::invalid(
                 op,
                 "VSphere.Datacenter",
-                format!("no datacenter {:?}: use one of {}", cfg.datacenter, names.join(", ")),
+                format!(
+                    "no datacenter {:?}: use one of {}",
+                    cfg.datacenter,
+                    names.join(", ")
+                ),
             )
         })?;
     let datacenter = dc.obj.clone();
@@ -92,10 +98,20 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
         .ok_or_else(|| Error::transient(op, "the datacenter has no VM folder"))?;
 
     let view = client
-        .create_container_view(op, &datacenter, &["ClusterComputeResource", "Datastore", "Network"])
+        .create_container_view(
+            op,
+            &datacenter,
+            &["ClusterComputeResource", "Datastore", "Network"],
+        )
         .await?;
     let mut clusters = client
-        .retrieve(op, "ClusterComputeResource", Some(&view), &[], &["name", "resourcePool"])
+        .retrieve(
+            op,
+            "ClusterComputeResource",
+            Some(&view),
+            &[],
+            &["name", "resourcePool"],
+        )
         .await?;
     clusters.sort_by(|a, b| a.text("name").cmp(&b.text("name")));
     let mut zones = Vec::new();
@@ -116,7 +132,11 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
                 Error::invalid(
                     op,
                     "VSphere.Clusters",
-                    format!("no cluster {name:?} in datacenter {}: use some of {}", cfg.datacenter, all_names.join(", ")),
+                    format!(
+                        "no cluster {name:?} in datacenter {}: use some of {}",
+                        cfg.datacenter,
+                        all_names.join(", ")
+                    ),
                 )
             })?;
         let pool = moref_of(c.props.get("resourcePool"))
@@ -147,7 +167,11 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
         Error::invalid(
             op,
             "VSphere.Datastore",
-            format!("no datastore {:?}: use one of {}", cfg.datastore.as_deref().unwrap_or(""), names.join(", ")),
+            format!(
+                "no datastore {:?}: use one of {}",
+                cfg.datastore.as_deref().unwrap_or(""),
+                names.join(", ")
+            ),
         )
     })?;
     let datastore_name = ds.text("name").unwrap_or_default().to_string();
@@ -155,7 +179,9 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
         .ok_or_else(|| Error::transient(op, "the datastore has no browser"))?;
 
     if let Some(n) = &cfg.network {
-        let nets = client.retrieve(op, "Network", Some(&view), &[], &["name"]).await?;
+        let nets = client
+            .retrieve(op, "Network", Some(&view), &[], &["name"])
+            .await?;
         if !nets.iter().any(|o| o.text("name") == Some(n.as_str())) {
             let names: Vec<_> = nets.iter().filter_map(|o| o.text("name")).collect();
             return Err(Error::invalid(

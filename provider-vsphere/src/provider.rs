@@ -114,7 +114,10 @@ impl VSphereProvider {
     }
 
     async fn parse_vm(&self, op: Operation, o: ObjectContent) -> Result<Vm> {
-        let attrs = self.fields.values(&self.client, op, o.props.get("customValue")).await?;
+        let attrs = self
+            .fields
+            .values(&self.client, op, o.props.get("customValue"))
+            .await?;
         let mut disks = Vec::new();
         let mut devices = Vec::new();
         if let Some(devs) = o.props.get("config.hardware.device") {
@@ -141,10 +144,22 @@ impl VSphereProvider {
             name: o.text("name").unwrap_or_default().to_string(),
             template: o.text("config.template") == Some("true"),
             power: o.text("runtime.powerState").unwrap_or_default().to_string(),
-            pool: o.props.get("resourcePool").map(|p| p.text.trim().to_string()),
-            ip: o.text("guest.ipAddress").map(str::to_string).filter(|s| !s.is_empty()),
-            cpus: o.text("config.hardware.numCPU").and_then(|t| t.trim().parse().ok()).unwrap_or(0),
-            memory_mib: o.text("config.hardware.memoryMB").and_then(|t| t.trim().parse().ok()).unwrap_or(0),
+            pool: o
+                .props
+                .get("resourcePool")
+                .map(|p| p.text.trim().to_string()),
+            ip: o
+                .text("guest.ipAddress")
+                .map(str::to_string)
+                .filter(|s| !s.is_empty()),
+            cpus: o
+                .text("config.hardware.numCPU")
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0),
+            memory_mib: o
+                .text("config.hardware.memoryMB")
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0),
             attrs,
             disks,
             devices,
@@ -192,7 +207,13 @@ impl VSphereProvider {
         let r = MoRef::new("VirtualMachine", id);
         match self
             .client
-            .retrieve(op, "VirtualMachine", None, std::slice::from_ref(&r), VM_PROPS)
+            .retrieve(
+                op,
+                "VirtualMachine",
+                None,
+                std::slice::from_ref(&r),
+                VM_PROPS,
+            )
             .await
         {
             Ok(mut objs) => match objs.pop() {
@@ -200,7 +221,9 @@ impl VSphereProvider {
                 None => Ok(None),
             },
             Err(Error::NotFound { .. }) | Err(Error::InvalidInput { .. }) => Ok(None),
-            Err(Error::Api { code, .. }) if code.contains("NotFound") || code == "InvalidType" => Ok(None),
+            Err(Error::Api { code, .. }) if code.contains("NotFound") || code == "InvalidType" => {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
@@ -242,7 +265,13 @@ impl Provider for VSphereProvider {
             .collect())
     }
 
-    async fn update_tags(&self, kind: ResourceKind, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
+    async fn update_tags(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
         let op = Operation::UpdateTags;
         tags::validate(op, "set", set)?;
         tags::check_keys(op, "set", set)?;
@@ -268,11 +297,13 @@ impl Provider for VSphereProvider {
     }
 
     async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
-        self.change_rule(Operation::AddSecurityGroupRule, group_id, rule, true).await
+        self.change_rule(Operation::AddSecurityGroupRule, group_id, rule, true)
+            .await
     }
 
     async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
-        self.change_rule(Operation::RemoveSecurityGroupRule, group_id, rule, false).await
+        self.change_rule(Operation::RemoveSecurityGroupRule, group_id, rule, false)
+            .await
     }
 
     async fn delete_security_group(&self, id: &str) -> Result<()> {
@@ -281,7 +312,10 @@ impl Provider for VSphereProvider {
 
     async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
         spec.validate()?;
-        Err(Self::unsupported(Operation::AllocateFloatingIp, "floating IPs"))
+        Err(Self::unsupported(
+            Operation::AllocateFloatingIp,
+            "floating IPs",
+        ))
     }
 
     async fn get_floating_ip(&self, _id: &str) -> Result<FloatingIp> {
@@ -289,19 +323,31 @@ impl Provider for VSphereProvider {
     }
 
     async fn list_floating_ips(&self, _filter: &TagFilter) -> Result<Vec<FloatingIp>> {
-        Err(Self::unsupported(Operation::ListFloatingIps, "floating IPs"))
+        Err(Self::unsupported(
+            Operation::ListFloatingIps,
+            "floating IPs",
+        ))
     }
 
     async fn associate_floating_ip(&self, _id: &str, _instance_id: &str) -> Result<FloatingIp> {
-        Err(Self::unsupported(Operation::AssociateFloatingIp, "floating IPs"))
+        Err(Self::unsupported(
+            Operation::AssociateFloatingIp,
+            "floating IPs",
+        ))
     }
 
     async fn disassociate_floating_ip(&self, _id: &str) -> Result<FloatingIp> {
-        Err(Self::unsupported(Operation::DisassociateFloatingIp, "floating IPs"))
+        Err(Self::unsupported(
+            Operation::DisassociateFloatingIp,
+            "floating IPs",
+        ))
     }
 
     async fn release_floating_ip(&self, _id: &str) -> Result<()> {
-        Err(Self::unsupported(Operation::ReleaseFloatingIp, "floating IPs"))
+        Err(Self::unsupported(
+            Operation::ReleaseFloatingIp,
+            "floating IPs",
+        ))
     }
 
     async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume> {
@@ -329,7 +375,8 @@ impl Provider for VSphereProvider {
     }
 
     async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance> {
-        self.create_vm(Operation::CreateInstance, "spec", spec).await
+        self.create_vm(Operation::CreateInstance, "spec", spec)
+            .await
     }
 
     async fn get_instance(&self, id: &str) -> Result<Instance> {
@@ -361,26 +408,54 @@ impl Provider for VSphereProvider {
 
     async fn create_load_balancer(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer> {
         spec.validate()?;
-        Err(Self::unsupported(Operation::CreateLoadBalancer, "load balancers"))
+        Err(Self::unsupported(
+            Operation::CreateLoadBalancer,
+            "load balancers",
+        ))
     }
 
     async fn get_load_balancer(&self, _id: &str) -> Result<LoadBalancer> {
-        Err(Self::unsupported(Operation::GetLoadBalancer, "load balancers"))
+        Err(Self::unsupported(
+            Operation::GetLoadBalancer,
+            "load balancers",
+        ))
     }
 
     async fn list_load_balancers(&self, _filter: &TagFilter) -> Result<Vec<LoadBalancer>> {
-        Err(Self::unsupported(Operation::ListLoadBalancers, "load balancers"))
+        Err(Self::unsupported(
+            Operation::ListLoadBalancers,
+            "load balancers",
+        ))
     }
 
-    async fn add_load_balancer_member(&self, _lb_id: &str, _port: u16, _member: &MemberSpec) -> Result<LoadBalancer> {
-        Err(Self::unsupported(Operation::AddLoadBalancerMember, "load balancers"))
+    async fn add_load_balancer_member(
+        &self,
+        _lb_id: &str,
+        _port: u16,
+        _member: &MemberSpec,
+    ) -> Result<LoadBalancer> {
+        Err(Self::unsupported(
+            Operation::AddLoadBalancerMember,
+            "load balancers",
+        ))
     }
 
-    async fn remove_load_balancer_member(&self, _lb_id: &str, _port: u16, _member: &MemberSpec) -> Result<LoadBalancer> {
-        Err(Self::unsupported(Operation::RemoveLoadBalancerMember, "load balancers"))
+    async fn remove_load_balancer_member(
+        &self,
+        _lb_id: &str,
+        _port: u16,
+        _member: &MemberSpec,
+    ) -> Result<LoadBalancer> {
+        Err(Self::unsupported(
+            Operation::RemoveLoadBalancerMember,
+            "load balancers",
+        ))
     }
 
     async fn delete_load_balancer(&self, _id: &str) -> Result<()> {
-        Err(Self::unsupported(Operation::DeleteLoadBalancer, "load balancers"))
+        Err(Self::unsupported(
+            Operation::DeleteLoadBalancer,
+            "load balancers",
+        ))
     }
 }

@@ -33,40 +33,82 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 /// Reads record `dir/id.json`; `None` when absent.
-pub async fn get<T: DeserializeOwned>(client: &Client, inv: &Inventory, op: Operation, dir: &str, id: &str) -> Result<Option<T>> {
+pub async fn get<T: DeserializeOwned>(
+    client: &Client,
+    inv: &Inventory,
+    op: Operation,
+    dir: &str,
+    id: &str,
+) -> Result<Option<T>> {
     if !valid_id(id) {
         return Ok(None);
     }
     let Some(text) = client
-        .get_file(op, &inv.datacenter_name, &inv.datastore_name, &format!("{dir}/{id}.json"))
+        .get_file(
+            op,
+            &inv.datacenter_name,
+            &inv.datastore_name,
+            &format!("{dir}/{id}.json"),
+        )
         .await?
     else {
         return Ok(None);
     };
-    serde_json::from_str(&text).map(Some).map_err(|e| Error::Api {
-        operation: op,
-        status: None,
-        code: "CorruptRecord".into(),
-        message: format!("[{}] {dir}/{id}.json is not a Plinth record: {e}", inv.datastore_name),
-    })
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::Api {
+            operation: op,
+            status: None,
+            code: "CorruptRecord".into(),
+            message: format!(
+                "[{}] {dir}/{id}.json is not a Plinth record: {e}",
+                inv.datastore_name
+            ),
+        })
 }
 
 /// Writes record `dir/id.json`.
-pub async fn put<T: Serialize>(client: &Client, inv: &Inventory, op: Operation, dir: &str, id: &str, record: &T) -> Result<()> {
+pub async fn put<T: Serialize>(
+    client: &Client,
+    inv: &Inventory,
+    op: Operation,
+    dir: &str,
+    id: &str,
+    record: &T,
+) -> Result<()> {
     let text = serde_json::to_string_pretty(record)
         .map_err(|e| Error::transient(op, format!("cannot encode the record: {e}")))?;
     client
-        .put_file(op, &inv.datacenter_name, &inv.datastore_name, &format!("{dir}/{id}.json"), text)
+        .put_file(
+            op,
+            &inv.datacenter_name,
+            &inv.datastore_name,
+            &format!("{dir}/{id}.json"),
+            text,
+        )
         .await
 }
 
 /// Deletes record `dir/id.json`; absent is fine.
-pub async fn delete(client: &Client, inv: &Inventory, op: Operation, dir: &str, id: &str, timeout: std::time::Duration) -> Result<()> {
+pub async fn delete(
+    client: &Client,
+    inv: &Inventory,
+    op: Operation,
+    dir: &str,
+    id: &str,
+    timeout: std::time::Duration,
+) -> Result<()> {
     delete_file(client, inv, op, &format!("{dir}/{id}.json"), timeout).await
 }
 
 /// Deletes a datastore file; absent is fine.
-pub async fn delete_file(client: &Client, inv: &Inventory, op: Operation, path: &str, timeout: std::time::Duration) -> Result<()> {
+pub async fn delete_file(
+    client: &Client,
+    inv: &Inventory,
+    op: Operation,
+    path: &str,
+    timeout: std::time::Duration,
+) -> Result<()> {
     let fm = client.content().await?.file_manager.clone();
     let body = format!(
         "<DeleteDatastoreFile_Task>{}<name>{}</name>{}</DeleteDatastoreFile_Task>",
@@ -81,7 +123,13 @@ pub async fn delete_file(client: &Client, inv: &Inventory, op: Operation, path: 
 }
 
 /// The ids of the records in `dir` (one `SearchDatastore_Task`).
-pub async fn list_ids(client: &Client, inv: &Inventory, op: Operation, dir: &str, timeout: std::time::Duration) -> Result<Vec<String>> {
+pub async fn list_ids(
+    client: &Client,
+    inv: &Inventory,
+    op: Operation,
+    dir: &str,
+    timeout: std::time::Duration,
+) -> Result<Vec<String>> {
     let body = format!(
         "<SearchDatastore_Task>{}<datastorePath>{}</datastorePath><searchSpec><matchPattern>*.json</matchPattern></searchSpec></SearchDatastore_Task>",
         inv.datastore_browser.xml("_this"),

@@ -36,12 +36,22 @@ impl GroupRecord {
 }
 
 impl VSphereProvider {
-    pub(crate) async fn group_record(&self, op: Operation, id: &str) -> Result<Option<GroupRecord>> {
+    pub(crate) async fn group_record(
+        &self,
+        op: Operation,
+        id: &str,
+    ) -> Result<Option<GroupRecord>> {
         let inv = self.inv().await?;
         records::get(&self.client, inv, op, GROUP_DIR, id).await
     }
 
-    async fn check_sources(&self, op: Operation, field: &str, rule: &IngressRule, own: &str) -> Result<()> {
+    async fn check_sources(
+        &self,
+        op: Operation,
+        field: &str,
+        rule: &IngressRule,
+        own: &str,
+    ) -> Result<()> {
         if let RuleSource::Group(g) = &rule.source {
             if g != own && self.group_record(op, g).await?.is_none() {
                 return Err(Error::invalid(
@@ -59,7 +69,8 @@ impl VSphereProvider {
         spec.validate()?;
         crate::tags::check_keys(op, "spec.tags", &spec.tags)?;
         for (i, r) in spec.rules.iter().enumerate() {
-            self.check_sources(op, &format!("spec.rules[{i}]"), r, &spec.name).await?;
+            self.check_sources(op, &format!("spec.rules[{i}]"), r, &spec.name)
+                .await?;
         }
         let inv = self.inv().await?;
         let lock = self.record_lock(&format!("group/{}", spec.name)).await;
@@ -97,7 +108,8 @@ impl VSphereProvider {
 
     async fn all_groups(&self, op: Operation) -> Result<Vec<GroupRecord>> {
         let inv = self.inv().await?;
-        let ids = records::list_ids(&self.client, inv, op, GROUP_DIR, self.cfg.timeouts.delete).await?;
+        let ids =
+            records::list_ids(&self.client, inv, op, GROUP_DIR, self.cfg.timeouts.delete).await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(r) = self.group_record(op, &id).await? {
@@ -117,7 +129,13 @@ impl VSphereProvider {
             .collect())
     }
 
-    pub(crate) async fn change_rule(&self, op: Operation, id: &str, rule: &IngressRule, add: bool) -> Result<()> {
+    pub(crate) async fn change_rule(
+        &self,
+        op: Operation,
+        id: &str,
+        rule: &IngressRule,
+        add: bool,
+    ) -> Result<()> {
         if add {
             rule.validate(op, "rule")?;
             self.check_sources(op, "rule", rule, id).await?;
@@ -155,7 +173,10 @@ impl VSphereProvider {
                 return Err(Error::conflict(
                     op,
                     format!("security group {id}"),
-                    format!("in use by instance {}: delete the instance first", vm.moref.value),
+                    format!(
+                        "in use by instance {}: delete the instance first",
+                        vm.moref.value
+                    ),
                 ));
             }
         }
@@ -169,13 +190,30 @@ impl VSphereProvider {
             return Err(Error::conflict(
                 op,
                 format!("security group {id}"),
-                format!("referenced by a rule of group {}: remove that rule first", other.spec.name),
+                format!(
+                    "referenced by a rule of group {}: remove that rule first",
+                    other.spec.name
+                ),
             ));
         }
-        records::delete(&self.client, inv, op, GROUP_DIR, id, self.cfg.timeouts.delete).await
+        records::delete(
+            &self.client,
+            inv,
+            op,
+            GROUP_DIR,
+            id,
+            self.cfg.timeouts.delete,
+        )
+        .await
     }
 
-    pub(crate) async fn update_group_tags(&self, op: Operation, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
+    pub(crate) async fn update_group_tags(
+        &self,
+        op: Operation,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
         let inv = self.inv().await?;
         let lock = self.record_lock(&format!("group/{id}")).await;
         let _guard = lock.lock().await;
@@ -186,7 +224,8 @@ impl VSphereProvider {
         for k in remove {
             rec.tags.remove(k);
         }
-        rec.tags.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+        rec.tags
+            .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
         records::put(&self.client, inv, op, GROUP_DIR, id, &rec).await
     }
 }

@@ -153,9 +153,7 @@ pub fn parse(xml: &str) -> Result<Element, XmlError> {
                 }
             }
             Event::Text(t) => {
-                let s = t
-                    .decode()
-                    .map_err(|e| XmlError::Malformed(e.to_string()))?;
+                let s = t.decode().map_err(|e| XmlError::Malformed(e.to_string()))?;
                 let s = quick_xml::escape::unescape(&s)
                     .map_err(|e| XmlError::Malformed(e.to_string()))?;
                 if let Some(top) = stack.last_mut() {

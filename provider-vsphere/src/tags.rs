@@ -27,7 +27,9 @@ pub fn check_keys(op: Operation, field: &str, tags: &Tags) -> Result<()> {
         Some(k) => Err(Error::invalid(
             op,
             format!("{field}[{k:?}]"),
-            format!("tag keys starting with {RESERVED_PREFIX:?} are reserved by the vSphere provider"),
+            format!(
+                "tag keys starting with {RESERVED_PREFIX:?} are reserved by the vSphere provider"
+            ),
         )),
         None => Ok(()),
     }
@@ -50,14 +52,21 @@ impl Fields {
     async fn load(&self, client: &Client, op: Operation, maps: &mut FieldMaps) -> Result<()> {
         let cfm = client.content().await?.custom_fields_manager.clone();
         let got = client
-            .retrieve(op, "CustomFieldsManager", None, std::slice::from_ref(&cfm), &["field"])
+            .retrieve(
+                op,
+                "CustomFieldsManager",
+                None,
+                std::slice::from_ref(&cfm),
+                &["field"],
+            )
             .await?;
         maps.by_name.clear();
         maps.by_key.clear();
         if let Some(val) = got.first().and_then(|o| o.props.get("field")) {
             for def in &val.children {
                 if let (Some(k), Some(n)) = (
-                    def.child_text("key").and_then(|k| k.trim().parse::<i32>().ok()),
+                    def.child_text("key")
+                        .and_then(|k| k.trim().parse::<i32>().ok()),
                     def.child_text("name"),
                 ) {
                     maps.by_name.insert(n.to_string(), k);
@@ -84,7 +93,10 @@ impl Fields {
             cfm.xml("_this"),
             esc(name)
         );
-        match client.call_raw(op, &format!("custom attribute {name}"), &body).await? {
+        match client
+            .call_raw(op, &format!("custom attribute {name}"), &body)
+            .await?
+        {
             Ok(resp) => {
                 let k = resp
                     .child("returnval")
@@ -99,7 +111,10 @@ impl Fields {
                 // Defined meanwhile by another client: reload.
                 self.load(client, op, &mut maps).await?;
                 maps.by_name.get(name).copied().ok_or_else(|| {
-                    Error::transient(op, format!("custom attribute {name} exists but is not listed yet"))
+                    Error::transient(
+                        op,
+                        format!("custom attribute {name} exists but is not listed yet"),
+                    )
                 })
             }
         }
@@ -107,11 +122,19 @@ impl Fields {
 
     /// Reads `customValue` into (attribute name -> value), last value per key winning
     /// and empty values dropped. Unknown keys trigger one reload of the definitions.
-    pub async fn values(&self, client: &Client, op: Operation, custom_value: Option<&Element>) -> Result<BTreeMap<String, String>> {
+    pub async fn values(
+        &self,
+        client: &Client,
+        op: Operation,
+        custom_value: Option<&Element>,
+    ) -> Result<BTreeMap<String, String>> {
         let mut raw: BTreeMap<i32, String> = BTreeMap::new();
         if let Some(cv) = custom_value {
             for v in &cv.children {
-                if let Some(k) = v.child_text("key").and_then(|k| k.trim().parse::<i32>().ok()) {
+                if let Some(k) = v
+                    .child_text("key")
+                    .and_then(|k| k.trim().parse::<i32>().ok())
+                {
                     raw.insert(k, v.child_text("value").unwrap_or_default().to_string());
                 }
             }
@@ -134,14 +157,25 @@ pub fn user_tags(values: &BTreeMap<String, String>) -> Tags {
         .iter()
         .filter(|(k, _)| !k.starts_with(RESERVED_PREFIX))
         .map(|(k, v)| {
-            let v = if v == EMPTY_VALUE { String::new() } else { v.clone() };
+            let v = if v == EMPTY_VALUE {
+                String::new()
+            } else {
+                v.clone()
+            };
             (k.clone(), v)
         })
         .collect()
 }
 
 /// Sets attribute `name` on `entity` (`""` clears it).
-pub async fn set_field(client: &Client, fields: &Fields, op: Operation, entity: &MoRef, name: &str, value: &str) -> Result<()> {
+pub async fn set_field(
+    client: &Client,
+    fields: &Fields,
+    op: Operation,
+    entity: &MoRef,
+    name: &str,
+    value: &str,
+) -> Result<()> {
     let key = fields.key(client, op, name).await?;
     let cfm = client.content().await?.custom_fields_manager.clone();
     let body = format!(
@@ -157,7 +191,14 @@ pub async fn set_field(client: &Client, fields: &Fields, op: Operation, entity: 
 }
 
 /// Sets a user tag (empty values stored as [`EMPTY_VALUE`]).
-pub async fn set_tag(client: &Client, fields: &Fields, op: Operation, entity: &MoRef, key: &str, value: &str) -> Result<()> {
+pub async fn set_tag(
+    client: &Client,
+    fields: &Fields,
+    op: Operation,
+    entity: &MoRef,
+    key: &str,
+    value: &str,
+) -> Result<()> {
     let v = if value.is_empty() { EMPTY_VALUE } else { value };
     set_field(client, fields, op, entity, key, v).await
 }
@@ -169,14 +210,20 @@ pub fn validate(op: Operation, field: &str, tags: &Tags) -> Result<()> {
             return Err(Error::invalid(
                 op,
                 format!("{field}[{k:?}]"),
-                format!("tag keys must be 1 to {} characters without '='", provider_core::MAX_TAG_KEY_LEN),
+                format!(
+                    "tag keys must be 1 to {} characters without '='",
+                    provider_core::MAX_TAG_KEY_LEN
+                ),
             ));
         }
         if v.len() > provider_core::MAX_TAG_VALUE_LEN {
             return Err(Error::invalid(
                 op,
                 format!("{field}[{k:?}]"),
-                format!("tag values must be at most {} characters", provider_core::MAX_TAG_VALUE_LEN),
+                format!(
+                    "tag values must be at most {} characters",
+                    provider_core::MAX_TAG_VALUE_LEN
+                ),
             ));
         }
     }

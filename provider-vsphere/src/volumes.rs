@@ -75,12 +75,22 @@ impl VSphereProvider {
             return Err(Error::invalid(
                 op,
                 "spec.availability_zone",
-                format!("unknown availability zone {:?}: use one of {}", spec.availability_zone, inv.zone_names()),
+                format!(
+                    "unknown availability zone {:?}: use one of {}",
+                    spec.availability_zone,
+                    inv.zone_names()
+                ),
             ));
         }
         if let Some(t) = &spec.volume_type {
             if !matches!(t.as_str(), "thin" | "thick" | "eagerZeroedThick") {
-                return Err(Error::invalid(op, "spec.volume_type", format!("{t:?} is not a vSphere disk type: use thin, thick or eagerZeroedThick")));
+                return Err(Error::invalid(
+                    op,
+                    "spec.volume_type",
+                    format!(
+                        "{t:?} is not a vSphere disk type: use thin, thick or eagerZeroedThick"
+                    ),
+                ));
             }
         }
         let id = spec.name.clone();
@@ -138,7 +148,8 @@ impl VSphereProvider {
     pub(crate) async fn list_disks(&self, filter: &TagFilter) -> Result<Vec<Volume>> {
         let op = Operation::ListVolumes;
         let inv = self.inv().await?;
-        let ids = records::list_ids(&self.client, inv, op, VOLUME_DIR, self.cfg.timeouts.volume).await?;
+        let ids =
+            records::list_ids(&self.client, inv, op, VOLUME_DIR, self.cfg.timeouts.volume).await?;
         let vms = self.list_vms(op).await?;
         let mut out = Vec::new();
         for id in ids {
@@ -184,7 +195,10 @@ impl VSphereProvider {
                 return Err(Error::conflict(
                     op,
                     format!("volume {volume_id}"),
-                    format!("attached to instance {}: detach it first", other.moref.value),
+                    format!(
+                        "attached to instance {}: detach it first",
+                        other.moref.value
+                    ),
                 ))
             }
             None => {}
@@ -198,10 +212,18 @@ impl VSphereProvider {
             .or_else(|| {
                 vm.devices
                     .iter()
-                    .find(|(_, ty, _)| ty.contains("SCSI") || ty.contains("LsiLogic") || ty.contains("BusLogic"))
+                    .find(|(_, ty, _)| {
+                        ty.contains("SCSI") || ty.contains("LsiLogic") || ty.contains("BusLogic")
+                    })
                     .map(|(k, _, _)| *k)
             })
-            .ok_or_else(|| Error::conflict(op, format!("instance {instance_id}"), "the VM has no disk controller"))?;
+            .ok_or_else(|| {
+                Error::conflict(
+                    op,
+                    format!("instance {instance_id}"),
+                    "the VM has no disk controller",
+                )
+            })?;
         let used: Vec<i32> = vm
             .disks
             .iter()
@@ -212,7 +234,9 @@ impl VSphereProvider {
             .find(|u| *u != 7 && !used.contains(u))
             .ok_or_else(|| Error::QuotaExceeded {
                 operation: op,
-                message: format!("instance {instance_id} has no free unit on controller {controller}"),
+                message: format!(
+                    "instance {instance_id} has no free unit on controller {controller}"
+                ),
             })?;
         let body = format!(
             "<ReconfigVM_Task>{}<spec><deviceChange><operation>add</operation><device xsi:type=\"VirtualDisk\"><key>-1</key><backing xsi:type=\"VirtualDiskFlatVer2BackingInfo\"><fileName>{}</fileName><diskMode>persistent</diskMode></backing><controllerKey>{controller}</controllerKey><unitNumber>{unit}</unitNumber><capacityInKB>{}</capacityInKB></device></deviceChange></spec></ReconfigVM_Task>",
@@ -221,7 +245,12 @@ impl VSphereProvider {
             rec.spec.size_gib * 1024 * 1024
         );
         self.client
-            .run_task(op, &format!("volume {volume_id}"), &body, self.cfg.timeouts.volume)
+            .run_task(
+                op,
+                &format!("volume {volume_id}"),
+                &body,
+                self.cfg.timeouts.volume,
+            )
             .await?;
         self.wait_disk(op, volume_id, VolumeState::InUse).await
     }
@@ -234,7 +263,8 @@ impl VSphereProvider {
             .await?
             .ok_or_else(|| Error::not_found(op, format!("volume {volume_id}")))?;
         let vms = self.list_vms(op).await?;
-        let Some((vm, key, ..)) = self.attachment_of(&inv.ds_path(&disk_path(volume_id)), &vms) else {
+        let Some((vm, key, ..)) = self.attachment_of(&inv.ds_path(&disk_path(volume_id)), &vms)
+        else {
             return self.volume_record(volume_id, rec, &vms).await;
         };
         let body = format!(
@@ -242,7 +272,12 @@ impl VSphereProvider {
             vm.moref.xml("_this"),
         );
         self.client
-            .run_task(op, &format!("volume {volume_id}"), &body, self.cfg.timeouts.volume)
+            .run_task(
+                op,
+                &format!("volume {volume_id}"),
+                &body,
+                self.cfg.timeouts.volume,
+            )
             .await?;
         self.wait_disk(op, volume_id, VolumeState::Available).await
     }
@@ -250,14 +285,20 @@ impl VSphereProvider {
     async fn wait_disk(&self, op: Operation, id: &str, wanted: VolumeState) -> Result<Volume> {
         self.cfg
             .poller
-            .until(op, &format!("volume {id}"), &format!("{wanted:?}"), self.cfg.timeouts.volume, || async {
-                let v = self.get_disk(op, id).await?;
-                Ok(if v.state == wanted {
-                    Poll::Ready(v)
-                } else {
-                    Poll::Pending(format!("{:?}", v.state))
-                })
-            })
+            .until(
+                op,
+                &format!("volume {id}"),
+                &format!("{wanted:?}"),
+                self.cfg.timeouts.volume,
+                || async {
+                    let v = self.get_disk(op, id).await?;
+                    Ok(if v.state == wanted {
+                        Poll::Ready(v)
+                    } else {
+                        Poll::Pending(format!("{:?}", v.state))
+                    })
+                },
+            )
             .await
     }
 
@@ -292,10 +333,24 @@ impl VSphereProvider {
             Ok(_) | Err(Error::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }
-        records::delete(&self.client, inv, op, VOLUME_DIR, id, self.cfg.timeouts.delete).await
+        records::delete(
+            &self.client,
+            inv,
+            op,
+            VOLUME_DIR,
+            id,
+            self.cfg.timeouts.delete,
+        )
+        .await
     }
 
-    pub(crate) async fn update_volume_tags(&self, op: Operation, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
+    pub(crate) async fn update_volume_tags(
+        &self,
+        op: Operation,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
         let inv = self.inv().await?;
         let lock = self.record_lock(&format!("volume/{id}")).await;
         let _guard = lock.lock().await;
@@ -306,7 +361,8 @@ impl VSphereProvider {
         for k in remove {
             rec.tags.remove(k);
         }
-        rec.tags.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+        rec.tags
+            .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
         records::put(&self.client, inv, op, VOLUME_DIR, id, &rec).await
     }
 }

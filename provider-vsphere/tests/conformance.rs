@@ -13,7 +13,9 @@ use provider_vsphere::VSphereBuilder;
 fn builder() -> Option<VSphereBuilder> {
     if std::env::var("VSPHERE_URL").is_err() {
         if std::env::var_os("CI").is_some() {
-            panic!("vSphere simulator not running (set VSPHERE_URL): CI must start emulators/vsphere");
+            panic!(
+                "vSphere simulator not running (set VSPHERE_URL): CI must start emulators/vsphere"
+            );
         }
         eprintln!("skipped: vSphere simulator not running (set VSPHERE_URL)");
         return None;
@@ -40,7 +42,10 @@ async fn conformance_kit_passes() {
 #[tokio::test]
 async fn wrong_password_is_unauthorized() {
     let Some(b) = builder() else { return };
-    let provider = b.with_password("definitely-wrong").build().expect("provider");
+    let provider = b
+        .with_password("definitely-wrong")
+        .build()
+        .expect("provider");
     let err = provider.list_availability_zones().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
     assert!(!err.to_string().contains("definitely-wrong"), "{err}");
@@ -49,7 +54,10 @@ async fn wrong_password_is_unauthorized() {
 #[tokio::test]
 async fn unknown_cluster_names_the_key() {
     let Some(b) = builder() else { return };
-    let provider = b.with_clusters(["no-such-cluster"]).build().expect("provider");
+    let provider = b
+        .with_clusters(["no-such-cluster"])
+        .build()
+        .expect("provider");
     let err = provider.list_availability_zones().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert!(err.to_string().contains("VSphere.Clusters"), "{err}");
