@@ -66,6 +66,7 @@ pub struct Client {
     content: tokio::sync::OnceCell<ServiceContent>,
     poller: Poller,
     page_size: usize,
+    requests: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Client {
@@ -140,7 +141,18 @@ impl Client {
             content: tokio::sync::OnceCell::new(),
             poller: config.poller.clone(),
             page_size: config.page_size,
+            requests: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// HTTP requests sent so far (SOAP calls and file transfers).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     async fn post(
@@ -149,6 +161,7 @@ impl Client {
         body: &str,
         cookie: Option<&str>,
     ) -> Result<(Element, Option<String>)> {
+        self.count();
         let mut req = self
             .http
             .post(&self.sdk_url)
@@ -480,6 +493,7 @@ impl Client {
         path: &str,
     ) -> Result<Option<String>> {
         let cookie = self.session_cookie(op).await?;
+        self.count();
         let resp = self
             .http
             .get(self.file_url(datacenter, datastore, path))
@@ -508,6 +522,7 @@ impl Client {
         body: String,
     ) -> Result<()> {
         let cookie = self.session_cookie(op).await?;
+        self.count();
         let resp = self
             .http
             .put(self.file_url(datacenter, datastore, path))

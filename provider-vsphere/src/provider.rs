@@ -91,6 +91,12 @@ impl VSphereProvider {
         })
     }
 
+    /// HTTP requests sent to vCenter so far (SOAP calls and datastore file transfers),
+    /// for measuring what an operation costs.
+    pub fn api_requests(&self) -> u64 {
+        self.client.requests()
+    }
+
     /// Its configuration.
     pub fn config(&self) -> &VSphereConfig {
         &self.cfg
