@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::config::LocalConfig;
 use crate::daemon::paths;
-use crate::locate::helper_path;
+use crate::locate::{helper_command, HelperCommand};
 use crate::protocol::{read_frame, write_frame, FrameError, Page, Request, Response};
 use crate::supervisor::files;
 
@@ -35,7 +35,7 @@ pub struct LocalProvider {
 #[derive(Debug)]
 struct Inner {
     cfg: LocalConfig,
-    helper: PathBuf,
+    helper: HelperCommand,
     socket: PathBuf,
     /// Serialises daemon starts of this client, so concurrent calls start one daemon.
     starting: tokio::sync::Mutex<()>,
@@ -89,7 +89,8 @@ impl LocalProvider {
         })?;
         let state_dir =
             std::fs::canonicalize(&config.state_dir).unwrap_or(config.state_dir.clone());
-        let helper = helper_path(config.helper.as_deref()).map_err(|e| setup_err(e.to_string()))?;
+        let helper =
+            helper_command(config.helper.as_deref()).map_err(|e| setup_err(e.to_string()))?;
         let socket = paths::socket(&state_dir);
         if socket.as_os_str().len() >= 100 {
             return Err(Error::invalid(
@@ -255,15 +256,19 @@ impl LocalProvider {
         let log2 = log
             .try_clone()
             .map_err(|e| setup_err(format!("opening the daemon log: {e}")))?;
-        let mut child = std::process::Command::new(&self.inner.helper)
+        let helper = &self.inner.helper;
+        let mut child = std::process::Command::new(&helper.program)
+            .args(&helper.prefix)
             .arg("daemon")
             .arg(dir)
+            // Marks the daemon for .ci/check-local-leftovers, whatever its program.
+            .env("PLINTH_LOCAL_DAEMON", dir)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
             .current_dir(dir)
             .spawn()
-            .map_err(|e| setup_err(format!("starting {}: {e}", self.inner.helper.display())))?;
+            .map_err(|e| setup_err(format!("starting {}: {e}", helper.program.display())))?;
         tracing::debug!(pid = child.id(), "started the local daemon");
         // Reap it when it exits, so it never lingers as our zombie.
         std::thread::spawn(move || child.wait());

@@ -36,7 +36,9 @@
 //!
 //! Tags are stored as given: no mapping and no limits beyond the core's. Networks,
 //! subnets and keypairs in specs are accepted and ignored (everything is on loopback).
-//! The helper executable `plinth-local` must be findable ([`locate`]).
+//! The helper executable `plinth-local` must be findable ([`locate`]), or the program
+//! embedding this crate hosts it by calling [`helper::run_if_requested`] first in
+//! `main`.
 
 pub mod acl;
 pub mod catalog;
@@ -44,6 +46,7 @@ mod client;
 pub mod config;
 pub mod daemon;
 pub mod forwarder;
+pub mod helper;
 pub mod image;
 pub mod lb;
 pub mod locate;

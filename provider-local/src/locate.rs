@@ -1,16 +1,38 @@
-//! Finding the `plinth-local` helper executable (daemon and instance processes).
+//! Finding the helper executable (daemon and instance processes).
 //!
 //! Looked up, in order: [`LocalConfig::helper`](crate::LocalConfig::helper), the
-//! `PLINTH_LOCAL_HELPER` environment variable, next to the running program, and in its
-//! parent directory (a `cargo test` binary lives in `target/<profile>/deps/`, the bin
-//! target in `target/<profile>/`). `cargo build` and `cargo test --workspace` build it.
+//! `PLINTH_LOCAL_HELPER` environment variable, the running program itself when it
+//! called [`crate::helper::run_if_requested`], then a `plinth-local` next to the
+//! running program or in its parent directory (a `cargo test` binary lives in
+//! `target/<profile>/deps/`, the bin target in `target/<profile>/`). `cargo build` and
+//! `cargo test --workspace` build `plinth-local`.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::config::HELPER_ENV;
+use crate::helper::{is_hosted, HOSTED_MARKER};
 
 /// File name of the helper.
 pub const HELPER_NAME: &str = "plinth-local";
+
+/// How to start a helper: a program and the arguments before `daemon|instance <dir>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelperCommand {
+    /// The executable.
+    pub program: PathBuf,
+    /// Leading arguments (the hosted marker, for a hosting program).
+    pub prefix: Vec<OsString>,
+}
+
+impl HelperCommand {
+    /// A command for `role` (`daemon` or `instance`) on `dir`.
+    pub fn command(&self, role: &str, dir: &Path) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(&self.program);
+        c.args(&self.prefix).arg(role).arg(dir);
+        c
+    }
+}
 
 /// The helper was not found anywhere.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -24,31 +46,41 @@ pub struct HelperNotFound {
     pub tried: String,
 }
 
-/// Where the helper is, given an explicit path from the config, if any.
-pub fn helper_path(configured: Option<&Path>) -> Result<PathBuf, HelperNotFound> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
+/// How to start the helper, given an explicit path from the config, if any.
+pub fn helper_command(configured: Option<&Path>) -> Result<HelperCommand, HelperNotFound> {
+    let plain = |p: PathBuf| HelperCommand {
+        program: p,
+        prefix: Vec::new(),
+    };
+    let mut candidates: Vec<HelperCommand> = Vec::new();
     if let Some(p) = configured {
-        candidates.push(p.to_path_buf());
+        candidates.push(plain(p.to_path_buf()));
     }
     if let Some(p) = std::env::var_os(HELPER_ENV).filter(|p| !p.is_empty()) {
-        candidates.push(PathBuf::from(p));
+        candidates.push(plain(PathBuf::from(p)));
     }
     if let Ok(exe) = std::env::current_exe() {
+        if is_hosted() {
+            candidates.push(HelperCommand {
+                program: exe.clone(),
+                prefix: vec![HOSTED_MARKER.into()],
+            });
+        }
         if let Some(dir) = exe.parent() {
-            candidates.push(dir.join(HELPER_NAME));
+            candidates.push(plain(dir.join(HELPER_NAME)));
             if let Some(up) = dir.parent() {
-                candidates.push(up.join(HELPER_NAME));
+                candidates.push(plain(up.join(HELPER_NAME)));
             }
         }
     }
     candidates
         .iter()
-        .find(|p| p.is_file())
+        .find(|c| c.program.is_file())
         .cloned()
         .ok_or_else(|| HelperNotFound {
             tried: candidates
                 .iter()
-                .map(|p| p.display().to_string())
+                .map(|c| c.program.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
         })

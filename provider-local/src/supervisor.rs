@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::catalog::Image;
+use crate::locate::HelperCommand;
 
 /// What the `plinth-local instance` process reads from its directory at start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,10 +122,10 @@ fn proc_stat(pid: u32) -> Option<(char, u64)> {
     Some((state, start))
 }
 
-/// Starts `helper instance <dir>` in a new process group, output to the console log.
+/// Starts `<helper> instance <dir>` in a new process group, output to the console log.
 /// The returned child must be reaped (the caller waits on it in a task).
 pub fn spawn_instance(
-    helper: &Path,
+    helper: &HelperCommand,
     dir: &Path,
     boot: &InstanceBoot,
 ) -> std::io::Result<(ProcessId, tokio::process::Child)> {
@@ -133,10 +134,8 @@ pub fn spawn_instance(
         .append(true)
         .open(dir.join(files::CONSOLE))?;
     let console2 = console.try_clone()?;
-    let mut cmd = tokio::process::Command::new(helper);
-    cmd.arg("instance")
-        .arg(dir)
-        .current_dir(dir)
+    let mut cmd = helper.command("instance", dir);
+    cmd.current_dir(dir)
         .stdin(std::process::Stdio::null())
         .stdout(console)
         .stderr(console2)

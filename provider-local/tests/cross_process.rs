@@ -137,7 +137,7 @@ async fn lb_serves_both(p: &LocalProvider, lb_id: &str, a: &str, b: &str) {
 async fn created_by_one_process_used_and_deleted_by_another() {
     let f = Fixture::new().await;
     let dir = f.dir.path().to_path_buf();
-    let status = tokio::process::Command::new(std::env::current_exe().unwrap())
+    let out = tokio::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
             "child_process_role",
@@ -145,10 +145,16 @@ async fn created_by_one_process_used_and_deleted_by_another() {
             "--test-threads=1",
         ])
         .env(CHILD_ENV, &dir)
-        .status()
+        .output()
         .await
         .unwrap();
-    assert!(status.success(), "child failed: {status}");
+    assert!(
+        out.status.success(),
+        "child failed: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ids: BTreeMap<String, String> =
         serde_json::from_slice(&std::fs::read(dir.join("ids.json")).unwrap()).unwrap();
     let id = |k: &str| ids[k].clone();

@@ -23,6 +23,7 @@ use crate::catalog::{self, Image, HTTP_IMAGE_PORT};
 use crate::config::LocalConfig;
 use crate::forwarder::Forwarder;
 use crate::lb::{LbRuntime, ListenerPlan};
+use crate::locate::HelperCommand;
 use crate::protocol::Page;
 use crate::store::{Store, StoreError, Table};
 use crate::supervisor::{self, files, InstanceBoot};
@@ -57,7 +58,7 @@ fn new_id(prefix: &str) -> String {
 #[derive(Debug)]
 pub struct Cloud {
     cfg: LocalConfig,
-    helper: PathBuf,
+    helper: HelperCommand,
     store: Store,
     /// Held while a change is decided and written, never while waiting.
     changes: tokio::sync::Mutex<()>,
@@ -68,7 +69,7 @@ pub struct Cloud {
 
 impl Cloud {
     /// A cloud over an open store; call [`Cloud::restore`] next.
-    pub fn new(cfg: LocalConfig, helper: PathBuf, store: Store) -> Self {
+    pub fn new(cfg: LocalConfig, helper: HelperCommand, store: Store) -> Self {
         Self {
             cfg,
             helper,

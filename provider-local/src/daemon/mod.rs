@@ -21,6 +21,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config::LocalConfig;
+use crate::helper::HOSTED_MARKER;
+use crate::locate::HelperCommand;
 use crate::protocol::{read_frame, write_frame, Request, Response, WireError};
 use crate::store::{Store, StoreError};
 pub use cloud::Cloud;
@@ -89,7 +91,16 @@ pub async fn run(state_dir: PathBuf) -> Result<(), DaemonError> {
         Err(_) => LocalConfig::default(),
     };
     cfg.state_dir = state_dir.clone();
-    let helper = std::env::current_exe().map_err(io("finding the helper executable"))?;
+    // Instances run the same program the daemon runs, started the same way.
+    let hosted = std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new(HOSTED_MARKER));
+    let helper = HelperCommand {
+        program: std::env::current_exe().map_err(io("finding the helper executable"))?,
+        prefix: if hosted {
+            vec![HOSTED_MARKER.into()]
+        } else {
+            Vec::new()
+        },
+    };
     let store = match Store::open(&paths::database(&state_dir)) {
         Ok(s) => s,
         Err(StoreError::Locked) => {
