@@ -279,9 +279,10 @@ async fn serve(client: TcpStream, pool: Arc<PoolRt>) {
         let Some(dst) = pool.reachable(&m.spec, m.spec.port) else {
             continue;
         };
+        // Counted from before the connect, so a drain that starts meanwhile waits.
+        m.open.fetch_add(1, Ordering::SeqCst);
         match connect_from(Some(pool.address), dst).await {
             Ok(backend) => {
-                m.open.fetch_add(1, Ordering::SeqCst);
                 let mut cut = m.cut.subscribe();
                 tokio::select! {
                     _ = pipe(client, backend) => {}
@@ -290,7 +291,10 @@ async fn serve(client: TcpStream, pool: Arc<PoolRt>) {
                 m.open.fetch_sub(1, Ordering::SeqCst);
                 return;
             }
-            Err(e) => tracing::debug!(%dst, "member refused: {e}"),
+            Err(e) => {
+                m.open.fetch_sub(1, Ordering::SeqCst);
+                tracing::debug!(%dst, "member refused: {e}");
+            }
         }
     }
     tracing::info!(lb = %pool.lb_id, "no member available");

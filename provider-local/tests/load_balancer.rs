@@ -38,6 +38,27 @@ fn addr(lb: &LoadBalancer) -> IpAddr {
     lb.address.as_deref().expect("address").parse().expect("ip")
 }
 
+/// Whether /proc/net/tcp shows an established connection to `local` from `remote`.
+fn established(local: SocketAddr, remote: IpAddr) -> bool {
+    let hex = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{:02X}{:02X}{:02X}{:02X}", o[3], o[2], o[1], o[0])
+        }
+        IpAddr::V6(_) => String::new(),
+    };
+    let want_local = format!("{}:{:04X}", hex(local.ip()), local.port());
+    let want_remote = format!("{}:", hex(remote));
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1] == want_local && f[2].starts_with(&want_remote) && f[3] == "01"
+        })
+}
+
 async fn wait_health(p: &dyn Provider, lb: &str, want: &[(&str, MemberHealth)]) {
     eventually("member health", || async {
         let lb = p.get_load_balancer(lb).await.ok()?;
@@ -233,8 +254,12 @@ async fn removing_a_member_drains_its_open_connection() {
     })
     .await
     .unwrap();
-    // Give the proxy a moment to pick the member (the request above is in flight).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait until the proxy has connected to the member (seen in the kernel's table).
+    let member_addr = SocketAddr::new(a.private_ip.unwrap(), 8080);
+    eventually("proxied connection established", || async {
+        established(member_addr, ip).then_some(())
+    })
+    .await;
 
     let member = MemberSpec {
         instance_id: a.id.clone(),
