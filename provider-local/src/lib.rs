@@ -40,6 +40,8 @@
 //! embedding this crate hosts it by calling [`helper::run_if_requested`] first in
 //! `main`.
 
+#![warn(missing_docs)]
+
 pub mod acl;
 pub mod catalog;
 mod client;
