@@ -242,6 +242,9 @@ impl LocalProvider {
             return Ok(());
         }
         let dir = &self.inner.cfg.state_dir;
+        // An exiting daemon removes the directory when it empties it: make it again.
+        std::fs::create_dir_all(dir)
+            .map_err(|e| setup_err(format!("creating state directory {}: {e}", dir.display())))?;
         let cfg_json = serde_json::to_vec_pretty(&self.inner.cfg)
             .map_err(|e| setup_err(format!("encoding the config: {e}")))?;
         let tmp = dir.join("config.json.tmp");

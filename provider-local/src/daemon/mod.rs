@@ -164,8 +164,9 @@ pub async fn run(state_dir: PathBuf) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// Removes the socket and pid file; with empty state, the database and config too, so
-/// deleting everything leaves no file of ours behind.
+/// Removes the socket and pid file; with empty state, the database, config and log
+/// too (and the state directory when nothing else is in it), so deleting everything
+/// leaves no file of ours behind.
 fn cleanup(state_dir: &Path, empty: bool) {
     let _ = std::fs::remove_file(paths::socket(state_dir));
     let _ = std::fs::remove_file(paths::pid(state_dir));
@@ -174,9 +175,12 @@ fn cleanup(state_dir: &Path, empty: bool) {
         // file, and cannot open this one before we exit.
         let _ = std::fs::remove_file(paths::database(state_dir));
         let _ = std::fs::remove_file(paths::config(state_dir));
+        let _ = std::fs::remove_file(paths::log(state_dir));
         for d in ["volumes", "instances"] {
             let _ = std::fs::remove_dir(state_dir.join(d));
         }
+        // Only if empty: the user may keep other files there.
+        let _ = std::fs::remove_dir(state_dir);
     }
 }
 
