@@ -245,12 +245,8 @@ impl LocalProvider {
         // An exiting daemon removes the directory when it empties it: make it again.
         std::fs::create_dir_all(dir)
             .map_err(|e| setup_err(format!("creating state directory {}: {e}", dir.display())))?;
-        let cfg_json = serde_json::to_vec_pretty(&self.inner.cfg)
+        let cfg_json = serde_json::to_vec(&self.inner.cfg)
             .map_err(|e| setup_err(format!("encoding the config: {e}")))?;
-        let tmp = dir.join("config.json.tmp");
-        std::fs::write(&tmp, cfg_json)
-            .and_then(|_| std::fs::rename(&tmp, paths::config(dir)))
-            .map_err(|e| setup_err(format!("writing {}: {e}", paths::config(dir).display())))?;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -266,6 +262,10 @@ impl LocalProvider {
             .arg(dir)
             // Marks the daemon for .ci/check-local-leftovers, whatever its program.
             .env("PLINTH_LOCAL_DAEMON", dir)
+            .env(
+                crate::daemon::CONFIG_ENV,
+                String::from_utf8_lossy(&cfg_json).as_ref(),
+            )
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)

@@ -16,6 +16,7 @@ use provider_core::{
 use provider_local::LocalProvider;
 
 const CHILD_ENV: &str = "PLINTH_LOCAL_TEST_CHILD_STATE_DIR";
+const GROUPS_ENV: &str = "PLINTH_LOCAL_TEST_CHILD_GROUPS";
 
 /// The child's part: runs only when the parent test starts this binary with
 /// `CHILD_ENV` set (otherwise there is nothing to do). Creates a small cloud, writes
@@ -26,6 +27,17 @@ async fn child_process_role() {
         return;
     };
     let p = LocalProvider::open(config(Path::new(&dir))).await.unwrap();
+    // The racing role: create a few groups under a prefix, concurrently with another.
+    if let Some(prefix) = std::env::var_os(GROUPS_ENV) {
+        let prefix = prefix.to_string_lossy().into_owned();
+        for n in 0..5 {
+            let name = format!("{prefix}-{n}");
+            p.create_security_group(&group(&name, "127.0.0.0/8", &[80]))
+                .await
+                .unwrap();
+        }
+        return;
+    }
     let g = p
         .create_security_group(&group("web", "127.0.0.0/8", &[8080]))
         .await
@@ -226,4 +238,41 @@ async fn created_by_one_process_used_and_deleted_by_another() {
         .collect();
     left.sort();
     assert_eq!(left, ["ids.json"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_starting_on_one_state_dir_share_one_daemon() {
+    let f = Fixture::new().await;
+    let dir = f.dir.path().to_path_buf();
+    // Stop the fixture's daemon, so both children race to start one.
+    f.provider.shutdown_daemon().await.unwrap();
+    let spawn = |prefix: &str| {
+        tokio::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_process_role", "--test-threads=1"])
+            .env(CHILD_ENV, &dir)
+            .env(GROUPS_ENV, prefix)
+            .output()
+    };
+    let (x, y) = tokio::join!(spawn("x"), spawn("y"));
+    for out in [x.unwrap(), y.unwrap()] {
+        assert!(
+            out.status.success(),
+            "child failed: {}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let groups = f
+        .provider
+        .list_security_groups(&TagFilter::all())
+        .await
+        .unwrap();
+    let mut names: Vec<String> = groups.into_iter().map(|g| g.name).collect();
+    names.sort();
+    let want: Vec<String> = ["x", "y"]
+        .iter()
+        .flat_map(|p| (0..5).map(move |n| format!("{p}-{n}")))
+        .collect();
+    assert_eq!(names, want);
 }

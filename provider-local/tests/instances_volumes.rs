@@ -189,3 +189,17 @@ async fn volumes_are_sparse_files_linked_into_the_instance() {
     p.delete_instance(&i.id).await.unwrap();
     p.delete_instance(&other.id).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_runs_with_the_clients_configuration() {
+    let f = Fixture::with(|c| c.availability_zones = vec!["east".into(), "west".into()]).await;
+    let zones = f.p().list_availability_zones().await.unwrap();
+    let names: Vec<_> = zones.iter().map(|z| z.name.as_str()).collect();
+    assert_eq!(names, ["east", "west"]);
+    let e = f
+        .p()
+        .create_instance(&http_instance("x", "local-a", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+}

@@ -27,6 +27,9 @@ use crate::protocol::{read_frame, write_frame, Request, Response, WireError};
 use crate::store::{Store, StoreError};
 pub use cloud::Cloud;
 
+/// Environment variable carrying the daemon's [`LocalConfig`] as JSON.
+pub const CONFIG_ENV: &str = "PLINTH_LOCAL_DAEMON_CONFIG";
+
 /// How long an empty, unused daemon lingers before it exits.
 pub const IDLE_EXIT: Duration = Duration::from_secs(3);
 
@@ -41,10 +44,6 @@ pub mod paths {
     /// The database.
     pub fn database(state_dir: &Path) -> PathBuf {
         state_dir.join("state.redb")
-    }
-    /// The configuration the daemon runs with (written by the client that starts it).
-    pub fn config(state_dir: &Path) -> PathBuf {
-        state_dir.join("config.json")
     }
     /// The daemon's log.
     pub fn log(state_dir: &Path) -> PathBuf {
@@ -86,10 +85,12 @@ fn io(what: &str) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
 /// daemon already owns the directory.
 pub async fn run(state_dir: PathBuf) -> Result<(), DaemonError> {
     std::fs::create_dir_all(&state_dir).map_err(io("creating the state directory"))?;
-    let mut cfg = match std::fs::read(paths::config(&state_dir)) {
-        Ok(b) => serde_json::from_slice::<LocalConfig>(&b).unwrap_or_default(),
-        Err(_) => LocalConfig::default(),
-    };
+    // The configuration comes in the environment, from the client that started us (a
+    // file could be raced by a daemon exiting at the same moment).
+    let mut cfg = std::env::var(CONFIG_ENV)
+        .ok()
+        .and_then(|j| serde_json::from_str::<LocalConfig>(&j).ok())
+        .unwrap_or_default();
     cfg.state_dir = state_dir.clone();
     // Instances run the same program the daemon runs, started the same way.
     let hosted = std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new(HOSTED_MARKER));
@@ -101,14 +102,13 @@ pub async fn run(state_dir: PathBuf) -> Result<(), DaemonError> {
             Vec::new()
         },
     };
-    let store = match Store::open(&paths::database(&state_dir)) {
-        Ok(s) => s,
-        Err(StoreError::Locked) => {
-            tracing::info!("another daemon owns {}: exiting", state_dir.display());
-            return Ok(());
-        }
-        Err(e) => return Err(e.into()),
+    let Some(store) = open_store(&state_dir).await? else {
+        tracing::info!("another daemon serves {}: exiting", state_dir.display());
+        return Ok(());
     };
+    // Log to the log file as it is now (an exiting daemon may have unlinked the one our
+    // stderr was opened on).
+    redirect_output(&paths::log(&state_dir));
     // We own the database, so any socket left here is a dead daemon's.
     let sock = paths::socket(&state_dir);
     let _ = std::fs::remove_file(&sock);
@@ -164,21 +164,63 @@ pub async fn run(state_dir: PathBuf) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// Removes the socket and pid file; with empty state, the database, config and log
+/// Opens the database; `None` when another daemon holds it and serves. A daemon that
+/// holds it but is on its way out (idle exit) is waited for, so a client that came in
+/// at that moment still gets a daemon.
+async fn open_store(state_dir: &Path) -> Result<Option<Store>, DaemonError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match Store::open(&paths::database(state_dir)) {
+            Ok(s) => return Ok(Some(s)),
+            Err(StoreError::Locked) => {
+                if UnixStream::connect(paths::socket(state_dir)).await.is_ok() {
+                    return Ok(None);
+                }
+                if Instant::now() >= deadline {
+                    return Err(StoreError::Locked.into());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Points stdout and stderr at `log` (appending), best effort.
+fn redirect_output(log: &Path) {
+    use std::os::fd::AsRawFd;
+    match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        Ok(f) => {
+            // SAFETY: dup2 on descriptors we own; the file stays open through fds 1 and 2
+            // after `f` is dropped.
+            unsafe {
+                libc::dup2(f.as_raw_fd(), 1);
+                libc::dup2(f.as_raw_fd(), 2);
+            }
+        }
+        Err(e) => tracing::warn!("opening {}: {e}", log.display()),
+    }
+}
+
+/// Removes the socket and pid file; with empty state, the database and log
 /// too (and the state directory when nothing else is in it), so deleting everything
 /// leaves no file of ours behind.
 fn cleanup(state_dir: &Path, empty: bool) {
     let _ = std::fs::remove_file(paths::socket(state_dir));
     let _ = std::fs::remove_file(paths::pid(state_dir));
     if empty {
-        // Unlinking while we still hold the lock is safe: a new daemon creates a fresh
-        // file, and cannot open this one before we exit.
-        let _ = std::fs::remove_file(paths::database(state_dir));
-        let _ = std::fs::remove_file(paths::config(state_dir));
         let _ = std::fs::remove_file(paths::log(state_dir));
         for d in ["volumes", "instances"] {
             let _ = std::fs::remove_dir(state_dir.join(d));
         }
+        // The database last: until it is gone, a new daemon waits for our lock, so it
+        // never sees the removals above. Unlinking it while locked is safe: a new
+        // daemon creates a fresh file.
+        let _ = std::fs::remove_file(paths::database(state_dir));
         // Only if empty: the user may keep other files there.
         let _ = std::fs::remove_dir(state_dir);
     }
