@@ -1,1 +1,35 @@
-//! Work in progress.
+//! # cluster: a multi-AZ, highly available machine topology on any Plinth provider
+//!
+//! The library never names a concrete provider: it drives an `Arc<dyn Provider>`.
+//! Ownership lives in tags on the cloud (cluster, role, ordinal, spec hash); there is no
+//! local state file, so every command starts by listing what the cluster tag owns.
+//!
+//! - [`spec`]: the topology spec, from the seed's properties format
+//!   ([`spec::properties`]) or TOML ([`spec::toml`]), validated by [`spec::validate`]
+//!   into a [`ClusterSpec`], reporting every problem at once.
+//! - [`plan`]: spec -> [`plan::desired`] resources (deterministic names, even AZ spread,
+//!   least-privilege groups); observed state -> [`plan::diff`] -> a [`plan::dag`] of
+//!   actions.
+//! - [`execute`]: runs a plan's DAG with bounded concurrency and retries.
+//! - [`reconcile`]: [`Cluster`], tying them together: `plan`, `apply`, `status`.
+//! - [`destroy`]: removes everything the cluster tag owns, in reverse dependency order.
+//! - [`status`]: nodes by role and AZ, load balancers and member health.
+//! - [`error`]: the crate's [`Error`].
+//!
+//! The `plinth` CLI (`src/bin/plinth.rs`) maps a spec to a concrete provider through
+//! cargo features and drives this library.
+
+pub mod destroy;
+pub mod error;
+pub mod execute;
+pub mod plan;
+pub mod reconcile;
+pub mod spec;
+pub mod status;
+
+pub use error::{Error, Result};
+pub use execute::{ExecuteOptions, Observer, Report};
+pub use plan::{Desired, Observed, Plan};
+pub use reconcile::{ApplyOutcome, Cluster};
+pub use spec::{ClusterSpec, ProviderKind, ProviderSettings, Role};
+pub use status::ClusterStatus;

@@ -1,0 +1,46 @@
+//! `destroy`: removes everything the cluster tag owns, and nothing else, in reverse
+//! dependency order (LBs and members, floating IPs, volume detaches, instances,
+//! volumes, group rules naming groups, groups). It is the diff against nothing, so it
+//! is as safe to rerun as `apply`.
+
+use std::sync::Arc;
+
+use provider_core::layer::Layered;
+use provider_core::Provider;
+
+use crate::execute::{execute, ExecuteOptions, Observer, Report};
+use crate::plan::{diff, Desired, DiffOptions, Observed, Plan};
+use crate::{Error, Result};
+
+/// The plan that removes everything tagged with `cluster`, and the state it was made
+/// from.
+pub async fn plan(
+    provider: Arc<dyn Provider>,
+    cluster: &str,
+    options: &ExecuteOptions,
+) -> Result<(Plan, Observed)> {
+    let p = Layered::new(provider, options.retry.clone());
+    let observed = Observed::fetch(&p, cluster).await?;
+    let opts = DiffOptions {
+        delete_unwanted_volumes: true,
+        ..DiffOptions::default()
+    };
+    Ok((diff(&Desired::empty(cluster), &observed, &opts), observed))
+}
+
+/// Removes everything tagged with `cluster`; fails with the report if any action
+/// failed or the run was stopped.
+pub async fn destroy(
+    provider: Arc<dyn Provider>,
+    cluster: &str,
+    options: &ExecuteOptions,
+    observer: &dyn Observer,
+) -> Result<Report> {
+    let (plan, observed) = plan(provider.clone(), cluster, options).await?;
+    let report = execute(provider, &plan, &observed, options, observer).await;
+    if report.is_complete() {
+        Ok(report)
+    } else {
+        Err(Error::Incomplete(Box::new(report)))
+    }
+}

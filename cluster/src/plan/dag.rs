@@ -1,0 +1,369 @@
+//! The plan: a DAG of actions. Actions name resources by their deterministic names;
+//! the executor resolves names to provider ids as resources come into being, so an
+//! action can start the moment its own dependencies are done.
+
+use std::fmt;
+
+use provider_core::{IngressRule, MemberSpec, PortRange, Protocol, RuleSource, VolumeSpec};
+use serde::Serialize;
+
+use super::desired::{DesiredInstance, DesiredLoadBalancer};
+use provider_core::FloatingIpSpec;
+
+/// An ingress rule whose group source is named, not yet resolved to an id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleRef {
+    /// A rule with a concrete source (a CIDR, or a group id already known).
+    Rule(IngressRule),
+    /// A rule whose source is the cluster group with this name.
+    Group {
+        /// Protocol.
+        protocol: Protocol,
+        /// Ports.
+        ports: Option<PortRange>,
+        /// Name of the source group.
+        group: String,
+    },
+}
+
+impl RuleRef {
+    /// The rule with its group source resolved by `id_of` (a group name to its id).
+    pub fn resolve(&self, id_of: impl Fn(&str) -> Option<String>) -> Option<IngressRule> {
+        match self {
+            RuleRef::Rule(r) => Some(r.clone()),
+            RuleRef::Group {
+                protocol,
+                ports,
+                group,
+            } => id_of(group).map(|id| IngressRule {
+                protocol: *protocol,
+                ports: *ports,
+                source: RuleSource::Group(id),
+            }),
+        }
+    }
+}
+
+/// One step of a plan. Resource references are names; ids appear only for resources
+/// that exist already (deletes).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Create a security group with its CIDR rules.
+    CreateSecurityGroup {
+        /// Name.
+        name: String,
+        /// Description.
+        description: String,
+        /// Rules that need no other group.
+        rules: Vec<IngressRule>,
+        /// Tags.
+        tags: provider_core::Tags,
+    },
+    /// Add rules (possibly naming groups) to a group.
+    AddSecurityGroupRules {
+        /// Group name.
+        group: String,
+        /// Rules to add.
+        rules: Vec<RuleRef>,
+    },
+    /// Remove rules from a group (drift, or before deleting groups they name).
+    RemoveSecurityGroupRules {
+        /// Group name.
+        group: String,
+        /// Group id.
+        id: String,
+        /// Rules to remove.
+        rules: Vec<IngressRule>,
+    },
+    /// Delete a security group.
+    DeleteSecurityGroup {
+        /// Name.
+        name: String,
+        /// Id.
+        id: String,
+    },
+    /// Create a volume.
+    CreateVolume {
+        /// The volume.
+        spec: VolumeSpec,
+    },
+    /// Create a batch of nodes (one `create_instances` call).
+    CreateInstances {
+        /// The nodes.
+        instances: Vec<DesiredInstance>,
+    },
+    /// Attach a volume to a node.
+    AttachVolume {
+        /// Volume name.
+        volume: String,
+        /// Node name.
+        instance: String,
+    },
+    /// Detach a volume.
+    DetachVolume {
+        /// Volume name.
+        name: String,
+        /// Volume id.
+        id: String,
+    },
+    /// Delete a volume.
+    DeleteVolume {
+        /// Name.
+        name: String,
+        /// Id.
+        id: String,
+    },
+    /// Allocate a floating IP.
+    AllocateFloatingIp {
+        /// The floating IP.
+        spec: FloatingIpSpec,
+    },
+    /// Associate a floating IP with a node.
+    AssociateFloatingIp {
+        /// Floating IP name.
+        floating_ip: String,
+        /// Node name.
+        instance: String,
+    },
+    /// Release a floating IP.
+    ReleaseFloatingIp {
+        /// Name.
+        name: String,
+        /// Id.
+        id: String,
+    },
+    /// Create a load balancer with its members.
+    CreateLoadBalancer {
+        /// The LB.
+        lb: DesiredLoadBalancer,
+    },
+    /// Add a node to an existing LB's pool.
+    AddLoadBalancerMember {
+        /// LB name.
+        lb: String,
+        /// Listener port.
+        port: u16,
+        /// Node name.
+        instance: String,
+        /// Port on the node.
+        target_port: u16,
+    },
+    /// Remove a member from an LB's pool.
+    RemoveLoadBalancerMember {
+        /// LB name.
+        lb: String,
+        /// LB id.
+        lb_id: String,
+        /// Listener port.
+        port: u16,
+        /// The member.
+        member: MemberSpec,
+    },
+    /// Delete a load balancer.
+    DeleteLoadBalancer {
+        /// Name.
+        name: String,
+        /// Id.
+        id: String,
+    },
+    /// Delete a node.
+    DeleteInstance {
+        /// Name.
+        name: String,
+        /// Id.
+        id: String,
+    },
+}
+
+impl Action {
+    /// Whether the action creates or changes toward the spec (rather than removing).
+    pub fn is_delete(&self) -> bool {
+        matches!(
+            self,
+            Action::RemoveSecurityGroupRules { .. }
+                | Action::DeleteSecurityGroup { .. }
+                | Action::DetachVolume { .. }
+                | Action::DeleteVolume { .. }
+                | Action::ReleaseFloatingIp { .. }
+                | Action::RemoveLoadBalancerMember { .. }
+                | Action::DeleteLoadBalancer { .. }
+                | Action::DeleteInstance { .. }
+        )
+    }
+
+    /// A short kind name, e.g. `create_instances`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::CreateSecurityGroup { .. } => "create_security_group",
+            Action::AddSecurityGroupRules { .. } => "add_security_group_rules",
+            Action::RemoveSecurityGroupRules { .. } => "remove_security_group_rules",
+            Action::DeleteSecurityGroup { .. } => "delete_security_group",
+            Action::CreateVolume { .. } => "create_volume",
+            Action::CreateInstances { .. } => "create_instances",
+            Action::AttachVolume { .. } => "attach_volume",
+            Action::DetachVolume { .. } => "detach_volume",
+            Action::DeleteVolume { .. } => "delete_volume",
+            Action::AllocateFloatingIp { .. } => "allocate_floating_ip",
+            Action::AssociateFloatingIp { .. } => "associate_floating_ip",
+            Action::ReleaseFloatingIp { .. } => "release_floating_ip",
+            Action::CreateLoadBalancer { .. } => "create_load_balancer",
+            Action::AddLoadBalancerMember { .. } => "add_load_balancer_member",
+            Action::RemoveLoadBalancerMember { .. } => "remove_load_balancer_member",
+            Action::DeleteLoadBalancer { .. } => "delete_load_balancer",
+            Action::DeleteInstance { .. } => "delete_instance",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::CreateSecurityGroup { name, rules, .. } => {
+                write!(f, "create security group {name} ({} rules)", rules.len())
+            }
+            Action::AddSecurityGroupRules { group, rules } => {
+                write!(f, "add {} rules to security group {group}", rules.len())
+            }
+            Action::RemoveSecurityGroupRules { group, rules, .. } => {
+                write!(
+                    f,
+                    "remove {} rules from security group {group}",
+                    rules.len()
+                )
+            }
+            Action::DeleteSecurityGroup { name, .. } => write!(f, "delete security group {name}"),
+            Action::CreateVolume { spec } => write!(
+                f,
+                "create volume {} ({} GiB in {})",
+                spec.name, spec.size_gib, spec.availability_zone
+            ),
+            Action::CreateInstances { instances } => {
+                let names: Vec<String> = instances
+                    .iter()
+                    .map(|i| format!("{} ({})", i.name, i.availability_zone))
+                    .collect();
+                write!(f, "create instances {}", names.join(", "))
+            }
+            Action::AttachVolume { volume, instance } => {
+                write!(f, "attach volume {volume} to {instance}")
+            }
+            Action::DetachVolume { name, .. } => write!(f, "detach volume {name}"),
+            Action::DeleteVolume { name, .. } => write!(f, "delete volume {name}"),
+            Action::AllocateFloatingIp { spec } => {
+                write!(f, "allocate floating IP {} from {}", spec.name, spec.pool)
+            }
+            Action::AssociateFloatingIp {
+                floating_ip,
+                instance,
+            } => write!(f, "associate floating IP {floating_ip} with {instance}"),
+            Action::ReleaseFloatingIp { name, .. } => write!(f, "release floating IP {name}"),
+            Action::CreateLoadBalancer { lb } => {
+                let ports: Vec<String> = lb.listeners.iter().map(|l| l.port.to_string()).collect();
+                write!(
+                    f,
+                    "create load balancer {} (port {}, {} members)",
+                    lb.name,
+                    ports.join(","),
+                    lb.members.len()
+                )
+            }
+            Action::AddLoadBalancerMember {
+                lb, port, instance, ..
+            } => write!(f, "add {instance} to load balancer {lb} port {port}"),
+            Action::RemoveLoadBalancerMember {
+                lb, port, member, ..
+            } => write!(
+                f,
+                "remove {} from load balancer {lb} port {port}",
+                member.instance_id
+            ),
+            Action::DeleteLoadBalancer { name, .. } => write!(f, "delete load balancer {name}"),
+            Action::DeleteInstance { name, .. } => write!(f, "delete instance {name}"),
+        }
+    }
+}
+
+/// An action and the actions it waits for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedAction {
+    /// Index in [`Plan::actions`].
+    pub id: usize,
+    /// What to do.
+    pub action: Action,
+    /// Ids of the actions that must be done first (always smaller ids).
+    pub deps: Vec<usize>,
+}
+
+/// A DAG of actions. Dependencies always point to earlier actions, so the list order
+/// is one valid sequential order and the graph has no cycle by construction.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    /// The cluster.
+    pub cluster: String,
+    /// The actions.
+    pub actions: Vec<PlannedAction>,
+    /// Why `apply` must refuse (e.g. the provider has no LBs); empty for a plan that
+    /// can run.
+    pub blockers: Vec<String>,
+    /// Notes for the operator.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// A plan with nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// Adds an action after its dependencies; returns its id.
+    pub fn push(&mut self, action: Action, deps: impl IntoIterator<Item = usize>) -> usize {
+        let id = self.actions.len();
+        let mut deps: Vec<usize> = deps.into_iter().filter(|d| *d < id).collect();
+        deps.sort_unstable();
+        deps.dedup();
+        self.actions.push(PlannedAction { id, action, deps });
+        id
+    }
+
+    /// Counts of actions by kind, for summaries.
+    pub fn counts(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        let mut m = std::collections::BTreeMap::new();
+        for a in &self.actions {
+            *m.entry(a.action.kind()).or_default() += 1;
+        }
+        m
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.actions.is_empty() {
+            writeln!(f, "cluster {}: nothing to do", self.cluster)?;
+        } else {
+            writeln!(
+                f,
+                "cluster {}: {} actions",
+                self.cluster,
+                self.actions.len()
+            )?;
+            for a in &self.actions {
+                let after = if a.deps.is_empty() {
+                    String::new()
+                } else {
+                    let ids: Vec<String> = a.deps.iter().map(|d| format!("#{d}")).collect();
+                    format!("  (after {})", ids.join(", "))
+                };
+                writeln!(f, "  #{:<4} {}{after}", a.id, a.action)?;
+            }
+        }
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        for b in &self.blockers {
+            writeln!(f, "cannot apply: {b}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,364 @@
+//! Desired state: every resource the spec asks for, with deterministic names and
+//! ownership tags, spread evenly over the AZs.
+
+use provider_core::{
+    Capabilities, HealthCheck, IngressRule, LbProtocol, PortRange, Protocol, RuleSource, Tags,
+};
+use serde::Serialize;
+
+use super::{owner_tags, RuleRef, TAG_ORDINAL, TAG_SPEC_HASH};
+use crate::spec::{ClusterSpec, LoadBalancerMode, Role};
+
+/// A security group to have, with rules that may name other groups of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesiredGroup {
+    /// Name, `<cluster>-<purpose>`.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Ingress rules.
+    pub rules: Vec<RuleRef>,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// A node to have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesiredInstance {
+    /// Name, `<cluster>-<role>-<ordinal>`.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Ordinal within the role.
+    pub ordinal: usize,
+    /// AZ.
+    pub availability_zone: String,
+    /// Flavor.
+    pub flavor: String,
+    /// Image.
+    pub image: String,
+    /// Network.
+    pub network: Option<String>,
+    /// Subnet.
+    pub subnet: Option<String>,
+    /// Names of its security groups.
+    pub groups: Vec<String>,
+    /// Keypair.
+    pub keypair: Option<String>,
+    /// User data.
+    pub user_data: Option<String>,
+    /// Tags (cluster, role, ordinal, spec hash).
+    pub tags: Tags,
+}
+
+/// A data volume to have, attached to a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesiredVolume {
+    /// Name, `<node>-data`.
+    pub name: String,
+    /// The node it is attached to.
+    pub instance: String,
+    /// AZ (the node's).
+    pub availability_zone: String,
+    /// Size in GiB.
+    pub size_gib: u64,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// A floating IP to have, associated with a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesiredFloatingIp {
+    /// Name, `<node>-fip`.
+    pub name: String,
+    /// Pool.
+    pub pool: String,
+    /// The node it forwards to.
+    pub instance: String,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// One listener of a desired LB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesiredListener {
+    /// Protocol.
+    pub protocol: LbProtocol,
+    /// Listener port.
+    pub port: u16,
+    /// Port on the members.
+    pub target_port: u16,
+    /// Member health check.
+    pub health_check: HealthCheck,
+}
+
+/// A load balancer to have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesiredLoadBalancer {
+    /// Name, `<cluster>-api` or `<cluster>-ingress`.
+    pub name: String,
+    /// Subnet of the VIP.
+    pub subnet: Option<String>,
+    /// Names of the groups on the listeners.
+    pub groups: Vec<String>,
+    /// Listeners (each fronting every member at its target port).
+    pub listeners: Vec<DesiredListener>,
+    /// Names of the member nodes.
+    pub members: Vec<String>,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// Everything the spec asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Desired {
+    /// The cluster (owner tag value).
+    pub cluster: String,
+    /// AZs nodes are spread over, in order.
+    pub zones: Vec<String>,
+    /// Security groups.
+    pub groups: Vec<DesiredGroup>,
+    /// Nodes, masters first, then nodes, then storage nodes.
+    pub instances: Vec<DesiredInstance>,
+    /// Data volumes.
+    pub volumes: Vec<DesiredVolume>,
+    /// Floating IPs.
+    pub floating_ips: Vec<DesiredFloatingIp>,
+    /// Load balancers.
+    pub load_balancers: Vec<DesiredLoadBalancer>,
+    /// Why `apply` must refuse before creating anything (e.g. no LB on this provider).
+    pub blockers: Vec<String>,
+    /// What the operator should know but does not stop `apply`.
+    pub warnings: Vec<String>,
+}
+
+impl Desired {
+    /// Nothing: what `destroy` diffs against.
+    pub fn empty(cluster: &str) -> Self {
+        Self {
+            cluster: cluster.to_string(),
+            ..Self::default()
+        }
+    }
+
+    /// Builds the desired state of `spec` over `zones` (the AZs to use, in order).
+    pub fn from_spec(spec: &ClusterSpec, zones: &[String], caps: &Capabilities) -> Desired {
+        let c = &spec.name;
+        let net = &spec.network;
+        let mut d = Desired {
+            cluster: c.clone(),
+            zones: zones.to_vec(),
+            ..Desired::default()
+        };
+        let managed_lb = spec.load_balancer_mode == LoadBalancerMode::Provider;
+        if managed_lb && !caps.load_balancers {
+            d.blockers.push(format!(
+                "this provider has no load balancers: set LoadBalancer = external in {} and bring your own",
+                spec.source
+            ));
+        }
+        for lb in &spec.load_balancers {
+            if managed_lb && caps.load_balancers && !caps.lb_protocols.contains(&lb.protocol) {
+                d.blockers.push(format!(
+                    "the {} load balancer needs {:?} listeners, which this provider does not offer",
+                    lb.name, lb.protocol
+                ));
+            }
+        }
+        if !caps.group_sources {
+            d.warnings.push(
+                "this provider cannot name a group as a rule source: intra-cluster and LB-to-node rules use the LoadBalancerCIDR instead".into(),
+            );
+        }
+
+        // Least privilege: SSH from the jumpbox, listeners from the LB CIDR, members
+        // reachable from the LBs, and the nodes from each other, by group reference.
+        let group = |purpose: &str| format!("{c}-{purpose}");
+        let from_group = |port: PortRange, g: String| {
+            if caps.group_sources {
+                RuleRef::Group {
+                    protocol: Protocol::Tcp,
+                    ports: Some(port),
+                    group: g,
+                }
+            } else {
+                RuleRef::Rule(IngressRule {
+                    protocol: Protocol::Tcp,
+                    ports: Some(port),
+                    source: RuleSource::Cidr(net.load_balancer_cidr),
+                })
+            }
+        };
+        let mut base_rules = vec![RuleRef::Rule(IngressRule::tcp(22, net.jumpbox_cidr))];
+        if caps.group_sources {
+            base_rules.push(RuleRef::Group {
+                protocol: Protocol::Any,
+                ports: None,
+                group: group("base"),
+            });
+        }
+        d.groups.push(DesiredGroup {
+            name: group("base"),
+            description: format!("{c}: every node; SSH from the jumpbox, traffic between nodes"),
+            rules: base_rules,
+            tags: owner_tags(c, "base"),
+        });
+        let lbs: Vec<_> = spec
+            .load_balancers
+            .iter()
+            .filter(|lb| spec.role(lb.role).count > 0)
+            .collect();
+        if managed_lb && caps.load_balancers {
+            d.groups.push(DesiredGroup {
+                name: group("lb"),
+                description: format!("{c}: load balancer listeners, from LoadBalancerCIDR"),
+                rules: lbs
+                    .iter()
+                    .map(|lb| RuleRef::Rule(IngressRule::tcp(lb.port, net.load_balancer_cidr)))
+                    .collect(),
+                tags: owner_tags(c, "lb"),
+            });
+        }
+        for lb in &lbs {
+            let target = PortRange::single(lb.target_port);
+            let rule = if managed_lb {
+                from_group(target, group("lb"))
+            } else {
+                // An external LB is only known by where it connects from.
+                RuleRef::Rule(IngressRule {
+                    protocol: Protocol::Tcp,
+                    ports: Some(target),
+                    source: RuleSource::Cidr(net.load_balancer_cidr),
+                })
+            };
+            d.groups.push(DesiredGroup {
+                name: group(lb.role.as_str()),
+                description: format!("{c}: {} nodes, {} port from the LB", lb.role, lb.name),
+                rules: vec![rule],
+                tags: owner_tags(c, lb.role.as_str()),
+            });
+        }
+
+        // Nodes: masters first across the AZs, then nodes round robin, then storage.
+        for role in Role::ALL {
+            let rs = spec.role(role);
+            if rs.count == 0 {
+                continue;
+            }
+            let mut groups = vec![group("base")];
+            if d.groups.iter().any(|g| g.name == group(role.as_str())) {
+                groups.push(group(role.as_str()));
+            }
+            let hash = spec_hash(spec, role, &groups, zones);
+            for ordinal in 0..rs.count {
+                let az_index = if zones.is_empty() {
+                    0
+                } else {
+                    ordinal % zones.len()
+                };
+                let az = zones.get(az_index).cloned().unwrap_or_default();
+                let name = format!("{c}-{role}-{ordinal}");
+                let mut tags = owner_tags(c, role.as_str());
+                tags.insert(TAG_ORDINAL.into(), ordinal.to_string());
+                tags.insert(TAG_SPEC_HASH.into(), hash.clone());
+                if let (Role::Storage, Some(size)) = (role, rs.volume_gib) {
+                    d.volumes.push(DesiredVolume {
+                        name: format!("{name}-data"),
+                        instance: name.clone(),
+                        availability_zone: az.clone(),
+                        size_gib: size,
+                        tags: tags.clone(),
+                    });
+                }
+                if role == Role::Master && caps.floating_ips {
+                    if let Some(pool) = &net.floating_ip_pool {
+                        d.floating_ips.push(DesiredFloatingIp {
+                            name: format!("{name}-fip"),
+                            pool: pool.clone(),
+                            instance: name.clone(),
+                            tags: tags.clone(),
+                        });
+                    }
+                }
+                d.instances.push(DesiredInstance {
+                    name,
+                    role,
+                    ordinal,
+                    availability_zone: az,
+                    flavor: rs.flavor.clone(),
+                    image: rs.image.clone(),
+                    network: net.network.clone(),
+                    subnet: net.subnet_for(az_index),
+                    groups: groups.clone(),
+                    keypair: net.keypair.clone(),
+                    user_data: rs.user_data.clone(),
+                    tags,
+                });
+            }
+        }
+        if net.floating_ip_pool.is_some() && !caps.floating_ips {
+            d.warnings
+                .push("this provider has no floating IPs: the masters get none".into());
+        }
+
+        if managed_lb && caps.load_balancers {
+            for lb in lbs {
+                let members = d
+                    .instances
+                    .iter()
+                    .filter(|i| i.role == lb.role)
+                    .map(|i| i.name.clone())
+                    .collect();
+                d.load_balancers.push(DesiredLoadBalancer {
+                    name: group(&lb.name),
+                    subnet: net.subnet_for(0),
+                    groups: vec![group("lb")],
+                    listeners: vec![DesiredListener {
+                        protocol: lb.protocol,
+                        port: lb.port,
+                        target_port: lb.target_port,
+                        health_check: health_check(),
+                    }],
+                    members,
+                    tags: owner_tags(c, &lb.name),
+                });
+            }
+        }
+        d
+    }
+}
+
+/// A TCP check quick enough that new members serve within seconds.
+fn health_check() -> HealthCheck {
+    HealthCheck {
+        interval: std::time::Duration::from_secs(2),
+        timeout: std::time::Duration::from_secs(1),
+        healthy_threshold: 1,
+        unhealthy_threshold: 2,
+        ..HealthCheck::default()
+    }
+}
+
+/// The hash of what defines a node of `role` (image, flavor, user data, volume size,
+/// security groups, AZ list), never its count: scaling does not make nodes stale.
+pub fn spec_hash(spec: &ClusterSpec, role: Role, groups: &[String], zones: &[String]) -> String {
+    let rs = spec.role(role);
+    let mut groups = groups.to_vec();
+    groups.sort();
+    let canonical = format!(
+        "role={role}\nimage={}\nflavor={}\nuser_data={}\nvolume={}\ngroups={}\nzones={}",
+        rs.image,
+        rs.flavor,
+        rs.user_data.as_deref().unwrap_or(""),
+        rs.volume_gib.map(|v| v.to_string()).unwrap_or_default(),
+        groups.join(","),
+        zones.join(","),
+    );
+    // FNV-1a: stable across Rust releases, unlike std's DefaultHasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in canonical.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}

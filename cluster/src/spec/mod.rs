@@ -1,0 +1,350 @@
+//! The cluster spec: what the operator asks for, read from the seed's Java-properties
+//! format ([`properties`]) or an equivalent TOML format ([`toml`]), checked by
+//! [`validate`] into one [`ClusterSpec`].
+//!
+//! Both formats produce the same flat `key = value` entries (TOML tables become key
+//! prefixes: `[OpenStack] Password` is `OpenStack.Password`), so one key table and one
+//! validator serve both, and errors name the same keys whichever format was used.
+
+pub mod properties;
+pub mod toml;
+pub mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use provider_core::LbProtocol;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+pub use validate::{SpecError, SpecErrors};
+
+/// Where an entry came from, so errors can point at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A line of a properties file (1-based).
+    Line(usize),
+    /// A key of a TOML file (errors name the key only).
+    Key,
+}
+
+/// One `key = value` entry of a spec file, before validation.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The key as written, e.g. `OpenStack.Password`.
+    pub key: String,
+    /// The value, trimmed; lists are comma-separated.
+    pub value: String,
+    /// Where it was written.
+    pub location: Location,
+}
+
+// Hand-written so a password never reaches Debug output.
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = if validate::is_secret_key(&self.key) {
+            "[REDACTED]"
+        } else {
+            self.value.as_str()
+        };
+        f.debug_struct("Entry")
+            .field("key", &self.key)
+            .field("value", &value)
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+/// The IaaS a spec targets (`Provider = OpenStack|AWS|VSphere|local`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ProviderKind {
+    /// provider-local: a real cloud on this machine.
+    Local,
+    /// OpenStack (Keystone v3, Nova, Neutron, Cinder, Octavia).
+    OpenStack,
+    /// Amazon Web Services (EC2, ELBv2).
+    Aws,
+    /// VMware vSphere.
+    VSphere,
+}
+
+impl ProviderKind {
+    /// The spelling used in spec files and key prefixes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Local => "local",
+            ProviderKind::OpenStack => "OpenStack",
+            ProviderKind::Aws => "AWS",
+            ProviderKind::VSphere => "VSphere",
+        }
+    }
+
+    /// The key prefix of this provider's settings, e.g. `OpenStack.`.
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            ProviderKind::Local => "Local",
+            other => other.as_str(),
+        }
+    }
+
+    /// Every provider, in the order the docs list them.
+    pub const ALL: [ProviderKind; 4] = [
+        ProviderKind::OpenStack,
+        ProviderKind::Aws,
+        ProviderKind::VSphere,
+        ProviderKind::Local,
+    ];
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The role of a node in the topology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Control plane (API endpoints); an odd count keeps quorum.
+    Master,
+    /// Worker node (application ingress).
+    Node,
+    /// Storage node (the seed's Gluster nodes), each with a data volume.
+    Storage,
+}
+
+impl Role {
+    /// Every role, in bring-up order.
+    pub const ALL: [Role; 3] = [Role::Master, Role::Node, Role::Storage];
+
+    /// The name used in resource names and tags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Node => "node",
+            Role::Storage => "storage",
+        }
+    }
+
+    /// Parses [`Role::as_str`].
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What defines the nodes of one role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleSpec {
+    /// How many.
+    pub count: usize,
+    /// Flavor / instance type (id or name).
+    pub flavor: String,
+    /// Image / AMI / template (id or name).
+    pub image: String,
+    /// User data passed to each node.
+    pub user_data: Option<String>,
+    /// Size of each node's data volume in GiB (storage nodes only).
+    pub volume_gib: Option<u64>,
+}
+
+/// Networking shared by every node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSpec {
+    /// Network (id or name), where the provider needs one.
+    pub network: Option<String>,
+    /// Subnets: one for every AZ, or one per AZ in AZ order (AWS).
+    pub subnets: Vec<String>,
+    /// Pool the masters' floating IPs come from; `None` for no floating IPs.
+    pub floating_ip_pool: Option<String>,
+    /// Name of an existing keypair to install on every node.
+    pub keypair: Option<String>,
+    /// The only source allowed to SSH in.
+    pub jumpbox_cidr: IpNet,
+    /// Sources allowed to reach the load balancers' listeners.
+    pub load_balancer_cidr: IpNet,
+}
+
+impl NetworkSpec {
+    /// The subnet for nodes in the AZ at `az_index`.
+    pub fn subnet_for(&self, az_index: usize) -> Option<String> {
+        match self.subnets.len() {
+            0 => None,
+            1 => self.subnets.first().cloned(),
+            _ => self.subnets.get(az_index).cloned(),
+        }
+    }
+}
+
+/// Who provides the load balancers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadBalancerMode {
+    /// The provider creates them (the default).
+    Provider,
+    /// The installer brings its own (vSphere has none); Plinth creates no LB.
+    External,
+}
+
+/// One load balancer of the topology: a listener in front of the nodes of a role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadBalancerDef {
+    /// Short name: `api` (in front of the masters) or `ingress` (in front of the nodes).
+    pub name: String,
+    /// The role whose nodes are the members.
+    pub role: Role,
+    /// Listener protocol.
+    pub protocol: LbProtocol,
+    /// Port the LB listens on.
+    pub port: u16,
+    /// Port on the members.
+    pub target_port: u16,
+}
+
+/// The whole validated spec.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    /// The file it was read from (for messages).
+    pub source: String,
+    /// Owner tag of everything created (`ClusterName`, default `plinth`).
+    pub name: String,
+    /// Which provider.
+    pub provider: ProviderKind,
+    /// AZ names in order; nodes are spread over them round robin.
+    pub availability_zones: Vec<String>,
+    /// Masters (`MasterCount`).
+    pub masters: RoleSpec,
+    /// Worker nodes (`NodeCount`).
+    pub nodes: RoleSpec,
+    /// Storage nodes (`GlusterNodeCount`).
+    pub storage: RoleSpec,
+    /// Networking.
+    pub network: NetworkSpec,
+    /// Who provides the LBs.
+    pub load_balancer_mode: LoadBalancerMode,
+    /// The LBs (API, and ingress when there are worker nodes).
+    pub load_balancers: Vec<LoadBalancerDef>,
+    /// The provider's own settings (endpoints, credentials, ...).
+    pub settings: ProviderSettings,
+}
+
+impl ClusterSpec {
+    /// The spec of one role.
+    pub fn role(&self, role: Role) -> &RoleSpec {
+        match role {
+            Role::Master => &self.masters,
+            Role::Node => &self.nodes,
+            Role::Storage => &self.storage,
+        }
+    }
+
+    /// Mutable spec of one role (e.g. to scale it in tests or benchmarks).
+    pub fn role_mut(&mut self, role: Role) -> &mut RoleSpec {
+        match role {
+            Role::Master => &mut self.masters,
+            Role::Node => &mut self.nodes,
+            Role::Storage => &mut self.storage,
+        }
+    }
+
+    /// Parses and validates spec text; `format` is picked from `source`'s extension
+    /// (`.toml` for TOML, anything else for properties).
+    pub fn parse(source: &str, text: &str) -> Result<ClusterSpec> {
+        let entries = if source.ends_with(".toml") {
+            toml::parse(source, text)?
+        } else {
+            properties::parse(source, text)?
+        };
+        Ok(validate::build(source, &entries)?)
+    }
+
+    /// Reads, parses and validates a spec file.
+    pub fn load(path: &Path) -> Result<ClusterSpec> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ClusterSpec::parse(&path.display().to_string(), &text)
+    }
+}
+
+/// The provider's own settings, typed per provider. Only the `plinth` binary reads
+/// them (to open a concrete provider); the planner never does.
+#[derive(Debug, Clone)]
+pub enum ProviderSettings {
+    /// `Local.*`.
+    Local(LocalSettings),
+    /// `OpenStack.*`.
+    OpenStack(OpenStackSettings),
+    /// `AWS.*` (credentials come from the AWS config chain, never from the spec).
+    Aws(AwsSettings),
+    /// `VSphere.*`.
+    VSphere(VSphereSettings),
+}
+
+/// `Local.*` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSettings {
+    /// `Local.StateDir`: where the local cloud keeps its state; `None` for its default.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `OpenStack.*` settings.
+#[derive(Debug, Clone)]
+pub struct OpenStackSettings {
+    /// `OpenStack.AuthURL`: Keystone v3 endpoint.
+    pub auth_url: String,
+    /// `OpenStack.Username`.
+    pub username: String,
+    /// `OpenStack.Password`: never printed.
+    pub password: SecretString,
+    /// `OpenStack.DomainName`.
+    pub domain_name: Option<String>,
+    /// `OpenStack.ProjectID`.
+    pub project_id: Option<String>,
+    /// `OpenStack.ProjectName`.
+    pub project_name: Option<String>,
+    /// `OpenStack.RegionName`.
+    pub region_name: Option<String>,
+    /// `OpenStack.CACertFile`.
+    pub ca_cert_file: Option<PathBuf>,
+    /// `OpenStack.KeypairFile`: the keypair's private key, for the installer's SSH.
+    pub keypair_file: Option<PathBuf>,
+    /// `OpenStack.FloatingIPPoolID`.
+    pub floating_ip_pool_id: Option<String>,
+}
+
+/// `AWS.*` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// `AWS.Region`.
+    pub region: String,
+    /// `AWS.VpcID`.
+    pub vpc_id: Option<String>,
+}
+
+/// `VSphere.*` settings.
+#[derive(Debug, Clone)]
+pub struct VSphereSettings {
+    /// `VSphere.URL`: the vCenter SDK endpoint.
+    pub url: String,
+    /// `VSphere.Username`.
+    pub username: String,
+    /// `VSphere.Password`: never printed.
+    pub password: SecretString,
+    /// `VSphere.Datacenter`.
+    pub datacenter: String,
+    /// `VSphere.Datastore`.
+    pub datastore: Option<String>,
+    /// `VSphere.CACertFile`.
+    pub ca_cert_file: Option<PathBuf>,
+}

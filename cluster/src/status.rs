@@ -1,0 +1,201 @@
+//! `status`: the nodes by role and AZ with addresses and states, and the load
+//! balancers with their members' health, as the cloud reports them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use provider_core::{InstanceState, LbProtocol, LoadBalancerState, MemberHealth};
+use serde::Serialize;
+
+use crate::plan::{Desired, Observed, TAG_ORDINAL, TAG_ROLE, TAG_SPEC_HASH};
+
+/// One node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeStatus {
+    /// Name.
+    pub name: String,
+    /// Role tag (`master`, `node`, `storage`).
+    pub role: String,
+    /// Ordinal tag.
+    pub ordinal: Option<usize>,
+    /// AZ.
+    pub availability_zone: String,
+    /// State.
+    pub state: InstanceState,
+    /// Private address.
+    pub private_ip: Option<String>,
+    /// Public (floating) address.
+    pub public_ip: Option<String>,
+    /// Whether the spec hash differs from the spec's (a replacement is due).
+    pub stale: bool,
+    /// Whether the spec asks for this node (false: `apply` will remove it).
+    pub wanted: bool,
+    /// Names of the volumes attached to it.
+    pub volumes: Vec<String>,
+}
+
+/// One LB member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberStatus {
+    /// Node name (or id, for a node the cluster does not own).
+    pub instance: String,
+    /// Port on the node.
+    pub port: u16,
+    /// Health.
+    pub health: MemberHealth,
+}
+
+/// One listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListenerStatus {
+    /// Protocol.
+    pub protocol: LbProtocol,
+    /// Port.
+    pub port: u16,
+    /// Members.
+    pub members: Vec<MemberStatus>,
+}
+
+/// One load balancer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoadBalancerStatus {
+    /// Name.
+    pub name: String,
+    /// State.
+    pub state: LoadBalancerState,
+    /// Address clients connect to.
+    pub address: Option<String>,
+    /// Listeners.
+    pub listeners: Vec<ListenerStatus>,
+}
+
+impl LoadBalancerStatus {
+    /// `host:port` of each listener, for printing how to reach it.
+    pub fn endpoints(&self) -> Vec<String> {
+        let Some(addr) = &self.address else {
+            return Vec::new();
+        };
+        self.listeners
+            .iter()
+            .map(|l| match l.protocol {
+                LbProtocol::Http => format!("http://{addr}:{}/", l.port),
+                LbProtocol::Tcp => format!("{addr}:{}", l.port),
+            })
+            .collect()
+    }
+}
+
+/// The whole cluster as the cloud reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterStatus {
+    /// Cluster name.
+    pub cluster: String,
+    /// Nodes, by role then ordinal.
+    pub nodes: Vec<NodeStatus>,
+    /// Load balancers.
+    pub load_balancers: Vec<LoadBalancerStatus>,
+    /// Nodes per role and AZ.
+    pub spread: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Desired nodes that do not exist yet.
+    pub missing: Vec<String>,
+}
+
+impl ClusterStatus {
+    /// Summarises `observed` against `desired`.
+    pub fn new(desired: &Desired, observed: &Observed) -> Self {
+        let want: HashMap<&str, &crate::plan::DesiredInstance> = desired
+            .instances
+            .iter()
+            .map(|i| (i.name.as_str(), i))
+            .collect();
+        let name_of: HashMap<&str, &str> = observed
+            .instances
+            .iter()
+            .map(|i| (i.id.as_str(), i.name.as_str()))
+            .collect();
+        let mut nodes: Vec<NodeStatus> = observed
+            .instances
+            .iter()
+            .map(|i| {
+                let d = want.get(i.name.as_str());
+                NodeStatus {
+                    name: i.name.clone(),
+                    role: i.tags.get(TAG_ROLE).cloned().unwrap_or_default(),
+                    ordinal: i.tags.get(TAG_ORDINAL).and_then(|o| o.parse().ok()),
+                    availability_zone: i.availability_zone.clone(),
+                    state: i.state,
+                    private_ip: i.private_ip.map(|a| a.to_string()),
+                    public_ip: i.public_ip.map(|a| a.to_string()),
+                    stale: d
+                        .is_some_and(|d| d.tags.get(TAG_SPEC_HASH) != i.tags.get(TAG_SPEC_HASH)),
+                    wanted: d.is_some(),
+                    volumes: observed
+                        .volumes
+                        .iter()
+                        .filter(|v| v.attachment.as_ref().is_some_and(|a| a.instance_id == i.id))
+                        .map(|v| v.name.clone())
+                        .collect(),
+                }
+            })
+            .collect();
+        let role_rank = |r: &str| match r {
+            "master" => 0,
+            "node" => 1,
+            "storage" => 2,
+            _ => 3,
+        };
+        nodes.sort_by(|a, b| {
+            (role_rank(&a.role), a.ordinal, &a.name).cmp(&(role_rank(&b.role), b.ordinal, &b.name))
+        });
+        let mut spread: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+        for n in &nodes {
+            *spread
+                .entry(n.role.clone())
+                .or_default()
+                .entry(n.availability_zone.clone())
+                .or_default() += 1;
+        }
+        let mut load_balancers: Vec<LoadBalancerStatus> = observed
+            .load_balancers
+            .iter()
+            .map(|lb| LoadBalancerStatus {
+                name: lb.name.clone(),
+                state: lb.state,
+                address: lb.address.clone(),
+                listeners: lb
+                    .listeners
+                    .iter()
+                    .map(|l| ListenerStatus {
+                        protocol: l.protocol,
+                        port: l.port,
+                        members: l
+                            .pool
+                            .members
+                            .iter()
+                            .map(|m| MemberStatus {
+                                instance: name_of
+                                    .get(m.instance_id.as_str())
+                                    .map_or_else(|| m.instance_id.clone(), |n| n.to_string()),
+                                port: m.port,
+                                health: m.health,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        load_balancers.sort_by(|a, b| a.name.cmp(&b.name));
+        let missing = desired
+            .instances
+            .iter()
+            .filter(|d| !observed.instances.iter().any(|i| i.name == d.name))
+            .map(|d| d.name.clone())
+            .collect();
+        Self {
+            cluster: desired.cluster.clone(),
+            nodes,
+            load_balancers,
+            spread,
+            missing,
+        }
+    }
+}
