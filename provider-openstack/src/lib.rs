@@ -1,2 +1,90 @@
-//! Plinth provider for openstack: not implemented yet (see the open issue). The crate exists
-//! so the workspace has its final shape; it exports nothing.
+//! # provider-openstack: Plinth on OpenStack
+//!
+//! Keystone v3, Nova, Neutron, Cinder and Octavia behind [`provider_core::Provider`].
+//!
+//! | module | what |
+//! |---|---|
+//! | [`config`] | [`OpenStackBuilder`]: setters, `OpenStack.*` spec keys, clouds.yaml (`OS_CLOUD`), `OS_*` variables |
+//! | `client` | the authenticated session and the one generic REST endpoint every call goes through |
+//! | `error` | HTTP status, `Retry-After` and fault bodies to [`provider_core::Error`] |
+//! | [`tags`] | the tag mapping per service and its limits |
+//! | `compute` | AZs, Nova servers, flavors and images by id or name |
+//! | `network` | Neutron security groups and rules, floating IPs, networks, subnets, ports |
+//! | `volumes` | Cinder volumes, attached through Nova volume attachments |
+//! | `loadbalancer` | Octavia load balancers, listeners, pools, members, health monitors |
+//! | `provider` | [`OpenStackProvider`] and its `Provider` impl |
+//!
+//! ```no_run
+//! # async fn f() -> provider_core::Result<()> {
+//! use provider_core::{Provider, TagFilter};
+//! // OS_CLOUD=mycloud, or OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME, ...
+//! let cloud = provider_openstack::OpenStackBuilder::from_env()?.build().await?;
+//! for zone in cloud.list_availability_zones().await? {
+//!     println!("{} {}", zone.name, zone.available);
+//! }
+//! let mine = cloud.list_instances(&TagFilter::new("plinth-cluster", "c1")).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Authentication
+//!
+//! Keystone v3 with a password (user name or id, user domain; scoped to a project by id,
+//! or by name and domain, or to a domain) or an application credential (by id, or by
+//! name with its user). The token is renewed in the background before it expires
+//! ([`OpenStackBuilder::with_token_renew_margin`], default 5 minutes), and a call answered
+//! 401 (token revoked or expired) re-authenticates once and is repeated. Endpoints come
+//! from the token's catalog (region and interface as configured). TLS verification is on;
+//! [`OpenStackBuilder::with_ca_cert_file`] adds a CA bundle (`OpenStack.CACertFile`).
+//! A wrong password is [`provider_core::Error::Unauthorized`] from
+//! [`OpenStackBuilder::build`]. The session is `openstack_sdk`'s (see the README of this
+//! crate's emulator directory for why that crate, and why only its core).
+//!
+//! ## Tags
+//!
+//! | resource | where the pairs live | limits |
+//! |---|---|---|
+//! | security group, floating IP | Neutron tags `key=value` | 255 characters a pair |
+//! | load balancer | Octavia tags `key=value` (and its VIP port's Neutron tags) | 255 characters a pair |
+//! | instance | Nova metadata (truth) + Nova server tags `key=value` where they fit | metadata: 255 a key or value, 128 pairs; server tags: 60 characters, no `,` or `/` (longer pairs are filtered client-side) |
+//! | volume | Cinder metadata | 255 a key or value |
+//!
+//! A pair over a limit is `InvalidInput` naming the tag. Lists filter on the server where
+//! the service can (`tags=`, Cinder `metadata=`) and always again on the client.
+//!
+//! ## Names and idempotency
+//!
+//! Names are Nova/Cinder/Octavia/Neutron names; a floating IP has none, so its name is
+//! its `description`. Re-creating with the same name and spec returns the existing
+//! resource: servers, volumes... compare what they have; servers and load balancers keep
+//! a hash of their spec in their `description` for that. The same name with another
+//! spec is `Conflict`.
+//!
+//! ## Availability zones
+//!
+//! Nova's AZs; each maps to the Cinder AZ of the same name unless
+//! [`OpenStackBuilder::with_volume_zone`] (`OpenStack.VolumeAvailabilityZones =
+//! nova-az:cinder-az,...`) says otherwise. A compute AZ without its Cinder AZ is listed
+//! as unavailable with a warning, and a volume for it is `InvalidInput`: never a silent
+//! mismatch.
+//!
+//! ## What a cloud without a dataplane shows differently
+//!
+//! A floating IP's `status` stays `DOWN` without an L3 agent: association is reported
+//! from its `port_id`, not its status. Octavia's noop network driver invents VIPs made
+//! from a subnet, so the VIP is always a Neutron port made by this crate (a real address).
+//! Members are created without `subnet_id` (Octavia uses the VIP subnet), which the noop
+//! driver can also delete.
+
+pub mod config;
+pub mod tags;
+
+mod client;
+mod compute;
+mod error;
+mod loadbalancer;
+mod network;
+mod provider;
+mod volumes;
+
+pub use config::OpenStackBuilder;
+pub use provider::OpenStackProvider;

@@ -1,0 +1,587 @@
+//! Octavia load balancers: one LB per spec with, per listener, a round-robin pool, its
+//! members and a health monitor, created in one fully-populated call.
+//!
+//! - The VIP is a Neutron port made on the spec's subnet (named `<lb name>-vip`, carrying
+//!   the spec's security groups and tags), so the address is a real Neutron address a
+//!   floating IP can reach, and the groups are those of the port. It is deleted after
+//!   the LB.
+//! - A member is named after its instance id and addressed at the instance's fixed IP
+//!   (no `subnet_id`: Octavia uses the VIP subnet).
+//! - Octavia refuses changes while the LB is `PENDING_*`: changes to one LB are
+//!   serialised by a lock, each waits for `ACTIVE` before and after; a 409 "immutable"
+//!   answer is `Transient`. A member create retried after a 500 may answer that the
+//!   member exists already: that is success. An LB in `ERROR` is reported at once,
+//!   never waited on until the timeout.
+//! - Health checks: `delay`/`timeout` in whole seconds (rounded up), `max_retries` is
+//!   the healthy threshold and `max_retries_down` the unhealthy one (Octavia: 1 to 10);
+//!   a check port other than the member's is the members' `monitor_port`.
+//! - The LB's `description` holds a hash of its spec (idempotent create by name).
+
+use std::time::Duration;
+
+use provider_core::model::*;
+use provider_core::wait::Poll;
+use provider_core::{Error, Operation, Result};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::client::{Call, Service};
+use crate::compute::spec_hash;
+use crate::tags::{self, MAX_STRING_TAG_LEN};
+use crate::OpenStackProvider;
+
+#[derive(Debug, Clone, Deserialize)]
+struct OctaviaLb {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    provisioning_status: String,
+    #[serde(default)]
+    vip_address: Option<String>,
+    #[serde(default)]
+    vip_port_id: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct OctaviaListener {
+    #[serde(default)]
+    protocol: String,
+    protocol_port: u16,
+    #[serde(default)]
+    default_pool_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct OctaviaPool {
+    id: String,
+    #[serde(default)]
+    healthmonitor_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct OctaviaMember {
+    id: String,
+    #[serde(default)]
+    name: String,
+    protocol_port: u16,
+    #[serde(default)]
+    monitor_port: Option<u16>,
+    #[serde(default)]
+    operating_status: String,
+    #[serde(default)]
+    provisioning_status: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct OctaviaMonitor {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    delay: u64,
+    #[serde(default)]
+    timeout: u64,
+    #[serde(default)]
+    max_retries: u32,
+    #[serde(default)]
+    max_retries_down: u32,
+    #[serde(default)]
+    url_path: Option<String>,
+}
+
+fn secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+fn monitor_body(h: &HealthCheck) -> Value {
+    let mut m = json!({
+        "type": match h.protocol { HealthCheckProtocol::Tcp => "TCP", HealthCheckProtocol::Http => "HTTP" },
+        "delay": secs(h.interval).max(1),
+        "timeout": secs(h.timeout).max(1),
+        "max_retries": h.healthy_threshold.clamp(1, 10),
+        "max_retries_down": h.unhealthy_threshold.clamp(1, 10),
+    });
+    if h.protocol == HealthCheckProtocol::Http {
+        m["url_path"] = json!(h.path.clone().unwrap_or_else(|| "/".into()));
+        m["http_method"] = json!("GET");
+        m["expected_codes"] = json!("200-399");
+    }
+    m
+}
+
+fn protocol_name(p: LbProtocol) -> &'static str {
+    match p {
+        LbProtocol::Tcp => "TCP",
+        LbProtocol::Http => "HTTP",
+    }
+}
+
+fn lb_state(status: &str) -> LoadBalancerState {
+    match status {
+        "ACTIVE" => LoadBalancerState::Active,
+        "ERROR" => LoadBalancerState::Error,
+        "PENDING_DELETE" | "DELETED" => LoadBalancerState::Deleting,
+        _ => LoadBalancerState::Pending,
+    }
+}
+
+fn is_immutable(message: &str) -> bool {
+    let m = message.to_lowercase();
+    m.contains("immutable") || m.contains("pending")
+}
+
+fn is_duplicate(message: &str) -> bool {
+    let m = message.to_lowercase();
+    m.contains("already") || m.contains("duplicate")
+}
+
+impl OpenStackProvider {
+    async fn octavia_lb(&self, op: Operation, id: &str) -> Result<OctaviaLb> {
+        self.api
+            .send_as(op, Call::get(Service::LoadBalancer, format!("v2/lbaas/loadbalancers/{id}")), "loadbalancer")
+            .await
+            .map_err(|e| match e {
+                Error::NotFound { .. } => Error::not_found(op, format!("load balancer {id}")),
+                e => e,
+            })
+            .and_then(|lb: OctaviaLb| {
+                if lb.provisioning_status == "DELETED" {
+                    Err(Error::not_found(op, format!("load balancer {id}")))
+                } else {
+                    Ok(lb)
+                }
+            })
+    }
+
+    async fn members(&self, op: Operation, pool_id: &str) -> Result<Vec<OctaviaMember>> {
+        self.api
+            .list(op, Call::get(Service::LoadBalancer, format!("v2/lbaas/pools/{pool_id}/members")), "members")
+            .await
+    }
+
+    /// The listeners with their pool ids.
+    async fn listeners(&self, op: Operation, lb_id: &str) -> Result<Vec<OctaviaListener>> {
+        self.api
+            .list(
+                op,
+                Call::get(Service::LoadBalancer, "v2/lbaas/listeners").query("loadbalancer_id", lb_id.to_string()),
+                "listeners",
+            )
+            .await
+    }
+
+    async fn lb_record(&self, op: Operation, lb: &OctaviaLb) -> Result<LoadBalancer> {
+        let mut listeners = Vec::new();
+        for l in self.listeners(op, &lb.id).await? {
+            let protocol = if l.protocol == "HTTP" { LbProtocol::Http } else { LbProtocol::Tcp };
+            let mut pool = Pool {
+                health_check: HealthCheck::default(),
+                members: Vec::new(),
+            };
+            if let Some(pid) = &l.default_pool_id {
+                let p: OctaviaPool = self
+                    .api
+                    .send_as(op, Call::get(Service::LoadBalancer, format!("v2/lbaas/pools/{pid}")), "pool")
+                    .await?;
+                let members = self.members(op, &p.id).await?;
+                if let Some(hm) = &p.healthmonitor_id {
+                    let m: OctaviaMonitor = self
+                        .api
+                        .send_as(op, Call::get(Service::LoadBalancer, format!("v2/lbaas/healthmonitors/{hm}")), "healthmonitor")
+                        .await?;
+                    pool.health_check = HealthCheck {
+                        protocol: if m.kind.starts_with("HTTP") { HealthCheckProtocol::Http } else { HealthCheckProtocol::Tcp },
+                        port: members.first().and_then(|x| x.monitor_port),
+                        path: m.url_path.filter(|_| m.kind.starts_with("HTTP")),
+                        interval: Duration::from_secs(m.delay),
+                        timeout: Duration::from_secs(m.timeout),
+                        healthy_threshold: m.max_retries,
+                        unhealthy_threshold: m.max_retries_down,
+                    };
+                }
+                pool.members = members
+                    .iter()
+                    .filter(|m| m.provisioning_status != "PENDING_DELETE")
+                    .map(|m| Member {
+                        instance_id: m.name.clone(),
+                        port: m.protocol_port,
+                        health: match m.operating_status.as_str() {
+                            "ONLINE" => MemberHealth::Healthy,
+                            "ERROR" | "OFFLINE" => MemberHealth::Unhealthy,
+                            "DRAINING" => MemberHealth::Draining,
+                            _ => MemberHealth::Unknown,
+                        },
+                    })
+                    .collect();
+            }
+            listeners.push(Listener {
+                protocol,
+                port: l.protocol_port,
+                pool,
+            });
+        }
+        listeners.sort_by_key(|l| l.port);
+        let security_groups = match &lb.vip_port_id {
+            Some(p) => match self.get_port(op, p).await {
+                Ok(port) => port.security_groups,
+                Err(Error::NotFound { .. }) => Vec::new(),
+                Err(e) => return Err(e),
+            },
+            None => Vec::new(),
+        };
+        Ok(LoadBalancer {
+            id: lb.id.clone(),
+            name: lb.name.clone(),
+            state: lb_state(&lb.provisioning_status),
+            address: lb.vip_address.clone(),
+            security_groups,
+            listeners,
+            tags: tags::from_strings(&lb.tags),
+        })
+    }
+
+    pub(crate) async fn get_load_balancer_impl(&self, op: Operation, id: &str) -> Result<LoadBalancer> {
+        let lb = self.octavia_lb(op, id).await?;
+        self.lb_record(op, &lb).await
+    }
+
+    pub(crate) async fn list_load_balancers_impl(&self, filter: &TagFilter) -> Result<Vec<LoadBalancer>> {
+        let op = Operation::ListLoadBalancers;
+        let mut call = self.scoped(Call::get(Service::LoadBalancer, "v2/lbaas/loadbalancers"));
+        if let Some(t) = tags::filter_query(filter, MAX_STRING_TAG_LEN) {
+            call = call.query("tags", t);
+        }
+        let lbs: Vec<OctaviaLb> = self.api.list(op, call, "loadbalancers").await?;
+        let mut out = Vec::new();
+        for lb in lbs
+            .iter()
+            .filter(|lb| lb.provisioning_status != "DELETED" && filter.matches(&tags::from_strings(&lb.tags)))
+        {
+            match self.lb_record(op, lb).await {
+                Ok(r) => out.push(r),
+                // Deleted between the list and the details.
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Waits for ACTIVE; ERROR is reported at once.
+    async fn wait_lb_active(&self, op: Operation, id: &str) -> Result<OctaviaLb> {
+        self.settings
+            .poller
+            .until(op, &format!("load balancer {id}"), "active", self.settings.timeouts.load_balancer, || async {
+                let lb = self.octavia_lb(op, id).await?;
+                match lb.provisioning_status.as_str() {
+                    "ACTIVE" => Ok(Poll::Ready(lb)),
+                    "ERROR" => Err(Error::Api {
+                        operation: op,
+                        status: None,
+                        code: "ERROR".into(),
+                        message: format!("load balancer {id} is in ERROR: delete and recreate it"),
+                    }),
+                    s => Ok(Poll::Pending(s.to_string())),
+                }
+            })
+            .await
+    }
+
+    /// The fixed address of an instance, for a member; `InvalidInput` on `field` when the
+    /// instance does not exist.
+    async fn member_address(&self, op: Operation, field: &str, instance_id: &str) -> Result<String> {
+        let inst = match self.get_instance_impl(op, instance_id).await {
+            Ok(i) => i,
+            Err(Error::NotFound { .. }) => {
+                return Err(Error::invalid(op, field, format!("no instance with id {instance_id:?}")))
+            }
+            Err(e) => return Err(e),
+        };
+        inst.private_ip.map(|ip| ip.to_string()).ok_or_else(|| {
+            Error::transient(op, format!("instance {instance_id} has no address yet"))
+        })
+    }
+
+    fn member_body(m: &MemberSpec, address: String, hc: &HealthCheck) -> Value {
+        let mut b = json!({
+            "name": m.instance_id,
+            "address": address,
+            "protocol_port": m.port,
+        });
+        if let Some(p) = hc.port.filter(|p| *p != m.port) {
+            b["monitor_port"] = json!(p);
+        }
+        b
+    }
+
+    /// The VIP port of an LB, made (or found, after a crash) on `subnet`.
+    async fn vip_port(&self, op: Operation, spec: &LoadBalancerSpec, subnet: &str) -> Result<crate::network::NeutronPort> {
+        let name = format!("{}-vip", spec.name);
+        if let Some(p) = self.ports_named(op, &name).await?.into_iter().next() {
+            return Ok(p);
+        }
+        let s = self.resolve_subnet(op, "spec.subnet", subnet).await?;
+        let mut port = json!({
+            "name": name,
+            "network_id": s.network_id,
+            "fixed_ips": [{ "subnet_id": s.id }],
+            "tags": tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?,
+            "device_owner": "plinth:lb-vip",
+        });
+        if !spec.security_groups.is_empty() {
+            port["security_groups"] = json!(spec.security_groups);
+        }
+        self.create_port(op, &json!({ "port": port })).await
+    }
+
+    pub(crate) async fn create_load_balancer_impl(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer> {
+        let op = Operation::CreateLoadBalancer;
+        spec.validate()?;
+        let tag_strings = tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
+        let hash = spec_hash(spec);
+        let existing: Vec<OctaviaLb> = self
+            .api
+            .list(
+                op,
+                self.scoped(Call::get(Service::LoadBalancer, "v2/lbaas/loadbalancers")).query("name", spec.name.clone()),
+                "loadbalancers",
+            )
+            .await?;
+        if let Some(lb) = existing
+            .iter()
+            .find(|lb| lb.name == spec.name && !matches!(lb.provisioning_status.as_str(), "DELETED" | "PENDING_DELETE"))
+        {
+            if lb.description.as_deref() != Some(hash.as_str()) {
+                return Err(Error::conflict(
+                    op,
+                    format!("load balancer {} ({})", spec.name, lb.id),
+                    "a load balancer of this name exists with a different spec: delete it or choose another name",
+                ));
+            }
+            let lb = self.wait_lb_active(op, &lb.id).await?;
+            return self.lb_record(op, &lb).await;
+        }
+        let subnet = spec.subnet.clone().ok_or_else(|| {
+            Error::invalid(op, "spec.subnet", "OpenStack load balancers need the subnet of their VIP")
+        })?;
+        for (i, g) in spec.security_groups.iter().enumerate() {
+            match self.neutron_group(op, g).await {
+                Ok(_) => {}
+                Err(Error::NotFound { .. }) => {
+                    return Err(Error::invalid(
+                        op,
+                        format!("spec.security_groups[{i}]"),
+                        format!("no security group with id {g:?}: create it first"),
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut listeners = Vec::new();
+        for (i, l) in spec.listeners.iter().enumerate() {
+            let mut members = Vec::new();
+            for (j, m) in l.members.iter().enumerate() {
+                let field = format!("spec.listeners[{i}].members[{j}].instance_id");
+                let addr = self.member_address(op, &field, &m.instance_id).await?;
+                members.push(Self::member_body(m, addr, &l.health_check));
+            }
+            listeners.push(json!({
+                "name": format!("{}-{}", spec.name, l.port),
+                "protocol": protocol_name(l.protocol),
+                "protocol_port": l.port,
+                "default_pool": {
+                    "name": format!("{}-{}", spec.name, l.port),
+                    "protocol": protocol_name(l.protocol),
+                    "lb_algorithm": "ROUND_ROBIN",
+                    "members": members,
+                    "healthmonitor": monitor_body(&l.health_check),
+                },
+            }));
+        }
+        let port = self.vip_port(op, spec, &subnet).await?;
+        let vip_subnet = port
+            .fixed_ips
+            .first()
+            .map(|f| f.subnet_id.clone())
+            .ok_or_else(|| crate::error::unexpected(op, "the VIP port has no address"))?;
+        let mut body = json!({
+            "name": spec.name,
+            "description": hash,
+            "vip_port_id": port.id,
+            "vip_subnet_id": vip_subnet,
+            "listeners": listeners,
+            "tags": tag_strings,
+        });
+        if let Some(ip) = port.fixed_ips.first() {
+            body["vip_address"] = json!(ip.ip_address.to_string());
+        }
+        let lb: OctaviaLb = self
+            .api
+            .send_as(op, Call::post(Service::LoadBalancer, "v2/lbaas/loadbalancers", &json!({ "loadbalancer": body })), "loadbalancer")
+            .await?;
+        let lb = self.wait_lb_active(op, &lb.id).await?;
+        self.lb_record(op, &lb).await
+    }
+
+    /// Adds or removes one member, serialised per LB and between two ACTIVE states.
+    pub(crate) async fn change_member(&self, lb_id: &str, port: u16, member: &MemberSpec, add: bool) -> Result<LoadBalancer> {
+        let op = if add { Operation::AddLoadBalancerMember } else { Operation::RemoveLoadBalancerMember };
+        member.validate(op)?;
+        let lock = self.lb_lock(lb_id);
+        let _guard = lock.lock().await;
+        self.wait_lb_active(op, lb_id).await?;
+        let listener = self
+            .listeners(op, lb_id)
+            .await?
+            .into_iter()
+            .find(|l| l.protocol_port == port)
+            .ok_or_else(|| Error::invalid(op, "listener_port", format!("load balancer {lb_id} has no listener on port {port}")))?;
+        let pool_id = listener
+            .default_pool_id
+            .ok_or_else(|| Error::invalid(op, "listener_port", format!("the listener on port {port} has no pool")))?;
+        let present = self
+            .members(op, &pool_id)
+            .await?
+            .into_iter()
+            .find(|m| m.name == member.instance_id && m.protocol_port == member.port);
+        let changed = match (add, present) {
+            (true, Some(_)) | (false, None) => false,
+            (true, None) => {
+                let hc = self.get_load_balancer_impl(op, lb_id).await?.listener(port).map(|l| l.pool.health_check.clone()).unwrap_or_default();
+                let addr = self.member_address(op, "member.instance_id", &member.instance_id).await?;
+                let body = json!({ "member": Self::member_body(member, addr, &hc) });
+                match self
+                    .api
+                    .send(op, Call::post(Service::LoadBalancer, format!("v2/lbaas/pools/{pool_id}/members"), &body))
+                    .await
+                {
+                    Ok(_) => true,
+                    // Retried after a lost answer: the member is there.
+                    Err(Error::Conflict { message, .. }) if is_duplicate(&message) => true,
+                    Err(Error::Conflict { message, .. }) if is_immutable(&message) => {
+                        return Err(Error::transient(op, format!("load balancer {lb_id} is busy: {message}")))
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            (false, Some(m)) => {
+                match self
+                    .api
+                    .send(op, Call::delete(Service::LoadBalancer, format!("v2/lbaas/pools/{pool_id}/members/{}", m.id)))
+                    .await
+                {
+                    Ok(_) | Err(Error::NotFound { .. }) => true,
+                    Err(Error::Conflict { message, .. }) if is_immutable(&message) => {
+                        return Err(Error::transient(op, format!("load balancer {lb_id} is busy: {message}")))
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let lb = if changed {
+            self.wait_lb_active(op, lb_id).await?
+        } else {
+            self.octavia_lb(op, lb_id).await?
+        };
+        self.lb_record(op, &lb).await
+    }
+
+    pub(crate) async fn delete_load_balancer_impl(&self, id: &str) -> Result<()> {
+        let op = Operation::DeleteLoadBalancer;
+        let lb = match self.octavia_lb(op, id).await {
+            Ok(lb) => lb,
+            Err(Error::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let lock = self.lb_lock(id);
+        let _guard = lock.lock().await;
+        if lb.provisioning_status != "PENDING_DELETE" {
+            // Octavia refuses a delete while PENDING_*: wait for a settled state first.
+            let settled = self
+                .settings
+                .poller
+                .until(op, &format!("load balancer {id}"), "settled", self.settings.timeouts.load_balancer, || async {
+                    match self.octavia_lb(op, id).await {
+                        Ok(lb) if lb.provisioning_status.starts_with("PENDING_") && lb.provisioning_status != "PENDING_DELETE" => {
+                            Ok(Poll::Pending(lb.provisioning_status))
+                        }
+                        Ok(lb) => Ok(Poll::Ready(Some(lb))),
+                        Err(Error::NotFound { .. }) => Ok(Poll::Ready(None)),
+                        Err(e) => Err(e),
+                    }
+                })
+                .await?;
+            if let Some(lb) = settled {
+                if lb.provisioning_status != "PENDING_DELETE" {
+                    match self
+                        .api
+                        .send(op, Call::delete(Service::LoadBalancer, format!("v2/lbaas/loadbalancers/{id}")).query("cascade", "true"))
+                        .await
+                    {
+                        Ok(_) | Err(Error::NotFound { .. }) => {}
+                        Err(Error::Conflict { message, .. }) => {
+                            return Err(Error::transient(op, format!("load balancer {id} is busy: {message}")))
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        self.wait_gone(op, &format!("load balancer {id}"), || async {
+            match self.octavia_lb(op, id).await {
+                Err(Error::NotFound { .. }) => Ok(true),
+                Err(e) => Err(e),
+                Ok(lb) if lb.provisioning_status == "ERROR" => Err(Error::Api {
+                    operation: op,
+                    status: None,
+                    code: "ERROR".into(),
+                    message: format!("Octavia failed to delete load balancer {id}"),
+                }),
+                Ok(_) => Ok(false),
+            }
+        })
+        .await?;
+        // The VIP port is ours (Octavia does not delete a port it was given).
+        if let Some(p) = &lb.vip_port_id {
+            match self.get_port(op, p).await {
+                Ok(port) if port.name == format!("{}-vip", lb.name) => self.delete_port(op, p).await?,
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces an LB's tags (and its VIP port's).
+    pub(crate) async fn put_lb_tags(&self, op: Operation, id: &str, tags: &Tags) -> Result<()> {
+        let strings = tags::to_strings(op, "set", tags, MAX_STRING_TAG_LEN)?;
+        self.api
+            .send(
+                op,
+                Call::put(Service::LoadBalancer, format!("v2/lbaas/loadbalancers/{id}"), &json!({ "loadbalancer": { "tags": strings } })),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                Error::Conflict { message, .. } if is_immutable(&message) => {
+                    Error::transient(op, format!("load balancer {id} is busy: {message}"))
+                }
+                e => e,
+            })
+    }
+
+    pub(crate) async fn lb_tags(&self, op: Operation, id: &str) -> Result<Tags> {
+        Ok(tags::from_strings(&self.octavia_lb(op, id).await?.tags))
+    }
+}
+
+impl OpenStackProvider {
+    /// Waits for ACTIVE (for tag changes, which Octavia also serialises).
+    pub(crate) async fn wait_lb_settled(&self, op: Operation, id: &str) -> Result<()> {
+        self.wait_lb_active(op, id).await.map(|_| ())
+    }
+}

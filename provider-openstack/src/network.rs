@@ -1,0 +1,846 @@
+//! Neutron: security groups and their rules, floating IPs, and the networks, subnets and
+//! ports the other families resolve through.
+//!
+//! - A security group is a Neutron security group; its ingress rules are Neutron rules
+//!   (CIDR sources as `remote_ip_prefix`, group sources as `remote_group_id`); Neutron's
+//!   default egress rules are left alone and not reported.
+//! - A floating IP is a Neutron floating IP on the external network named (or id'd) by the
+//!   pool; its name is kept in its `description`. It is associated to the instance's
+//!   port, waiting for the port to exist. Its `status` is not waited on: a cloud without
+//!   an L3 agent (the test services) never sets it ACTIVE.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use provider_core::model::*;
+use provider_core::wait::Poll;
+use provider_core::{Error, Operation, Result};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::client::{Call, Service};
+use crate::tags::{self, MAX_STRING_TAG_LEN};
+use crate::OpenStackProvider;
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct NeutronRule {
+    pub(crate) id: String,
+    pub(crate) security_group_id: String,
+    pub(crate) direction: String,
+    #[serde(default)]
+    pub(crate) ethertype: Option<String>,
+    #[serde(default)]
+    pub(crate) protocol: Option<String>,
+    #[serde(default)]
+    pub(crate) port_range_min: Option<u16>,
+    #[serde(default)]
+    pub(crate) port_range_max: Option<u16>,
+    #[serde(default)]
+    pub(crate) remote_ip_prefix: Option<String>,
+    #[serde(default)]
+    pub(crate) remote_group_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct NeutronGroup {
+    pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) description: String,
+    #[serde(default)]
+    pub(crate) security_group_rules: Vec<NeutronRule>,
+    #[serde(default)]
+    pub(crate) tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct NeutronFip {
+    pub(crate) id: String,
+    pub(crate) floating_ip_address: IpAddr,
+    pub(crate) floating_network_id: String,
+    #[serde(default)]
+    pub(crate) port_id: Option<String>,
+    #[serde(default)]
+    pub(crate) description: String,
+    #[serde(default)]
+    pub(crate) tags: Vec<String>,
+    #[serde(default)]
+    pub(crate) port_details: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct FixedIp {
+    pub(crate) subnet_id: String,
+    pub(crate) ip_address: IpAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct NeutronPort {
+    pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) device_id: String,
+    #[serde(default)]
+    pub(crate) device_owner: String,
+    #[serde(default)]
+    pub(crate) fixed_ips: Vec<FixedIp>,
+    #[serde(default)]
+    pub(crate) security_groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct NeutronNetwork {
+    pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) name: String,
+    #[serde(default, rename = "router:external")]
+    pub(crate) external: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct NeutronSubnet {
+    pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) name: String,
+    pub(crate) network_id: String,
+}
+
+/// Whether `s` looks like an OpenStack UUID.
+pub(crate) fn looks_like_id(s: &str) -> bool {
+    let hex = s.chars().filter(|c| c.is_ascii_hexdigit()).count();
+    (s.len() == 36 && hex == 32 && s.chars().filter(|c| *c == '-').count() == 4)
+        || (s.len() == 32 && hex == 32)
+}
+
+/// Picks the one match of `name_or_id` among `(id, name)` pairs.
+pub(crate) fn pick<T: Clone>(
+    op: Operation,
+    field: &str,
+    what: &str,
+    name_or_id: &str,
+    items: &[(String, String, T)],
+) -> Result<T> {
+    if let Some((_, _, t)) = items.iter().find(|(id, _, _)| id == name_or_id) {
+        return Ok(t.clone());
+    }
+    let named: Vec<&(String, String, T)> = items.iter().filter(|(_, n, _)| n == name_or_id).collect();
+    match named.as_slice() {
+        [one] => Ok(one.2.clone()),
+        [] => Err(Error::invalid(
+            op,
+            field,
+            format!(
+                "no {what} with id or name {name_or_id:?}: use one of {}",
+                items
+                    .iter()
+                    .map(|(id, n, _)| if n.is_empty() { id.clone() } else { n.clone() })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        many => Err(Error::invalid(
+            op,
+            field,
+            format!(
+                "{name_or_id:?} names {} {what}s: use an id, one of {}",
+                many.len(),
+                many.iter().map(|(id, _, _)| id.clone()).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+fn rule_from_neutron(r: &NeutronRule) -> Option<IngressRule> {
+    if r.direction != "ingress" {
+        return None;
+    }
+    let protocol = match r.protocol.as_deref() {
+        None | Some("any") => Protocol::Any,
+        Some("tcp") | Some("6") => Protocol::Tcp,
+        Some("udp") | Some("17") => Protocol::Udp,
+        Some("icmp") | Some("1") => Protocol::Icmp,
+        Some(_) => return None,
+    };
+    let ports = match protocol {
+        Protocol::Tcp | Protocol::Udp => Some(PortRange {
+            from: r.port_range_min.unwrap_or(1),
+            to: r.port_range_max.or(r.port_range_min).unwrap_or(65535),
+        }),
+        _ => None,
+    };
+    let source = if let Some(g) = &r.remote_group_id {
+        RuleSource::Group(g.clone())
+    } else {
+        let default = if r.ethertype.as_deref() == Some("IPv6") {
+            "::/0"
+        } else {
+            "0.0.0.0/0"
+        };
+        let cidr = r.remote_ip_prefix.as_deref().unwrap_or(default);
+        // A bare address (no prefix length) is a host route.
+        let net: IpNet = cidr
+            .parse()
+            .or_else(|_| cidr.parse::<IpAddr>().map(IpNet::from))
+            .ok()?;
+        RuleSource::Cidr(net)
+    };
+    Some(IngressRule {
+        protocol,
+        ports,
+        source,
+    })
+}
+
+fn rule_body(group_id: &str, rule: &IngressRule) -> Value {
+    let mut body = json!({
+        "security_group_id": group_id,
+        "direction": "ingress",
+    });
+    let proto = match rule.protocol {
+        Protocol::Tcp => Some("tcp"),
+        Protocol::Udp => Some("udp"),
+        Protocol::Icmp => Some("icmp"),
+        Protocol::Any => None,
+    };
+    if let Some(p) = proto {
+        body["protocol"] = json!(p);
+    }
+    if let Some(r) = rule.ports {
+        body["port_range_min"] = json!(r.from);
+        body["port_range_max"] = json!(r.to);
+    }
+    match &rule.source {
+        RuleSource::Cidr(net) => {
+            body["ethertype"] = json!(if net.addr().is_ipv6() { "IPv6" } else { "IPv4" });
+            body["remote_ip_prefix"] = json!(net.trunc().to_string());
+        }
+        RuleSource::Group(g) => {
+            body["ethertype"] = json!("IPv4");
+            body["remote_group_id"] = json!(g);
+        }
+    }
+    json!({ "security_group_rule": body })
+}
+
+/// A rule with its CIDR normalised (host bits cleared), as Neutron stores it.
+fn normalise(rule: &IngressRule) -> IngressRule {
+    let mut r = rule.clone();
+    if let RuleSource::Cidr(net) = &r.source {
+        r.source = RuleSource::Cidr(net.trunc());
+    }
+    r
+}
+
+fn group_record(g: &NeutronGroup) -> SecurityGroup {
+    let mut rules: Vec<IngressRule> = g
+        .security_group_rules
+        .iter()
+        .filter_map(rule_from_neutron)
+        .collect();
+    rules.sort();
+    rules.dedup();
+    SecurityGroup {
+        id: g.id.clone(),
+        name: g.name.clone(),
+        description: g.description.clone(),
+        rules,
+        tags: tags::from_strings(&g.tags),
+    }
+}
+
+impl OpenStackProvider {
+    /// Adds `project_id=<scope>` so admin tokens do not list other projects' resources.
+    pub(crate) fn scoped(&self, call: Call) -> Call {
+        match self.project_id() {
+            Some(p) => call.query("project_id", p),
+            None => call,
+        }
+    }
+
+    pub(crate) async fn neutron_group(&self, op: Operation, id: &str) -> Result<NeutronGroup> {
+        self.api
+            .send_as(
+                op,
+                Call::get(Service::Network, format!("v2.0/security-groups/{id}")),
+                "security_group",
+            )
+            .await
+            .map_err(|e| match e {
+                Error::NotFound { .. } => Error::not_found(op, format!("security group {id}")),
+                e => e,
+            })
+    }
+
+    pub(crate) async fn get_security_group_impl(&self, op: Operation, id: &str) -> Result<SecurityGroup> {
+        Ok(group_record(&self.neutron_group(op, id).await?))
+    }
+
+    pub(crate) async fn list_security_groups_impl(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>> {
+        let op = Operation::ListSecurityGroups;
+        let mut call = self.scoped(Call::get(Service::Network, "v2.0/security-groups"));
+        if let Some(t) = tags::filter_query(filter, MAX_STRING_TAG_LEN) {
+            call = call.query("tags", t);
+        }
+        let groups: Vec<NeutronGroup> = self.api.list(op, call, "security_groups").await?;
+        Ok(groups
+            .iter()
+            .map(group_record)
+            .filter(|g| filter.matches(&g.tags))
+            .collect())
+    }
+
+    async fn check_rule_source(&self, op: Operation, field: &str, rule: &IngressRule) -> Result<()> {
+        if let RuleSource::Group(g) = &rule.source {
+            match self.neutron_group(op, g).await {
+                Ok(_) => {}
+                Err(Error::NotFound { .. }) => {
+                    return Err(Error::invalid(
+                        op,
+                        format!("{field}.source"),
+                        format!("no security group with id {g:?}: create it first"),
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn create_security_group_impl(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
+        let op = Operation::CreateSecurityGroup;
+        spec.validate()?;
+        let tag_strings = tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
+        for (i, r) in spec.rules.iter().enumerate() {
+            self.check_rule_source(op, &format!("spec.rules[{i}]"), r).await?;
+        }
+        let want: BTreeSet<IngressRule> = spec.rules.iter().map(normalise).collect();
+        let existing: Vec<NeutronGroup> = self
+            .api
+            .list(
+                op,
+                self.scoped(Call::get(Service::Network, "v2.0/security-groups"))
+                    .query("name", spec.name.clone()),
+                "security_groups",
+            )
+            .await?;
+        let group = match existing.into_iter().find(|g| g.name == spec.name) {
+            Some(g) => {
+                let have = group_record(&g);
+                let have_rules: BTreeSet<IngressRule> = have.rules.iter().cloned().collect();
+                // A create that stopped half-way (rules missing, nothing else) is finished.
+                if have.description != spec.description
+                    || have.tags != spec.tags
+                    || !have_rules.is_subset(&want)
+                {
+                    return Err(Error::conflict(
+                        op,
+                        format!("security group {} ({})", spec.name, g.id),
+                        "a group of this name exists with a different spec: delete it or choose another name",
+                    ));
+                }
+                g
+            }
+            None => {
+                let body = json!({ "security_group": {
+                    "name": spec.name,
+                    "description": spec.description,
+                    "tags": tag_strings,
+                }});
+                self.api
+                    .send_as(op, Call::post(Service::Network, "v2.0/security-groups", &body), "security_group")
+                    .await?
+            }
+        };
+        let have: BTreeSet<IngressRule> = group_record(&group).rules.into_iter().collect();
+        for rule in want.difference(&have) {
+            self.post_rule(op, &group.id, rule).await?;
+        }
+        self.get_security_group_impl(op, &group.id).await
+    }
+
+    async fn post_rule(&self, op: Operation, group_id: &str, rule: &IngressRule) -> Result<()> {
+        match self
+            .api
+            .send(op, Call::post(Service::Network, "v2.0/security-group-rules", &rule_body(group_id, rule)))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // SecurityGroupRuleExists: adding what is there succeeds.
+            Err(Error::Conflict { .. }) => Ok(()),
+            Err(Error::NotFound { .. }) => Err(Error::not_found(op, format!("security group {group_id}"))),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) async fn add_security_group_rule_impl(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
+        let op = Operation::AddSecurityGroupRule;
+        rule.validate(op, "rule")?;
+        let g = group_record(&self.neutron_group(op, group_id).await?);
+        self.check_rule_source(op, "rule", rule).await?;
+        let rule = normalise(rule);
+        if g.rules.contains(&rule) {
+            return Ok(());
+        }
+        self.post_rule(op, group_id, &rule).await
+    }
+
+    pub(crate) async fn remove_security_group_rule_impl(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
+        let op = Operation::RemoveSecurityGroupRule;
+        let g = self.neutron_group(op, group_id).await?;
+        let rule = normalise(rule);
+        for r in &g.security_group_rules {
+            if rule_from_neutron(r).as_ref() == Some(&rule) {
+                match self
+                    .api
+                    .send(op, Call::delete(Service::Network, format!("v2.0/security-group-rules/{}", r.id)))
+                    .await
+                {
+                    Ok(_) | Err(Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn delete_security_group_impl(&self, id: &str) -> Result<()> {
+        let op = Operation::DeleteSecurityGroup;
+        match self.neutron_group(op, id).await {
+            Err(Error::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        // Neutron would silently delete other groups' rules that name this one.
+        let referencing: Vec<NeutronRule> = self
+            .api
+            .list(
+                op,
+                Call::get(Service::Network, "v2.0/security-group-rules").query("remote_group_id", id),
+                "security_group_rules",
+            )
+            .await?;
+        if let Some(r) = referencing.iter().find(|r| r.security_group_id != id) {
+            return Err(Error::conflict(
+                op,
+                format!("security group {id}"),
+                format!(
+                    "referenced by a rule of group {}: remove that rule first",
+                    r.security_group_id
+                ),
+            ));
+        }
+        match self
+            .api
+            .send(op, Call::delete(Service::Network, format!("v2.0/security-groups/{id}")))
+            .await
+        {
+            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(Error::Conflict { message, .. }) => Err(self.group_in_use(op, id, message).await),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Why a group is in use: an instance that exists is a `Conflict`; ports of
+    /// instances already gone are still being cleaned up (`Transient`).
+    async fn group_in_use(&self, op: Operation, id: &str, message: String) -> Error {
+        let ports: Vec<NeutronPort> = match self
+            .api
+            .list(
+                op,
+                Call::get(Service::Network, "v2.0/ports").query("security_groups", id),
+                "ports",
+            )
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => return e,
+        };
+        for p in &ports {
+            if p.device_owner.starts_with("compute:") && !p.device_id.is_empty() {
+                match self.server(op, &p.device_id).await {
+                    Ok(_) => {
+                        return Error::conflict(
+                            op,
+                            format!("security group {id}"),
+                            format!("in use by instance {}: delete the instance first", p.device_id),
+                        )
+                    }
+                    Err(Error::NotFound { .. }) => continue,
+                    Err(e) => return e,
+                }
+            } else if !p.device_owner.is_empty() || !p.name.is_empty() {
+                return Error::conflict(
+                    op,
+                    format!("security group {id}"),
+                    format!("in use by port {} ({}): {message}", p.id, p.device_owner),
+                );
+            }
+        }
+        Error::transient(op, format!("security group {id} is still in use by ports being deleted: {message}"))
+    }
+
+    // --- networks, subnets, ports
+
+    pub(crate) async fn networks(&self, op: Operation) -> Result<Vec<NeutronNetwork>> {
+        self.api
+            .list(op, Call::get(Service::Network, "v2.0/networks"), "networks")
+            .await
+    }
+
+    /// The network named or id'd `name_or_id`; `InvalidInput` on `field` when there is
+    /// none or several.
+    pub(crate) async fn resolve_network(
+        &self,
+        op: Operation,
+        field: &str,
+        name_or_id: &str,
+        external: bool,
+    ) -> Result<NeutronNetwork> {
+        let nets = self.networks(op).await?;
+        let items: Vec<(String, String, NeutronNetwork)> = nets
+            .into_iter()
+            .filter(|n| !external || n.external)
+            .map(|n| (n.id.clone(), n.name.clone(), n))
+            .collect();
+        let what = if external { "external network" } else { "network" };
+        pick(op, field, what, name_or_id, &items)
+    }
+
+    pub(crate) async fn resolve_subnet(&self, op: Operation, field: &str, name_or_id: &str) -> Result<NeutronSubnet> {
+        let subnets: Vec<NeutronSubnet> = self
+            .api
+            .list(op, Call::get(Service::Network, "v2.0/subnets"), "subnets")
+            .await?;
+        let items: Vec<(String, String, NeutronSubnet)> = subnets
+            .into_iter()
+            .map(|s| (s.id.clone(), s.name.clone(), s))
+            .collect();
+        pick(op, field, "subnet", name_or_id, &items)
+    }
+
+    /// The ports of these devices (servers), in one call per 50 ids.
+    pub(crate) async fn ports_of(&self, op: Operation, device_ids: &[String]) -> Result<Vec<NeutronPort>> {
+        let mut out = Vec::new();
+        for chunk in device_ids.chunks(50) {
+            let mut call = Call::get(Service::Network, "v2.0/ports");
+            for id in chunk {
+                call = call.query("device_id", id.clone());
+            }
+            out.extend(self.api.list::<NeutronPort>(op, call, "ports").await?);
+        }
+        Ok(out)
+    }
+
+    /// The floating IPs on these ports, in one call per 50 ids.
+    pub(crate) async fn fips_on_ports(&self, op: Operation, port_ids: &[String]) -> Result<Vec<NeutronFip>> {
+        let mut out = Vec::new();
+        for chunk in port_ids.chunks(50) {
+            let mut call = Call::get(Service::Network, "v2.0/floatingips");
+            for id in chunk {
+                call = call.query("port_id", id.clone());
+            }
+            out.extend(self.api.list::<NeutronFip>(op, call, "floatingips").await?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn create_port(&self, op: Operation, body: &Value) -> Result<NeutronPort> {
+        self.api
+            .send_as(op, Call::post(Service::Network, "v2.0/ports", body), "port")
+            .await
+    }
+
+    pub(crate) async fn get_port(&self, op: Operation, id: &str) -> Result<NeutronPort> {
+        self.api
+            .send_as(op, Call::get(Service::Network, format!("v2.0/ports/{id}")), "port")
+            .await
+    }
+
+    pub(crate) async fn ports_named(&self, op: Operation, name: &str) -> Result<Vec<NeutronPort>> {
+        let ports: Vec<NeutronPort> = self
+            .api
+            .list(
+                op,
+                self.scoped(Call::get(Service::Network, "v2.0/ports")).query("name", name.to_string()),
+                "ports",
+            )
+            .await?;
+        Ok(ports.into_iter().filter(|p| p.name == name).collect())
+    }
+
+    pub(crate) async fn delete_port(&self, op: Operation, id: &str) -> Result<()> {
+        match self
+            .api
+            .send(op, Call::delete(Service::Network, format!("v2.0/ports/{id}")))
+            .await
+        {
+            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    // --- floating IPs
+
+    async fn fip_record(&self, op: Operation, f: &NeutronFip, names: &BTreeMap<String, String>) -> Result<FloatingIp> {
+        let instance_id = match &f.port_id {
+            None => None,
+            Some(port) => {
+                let from_details = f
+                    .port_details
+                    .as_ref()
+                    .and_then(|d| d.get("device_id"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                match from_details {
+                    Some(d) => Some(d),
+                    None => match self.get_port(op, port).await {
+                        Ok(p) => Some(p.device_id),
+                        Err(Error::NotFound { .. }) => None,
+                        Err(e) => return Err(e),
+                    },
+                }
+                .filter(|d| !d.is_empty())
+            }
+        };
+        Ok(FloatingIp {
+            id: f.id.clone(),
+            name: f.description.clone(),
+            address: f.floating_ip_address,
+            pool: names
+                .get(&f.floating_network_id)
+                .cloned()
+                .unwrap_or_else(|| f.floating_network_id.clone()),
+            instance_id,
+            tags: tags::from_strings(&f.tags),
+        })
+    }
+
+    async fn network_names(&self, op: Operation) -> Result<BTreeMap<String, String>> {
+        Ok(self
+            .networks(op)
+            .await?
+            .into_iter()
+            .map(|n| {
+                let name = if n.name.is_empty() { n.id.clone() } else { n.name };
+                (n.id, name)
+            })
+            .collect())
+    }
+
+    async fn neutron_fip(&self, op: Operation, id: &str) -> Result<NeutronFip> {
+        self.api
+            .send_as(op, Call::get(Service::Network, format!("v2.0/floatingips/{id}")), "floatingip")
+            .await
+            .map_err(|e| match e {
+                Error::NotFound { .. } => Error::not_found(op, format!("floating IP {id}")),
+                e => e,
+            })
+    }
+
+    pub(crate) async fn get_floating_ip_impl(&self, op: Operation, id: &str) -> Result<FloatingIp> {
+        let f = self.neutron_fip(op, id).await?;
+        let names = self.network_names(op).await?;
+        self.fip_record(op, &f, &names).await
+    }
+
+    pub(crate) async fn list_floating_ips_impl(&self, filter: &TagFilter) -> Result<Vec<FloatingIp>> {
+        let op = Operation::ListFloatingIps;
+        let mut call = self.scoped(Call::get(Service::Network, "v2.0/floatingips"));
+        if let Some(t) = tags::filter_query(filter, MAX_STRING_TAG_LEN) {
+            call = call.query("tags", t);
+        }
+        let fips: Vec<NeutronFip> = self.api.list(op, call, "floatingips").await?;
+        let names = self.network_names(op).await?;
+        let mut out = Vec::new();
+        for f in fips.iter().filter(|f| filter.matches(&tags::from_strings(&f.tags))) {
+            out.push(self.fip_record(op, f, &names).await?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn allocate_floating_ip_impl(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
+        let op = Operation::AllocateFloatingIp;
+        spec.validate()?;
+        let tag_strings = tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
+        let pool = self.resolve_network(op, "spec.pool", &spec.pool, true).await?;
+        let existing: Vec<NeutronFip> = self
+            .api
+            .list(
+                op,
+                self.scoped(Call::get(Service::Network, "v2.0/floatingips"))
+                    .query("description", spec.name.clone()),
+                "floatingips",
+            )
+            .await?;
+        let names = self.network_names(op).await?;
+        if let Some(f) = existing.iter().find(|f| f.description == spec.name) {
+            if f.floating_network_id == pool.id && tags::from_strings(&f.tags) == spec.tags {
+                return self.fip_record(op, f, &names).await;
+            }
+            return Err(Error::conflict(
+                op,
+                format!("floating IP {} ({})", spec.name, f.id),
+                "a floating IP of this name exists with a different spec: release it or choose another name",
+            ));
+        }
+        let body = json!({ "floatingip": {
+            "floating_network_id": pool.id,
+            "description": spec.name,
+            "tags": tag_strings,
+        }});
+        let f: NeutronFip = self
+            .api
+            .send_as(op, Call::post(Service::Network, "v2.0/floatingips", &body), "floatingip")
+            .await?;
+        self.fip_record(op, &f, &names).await
+    }
+
+    pub(crate) async fn associate_floating_ip_impl(&self, id: &str, instance_id: &str) -> Result<FloatingIp> {
+        let op = Operation::AssociateFloatingIp;
+        self.neutron_fip(op, id).await?;
+        let server = self.server(op, instance_id).await?;
+        if server.is_deleting() {
+            return Err(Error::conflict(op, format!("instance {instance_id}"), "the instance is being deleted"));
+        }
+        // The instance's port appears some time after the server does.
+        let instance = instance_id.to_string();
+        let port = self
+            .settings
+            .poller
+            .until(
+                op,
+                &format!("port of instance {instance_id}"),
+                "created",
+                self.settings.timeouts.floating_ip,
+                || async {
+                    let ports = self.ports_of(op, std::slice::from_ref(&instance)).await?;
+                    Ok(match ports.into_iter().find(|p| !p.fixed_ips.is_empty()) {
+                        Some(p) => Poll::Ready(p),
+                        None => Poll::Pending("no port yet".into()),
+                    })
+                },
+            )
+            .await?;
+        let body = json!({ "floatingip": { "port_id": port.id } });
+        let f: NeutronFip = match self
+            .api
+            .send_as(op, Call::put(Service::Network, format!("v2.0/floatingips/{id}"), &body), "floatingip")
+            .await
+        {
+            Ok(f) => f,
+            Err(Error::NotFound { resource, .. }) if resource.to_lowercase().contains("external") => {
+                return Err(Error::invalid(
+                    op,
+                    "instance_id",
+                    format!("the instance's network cannot reach the pool's network (no router): {resource}"),
+                ))
+            }
+            Err(Error::NotFound { .. }) => return Err(Error::not_found(op, format!("floating IP {id}"))),
+            Err(e) => return Err(e),
+        };
+        let names = self.network_names(op).await?;
+        let mut rec = self.fip_record(op, &f, &names).await?;
+        rec.instance_id = Some(instance_id.to_string());
+        Ok(rec)
+    }
+
+    pub(crate) async fn disassociate_floating_ip_impl(&self, id: &str) -> Result<FloatingIp> {
+        let op = Operation::DisassociateFloatingIp;
+        let f = self.neutron_fip(op, id).await?;
+        let f = if f.port_id.is_some() {
+            let body = json!({ "floatingip": { "port_id": Value::Null } });
+            self.api
+                .send_as(op, Call::put(Service::Network, format!("v2.0/floatingips/{id}"), &body), "floatingip")
+                .await
+                .map_err(|e| match e {
+                    Error::NotFound { .. } => Error::not_found(op, format!("floating IP {id}")),
+                    e => e,
+                })?
+        } else {
+            f
+        };
+        let names = self.network_names(op).await?;
+        self.fip_record(op, &f, &names).await
+    }
+
+    pub(crate) async fn release_floating_ip_impl(&self, id: &str) -> Result<()> {
+        let op = Operation::ReleaseFloatingIp;
+        match self
+            .api
+            .send(op, Call::delete(Service::Network, format!("v2.0/floatingips/{id}")))
+            .await
+        {
+            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces the string tags of a Neutron resource (`security-groups`, `floatingips`).
+    pub(crate) async fn put_neutron_tags(&self, op: Operation, collection: &str, id: &str, tags: &Tags) -> Result<()> {
+        let strings = tags::to_strings(op, "set", tags, MAX_STRING_TAG_LEN)?;
+        self.api
+            .send(
+                op,
+                Call::put(Service::Network, format!("v2.0/{collection}/{id}/tags"), &json!({ "tags": strings })),
+            )
+            .await
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_round_trip_through_neutron_shape() {
+        let rules = [
+            IngressRule::tcp(22, "10.1.1.4/32".parse().unwrap()),
+            IngressRule::tcp_from_group(8080, "g1"),
+            IngressRule {
+                protocol: Protocol::Icmp,
+                ports: None,
+                source: RuleSource::Cidr("0.0.0.0/0".parse().unwrap()),
+            },
+            IngressRule {
+                protocol: Protocol::Any,
+                ports: None,
+                source: RuleSource::Cidr("2001:db8::/32".parse().unwrap()),
+            },
+        ];
+        for r in rules {
+            let body = rule_body("sg", &r)["security_group_rule"].clone();
+            let mut n: NeutronRule = serde_json::from_value(json!({
+                "id": "r", "security_group_id": "sg", "direction": "ingress",
+            }))
+            .unwrap();
+            n.ethertype = body["ethertype"].as_str().map(str::to_string);
+            n.protocol = body["protocol"].as_str().map(str::to_string);
+            n.port_range_min = body["port_range_min"].as_u64().map(|p| p as u16);
+            n.port_range_max = body["port_range_max"].as_u64().map(|p| p as u16);
+            n.remote_ip_prefix = body["remote_ip_prefix"].as_str().map(str::to_string);
+            n.remote_group_id = body["remote_group_id"].as_str().map(str::to_string);
+            assert_eq!(rule_from_neutron(&n), Some(r));
+        }
+    }
+
+    #[test]
+    fn pick_by_id_name_and_ambiguity() {
+        let items = vec![
+            ("1".to_string(), "a".to_string(), 1),
+            ("2".to_string(), "b".to_string(), 2),
+            ("3".to_string(), "b".to_string(), 3),
+        ];
+        let op = Operation::CreateInstance;
+        assert_eq!(pick(op, "f", "x", "1", &items).unwrap(), 1);
+        assert_eq!(pick(op, "f", "x", "a", &items).unwrap(), 1);
+        let e = pick(op, "f", "x", "b", &items).unwrap_err();
+        assert!(e.to_string().contains("2, 3"), "{e}");
+        assert_eq!(pick(op, "f", "x", "zz", &items).unwrap_err().kind(), provider_core::ErrorKind::InvalidInput);
+        assert!(looks_like_id("a94493c3-2b5d-47a8-9f1c-1ba51b702ee9"));
+        assert!(!looks_like_id("m1.small"));
+    }
+}

@@ -1,0 +1,306 @@
+//! [`OpenStackProvider`]: the session, the settings, and the [`Provider`] impl that
+//! hands each call to its family's module.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use openstack_sdk::AsyncOpenStack;
+use provider_core::model::*;
+use provider_core::{Capabilities, Provider, Result};
+
+use crate::client::Api;
+use crate::config::{OpenStackBuilder, Settings};
+use crate::error::from_connect_error;
+
+/// A Plinth provider for one OpenStack project (Keystone v3 scope) in one region.
+#[derive(Debug)]
+pub struct OpenStackProvider {
+    pub(crate) api: Api,
+    pub(crate) settings: Settings,
+    /// One lock per load balancer: Octavia takes one change at a time.
+    lb_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl OpenStackProvider {
+    /// A builder ([`OpenStackBuilder::new`]).
+    pub fn builder() -> OpenStackBuilder {
+        OpenStackBuilder::new()
+    }
+
+    pub(crate) async fn connect(builder: OpenStackBuilder) -> Result<Self> {
+        let config = builder.cloud_config()?;
+        let settings = builder.settings();
+        let os = AsyncOpenStack::builder(&config)
+            .disable_auth_cache(true)
+            .connect()
+            .await
+            .map_err(from_connect_error)?;
+        let margin = chrono::TimeDelta::from_std(settings.renew_margin)
+            .unwrap_or_else(|_| chrono::TimeDelta::minutes(5));
+        let renew = os.enable_auto_renew(margin);
+        Ok(Self {
+            api: Api::new(os, settings.page_size, renew),
+            settings,
+            lb_locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The project the token is scoped to.
+    pub fn project_id(&self) -> Option<String> {
+        use openstack_sdk::api::RestClient;
+        self.api.session().get_current_project().and_then(|p| p.id)
+    }
+
+    /// HTTP requests sent so far (each page of a list counts).
+    pub fn api_calls(&self) -> u64 {
+        self.api.calls()
+    }
+
+    /// The current Keystone token (a secret: never log it). For tests that revoke it.
+    pub fn token(&self) -> Option<secrecy::SecretString> {
+        self.api.session().get_auth_token()
+    }
+
+    /// The per-LB lock that serialises changes.
+    pub(crate) fn lb_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.lb_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(id.to_string()).or_default().clone()
+    }
+
+    /// The Cinder AZ of a Nova AZ.
+    pub(crate) fn volume_zone(&self, compute: &str) -> String {
+        self.settings
+            .volume_zones
+            .get(compute)
+            .cloned()
+            .unwrap_or_else(|| compute.to_string())
+    }
+
+    /// The Nova AZ of a Cinder AZ.
+    pub(crate) fn compute_zone(&self, volume: &str) -> String {
+        self.settings
+            .volume_zones
+            .iter()
+            .find(|(_, v)| *v == volume)
+            .map(|(c, _)| c.clone())
+            .unwrap_or_else(|| volume.to_string())
+    }
+}
+
+#[async_trait]
+impl Provider for OpenStackProvider {
+    fn name(&self) -> &str {
+        "openstack"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            floating_ips: true,
+            load_balancers: true,
+            lb_protocols: vec![LbProtocol::Tcp, LbProtocol::Http],
+            group_sources: true,
+            page_size: self.api.page_size(),
+        }
+    }
+
+    async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {
+        self.zones().await
+    }
+
+    async fn update_tags(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
+        self.update_tags_impl(kind, id, set, remove).await
+    }
+
+    async fn create_security_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
+        self.create_security_group_impl(spec).await
+    }
+
+    async fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {
+        self.get_security_group_impl(provider_core::Operation::GetSecurityGroup, id)
+            .await
+    }
+
+    async fn list_security_groups(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>> {
+        self.list_security_groups_impl(filter).await
+    }
+
+    async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
+        self.add_security_group_rule_impl(group_id, rule).await
+    }
+
+    async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
+        self.remove_security_group_rule_impl(group_id, rule).await
+    }
+
+    async fn delete_security_group(&self, id: &str) -> Result<()> {
+        self.delete_security_group_impl(id).await
+    }
+
+    async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
+        self.allocate_floating_ip_impl(spec).await
+    }
+
+    async fn get_floating_ip(&self, id: &str) -> Result<FloatingIp> {
+        self.get_floating_ip_impl(provider_core::Operation::GetFloatingIp, id)
+            .await
+    }
+
+    async fn list_floating_ips(&self, filter: &TagFilter) -> Result<Vec<FloatingIp>> {
+        self.list_floating_ips_impl(filter).await
+    }
+
+    async fn associate_floating_ip(&self, id: &str, instance_id: &str) -> Result<FloatingIp> {
+        self.associate_floating_ip_impl(id, instance_id).await
+    }
+
+    async fn disassociate_floating_ip(&self, id: &str) -> Result<FloatingIp> {
+        self.disassociate_floating_ip_impl(id).await
+    }
+
+    async fn release_floating_ip(&self, id: &str) -> Result<()> {
+        self.release_floating_ip_impl(id).await
+    }
+
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume> {
+        self.create_volume_impl(spec).await
+    }
+
+    async fn get_volume(&self, id: &str) -> Result<Volume> {
+        self.get_volume_impl(provider_core::Operation::GetVolume, id)
+            .await
+    }
+
+    async fn list_volumes(&self, filter: &TagFilter) -> Result<Vec<Volume>> {
+        self.list_volumes_impl(filter).await
+    }
+
+    async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
+        self.attach_volume_impl(volume_id, instance_id).await
+    }
+
+    async fn detach_volume(&self, volume_id: &str) -> Result<Volume> {
+        self.detach_volume_impl(volume_id).await
+    }
+
+    async fn delete_volume(&self, id: &str) -> Result<()> {
+        self.delete_volume_impl(id).await
+    }
+
+    async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance> {
+        self.create_instance_impl(spec).await
+    }
+
+    async fn get_instance(&self, id: &str) -> Result<Instance> {
+        self.get_instance_impl(provider_core::Operation::GetInstance, id)
+            .await
+    }
+
+    async fn list_instances(&self, filter: &TagFilter) -> Result<Vec<Instance>> {
+        self.list_instances_impl(filter).await
+    }
+
+    async fn delete_instance(&self, id: &str) -> Result<()> {
+        self.delete_instance_impl(id).await
+    }
+
+    async fn create_load_balancer(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer> {
+        self.create_load_balancer_impl(spec).await
+    }
+
+    async fn get_load_balancer(&self, id: &str) -> Result<LoadBalancer> {
+        self.get_load_balancer_impl(provider_core::Operation::GetLoadBalancer, id)
+            .await
+    }
+
+    async fn list_load_balancers(&self, filter: &TagFilter) -> Result<Vec<LoadBalancer>> {
+        self.list_load_balancers_impl(filter).await
+    }
+
+    async fn add_load_balancer_member(
+        &self,
+        lb_id: &str,
+        listener_port: u16,
+        member: &MemberSpec,
+    ) -> Result<LoadBalancer> {
+        self.change_member(lb_id, listener_port, member, true).await
+    }
+
+    async fn remove_load_balancer_member(
+        &self,
+        lb_id: &str,
+        listener_port: u16,
+        member: &MemberSpec,
+    ) -> Result<LoadBalancer> {
+        self.change_member(lb_id, listener_port, member, false)
+            .await
+    }
+
+    async fn delete_load_balancer(&self, id: &str) -> Result<()> {
+        self.delete_load_balancer_impl(id).await
+    }
+}
+
+impl OpenStackProvider {
+    /// `update_tags`, per kind: Neutron and Octavia tags are replaced whole, Nova and
+    /// Cinder metadata keys are set and removed one by one.
+    pub(crate) async fn update_tags_impl(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
+        use provider_core::Operation;
+        let op = Operation::UpdateTags;
+        let merge = |mut tags: Tags| {
+            for k in remove {
+                tags.remove(k);
+            }
+            tags.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+            tags
+        };
+        let not_found = |e: provider_core::Error| match e {
+            provider_core::Error::NotFound { .. } => {
+                provider_core::Error::not_found(op, format!("{kind} {id}"))
+            }
+            e => e,
+        };
+        match kind {
+            ResourceKind::SecurityGroup => {
+                let g = self.get_security_group_impl(op, id).await.map_err(not_found)?;
+                self.put_neutron_tags(op, "security-groups", id, &merge(g.tags))
+                    .await
+                    .map_err(not_found)
+            }
+            ResourceKind::FloatingIp => {
+                let f = self.get_floating_ip_impl(op, id).await.map_err(not_found)?;
+                self.put_neutron_tags(op, "floatingips", id, &merge(f.tags))
+                    .await
+                    .map_err(not_found)
+            }
+            ResourceKind::Volume => self
+                .update_volume_tags(op, id, set, remove)
+                .await
+                .map_err(not_found),
+            ResourceKind::Instance => self
+                .update_server_tags(op, id, set, remove)
+                .await
+                .map_err(not_found),
+            ResourceKind::LoadBalancer => {
+                let lock = self.lb_lock(id);
+                let _guard = lock.lock().await;
+                let tags = self.lb_tags(op, id).await.map_err(not_found)?;
+                self.wait_lb_settled(op, id).await?;
+                self.put_lb_tags(op, id, &merge(tags)).await.map_err(not_found)?;
+                self.wait_lb_settled(op, id).await
+            }
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Tests against OpenStack's own services (emulators/openstack/: Keystone, Nova with the
+//! fake driver, Neutron, Cinder with the fake driver, Octavia with noop drivers).
+//!
+//! They find the cloud through `PLINTH_OS_TEST_CLOUD` (a clouds.yaml entry, the file
+//! named by `OS_CLIENT_CONFIG_FILE`); `PLINTH_OS_TEST_MYSQL_SOCKET` (MariaDB of the
+//! services) lets the LB-in-ERROR test put an LB in ERROR as a failed amphora would.
+//! Unset, each test prints why it is skipped and passes, except under `CI`, where it
+//! fails.
+
+use std::process::Command;
+use std::time::Duration;
+
+use provider_core::conformance::{self, ConformanceConfig};
+use std::sync::Arc;
+
+use provider_core::layer::{Instrumented, Layered};
+use provider_core::wait::{Poller, Timeouts};
+use provider_core::*;
+use provider_openstack::{OpenStackBuilder, OpenStackProvider};
+use secrecy::{ExposeSecret, SecretString};
+
+const CLOUD_VAR: &str = "PLINTH_OS_TEST_CLOUD";
+const MYSQL_VAR: &str = "PLINTH_OS_TEST_MYSQL_SOCKET";
+
+/// The cloud name, or `None` (after printing why) when the test must be skipped.
+fn cloud_name() -> Option<String> {
+    match std::env::var(CLOUD_VAR) {
+        Ok(c) if !c.is_empty() => Some(c),
+        _ => {
+            if std::env::var_os("CI").is_some() {
+                panic!("OpenStack services not running in CI: set {CLOUD_VAR} (and OS_CLIENT_CONFIG_FILE); see emulators/openstack/README.md");
+            }
+            eprintln!("skipped: OpenStack services not running (set {CLOUD_VAR} and OS_CLIENT_CONFIG_FILE; see emulators/openstack/README.md)");
+            None
+        }
+    }
+}
+
+fn builder(cloud: &str) -> OpenStackBuilder {
+    OpenStackBuilder::from_cloud(cloud)
+        .expect("clouds.yaml entry")
+        .with_poller(Poller::new(Duration::from_millis(300), Duration::from_secs(3)))
+        .with_timeouts(Timeouts::all(Duration::from_secs(240)))
+}
+
+async fn provider(cloud: &str, page_size: usize) -> OpenStackProvider {
+    builder(cloud)
+        .with_page_size(page_size)
+        .build()
+        .await
+        .expect("connect to the OpenStack services")
+}
+
+fn tags(run: &str) -> Tags {
+    [("plinth-os-test".to_string(), run.to_string())].into()
+}
+
+fn run_id() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) & 0xffff_ffff)
+}
+
+fn instance_spec(name: &str, run: &str) -> InstanceSpec {
+    InstanceSpec {
+        name: name.into(),
+        availability_zone: "az1".into(),
+        flavor: "m1.tiny".into(),
+        image: "fake-image".into(),
+        network: Some("private".into()),
+        subnet: None,
+        security_groups: vec![],
+        keypair: None,
+        user_data: Some("#!/bin/sh\necho hello\n".into()),
+        tags: tags(run),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_kit_passes() {
+    let Some(cloud) = cloud_name() else { return };
+    // A small page, so the kit's pagination checks cross pages (it creates page + 1).
+    let os = Arc::new(provider(&cloud, 5).await);
+    let metrics = Instrumented::new();
+    let p = Layered::new(os.clone(), metrics.clone());
+    let config = ConformanceConfig::new("fake-image", "m1.tiny")
+        .with_network("private")
+        .with_subnet("private-subnet")
+        .with_floating_ip_pool("public")
+        .with_zones(["az1", "az2", "az3"])
+        .with_concurrency(4)
+        .with_check_timeout(Duration::from_secs(900));
+    let report = conformance::run_all(&p, &config).await;
+    println!("{report}");
+    let snap = metrics.snapshot();
+    println!(
+        "{} trait calls, {} HTTP requests to the services",
+        snap.total_calls(),
+        os.api_calls()
+    );
+    for (op, st) in &snap.operations {
+        println!("{op:<28} {:>5} calls {:>4} errors  mean {:?}", st.calls, st.error_count(), st.mean_latency());
+    }
+    assert!(report.is_success(), "{report}");
+}
+
+#[tokio::test]
+async fn wrong_password_is_unauthorized() {
+    let Some(cloud) = cloud_name() else { return };
+    let err = builder(&cloud)
+        .with_password(SecretString::from("not-the-password".to_string()))
+        .build()
+        .await
+        .expect_err("a wrong password must not connect");
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    assert!(!err.to_string().contains("not-the-password"));
+}
+
+#[tokio::test]
+async fn revoked_token_is_renewed() {
+    let Some(cloud) = cloud_name() else { return };
+    let p = provider(&cloud, 100).await;
+    let before = p.token().expect("a token").expose_secret().to_string();
+    let zones = p.list_availability_zones().await.expect("zones");
+    assert!(!zones.is_empty());
+    // Revoke the provider's token with Keystone (DELETE /v3/auth/tokens).
+    let auth_url = std::env::var("PLINTH_OS_TEST_AUTH_URL").unwrap_or_else(|_| "http://127.0.0.1:5000/v3".into());
+    let status = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE"])
+        .arg("-H")
+        .arg(format!("X-Auth-Token: {before}"))
+        .arg("-H")
+        .arg(format!("X-Subject-Token: {before}"))
+        .arg(format!("{auth_url}/auth/tokens"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "204", "revoking the token");
+    // The next call is answered 401, re-authenticates and is repeated.
+    let again = p.list_availability_zones().await.expect("zones after revocation");
+    assert_eq!(again.len(), zones.len());
+    let after = p.token().expect("a token").expose_secret().to_string();
+    assert_ne!(before, after, "the token was not renewed");
+}
+
+#[tokio::test]
+async fn token_is_renewed_before_expiry() {
+    let Some(cloud) = cloud_name() else { return };
+    // Keystone's tokens live an hour here: a margin of an hour minus a few seconds makes
+    // the background renewal fire a few seconds after connecting.
+    let p = builder(&cloud)
+        .with_token_renew_margin(Duration::from_secs(3600 - 3))
+        .build()
+        .await
+        .expect("connect");
+    let first = p.token().expect("token").expose_secret().to_string();
+    let mut renewed = false;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if p.token().expect("token").expose_secret() != first.as_str() {
+            renewed = true;
+            break;
+        }
+    }
+    assert!(renewed, "the token was not renewed before expiry");
+    p.list_availability_zones().await.expect("calls work with the new token");
+}
+
+#[tokio::test]
+async fn unknown_flavor_or_image_is_invalid_input() {
+    let Some(cloud) = cloud_name() else { return };
+    let p = provider(&cloud, 100).await;
+    let run = run_id();
+    let mut spec = instance_spec(&format!("os-bad-flavor-{run}"), &run);
+    spec.flavor = "m1.no-such-flavor".into();
+    let err = p.create_instance(&spec).await.expect_err("unknown flavor");
+    assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "spec.flavor"), "{err}");
+    let mut spec = instance_spec(&format!("os-bad-image-{run}"), &run);
+    spec.image = "no-such-image".into();
+    let err = p.create_instance(&spec).await.expect_err("unknown image");
+    assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "spec.image"), "{err}");
+    let mut spec = instance_spec(&format!("os-bad-az-{run}"), &run);
+    spec.availability_zone = "az9".into();
+    let err = p.create_instance(&spec).await.expect_err("unknown AZ");
+    assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "spec.availability_zone"), "{err}");
+    assert!(p.list_instances(&TagFilter::from(tags(&run))).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn missing_floating_ip_pool_is_invalid_input() {
+    let Some(cloud) = cloud_name() else { return };
+    let p = provider(&cloud, 100).await;
+    let run = run_id();
+    for pool in ["no-such-pool", "private"] {
+        let err = p
+            .allocate_floating_ip(&FloatingIpSpec {
+                name: format!("os-fip-{run}"),
+                pool: pool.into(),
+                tags: tags(&run),
+            })
+            .await
+            .expect_err("a pool that is not an external network");
+        assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "spec.pool"), "{pool}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn volume_zone_without_cinder_zone_is_refused() {
+    let Some(cloud) = cloud_name() else { return };
+    let p = builder(&cloud)
+        .with_volume_zone("az2", "cinder-nowhere")
+        .build()
+        .await
+        .expect("connect");
+    let zones = p.list_availability_zones().await.unwrap();
+    let az2 = zones.iter().find(|z| z.name == "az2").expect("az2");
+    assert!(!az2.available, "a compute AZ without its volume AZ must not look available");
+    let run = run_id();
+    let err = p
+        .create_volume(&VolumeSpec {
+            name: format!("os-vol-{run}"),
+            availability_zone: "az2".into(),
+            size_gib: 1,
+            volume_type: None,
+            tags: tags(&run),
+        })
+        .await
+        .expect_err("no silent mismatch");
+    assert!(err.to_string().contains("cinder-nowhere"), "{err}");
+}
+
+fn mysql(socket: &str, sql: &str) {
+    let out = Command::new("mariadb")
+        .args(["--no-defaults", "--protocol=socket", "-uroot"])
+        .arg(format!("--socket={socket}"))
+        .args(["octavia", "-e", sql])
+        .output()
+        .expect("mariadb client");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Octavia's noop drivers never fail, so the LB is put in ERROR the way a failed amphora
+/// leaves it: its provisioning_status in Octavia's database. Everything else is the real
+/// API: the provider must report ERROR at once, not wait for ACTIVE until the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_balancer_in_error_is_reported_not_waited_on() {
+    let Some(cloud) = cloud_name() else { return };
+    let Some(socket) = std::env::var(MYSQL_VAR).ok().filter(|s| !s.is_empty()) else {
+        if std::env::var_os("CI").is_some() {
+            panic!("set {MYSQL_VAR} to the services' MariaDB socket");
+        }
+        eprintln!("skipped: set {MYSQL_VAR} to the services' MariaDB socket");
+        return;
+    };
+    let p = builder(&cloud)
+        // A long timeout: the test shows the error comes long before it.
+        .with_timeouts(Timeouts::all(Duration::from_secs(600)))
+        .build()
+        .await
+        .expect("connect");
+    let run = run_id();
+    let inst = p.create_instance(&instance_spec(&format!("os-lb-err-{run}"), &run)).await.expect("instance");
+    let spec = LoadBalancerSpec {
+        name: format!("os-lb-err-{run}"),
+        subnet: Some("private-subnet".into()),
+        security_groups: vec![],
+        listeners: vec![ListenerSpec {
+            protocol: LbProtocol::Tcp,
+            port: 6443,
+            health_check: HealthCheck::default(),
+            members: vec![],
+        }],
+        tags: tags(&run),
+    };
+    let lb = p.create_load_balancer(&spec).await.expect("lb");
+    mysql(&socket, &format!("UPDATE load_balancer SET provisioning_status='ERROR' WHERE id='{}'", lb.id));
+    let got = p.get_load_balancer(&lb.id).await.expect("get");
+    assert_eq!(got.state, LoadBalancerState::Error);
+    let started = std::time::Instant::now();
+    let err = p
+        .add_load_balancer_member(&lb.id, 6443, &MemberSpec { instance_id: inst.id.clone(), port: 6443 })
+        .await
+        .expect_err("a member change on an LB in ERROR");
+    assert_eq!(err.kind(), ErrorKind::Api, "{err}");
+    assert!(err.to_string().contains("ERROR"), "{err}");
+    let waited = started.elapsed();
+    // Re-creating the same spec reports the ERROR too.
+    let err = p.create_load_balancer(&spec).await.expect_err("same spec, LB in ERROR");
+    assert_eq!(err.kind(), ErrorKind::Api, "{err}");
+    eprintln!("ERROR reported after {waited:?} (timeout 600 s)");
+    p.delete_load_balancer(&lb.id).await.expect("an LB in ERROR can be deleted");
+    p.delete_instance(&inst.id).await.expect("delete instance");
+    assert!(p.list_load_balancers(&TagFilter::from(tags(&run))).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn env_and_properties_configure_the_same_cloud() {
+    let Some(cloud) = cloud_name() else { return };
+    // The clouds.yaml entry's values, given as the seed's OpenStack.* keys.
+    let p = provider(&cloud, 100).await;
+    let project = p.project_id().expect("project scope");
+    let b = OpenStackBuilder::new()
+        .with_property("OpenStack.AuthURL", "http://127.0.0.1:5000/v3").unwrap()
+        .with_property("OpenStack.Username", "admin").unwrap()
+        .with_property("OpenStack.Password", &std::env::var("PLINTH_OS_TEST_PASSWORD").unwrap_or_else(|_| "admin".into())).unwrap()
+        .with_property("OpenStack.DomainName", "Default").unwrap()
+        .with_property("OpenStack.ProjectID", &project).unwrap()
+        .with_property("OpenStack.RegionName", "RegionOne").unwrap();
+    let q = b.build().await.expect("connect with OpenStack.* keys");
+    assert_eq!(q.project_id().as_deref(), Some(project.as_str()));
+    assert_eq!(q.list_availability_zones().await.unwrap().len(), 3);
+}
