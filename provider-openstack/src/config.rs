@@ -4,7 +4,7 @@
 //! Precedence, highest first: setters called after loading, then the `OS_*` variables,
 //! then the clouds.yaml entry named by `OS_CLOUD`. Parsing of clouds.yaml and of the
 //! `OS_*` variables is `openstack_sdk`'s own (the same files and names openstacksdk
-//! reads: `OS_CLIENT_CONFIG_FILE`, `./clouds.yaml`, `~/.config/openstack/clouds.yaml`,
+//! reads: `OS_CLIENT_CONFIG_FILE`, `OS_CLIENT_CONFIG_PATH`, `./clouds.yaml`, `~/.config/openstack/clouds.yaml`,
 //! `/etc/openstack/clouds.yaml`, plus `secure.yaml`).
 
 use std::collections::BTreeMap;
@@ -145,7 +145,10 @@ impl OpenStackBuilder {
     }
 
     fn named_cloud(cloud: &str) -> Result<CloudConfig> {
-        let files = ConfigFile::new()
+        // openstacksdk's OS_CLIENT_CONFIG_FILE, besides the sdk's own search path
+        // (OS_CLIENT_CONFIG_PATH, ./clouds.yaml, ~/.config/openstack, /etc/openstack).
+        let explicit = non_empty(std::env::var("OS_CLIENT_CONFIG_FILE").ok()).map(PathBuf::from);
+        let files = ConfigFile::new_with_user_specified_configs(explicit, None::<PathBuf>)
             .map_err(|e| config_error("OS_CLOUD", format!("cannot read clouds.yaml: {e}")))?;
         files
             .get_cloud_config(cloud)

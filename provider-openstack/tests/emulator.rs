@@ -133,11 +133,15 @@ async fn revoked_token_is_renewed() {
         .output()
         .expect("curl");
     assert_eq!(String::from_utf8_lossy(&status.stdout), "204", "revoking the token");
-    // The next call is answered 401, re-authenticates and is repeated.
-    let again = p.list_availability_zones().await.expect("zones after revocation");
-    assert_eq!(again.len(), zones.len());
+    // The next call to a service that has not cached this token's validation (Neutron:
+    // only Nova and Cinder saw it; keystonemiddleware caches validations for minutes) is
+    // answered 401, re-authenticates and is repeated.
+    p.list_security_groups(&TagFilter::all())
+        .await
+        .expect("security groups after revocation");
     let after = p.token().expect("a token").expose_secret().to_string();
-    assert_ne!(before, after, "the token was not renewed");
+    // Compare without printing tokens.
+    assert!(before != after, "the token was not renewed after a 401");
 }
 
 #[tokio::test]
@@ -155,6 +159,7 @@ async fn token_is_renewed_before_expiry() {
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_secs(1)).await;
         if p.token().expect("token").expose_secret() != first.as_str() {
+            // renewed (never print tokens)
             renewed = true;
             break;
         }
