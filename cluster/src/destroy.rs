@@ -37,7 +37,18 @@ pub async fn destroy(
     observer: &dyn Observer,
 ) -> Result<Report> {
     let (plan, observed) = plan(provider.clone(), cluster, options).await?;
-    let report = execute(provider, &plan, &observed, options, observer).await;
+    run(provider, &plan, &observed, options, observer).await
+}
+
+/// Runs a destroy plan made by [`plan`] (e.g. after the operator confirmed it).
+pub async fn run(
+    provider: Arc<dyn Provider>,
+    plan: &Plan,
+    observed: &Observed,
+    options: &ExecuteOptions,
+    observer: &dyn Observer,
+) -> Result<Report> {
+    let report = execute(provider, plan, observed, options, observer).await;
     if report.is_complete() {
         Ok(report)
     } else {

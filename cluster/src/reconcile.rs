@@ -139,17 +139,28 @@ impl Cluster {
         Ok((diff(&desired, &observed, &self.diff_options), observed))
     }
 
-    /// Plans and runs the plan. Refuses before creating anything when the plan has
-    /// blockers; fails with the report when an action fails or the run is stopped.
+    /// Plans and runs the plan (see [`Cluster::run`]).
     pub async fn apply(&self, observer: &dyn Observer) -> Result<ApplyOutcome> {
         let (plan, observed) = self.plan().await?;
+        self.run(plan, &observed, observer).await
+    }
+
+    /// Runs a plan made by [`Cluster::plan`] from `observed`. Refuses before creating
+    /// anything when the plan has blockers; fails with the report when an action fails
+    /// or the run is stopped.
+    pub async fn run(
+        &self,
+        plan: Plan,
+        observed: &Observed,
+        observer: &dyn Observer,
+    ) -> Result<ApplyOutcome> {
         if !plan.blockers.is_empty() {
             return Err(Error::Blocked(plan.blockers));
         }
         let report = execute(
             self.provider.clone(),
             &plan,
-            &observed,
+            observed,
             &self.options,
             observer,
         )

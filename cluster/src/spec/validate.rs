@@ -677,7 +677,7 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         load_balancers.push(LoadBalancerDef {
             name: "ingress".into(),
             role: Role::Node,
-            protocol: LbProtocol::Tcp,
+            protocol: LbProtocol::Http,
             port: ingress_port,
             target_port: ingress_target,
         });
