@@ -1,0 +1,191 @@
+//! The `plinth` binary, run as a user would.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+}
+
+fn plinth(args: &[&str], state_dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_plinth"))
+        .args(args)
+        .env("PLINTH_LOCAL_STATE_DIR", state_dir)
+        .env_remove("PLINTH_LOCAL_HELPER")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run plinth")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn invalid_spec_lists_every_problem_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("bad.properties");
+    std::fs::write(
+        &spec,
+        "Provider = local\nMasterCount = 2\nNodeCount = 4\nLocal.Imag = http\n",
+    )
+    .unwrap();
+    let out = plinth(&["plan", "-i", spec.to_str().unwrap()], dir.path());
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("the spec has 3 problems"), "{err}");
+    assert!(
+        err.contains("bad.properties:2: MasterCount: 2 is even"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "bad.properties:3: NodeCount: 4 is not a multiple of the 3 availability zones"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.properties:4: Local.Imag: unknown key: did you mean Local.Image?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cloud_providers_say_they_are_not_available_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, name, feature) in [
+        ("aws.properties", "AWS", cfg!(feature = "aws")),
+        (
+            "openstack.properties",
+            "OpenStack",
+            cfg!(feature = "openstack"),
+        ),
+        ("vsphere.properties", "VSphere", cfg!(feature = "vsphere")),
+    ] {
+        let out = plinth(&["plan", "-i", example(file).to_str().unwrap()], dir.path());
+        assert!(!out.status.success(), "{file}");
+        let err = text(&out.stderr);
+        let want = if feature {
+            format!("error: provider {name} is not available in this build yet")
+        } else {
+            format!("error: provider {name} is not compiled into this build")
+        };
+        assert!(err.contains(&want), "{file}: {err}");
+    }
+}
+
+#[test]
+fn missing_input_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = plinth(&["apply"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--input <FILE>"));
+    let out = plinth(&["install", "-i", "/no/such/file.properties"], dir.path());
+    assert!(text(&out.stderr).contains("cannot read /no/such/file.properties"));
+}
+
+/// Destroys the example cluster of a state dir even if the test fails halfway.
+#[cfg(feature = "local")]
+struct Cleanup<'a>(&'a Path, PathBuf);
+
+#[cfg(feature = "local")]
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let _ = plinth(
+            &["destroy", "--yes", "-i", self.1.to_str().unwrap_or("")],
+            self.0,
+        );
+    }
+}
+
+#[cfg(feature = "local")]
+fn http_get(addr: &str) -> std::io::Result<String> {
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: plinth\r\n\r\n")?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    Ok(body)
+}
+
+#[cfg(feature = "local")]
+#[test]
+fn local_example_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let spec = example("local.properties");
+    let spec_s = spec.to_str().unwrap();
+    let _cleanup = Cleanup(&state, spec.clone());
+
+    let out = plinth(&["plan", "--output", "json", "-i", spec_s], &state);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["actions"].as_array().map(Vec::len), Some(18));
+
+    let out = plinth(&["apply", "--output", "json", "-i", spec_s], &state);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let applied: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lbs = applied["status"]["load_balancers"].as_array().unwrap();
+    let ingress = lbs
+        .iter()
+        .find(|l| l["name"] == "plinth-local-ingress")
+        .unwrap();
+    let addr = format!("{}:8080", ingress["address"].as_str().unwrap());
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..60 {
+        if let Ok(body) = http_get(&addr) {
+            if let Some(name) = body
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("name="))
+            {
+                seen.insert(name.to_string());
+            }
+        }
+        if seen.len() == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(seen.len(), 3, "round robin over the 3 nodes: {seen:?}");
+    assert!(seen.iter().all(|n| n.starts_with("plinth-local-node-")));
+
+    let out = plinth(&["status", "-i", spec_s], &state);
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for want in [
+        "plinth-local-master-0",
+        "plinth-local-storage-1-data",
+        "LOAD BALANCER",
+        "spread node: local-a=1 local-b=1 local-c=1",
+    ] {
+        assert!(s.contains(want), "{want} not in\n{s}");
+    }
+
+    let out = plinth(&["apply", "-i", spec_s], &state);
+    assert!(
+        text(&out.stdout).contains("up to date, nothing to do"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stdout).contains(&format!("http://{addr}/")),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = plinth(&["destroy", "-i", spec_s], &state);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("without confirmation: pass --yes"));
+
+    let out = plinth(&["destroy", "--yes", "-i", spec_s], &state);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("destroyed"));
+    let out = plinth(&["status", "--output", "json", "-i", spec_s], &state);
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["nodes"].as_array().map(Vec::len), Some(0));
+    assert_eq!(st["load_balancers"].as_array().map(Vec::len), Some(0));
+}
