@@ -43,6 +43,15 @@ pub enum Error {
     /// A run stopped before finishing the plan.
     #[error("{0}")]
     Incomplete(Box<Report>),
+    /// A rolling replacement or scaling step stopped (the old node keeps serving unless
+    /// the message says otherwise); rerunning the same command resumes it.
+    #[error("{node}: {message}")]
+    Rolling {
+        /// The node concerned (the old one, for a replacement).
+        node: String,
+        /// What happened and why.
+        message: String,
+    },
     /// An action named a resource that neither existed nor was created before it.
     #[error("no {kind} named {name} exists: run plan again")]
     Unresolved {

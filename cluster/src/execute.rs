@@ -135,6 +135,11 @@ impl Registry {
         for i in &o.instances {
             m.insert((ResourceKind::Instance, i.name.clone()), i.id.clone());
         }
+        // A slot's name resolves to the instance standing for it (a replacement's own
+        // name differs from its slot's).
+        for (slot, i) in crate::slot::canonical(&o.instances) {
+            m.insert((ResourceKind::Instance, slot.to_string()), i.id.clone());
+        }
         for v in &o.volumes {
             m.insert((ResourceKind::Volume, v.name.clone()), v.id.clone());
         }

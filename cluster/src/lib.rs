@@ -14,6 +14,9 @@
 //! - [`reconcile`]: [`Cluster`], tying them together: `plan`, `apply`, `status`.
 //! - [`destroy`]: removes everything the cluster tag owns, in reverse dependency order.
 //! - [`status`]: nodes by role and AZ, load balancers and member health.
+//! - [`replace`]: rolling replacement of nodes, crash-safe through tags on the cloud;
+//!   [`scale`]: scaling a role up and down with an even AZ spread; [`hooks`]: the
+//!   installer's part in both; [`slot`]: which instance fills which slot.
 //! - [`error`]: the crate's [`Error`].
 //!
 //! The `plinth` CLI (`src/bin/plinth.rs`) maps a spec to a concrete provider through
@@ -22,14 +25,21 @@
 pub mod destroy;
 pub mod error;
 pub mod execute;
+pub mod hooks;
 pub mod plan;
 pub mod reconcile;
+pub mod replace;
+pub mod scale;
+pub mod slot;
 pub mod spec;
 pub mod status;
 
 pub use error::{Error, Result};
 pub use execute::{ExecuteOptions, Observer, Report};
+pub use hooks::{Health, HookError, Hooks, NoHooks};
 pub use plan::{Desired, Observed, Plan};
 pub use reconcile::{ApplyOutcome, Cluster};
+pub use replace::{replace, Probe, ReplaceOptions, ReplaceReport, Selector};
+pub use scale::{scale, ScaleReport};
 pub use spec::{ClusterSpec, ProviderKind, ProviderSettings, Role};
 pub use status::ClusterStatus;

@@ -121,7 +121,12 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
         .iter()
         .map(|g| (g.id.as_str(), g.name.as_str()))
         .collect();
-    let obs_inst = by_name(&observed.instances, |i| &i.name);
+    let want_inst: BTreeSet<&str> = desired.instances.iter().map(|i| i.name.as_str()).collect();
+    // Instances by slot, so a node's replacement (another name) still fills its slot.
+    let obs_inst = crate::slot::canonical(&observed.instances);
+    let keep_inst = |i: &Instance| {
+        want_inst.contains(crate::slot::slot_of(i)) && crate::slot::is_canonical(&obs_inst, i)
+    };
     let obs_vol = by_name(&observed.volumes, |v| &v.name);
     let obs_fip = by_name(&observed.floating_ips, |f| &f.name);
     let obs_lb = by_name(&observed.load_balancers, |l| &l.name);
@@ -427,7 +432,6 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
         .iter()
         .map(|l| l.name.as_str())
         .collect();
-    let want_inst: BTreeSet<&str> = desired.instances.iter().map(|i| i.name.as_str()).collect();
     let want_vol: BTreeSet<&str> = desired.volumes.iter().map(|v| v.name.as_str()).collect();
     let want_fip: BTreeSet<&str> = desired
         .floating_ips
@@ -481,7 +485,7 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
     let doomed: BTreeSet<&str> = observed
         .instances
         .iter()
-        .filter(|i| !want_inst.contains(i.name.as_str()))
+        .filter(|i| !keep_inst(i))
         .map(|i| i.id.as_str())
         .collect();
     for ov in &observed.volumes {
@@ -504,11 +508,7 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
                 .push(id);
         }
     }
-    for oi in observed
-        .instances
-        .iter()
-        .filter(|i| !want_inst.contains(i.name.as_str()))
-    {
+    for oi in observed.instances.iter().filter(|i| !keep_inst(i)) {
         let deps = before_instance.get(&oi.id).cloned().unwrap_or_default();
         let id = plan.push(
             Action::DeleteInstance {

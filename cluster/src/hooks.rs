@@ -1,0 +1,45 @@
+//! Lifecycle hooks: how an embedding installer takes part in replacement and scaling
+//! (join a new node to the platform, drain an old one, say whether a node is healthy).
+//!
+//! Hooks may be called more than once for the same node: a rerun after a crash repeats
+//! the step it stopped in, so hooks must be idempotent.
+
+use async_trait::async_trait;
+use provider_core::Instance;
+
+/// An installer's verdict on a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// The node serves.
+    Healthy,
+    /// The node does not serve, and why.
+    Unhealthy(String),
+}
+
+/// A hook failed; the run stops and says which hook and why.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct HookError(pub String);
+
+/// Called by [`crate::replace`] and [`crate::scale`]. Every method has a no-op default.
+#[async_trait]
+pub trait Hooks: Send + Sync {
+    /// A new node runs and passed the readiness checks; it is not in a load balancer yet.
+    async fn on_ready(&self, _node: &Instance) -> Result<(), HookError> {
+        Ok(())
+    }
+    /// An old node is out of its load balancers and about to lose its volumes and go.
+    async fn drain(&self, _node: &Instance) -> Result<(), HookError> {
+        Ok(())
+    }
+    /// Whether a node serves, beyond the provider state and the probe.
+    async fn health(&self, _node: &Instance) -> Health {
+        Health::Healthy
+    }
+}
+
+/// Hooks that do nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoHooks;
+
+impl Hooks for NoHooks {}
