@@ -82,10 +82,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // When provider-local started this program as its helper (daemon or instance),
+    // this runs it and exits; so `cargo run -p cluster` needs nothing else built.
     #[cfg(feature = "local")]
-    if let Some(code) = local::helper_mode() {
-        return code;
-    }
+    provider_local::helper::run_if_requested();
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -278,7 +278,6 @@ fn not_yet(kind: ProviderKind, compiled: bool, feature: &str) -> CliError {
 
 #[cfg(feature = "local")]
 mod local {
-    use std::process::ExitCode;
     use std::sync::Arc;
 
     use cluster::spec::LocalSettings;
@@ -288,9 +287,7 @@ mod local {
 
     use super::CliError;
 
-    /// Opens provider-local with the spec's AZs and state directory. The `plinth`
-    /// binary doubles as provider-local's helper (`daemon` / `instance`), so
-    /// `cargo run -p cluster` needs nothing else built.
+    /// Opens provider-local with the spec's AZs and state directory.
     pub async fn open(
         spec: &ClusterSpec,
         settings: &LocalSettings,
@@ -300,66 +297,8 @@ mod local {
             config.state_dir = dir.clone();
         }
         config.availability_zones = spec.availability_zones.clone();
-        let helper_env = std::env::var_os(provider_local::config::HELPER_ENV);
-        if helper_env.is_none_or(|h| h.is_empty()) {
-            config.helper = std::env::current_exe().ok();
-        }
         let p = LocalProvider::open(config).await?;
         Ok(Arc::new(p))
-    }
-
-    /// When started as provider-local's helper (`plinth daemon DIR`, `plinth instance
-    /// DIR`), runs it and returns its exit code.
-    pub fn helper_mode() -> Option<ExitCode> {
-        let args: Vec<_> = std::env::args_os().skip(1).collect();
-        let [cmd, dir] = args.as_slice() else {
-            return None;
-        };
-        let cmd = cmd.to_str()?;
-        if cmd != "daemon" && cmd != "instance" {
-            return None;
-        }
-        let dir = std::path::PathBuf::from(dir);
-        tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_env("PLINTH_LOCAL_LOG")
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-            )
-            .with_writer(std::io::stderr)
-            .with_ansi(false)
-            .init();
-        let rt = match tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt,
-            Err(e) => {
-                eprintln!("plinth: cannot start the runtime: {e}");
-                return Some(ExitCode::FAILURE);
-            }
-        };
-        let result = if cmd == "daemon" {
-            // The daemon outlives this command: a terminal's Ctrl-C or hang-up must
-            // not reach it.
-            // SAFETY: setsid has no memory effects; it fails harmlessly if we already
-            // lead a process group.
-            unsafe {
-                libc::setsid();
-            }
-            rt.block_on(provider_local::daemon::run(dir))
-                .map_err(|e| e.to_string())
-        } else {
-            rt.block_on(provider_local::image::run(&dir))
-                .map_err(|e| e.to_string())
-        };
-        Some(match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!("{e}");
-                ExitCode::FAILURE
-            }
-        })
     }
 }
 
