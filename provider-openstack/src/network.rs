@@ -108,6 +108,30 @@ pub(crate) struct NeutronSubnet {
     pub(crate) network_id: String,
 }
 
+/// A Neutron resource with string tags.
+pub(crate) trait HasTags {
+    fn id(&self) -> &str;
+    fn set_tags(&mut self, tags: Vec<String>);
+}
+
+impl HasTags for NeutronGroup {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn set_tags(&mut self, tags: Vec<String>) {
+        self.tags = tags;
+    }
+}
+
+impl HasTags for NeutronFip {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn set_tags(&mut self, tags: Vec<String>) {
+        self.tags = tags;
+    }
+}
+
 /// Whether `s` looks like an OpenStack UUID.
 pub(crate) fn looks_like_id(s: &str) -> bool {
     let hex = s.chars().filter(|c| c.is_ascii_hexdigit()).count();
@@ -331,8 +355,9 @@ impl OpenStackProvider {
                 let have = group_record(&g);
                 let have_rules: BTreeSet<IngressRule> = have.rules.iter().cloned().collect();
                 // A create that stopped half-way (rules missing, nothing else) is finished.
+                // Untagged: a create that stopped between the POST and the tags.
                 if have.description != spec.description
-                    || have.tags != spec.tags
+                    || (have.tags != spec.tags && !have.tags.is_empty())
                     || !have_rules.is_subset(&want)
                 {
                     return Err(Error::conflict(
@@ -344,16 +369,18 @@ impl OpenStackProvider {
                 g
             }
             None => {
-                let body = json!({ "security_group": {
+                let body = json!({
                     "name": spec.name,
                     "description": spec.description,
-                    "tags": tag_strings,
-                }});
-                self.api
-                    .send_as(op, Call::post(Service::Network, "v2.0/security-groups", &body), "security_group")
+                });
+                self.post_tagged(op, "security-groups", "security_group", body, tag_strings)
                     .await?
             }
         };
+        if tags::from_strings(&group.tags) != spec.tags {
+            self.put_neutron_tags(op, "security-groups", &group.id, &spec.tags)
+                .await?;
+        }
         let have: BTreeSet<IngressRule> = group_record(&group).rules.into_iter().collect();
         for rule in want.difference(&have) {
             self.post_rule(op, &group.id, rule).await?;
@@ -677,8 +704,14 @@ impl OpenStackProvider {
             .await?;
         let names = self.network_names(op).await?;
         if let Some(f) = existing.iter().find(|f| f.description == spec.name) {
-            if f.floating_network_id == pool.id && tags::from_strings(&f.tags) == spec.tags {
+            let have = tags::from_strings(&f.tags);
+            if f.floating_network_id == pool.id && have == spec.tags {
                 return self.fip_record(op, f, &names).await;
+            }
+            // Untagged: an allocation that stopped between the POST and the tags.
+            if f.floating_network_id == pool.id && have.is_empty() {
+                self.put_neutron_tags(op, "floatingips", &f.id, &spec.tags).await?;
+                return self.get_floating_ip_impl(op, &f.id).await;
             }
             return Err(Error::conflict(
                 op,
@@ -686,15 +719,14 @@ impl OpenStackProvider {
                 "a floating IP of this name exists with a different spec: release it or choose another name",
             ));
         }
-        let body = json!({ "floatingip": {
+        let body = json!({
             "floating_network_id": pool.id,
             "description": spec.name,
-            "tags": tag_strings,
-        }});
-        let f: NeutronFip = self
-            .api
-            .send_as(op, Call::post(Service::Network, "v2.0/floatingips", &body), "floatingip")
+        });
+        let mut f: NeutronFip = self
+            .post_tagged(op, "floatingips", "floatingip", body, tag_strings.clone())
             .await?;
+        f.tags = tag_strings;
         self.fip_record(op, &f, &names).await
     }
 
@@ -776,6 +808,48 @@ impl OpenStackProvider {
             Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Creates a Neutron resource with its tags: in the POST where Neutron takes them
+    /// (the `tag-creation` extension), else by a PUT of the tags right after (a crash in
+    /// between leaves it untagged; a rerun of the create finds it by name and tags it).
+    pub(crate) async fn post_tagged<T: serde::de::DeserializeOwned + HasTags>(
+        &self,
+        op: Operation,
+        collection: &str,
+        key: &str,
+        mut body: Value,
+        tag_strings: Vec<String>,
+    ) -> Result<T> {
+        use std::sync::atomic::Ordering;
+        let path = format!("v2.0/{collection}");
+        if !self.no_tags_on_create.load(Ordering::Relaxed) {
+            let mut with_tags = body.clone();
+            with_tags["tags"] = json!(tag_strings);
+            match self
+                .api
+                .send_as(op, Call::post(Service::Network, path.clone(), &json!({ key: with_tags })), key)
+                .await
+            {
+                Ok(t) => return Ok(t),
+                Err(Error::InvalidInput { message, .. }) if message.contains("'tags'") => {
+                    self.no_tags_on_create.store(true, Ordering::Relaxed);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        body = json!({ key: body });
+        let mut t: T = self.api.send_as(op, Call::post(Service::Network, path, &body), key).await?;
+        if !tag_strings.is_empty() {
+            self.api
+                .send(
+                    op,
+                    Call::put(Service::Network, format!("v2.0/{collection}/{}/tags", t.id()), &json!({ "tags": tag_strings })),
+                )
+                .await?;
+            t.set_tags(tag_strings);
+        }
+        Ok(t)
     }
 
     /// Replaces the string tags of a Neutron resource (`security-groups`, `floatingips`).

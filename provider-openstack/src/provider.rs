@@ -20,6 +20,8 @@ pub struct OpenStackProvider {
     pub(crate) settings: Settings,
     /// One lock per load balancer: Octavia takes one change at a time.
     lb_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Neutron refused `tags` in a POST (no `tag-creation`): tag with a PUT after.
+    pub(crate) no_tags_on_create: std::sync::atomic::AtomicBool,
 }
 
 impl OpenStackProvider {
@@ -43,6 +45,7 @@ impl OpenStackProvider {
             api: Api::new(os, settings.page_size, renew),
             settings,
             lb_locks: Mutex::new(HashMap::new()),
+            no_tags_on_create: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

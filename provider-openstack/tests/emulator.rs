@@ -77,6 +77,10 @@ fn instance_spec(name: &str, run: &str) -> InstanceSpec {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn conformance_kit_passes() {
     let Some(cloud) = cloud_name() else { return };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     // A small page, so the kit's pagination checks cross pages (it creates page + 1).
     let os = Arc::new(provider(&cloud, 5).await);
     let metrics = Instrumented::new();
@@ -302,7 +306,11 @@ async fn env_and_properties_configure_the_same_cloud() {
     let p = provider(&cloud, 100).await;
     let project = p.project_id().expect("project scope");
     let b = OpenStackBuilder::new()
-        .with_property("OpenStack.AuthURL", "http://127.0.0.1:5000/v3").unwrap()
+        .with_property(
+            "OpenStack.AuthURL",
+            &std::env::var("PLINTH_OS_TEST_AUTH_URL").unwrap_or_else(|_| "http://127.0.0.1:5000/v3".into()),
+        )
+        .unwrap()
         .with_property("OpenStack.Username", "admin").unwrap()
         .with_property("OpenStack.Password", &std::env::var("PLINTH_OS_TEST_PASSWORD").unwrap_or_else(|_| "admin".into())).unwrap()
         .with_property("OpenStack.DomainName", "Default").unwrap()
