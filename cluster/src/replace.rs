@@ -47,6 +47,8 @@ use crate::{Cluster, Error, Result};
 
 /// Tag key on the base security group recording the replacement command in progress.
 pub const TAG_REPLACE_OP: &str = "plinth.replace-op";
+/// Prefix of [`TAG_REPLACE_OP`]'s value once the command finished.
+pub const DONE: &str = "done:";
 /// Value of [`TAG_REPLACE`] on a node selected for replacement.
 pub const PENDING: &str = "pending";
 
@@ -136,6 +138,9 @@ pub struct ReplaceOptions {
     pub probe_timeout: Duration,
     /// How long an old node stays up after leaving its load balancers.
     pub drain: Duration,
+    /// Replace the same selection again although the last run of it finished (the
+    /// cloud records finished commands so a rerun after a crash does not repeat them).
+    pub again: bool,
 }
 
 impl Default for ReplaceOptions {
@@ -148,6 +153,7 @@ impl Default for ReplaceOptions {
             probe: None,
             probe_timeout: Duration::from_secs(2),
             drain: Duration::from_secs(5),
+            again: false,
         }
     }
 }
@@ -220,12 +226,20 @@ pub struct ReplaceReport {
     pub replaced: Vec<Replaced>,
     /// Whether the run resumed a command a previous run had started.
     pub resumed: bool,
+    /// Whether nothing was done because the same command had finished already (see
+    /// [`ReplaceOptions::again`]).
+    pub already_done: bool,
     /// Time taken.
     pub elapsed: Duration,
 }
 
 impl fmt::Display for ReplaceReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.already_done {
+            return f.write_str(
+                "nothing to do: the same replacement finished before (ask again to repeat it)",
+            );
+        }
         write!(
             f,
             "replaced {} node(s) in {:.1}s{}",
@@ -358,14 +372,27 @@ pub async fn replace(
         })?
         .clone();
 
-    if let Some(op) = base.tags.get(TAG_REPLACE_OP).cloned() {
-        report.resumed = true;
-        run_marked(&ctx, &mut report).await?;
-        clear_op(&ctx, &base.id).await?;
-        if op == key {
-            report.elapsed = start.elapsed();
-            return Ok(report);
+    match base.tags.get(TAG_REPLACE_OP).cloned() {
+        Some(op) if op.starts_with(DONE) => {
+            // The cloud cannot tell "finished, reply lost" from "finished": a repeat of
+            // the same selection is refused unless asked for (stale selection repeats
+            // naturally find nothing).
+            if op[DONE.len()..] == key && !opts.again && *selector != Selector::Stale {
+                report.already_done = true;
+                report.elapsed = start.elapsed();
+                return Ok(report);
+            }
         }
+        Some(op) => {
+            report.resumed = true;
+            run_marked(&ctx, &mut report).await?;
+            finish_op(&ctx, &base.id, &op).await?;
+            if op == key {
+                report.elapsed = start.elapsed();
+                return Ok(report);
+            }
+        }
+        None => {}
     }
 
     let observed = ctx.observe().await?;
@@ -389,20 +416,18 @@ pub async fn replace(
     ctx.p
         .update_tags(ResourceKind::SecurityGroup, &base.id, &op, &[])
         .await?;
+    let key = selector.key();
     run_marked(&ctx, &mut report).await?;
-    clear_op(&ctx, &base.id).await?;
+    finish_op(&ctx, &base.id, &key).await?;
     report.elapsed = start.elapsed();
     Ok(report)
 }
 
-async fn clear_op(ctx: &Ctx<'_>, base_id: &str) -> Result<()> {
+/// Records that the command `key` finished (one tag write, so it is atomic).
+async fn finish_op(ctx: &Ctx<'_>, base_id: &str, key: &str) -> Result<()> {
+    let done: Tags = [(TAG_REPLACE_OP.to_string(), format!("{DONE}{key}"))].into();
     ctx.p
-        .update_tags(
-            ResourceKind::SecurityGroup,
-            base_id,
-            &Tags::new(),
-            &[TAG_REPLACE_OP.to_string()],
-        )
+        .update_tags(ResourceKind::SecurityGroup, base_id, &done, &[])
         .await?;
     Ok(())
 }
@@ -459,12 +484,14 @@ fn select(selector: &Selector, observed: &Observed, desired: &Desired) -> Result
             for n in names {
                 match nodes.iter().find(|i| &i.name == n || slot_of(i) == n) {
                     Some(i) => out.push(*i),
-                    None => return Err(Error::Plan {
-                        key: "nodes".into(),
-                        message: format!(
+                    None => {
+                        return Err(Error::Plan {
+                            key: "nodes".into(),
+                            message: format!(
                             "{n} is not a node of this cluster: see `plinth status` for the names"
                         ),
-                    }),
+                        })
+                    }
                 }
             }
             out
@@ -683,7 +710,8 @@ pub(crate) async fn wait_ready(
                 return Err(format!("{} failed (state {:?})", i.name, i.state));
             }
             Ok(i) => format!("state {:?}", i.state),
-            Err(e) => e.to_string(),
+            // Retryable errors were retried by the Retry layer already: this one is hard.
+            Err(e) => return Err(e.to_string()),
         };
         if Instant::now() >= deadline {
             return Err(format!(

@@ -1,0 +1,598 @@
+//! Rolling replacement, scaling and crash-safe resume, on the memory provider.
+//!
+//! The crash test kills a run at every mutating provider call of the apply plan and of
+//! the replace plan, on both sides of the call (before it is sent; after the cloud acted
+//! but before the reply is used), reruns the same command and compares the final state
+//! with a clean run's: names, roles, AZs, tags, attachments, LB members, and every
+//! resource of the memory provider listed without a filter (no orphan).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cluster::execute::{ExecuteOptions, Quiet};
+use cluster::hooks::{Health, Hooks};
+use cluster::plan::{TAG_CLUSTER, TAG_ROLE};
+use cluster::replace::{ReplaceOptions, Silent};
+use cluster::scale::{pick_victims, spread};
+use cluster::slot::canonical;
+use cluster::{replace, scale, Cluster, ClusterSpec, Error, Role, Selector};
+use provider_core::layer::{Layer, Layered, Retry};
+use provider_core::memory::{MemoryConfig, MemoryProvider};
+use provider_core::wait::{Poller, Timeouts};
+use provider_core::{Instance, Operation, Provider, TagFilter};
+
+fn spec(name: &str, masters: usize, nodes: usize, storage: usize) -> ClusterSpec {
+    let text = format!(
+        "Provider = local\nClusterName = {name}\nMasterCount = {masters}\nNodeCount = {nodes}\n\
+         GlusterNodeCount = {storage}\nGlusterVolumeSize = 2\n\
+         Local.AvailabilityZones = az-1,az-2,az-3\nLocal.Image = linux\nLocal.FloatingIPPool = public\n\
+         Local.JumpboxCIDR = 10.1.1.4/32\nLocal.LoadBalancerCIDR = 10.1.1.0/24\n"
+    );
+    ClusterSpec::parse("test.properties", &text).unwrap()
+}
+
+fn memory() -> Arc<MemoryProvider> {
+    Arc::new(MemoryProvider::new(MemoryConfig {
+        transition: Duration::from_millis(1),
+        poller: Poller::new(Duration::from_millis(1), Duration::from_millis(5)),
+        timeouts: Timeouts::all(Duration::from_secs(30)),
+        ..MemoryConfig::default()
+    }))
+}
+
+fn cluster(spec: ClusterSpec, p: Arc<dyn Provider>) -> Cluster {
+    Cluster::new(spec, p).with_options(ExecuteOptions {
+        concurrency: 4,
+        retry: Retry::fast(4),
+        ..ExecuteOptions::default()
+    })
+}
+
+fn quick() -> ReplaceOptions {
+    ReplaceOptions {
+        ready_timeout: Duration::from_secs(10),
+        poll_interval: Duration::from_millis(5),
+        drain: Duration::ZERO,
+        ..ReplaceOptions::default()
+    }
+}
+
+/// Everything the provider has, by name, without ids (they differ between runs).
+#[derive(Debug, PartialEq, Eq)]
+struct Snapshot {
+    groups: BTreeMap<String, BTreeMap<String, String>>,
+    instances: BTreeMap<String, (String, BTreeMap<String, String>)>,
+    volumes: BTreeMap<String, (String, Option<String>, BTreeMap<String, String>)>,
+    fips: BTreeMap<String, (Option<String>, BTreeMap<String, String>)>,
+    lbs: BTreeMap<String, (BTreeSet<String>, BTreeMap<String, String>)>,
+}
+
+async fn snapshot(p: &dyn Provider) -> Snapshot {
+    let all = TagFilter::all();
+    let groups = p.list_security_groups(&all).await.unwrap();
+    let instances = p.list_instances(&all).await.unwrap();
+    let volumes = p.list_volumes(&all).await.unwrap();
+    let fips = p.list_floating_ips(&all).await.unwrap();
+    let lbs = p.list_load_balancers(&all).await.unwrap();
+    let name_of = |id: &str| {
+        instances
+            .iter()
+            .find(|i| i.id == id)
+            .map(|i| i.name.clone())
+            .unwrap_or_else(|| format!("missing instance {id}"))
+    };
+    // No orphans: everything listed without a filter carries its owner.
+    for tags in groups
+        .iter()
+        .map(|g| &g.tags)
+        .chain(instances.iter().map(|i| &i.tags))
+        .chain(volumes.iter().map(|v| &v.tags))
+        .chain(fips.iter().map(|f| &f.tags))
+        .chain(lbs.iter().map(|l| &l.tags))
+    {
+        assert!(
+            tags.contains_key(TAG_CLUSTER),
+            "resource without owner: {tags:?}"
+        );
+    }
+    let s = Snapshot {
+        groups: groups
+            .iter()
+            .map(|g| (g.name.clone(), g.tags.clone()))
+            .collect(),
+        instances: instances
+            .iter()
+            .map(|i| {
+                (
+                    i.name.clone(),
+                    (i.availability_zone.clone(), i.tags.clone()),
+                )
+            })
+            .collect(),
+        volumes: volumes
+            .iter()
+            .map(|v| {
+                (
+                    v.name.clone(),
+                    (
+                        v.availability_zone.clone(),
+                        v.attachment.as_ref().map(|a| name_of(&a.instance_id)),
+                        v.tags.clone(),
+                    ),
+                )
+            })
+            .collect(),
+        fips: fips
+            .iter()
+            .map(|f| {
+                (
+                    f.name.clone(),
+                    (f.instance_id.as_deref().map(name_of), f.tags.clone()),
+                )
+            })
+            .collect(),
+        lbs: lbs
+            .iter()
+            .map(|l| {
+                let members = l
+                    .listeners
+                    .iter()
+                    .flat_map(|x| x.pool.members.iter())
+                    .map(|m| name_of(&m.instance_id))
+                    .collect();
+                (l.name.clone(), (members, l.tags.clone()))
+            })
+            .collect(),
+    };
+    // Same counts per kind as the lists (names are unique: nothing duplicated).
+    assert_eq!(s.groups.len(), groups.len());
+    assert_eq!(s.instances.len(), instances.len());
+    assert_eq!(s.volumes.len(), volumes.len());
+    assert_eq!(s.fips.len(), fips.len());
+    assert_eq!(s.lbs.len(), lbs.len());
+    s
+}
+
+/// Where a crash happens relative to call number `at` (mutating calls only: reads do not
+/// change the cloud, so a crash around a read equals one around its neighbour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// The call is never sent.
+    Before,
+    /// The cloud acts, the reply is lost.
+    After,
+}
+
+/// A process that dies at mutating call `at`: from then on every call fails.
+#[derive(Debug)]
+struct Crash {
+    at: usize,
+    side: Side,
+    count: AtomicUsize,
+    dead: AtomicBool,
+}
+
+impl Crash {
+    fn new(at: usize, side: Side) -> Self {
+        Self {
+            at,
+            side,
+            count: AtomicUsize::new(0),
+            dead: AtomicBool::new(false),
+        }
+    }
+}
+
+fn mutating(op: Operation) -> bool {
+    let s = op.as_str();
+    !(s.starts_with("get_") || s.starts_with("list_"))
+}
+
+fn killed(op: Operation) -> provider_core::Error {
+    provider_core::Error::unsupported(op, "the process was killed here (crash test)")
+}
+
+/// The layer form of a shared [`Crash`].
+#[derive(Debug)]
+struct CrashLayer(Arc<Crash>);
+
+#[async_trait]
+impl Layer for CrashLayer {
+    async fn call<T, F, Fut>(&self, op: Operation, mut f: F) -> provider_core::Result<T>
+    where
+        T: Send,
+        F: FnMut() -> Fut + Send,
+        Fut: Future<Output = provider_core::Result<T>> + Send,
+    {
+        let c = &self.0;
+        if c.dead.load(Ordering::SeqCst) {
+            return Err(killed(op));
+        }
+        if mutating(op) && c.count.fetch_add(1, Ordering::SeqCst) == c.at {
+            if c.side == Side::After {
+                let _ = f().await;
+            }
+            c.dead.store(true, Ordering::SeqCst);
+            return Err(killed(op));
+        }
+        f().await
+    }
+}
+
+fn crashing(base: Arc<MemoryProvider>, crash: &Arc<Crash>) -> Arc<dyn Provider> {
+    Arc::new(Layered::new(base, CrashLayer(crash.clone())))
+}
+
+fn seed() -> ClusterSpec {
+    spec("crash", 1, 3, 2)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_at_every_step_of_apply_and_replace_then_rerun_converges() {
+    // Clean runs: the reference states and the number of mutating calls.
+    let m = memory();
+    let counter = Arc::new(Crash::new(usize::MAX, Side::Before));
+    cluster(seed(), crashing(m.clone(), &counter))
+        .apply(&Quiet)
+        .await
+        .unwrap();
+    let apply_calls = counter.count.load(Ordering::SeqCst);
+    let after_apply = snapshot(m.as_ref()).await;
+    let counter = Arc::new(Crash::new(usize::MAX, Side::Before));
+    let c = cluster(seed(), crashing(m.clone(), &counter));
+    replace(&c, &Selector::All, &quick(), &cluster::NoHooks, &Silent)
+        .await
+        .unwrap();
+    let replace_calls = counter.count.load(Ordering::SeqCst);
+    let after_replace = snapshot(m.as_ref()).await;
+    assert!(apply_calls > 10 && replace_calls > 10);
+    let volumes_before = after_apply.volumes.len();
+
+    let mut points = 0;
+    for side in [Side::Before, Side::After] {
+        for at in 0..apply_calls {
+            let m = memory();
+            let crash = Arc::new(Crash::new(at, side));
+            let r = cluster(seed(), crashing(m.clone(), &crash))
+                .apply(&Quiet)
+                .await;
+            assert!(r.is_err(), "apply crash at {at} {side:?} did not stop it");
+            cluster(seed(), m.clone())
+                .apply(&Quiet)
+                .await
+                .unwrap_or_else(|e| panic!("rerun after apply crash at {at} {side:?}: {e}"));
+            assert_eq!(
+                snapshot(m.as_ref()).await,
+                after_apply,
+                "apply crash at {at} {side:?}"
+            );
+            points += 1;
+        }
+        for at in 0..replace_calls {
+            let m = memory();
+            cluster(seed(), m.clone()).apply(&Quiet).await.unwrap();
+            let crash = Arc::new(Crash::new(at, side));
+            let c = cluster(seed(), crashing(m.clone(), &crash));
+            let r = replace(&c, &Selector::All, &quick(), &cluster::NoHooks, &Silent).await;
+            assert!(r.is_err(), "replace crash at {at} {side:?} did not stop it");
+            let c = cluster(seed(), m.clone());
+            replace(&c, &Selector::All, &quick(), &cluster::NoHooks, &Silent)
+                .await
+                .unwrap_or_else(|e| panic!("rerun after replace crash at {at} {side:?}: {e}"));
+            let s = snapshot(m.as_ref()).await;
+            assert_eq!(s.volumes.len(), volumes_before, "a volume was lost");
+            assert_eq!(s, after_replace, "replace crash at {at} {side:?}");
+            points += 1;
+        }
+    }
+    println!(
+        "crash points tested: {points} (apply: {apply_calls} calls, replace: {replace_calls} calls, both sides)"
+    );
+}
+
+#[tokio::test]
+async fn replace_all_keeps_slots_azs_volumes_and_addresses_and_apply_is_then_a_no_op() {
+    let m = memory();
+    let c = cluster(spec("roll", 1, 3, 2), m.clone());
+    c.apply(&Quiet).await.unwrap();
+    let before = m.list_instances(&TagFilter::all()).await.unwrap();
+    let report = replace(&c, &Selector::All, &quick(), &cluster::NoHooks, &Silent)
+        .await
+        .unwrap();
+    assert_eq!(report.replaced.len(), 6, "{report}");
+    let after = m.list_instances(&TagFilter::all()).await.unwrap();
+    assert_eq!(after.len(), 6);
+    for b in &before {
+        let new = after
+            .iter()
+            .find(|a| a.name == format!("{}-r1", b.name))
+            .unwrap_or_else(|| panic!("{} was not replaced", b.name));
+        assert_eq!(new.availability_zone, b.availability_zone);
+        assert_eq!(new.tags.get(TAG_ROLE), b.tags.get(TAG_ROLE));
+    }
+    assert_eq!(spread(&before), spread(&after));
+    // Data volumes moved, not recreated; the floating IP followed the master.
+    for v in m.list_volumes(&TagFilter::all()).await.unwrap() {
+        let on = v.attachment.unwrap().instance_id;
+        let inst = after.iter().find(|i| i.id == on).unwrap();
+        assert_eq!(format!("{}-data", cluster::slot::slot_of(inst)), v.name);
+    }
+    for f in m.list_floating_ips(&TagFilter::all()).await.unwrap() {
+        let on = f.instance_id.unwrap();
+        assert!(after.iter().any(|i| i.id == on && i.name.ends_with("-r1")));
+    }
+    let ids: BTreeSet<&str> = after.iter().map(|i| i.id.as_str()).collect();
+    for lb in m.list_load_balancers(&TagFilter::all()).await.unwrap() {
+        for l in &lb.listeners {
+            assert!(!l.pool.members.is_empty());
+            assert!(l
+                .pool
+                .members
+                .iter()
+                .all(|mm| ids.contains(mm.instance_id.as_str())));
+        }
+    }
+    let (plan, _) = c.plan().await.unwrap();
+    assert!(plan.actions.is_empty(), "apply after replace: {plan:?}");
+    // The same command again is recognised as finished.
+    let again = replace(&c, &Selector::All, &quick(), &cluster::NoHooks, &Silent)
+        .await
+        .unwrap();
+    assert!(again.already_done && again.replaced.is_empty(), "{again}");
+    // Stale selection: nothing is stale now; a second replacement goes to generation 2.
+    let r = replace(&c, &Selector::Stale, &quick(), &cluster::NoHooks, &Silent)
+        .await
+        .unwrap();
+    assert!(r.replaced.is_empty());
+    let r = replace(
+        &c,
+        &Selector::Nodes(vec!["roll-node-1".into()]),
+        &quick(),
+        &cluster::NoHooks,
+        &Silent,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.replaced[0].new, "roll-node-1-r2");
+}
+
+#[tokio::test]
+async fn stale_nodes_are_the_ones_whose_role_spec_changed() {
+    let m = memory();
+    cluster(spec("stale", 1, 3, 0), m.clone())
+        .apply(&Quiet)
+        .await
+        .unwrap();
+    let mut changed = spec("stale", 1, 3, 0);
+    changed.nodes.flavor = "large".into();
+    let c = cluster(changed, m.clone());
+    let r = replace(&c, &Selector::Stale, &quick(), &cluster::NoHooks, &Silent)
+        .await
+        .unwrap();
+    let mut olds: Vec<&str> = r.replaced.iter().map(|x| x.old.as_str()).collect();
+    olds.sort();
+    assert_eq!(olds, ["stale-node-0", "stale-node-1", "stale-node-2"]);
+    for i in m.list_instances(&TagFilter::all()).await.unwrap() {
+        if i.tags.get(TAG_ROLE).map(String::as_str) == Some("node") {
+            assert_eq!(i.flavor, "large");
+        }
+    }
+}
+
+/// Says the replacements are never healthy.
+struct NewNodesSick;
+
+#[async_trait]
+impl Hooks for NewNodesSick {
+    async fn health(&self, node: &Instance) -> Health {
+        if node.name.contains("-r") {
+            Health::Unhealthy("the platform agent never joined".into())
+        } else {
+            Health::Healthy
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_replacement_that_never_gets_healthy_leaves_the_old_node_serving() {
+    let m = memory();
+    let c = cluster(spec("sick", 1, 3, 1), m.clone());
+    c.apply(&Quiet).await.unwrap();
+    let before = snapshot(m.as_ref()).await;
+    let opts = ReplaceOptions {
+        ready_timeout: Duration::from_millis(200),
+        ..quick()
+    };
+    let err = replace(
+        &c,
+        &Selector::Role(Role::Storage),
+        &opts,
+        &NewNodesSick,
+        &Silent,
+    )
+    .await
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Rolling { .. }), "{msg}");
+    assert!(msg.contains("never joined"), "{msg}");
+    assert!(msg.contains("keeps serving"), "{msg}");
+    // The old node still runs with its volume and LB membership; the new one is gone.
+    let mut after = snapshot(m.as_ref()).await;
+    let old = after.instances.get_mut("sick-storage-0").unwrap();
+    assert_eq!(
+        old.1.remove(cluster::slot::TAG_REPLACE).as_deref(),
+        Some("pending")
+    );
+    assert!(!after.instances.contains_key("sick-storage-0-r1"));
+    assert_eq!(after.instances, before.instances);
+    assert_eq!(after.volumes, before.volumes);
+    assert_eq!(after.lbs, before.lbs);
+    let failed = m.list_instances(&TagFilter::all()).await.unwrap();
+    assert!(failed
+        .iter()
+        .all(|i| i.state == provider_core::InstanceState::Running));
+}
+
+#[tokio::test]
+async fn a_failed_instance_stops_the_replacement() {
+    // The provider itself reports the new instance failed: the old one stays.
+    let m = memory();
+    let c = cluster(spec("dies", 1, 3, 0), m.clone());
+    c.apply(&Quiet).await.unwrap();
+    struct FailNew(Arc<MemoryProvider>);
+    #[async_trait]
+    impl Hooks for FailNew {
+        async fn health(&self, node: &Instance) -> Health {
+            if node.name.ends_with("-r1") {
+                let _ = self.0.fail_instance(&node.id);
+                Health::Unhealthy("failing it".into())
+            } else {
+                Health::Healthy
+            }
+        }
+    }
+    let err = replace(
+        &c,
+        &Selector::Nodes(vec!["dies-node-2".into()]),
+        &quick(),
+        &FailNew(m.clone()),
+        &Silent,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("dies-node-2 keeps serving"),
+        "{err}"
+    );
+    let names: BTreeSet<String> = m
+        .list_instances(&TagFilter::all())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert!(names.contains("dies-node-2") && !names.contains("dies-node-2-r1"));
+}
+
+fn nodes_of(all: &[Instance], role: Role) -> Vec<Instance> {
+    canonical(all)
+        .values()
+        .filter(|i| i.tags.get(TAG_ROLE).map(String::as_str) == Some(role.as_str()))
+        .map(|i| (*i).clone())
+        .collect()
+}
+
+fn even(s: &BTreeMap<String, usize>, zones: usize) -> bool {
+    let counts: Vec<usize> = s.values().copied().collect();
+    let max = counts.iter().copied().max().unwrap_or(0);
+    let min = if counts.len() < zones {
+        0
+    } else {
+        counts.iter().copied().min().unwrap_or(0)
+    };
+    max - min <= 1
+}
+
+#[tokio::test]
+async fn scale_up_and_down_keeps_the_spread_even() {
+    let m = memory();
+    let c = cluster(spec("sc", 1, 3, 0), m.clone());
+    c.apply(&Quiet).await.unwrap();
+    for target in [5, 7, 4, 2, 6, 3] {
+        let r = scale(&c, Role::Node, target, &quick(), &cluster::NoHooks, &Silent)
+            .await
+            .unwrap();
+        let all = m.list_instances(&TagFilter::all()).await.unwrap();
+        let nodes = nodes_of(&all, Role::Node);
+        assert_eq!(nodes.len(), target, "{r}");
+        let s = spread(&nodes);
+        assert!(even(&s, 3), "uneven after scaling to {target}: {s:?}");
+        // Other roles are untouched.
+        assert_eq!(nodes_of(&all, Role::Master).len(), 1);
+    }
+    // Scaling twice to the same count changes nothing.
+    let r = scale(&c, Role::Node, 3, &quick(), &cluster::NoHooks, &Silent)
+        .await
+        .unwrap();
+    assert!(r.added.is_empty() && r.removed.is_empty());
+}
+
+#[tokio::test]
+async fn scale_down_takes_the_most_crowded_az_first_and_drains_first() {
+    let m = memory();
+    let c = cluster(spec("crowd", 1, 6, 0), m.clone());
+    c.apply(&Quiet).await.unwrap();
+    // Make az-3 the most crowded: delete one node in az-1 and one in az-2.
+    let all = m.list_instances(&TagFilter::all()).await.unwrap();
+    for name in ["crowd-node-3", "crowd-node-4"] {
+        let i = all.iter().find(|i| i.name == name).unwrap();
+        m.delete_instance(&i.id).await.unwrap();
+    }
+    let all = m.list_instances(&TagFilter::all()).await.unwrap();
+    let nodes = nodes_of(&all, Role::Node);
+    assert_eq!(spread(&nodes).get("az-3"), Some(&2));
+
+    struct Drains(std::sync::Mutex<Vec<(String, bool)>>, Arc<MemoryProvider>);
+    #[async_trait]
+    impl Hooks for Drains {
+        async fn drain(&self, node: &Instance) -> Result<(), cluster::HookError> {
+            // Drained while still existing, and already out of every LB.
+            let lbs = self.1.list_load_balancers(&TagFilter::all()).await.unwrap();
+            let in_lb = lbs.iter().any(|lb| {
+                lb.listeners
+                    .iter()
+                    .any(|l| l.pool.members.iter().any(|mm| mm.instance_id == node.id))
+            });
+            self.0.lock().unwrap().push((node.name.clone(), in_lb));
+            Ok(())
+        }
+    }
+    let hooks = Drains(Default::default(), m.clone());
+    let r = scale(&c, Role::Node, 3, &quick(), &hooks, &Silent)
+        .await
+        .unwrap();
+    // From 1/1/2 to 3 nodes: the one to go is in az-3.
+    assert_eq!(r.removed, ["crowd-node-5"]);
+    let drained = hooks.0.lock().unwrap().clone();
+    assert_eq!(drained.len(), 1);
+    assert_eq!(drained[0], ("crowd-node-5".to_string(), false));
+    let all = m.list_instances(&TagFilter::all()).await.unwrap();
+    let s = spread(&nodes_of(&all, Role::Node));
+    assert_eq!(s.values().copied().collect::<Vec<_>>(), [1, 1, 1]);
+}
+
+#[test]
+fn victims_come_from_the_most_crowded_az_highest_ordinal_first() {
+    let node = |name: &str, az: &str, ord: usize| Instance {
+        id: name.into(),
+        name: name.into(),
+        availability_zone: az.into(),
+        flavor: "f".into(),
+        image: "i".into(),
+        state: provider_core::InstanceState::Running,
+        private_ip: None,
+        public_ip: None,
+        security_groups: vec![],
+        tags: [(cluster::plan::TAG_ORDINAL.to_string(), ord.to_string())].into(),
+    };
+    let ns = [
+        node("n0", "a", 0),
+        node("n1", "b", 1),
+        node("n2", "c", 2),
+        node("n3", "a", 3),
+        node("n4", "b", 4),
+        node("n5", "a", 5),
+    ];
+    let refs: Vec<&Instance> = ns.iter().collect();
+    let v: Vec<&str> = pick_victims(&refs, 4)
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    // a has 3: n5; then a and b tie at 2: n4 (higher); then a alone at 2: n3; then a
+    // three-way tie at 1: n2.
+    assert_eq!(v, ["n5", "n4", "n3", "n2"]);
+}
