@@ -5,6 +5,8 @@
 //! plinth apply   -i examples/local.properties      (alias: install)
 //! plinth status  -i examples/local.properties
 //! plinth destroy -i examples/local.properties [--yes]
+//! plinth replace -i examples/local.properties --all | --role node | --nodes A,B | --stale
+//! plinth scale   -i examples/local.properties node 6
 //! ```
 //!
 //! The spec's `Provider` picks the provider; providers are compiled in through cargo
@@ -23,6 +25,9 @@ use cluster::status::ClusterStatus;
 use cluster::{destroy, Cluster, ClusterSpec, Error, ProviderKind, ProviderSettings};
 use indicatif::{ProgressBar, ProgressStyle};
 use provider_core::Provider;
+
+#[path = "plinth/rolling.rs"]
+mod rolling;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -79,6 +84,10 @@ enum Command {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// Replace nodes one by one without losing capacity (resumes after a crash).
+    Replace(rolling::ReplaceArgs),
+    /// Scale a role up or down, keeping the AZ spread even.
+    Scale(rolling::ScaleArgs),
 }
 
 fn main() -> ExitCode {
@@ -177,6 +186,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 }
             }
         }
+        Command::Replace(args) => rolling::replace(args, out).await?,
+        Command::Scale(args) => rolling::scale(args, out).await?,
         Command::Status(args) => {
             let (cluster, _) = open(&args, 8).await?;
             let status = cluster.status().await?;
