@@ -373,16 +373,19 @@ pub async fn replace(
         .clone();
 
     match base.tags.get(TAG_REPLACE_OP).cloned() {
-        Some(op) if op.starts_with(DONE) => {
-            // The cloud cannot tell "finished, reply lost" from "finished": a repeat of
-            // the same selection is refused unless asked for (stale selection repeats
-            // naturally find nothing).
-            if op[DONE.len()..] == key && !opts.again && *selector != Selector::Stale {
-                report.already_done = true;
-                report.elapsed = start.elapsed();
-                return Ok(report);
-            }
+        // The cloud cannot tell "finished, reply lost" from "finished": a repeat of the
+        // same selection is refused unless asked for (stale selection repeats naturally
+        // find nothing).
+        Some(op)
+            if op.strip_prefix(DONE) == Some(key.as_str())
+                && !opts.again
+                && *selector != Selector::Stale =>
+        {
+            report.already_done = true;
+            report.elapsed = start.elapsed();
+            return Ok(report);
         }
+        Some(op) if op.starts_with(DONE) => {}
         Some(op) => {
             report.resumed = true;
             run_marked(&ctx, &mut report).await?;

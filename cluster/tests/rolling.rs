@@ -61,14 +61,17 @@ fn quick() -> ReplaceOptions {
     }
 }
 
-/// Everything the provider has, by name, without ids (they differ between runs).
+type TagMap = BTreeMap<String, String>;
+
+/// Everything the provider has, by name, without ids (they differ between runs):
+/// AZs, tags, what a volume or address is attached to, and LB members, by name.
 #[derive(Debug, PartialEq, Eq)]
 struct Snapshot {
-    groups: BTreeMap<String, BTreeMap<String, String>>,
-    instances: BTreeMap<String, (String, BTreeMap<String, String>)>,
-    volumes: BTreeMap<String, (String, Option<String>, BTreeMap<String, String>)>,
-    fips: BTreeMap<String, (Option<String>, BTreeMap<String, String>)>,
-    lbs: BTreeMap<String, (BTreeSet<String>, BTreeMap<String, String>)>,
+    groups: BTreeMap<String, TagMap>,
+    instances: BTreeMap<String, (String, TagMap)>,
+    volumes: BTreeMap<String, (String, Option<String>, TagMap)>,
+    fips: BTreeMap<String, (Option<String>, TagMap)>,
+    lbs: BTreeMap<String, (BTreeSet<String>, TagMap)>,
 }
 
 async fn snapshot(p: &dyn Provider) -> Snapshot {
