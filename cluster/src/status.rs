@@ -116,7 +116,8 @@ impl ClusterStatus {
             .instances
             .iter()
             .map(|i| {
-                let d = want.get(i.name.as_str());
+                // By slot: a replacement stands for its slot under another name.
+                let d = want.get(crate::slot::slot_of(i));
                 NodeStatus {
                     name: i.name.clone(),
                     role: i.tags.get(TAG_ROLE).cloned().unwrap_or_default(),

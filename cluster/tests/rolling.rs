@@ -341,6 +341,8 @@ async fn replace_all_keeps_slots_azs_volumes_and_addresses_and_apply_is_then_a_n
     }
     let (plan, _) = c.plan().await.unwrap();
     assert!(plan.actions.is_empty(), "apply after replace: {plan:?}");
+    let st = c.status().await.unwrap();
+    assert!(st.nodes.iter().all(|n| n.wanted && !n.stale), "{st:?}");
     // The same command again is recognised as finished.
     let again = replace(&c, &Selector::All, &quick(), &cluster::NoHooks, &Silent)
         .await
