@@ -601,3 +601,40 @@ fn victims_come_from_the_most_crowded_az_highest_ordinal_first() {
     // three-way tie at 1: n2.
     assert_eq!(v, ["n5", "n4", "n3", "n2"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_at_every_step_of_scale_up_and_down_then_rerun_converges() {
+    let base = || spec("sca", 1, 3, 0);
+    for target in [5, 1] {
+        let m = memory();
+        cluster(base(), m.clone()).apply(&Quiet).await.unwrap();
+        let counter = Arc::new(Crash::new(usize::MAX, Side::Before));
+        let c = cluster(base(), crashing(m.clone(), &counter));
+        scale(&c, Role::Node, target, &quick(), &cluster::NoHooks, &Silent)
+            .await
+            .unwrap();
+        let calls = counter.count.load(Ordering::SeqCst);
+        let clean = snapshot(m.as_ref()).await;
+        assert!(calls > 0);
+        for side in [Side::Before, Side::After] {
+            for at in 0..calls {
+                let m = memory();
+                cluster(base(), m.clone()).apply(&Quiet).await.unwrap();
+                let crash = Arc::new(Crash::new(at, side));
+                let c = cluster(base(), crashing(m.clone(), &crash));
+                let r = scale(&c, Role::Node, target, &quick(), &cluster::NoHooks, &Silent).await;
+                assert!(r.is_err(), "scale crash at {at} {side:?} did not stop it");
+                let c = cluster(base(), m.clone());
+                scale(&c, Role::Node, target, &quick(), &cluster::NoHooks, &Silent)
+                    .await
+                    .unwrap_or_else(|e| panic!("rerun after scale crash at {at} {side:?}: {e}"));
+                assert_eq!(
+                    snapshot(m.as_ref()).await,
+                    clean,
+                    "scale to {target}: crash at {at} {side:?}"
+                );
+            }
+        }
+        println!("scale to {target}: {} crash points", calls * 2);
+    }
+}
