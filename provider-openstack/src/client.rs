@@ -294,7 +294,6 @@ impl Api {
 }
 
 fn decode<T: DeserializeOwned>(op: Operation, what: &str, v: Value) -> Result<T> {
-    serde_json::from_value(v).map_err(|e| {
-        provider_core::Error::transient(op, format!("{what}: unexpected answer: {e}"))
-    })
+    serde_json::from_value(v)
+        .map_err(|e| provider_core::Error::transient(op, format!("{what}: unexpected answer: {e}")))
 }

@@ -205,7 +205,12 @@ impl OpenStackProvider {
             .collect())
     }
 
-    pub(crate) async fn check_compute_zone(&self, op: Operation, field: &str, az: &str) -> Result<()> {
+    pub(crate) async fn check_compute_zone(
+        &self,
+        op: Operation,
+        field: &str,
+        az: &str,
+    ) -> Result<()> {
         let zones = self.compute_zones(op).await?;
         if zones.iter().any(|(z, _)| z == az) {
             Ok(())
@@ -215,7 +220,11 @@ impl OpenStackProvider {
                 field,
                 format!(
                     "unknown availability zone {az:?}: use one of {}",
-                    zones.iter().map(|(z, _)| z.as_str()).collect::<Vec<_>>().join(", ")
+                    zones
+                        .iter()
+                        .map(|(z, _)| z.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ))
         }
@@ -226,7 +235,11 @@ impl OpenStackProvider {
     async fn resolve_flavor(&self, op: Operation, field: &str, name_or_id: &str) -> Result<Flavor> {
         match self
             .api
-            .send_as::<Flavor>(op, Call::get(Service::Compute, format!("flavors/{name_or_id}")), "flavor")
+            .send_as::<Flavor>(
+                op,
+                Call::get(Service::Compute, format!("flavors/{name_or_id}")),
+                "flavor",
+            )
             .await
         {
             Ok(f) => return Ok(f),
@@ -248,7 +261,10 @@ impl OpenStackProvider {
         if looks_like_id(name_or_id) {
             match self
                 .api
-                .send(op, Call::get(Service::Image, format!("v2/images/{name_or_id}")))
+                .send(
+                    op,
+                    Call::get(Service::Image, format!("v2/images/{name_or_id}")),
+                )
                 .await
             {
                 Ok(v) => {
@@ -275,7 +291,9 @@ impl OpenStackProvider {
             return Err(Error::invalid(
                 op,
                 field,
-                format!("no image with id or name {name_or_id:?}: upload it or use an existing one"),
+                format!(
+                    "no image with id or name {name_or_id:?}: upload it or use an existing one"
+                ),
             ));
         }
         pick(op, field, "image", name_or_id, &items)
@@ -284,7 +302,10 @@ impl OpenStackProvider {
     async fn check_keypair(&self, op: Operation, field: &str, name: &str) -> Result<()> {
         match self
             .api
-            .send(op, Call::get(Service::Compute, format!("os-keypairs/{name}")))
+            .send(
+                op,
+                Call::get(Service::Compute, format!("os-keypairs/{name}")),
+            )
             .await
         {
             Ok(_) => Ok(()),
@@ -302,7 +323,11 @@ impl OpenStackProvider {
     pub(crate) async fn server(&self, op: Operation, id: &str) -> Result<Server> {
         let s: Server = self
             .api
-            .send_as(op, Call::get(Service::Compute, format!("servers/{id}")), "server")
+            .send_as(
+                op,
+                Call::get(Service::Compute, format!("servers/{id}")),
+                "server",
+            )
             .await
             .map_err(|e| match e {
                 Error::NotFound { .. } => Error::not_found(op, format!("instance {id}")),
@@ -352,8 +377,8 @@ impl OpenStackProvider {
                             .as_ref()
                             .is_some_and(|p| mine.iter().any(|m| &m.id == p))
                     })
-                    .map(|f| f.floating_ip_address)
-                    .or_else(|| s.addresses_of("floating"));
+                    // Neutron is the truth: Nova's cached addresses lag behind.
+                    .map(|f| f.floating_ip_address);
                 Instance {
                     id: s.id.clone(),
                     name: s.name.clone(),
@@ -384,12 +409,16 @@ impl OpenStackProvider {
     pub(crate) async fn get_instance_impl(&self, op: Operation, id: &str) -> Result<Instance> {
         let s = self.server(op, id).await?;
         let mut v = self.instance_records(op, std::slice::from_ref(&s)).await?;
-        v.pop().ok_or_else(|| Error::not_found(op, format!("instance {id}")))
+        v.pop()
+            .ok_or_else(|| Error::not_found(op, format!("instance {id}")))
     }
 
     async fn list_servers(&self, op: Operation, call: Call) -> Result<Vec<Server>> {
         let servers: Vec<Server> = self.api.list(op, call, "servers").await?;
-        Ok(servers.into_iter().filter(|s| s.status != "DELETED").collect())
+        Ok(servers
+            .into_iter()
+            .filter(|s| s.status != "DELETED")
+            .collect())
     }
 
     pub(crate) async fn list_instances_impl(&self, filter: &TagFilter) -> Result<Vec<Instance>> {
@@ -410,7 +439,11 @@ impl OpenStackProvider {
 
     /// Resolves and checks a spec; answers the server body to post, or the id of a
     /// server of the same name and spec.
-    async fn prepare_server(&self, op: Operation, spec: &InstanceSpec) -> Result<std::result::Result<Value, String>> {
+    async fn prepare_server(
+        &self,
+        op: Operation,
+        spec: &InstanceSpec,
+    ) -> Result<std::result::Result<Value, String>> {
         spec.validate()?;
         tags::check_metadata(op, "spec.tags", &spec.tags)?;
         let hash = spec_hash(spec);
@@ -421,7 +454,10 @@ impl OpenStackProvider {
                     .query("name", format!("^{}$", regex_escape(&spec.name))),
             )
             .await?;
-        if let Some(s) = existing.iter().find(|s| s.name == spec.name && !s.is_deleting()) {
+        if let Some(s) = existing
+            .iter()
+            .find(|s| s.name == spec.name && !s.is_deleting())
+        {
             return if s.description.as_deref() == Some(hash.as_str()) {
                 Ok(Err(s.id.clone()))
             } else {
@@ -498,7 +534,9 @@ impl OpenStackProvider {
                 v.pointer("/server/id")
                     .and_then(Value::as_str)
                     .map(str::to_string)
-                    .ok_or_else(|| crate::error::unexpected(op, format!("server create answered {v}")))?
+                    .ok_or_else(|| {
+                        crate::error::unexpected(op, format!("server create answered {v}"))
+                    })?
             }
         };
         self.wait_running(op, &id).await
@@ -532,7 +570,8 @@ impl OpenStackProvider {
             )
             .await?;
         let mut v = self.instance_records(op, std::slice::from_ref(&s)).await?;
-        v.pop().ok_or_else(|| Error::not_found(op, format!("instance {id}")))
+        v.pop()
+            .ok_or_else(|| Error::not_found(op, format!("instance {id}")))
     }
 
     pub(crate) async fn delete_instance_impl(&self, id: &str) -> Result<()> {
@@ -560,7 +599,10 @@ impl OpenStackProvider {
             {
                 Ok(_) | Err(Error::NotFound { .. }) => {}
                 Err(Error::Conflict { message, .. }) => {
-                    return Err(Error::transient(op, format!("instance {id} is busy: {message}")))
+                    return Err(Error::transient(
+                        op,
+                        format!("instance {id} is busy: {message}"),
+                    ))
                 }
                 Err(e) => return Err(e),
             }
@@ -576,32 +618,53 @@ impl OpenStackProvider {
     }
 
     /// Waits until `gone` answers true.
-    pub(crate) async fn wait_gone<F, Fut>(&self, op: Operation, resource: &str, gone: F) -> Result<()>
+    pub(crate) async fn wait_gone<F, Fut>(
+        &self,
+        op: Operation,
+        resource: &str,
+        gone: F,
+    ) -> Result<()>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<bool>>,
     {
         self.settings
             .poller
-            .until(op, resource, "deleted", self.settings.timeouts.delete, || async {
-                Ok(if gone().await? {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending("deleting".into())
-                })
-            })
+            .until(
+                op,
+                resource,
+                "deleted",
+                self.settings.timeouts.delete,
+                || async {
+                    Ok(if gone().await? {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending("deleting".into())
+                    })
+                },
+            )
             .await
     }
 
     /// Sets and removes instance tags: metadata, and server tags where they fit.
-    pub(crate) async fn update_server_tags(&self, op: Operation, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
+    pub(crate) async fn update_server_tags(
+        &self,
+        op: Operation,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
         tags::check_metadata(op, "set", set)?;
         let s = self.server(op, id).await?;
         if !set.is_empty() {
             self.api
                 .send(
                     op,
-                    Call::post(Service::Compute, format!("servers/{id}/metadata"), &json!({ "metadata": set })),
+                    Call::post(
+                        Service::Compute,
+                        format!("servers/{id}/metadata"),
+                        &json!({ "metadata": set }),
+                    ),
                 )
                 .await?;
         }
@@ -609,7 +672,10 @@ impl OpenStackProvider {
             if s.metadata.contains_key(k) && !set.contains_key(k) {
                 match self
                     .api
-                    .send(op, Call::delete(Service::Compute, format!("servers/{id}/metadata/{k}")))
+                    .send(
+                        op,
+                        Call::delete(Service::Compute, format!("servers/{id}/metadata/{k}")),
+                    )
                     .await
                 {
                     Ok(_) | Err(Error::NotFound { .. }) => {}

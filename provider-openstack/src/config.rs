@@ -327,7 +327,11 @@ impl OpenStackBuilder {
     }
 
     /// Authenticates with an application credential (by id) instead of a password.
-    pub fn with_application_credential(mut self, id: impl Into<String>, secret: SecretString) -> Self {
+    pub fn with_application_credential(
+        mut self,
+        id: impl Into<String>,
+        secret: SecretString,
+    ) -> Self {
         self.application_credential_id = Some(id.into());
         self.application_credential_secret = Some(secret);
         self
@@ -362,7 +366,11 @@ impl OpenStackBuilder {
     /// Maps a compute (Nova) AZ to the volume (Cinder) AZ of the same failure domain,
     /// for clouds whose names differ (`OpenStack.VolumeAvailabilityZones =
     /// nova-1:cinder-1,...`). Unmapped zones use the same name in both services.
-    pub fn with_volume_zone(mut self, compute: impl Into<String>, volume: impl Into<String>) -> Self {
+    pub fn with_volume_zone(
+        mut self,
+        compute: impl Into<String>,
+        volume: impl Into<String>,
+    ) -> Self {
         self.volume_zones.insert(compute.into(), volume.into());
         self
     }
@@ -419,10 +427,12 @@ impl OpenStackBuilder {
             auth_url: Some(auth_url),
             ..Default::default()
         };
-        let user_domain = self
-            .user_domain_name
-            .clone()
-            .or_else(|| self.user_domain_id.is_none().then(|| domain.clone()).flatten());
+        let user_domain = self.user_domain_name.clone().or_else(|| {
+            self.user_domain_id
+                .is_none()
+                .then(|| domain.clone())
+                .flatten()
+        });
         if app_cred {
             auth.application_credential_id = self.application_credential_id.clone();
             auth.application_credential_name = self.application_credential_name.clone();
@@ -536,11 +546,16 @@ mod tests {
         assert_eq!(auth.project_domain_name.as_deref(), Some("default"));
         assert_eq!(auth.project_name.as_deref(), Some("Stackato4"));
         assert_eq!(
-            auth.password.as_ref().map(|p| p.expose_secret().to_string()),
+            auth.password
+                .as_ref()
+                .map(|p| p.expose_secret().to_string()),
             Some("s3cret-pw".into())
         );
         assert_eq!(cc.verify, Some(true));
-        assert_eq!(b.volume_zones.get("az2").map(String::as_str), Some("cinder-b"));
+        assert_eq!(
+            b.volume_zones.get("az2").map(String::as_str),
+            Some("cinder-b")
+        );
         let err = OpenStackBuilder::new()
             .with_property("OpenStack.Pasword", "x")
             .unwrap_err();

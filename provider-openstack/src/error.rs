@@ -177,7 +177,10 @@ pub(crate) fn from_connect_error(e: OpenStackError) -> Error {
     let op = Operation::ListAvailabilityZones;
     match e {
         OpenStackError::Api { source } => match from_api_error(op, "authenticate", source) {
-            Error::NotFound { operation, resource } => Error::Unauthorized {
+            Error::NotFound {
+                operation,
+                resource,
+            } => Error::Unauthorized {
                 operation,
                 message: format!("authentication failed: {resource}"),
             },
@@ -225,14 +228,24 @@ mod tests {
     use provider_core::ErrorKind;
 
     fn kind(status: u16, body: &str) -> Error {
-        from_response(Operation::GetInstance, status, &HeaderMap::new(), body.as_bytes())
+        from_response(
+            Operation::GetInstance,
+            status,
+            &HeaderMap::new(),
+            body.as_bytes(),
+        )
     }
 
     #[test]
     fn fault_bodies_of_every_service() {
         assert_eq!(
-            fault(br#"{"itemNotFound": {"code": 404, "message": "Instance x could not be found."}}"#),
-            ("itemNotFound".into(), "Instance x could not be found.".into())
+            fault(
+                br#"{"itemNotFound": {"code": 404, "message": "Instance x could not be found."}}"#
+            ),
+            (
+                "itemNotFound".into(),
+                "Instance x could not be found.".into()
+            )
         );
         assert_eq!(
             fault(br#"{"NeutronError": {"type": "SecurityGroupInUse", "message": "in use", "detail": ""}}"#),
@@ -251,16 +264,39 @@ mod tests {
     #[test]
     fn statuses_map_to_kinds() {
         assert_eq!(kind(404, "{}").kind(), ErrorKind::NotFound);
-        assert_eq!(kind(400, r#"{"badRequest": {"message": "Invalid flavorRef"}}"#).kind(), ErrorKind::InvalidInput);
-        assert_eq!(kind(403, r#"{"forbidden": {"message": "Quota exceeded for instances"}}"#).kind(), ErrorKind::QuotaExceeded);
-        assert_eq!(kind(403, r#"{"forbidden": {"message": "Policy does not allow"}}"#).kind(), ErrorKind::Forbidden);
+        assert_eq!(
+            kind(400, r#"{"badRequest": {"message": "Invalid flavorRef"}}"#).kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            kind(
+                403,
+                r#"{"forbidden": {"message": "Quota exceeded for instances"}}"#
+            )
+            .kind(),
+            ErrorKind::QuotaExceeded
+        );
+        assert_eq!(
+            kind(
+                403,
+                r#"{"forbidden": {"message": "Policy does not allow"}}"#
+            )
+            .kind(),
+            ErrorKind::Forbidden
+        );
         assert_eq!(kind(409, "{}").kind(), ErrorKind::Conflict);
         assert_eq!(kind(503, "oops").kind(), ErrorKind::Transient);
         assert_eq!(kind(429, "{}").kind(), ErrorKind::Throttled);
         let mut h = HeaderMap::new();
-        h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("7"));
+        h.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("7"),
+        );
         let e = from_response(Operation::GetInstance, 413, &h, b"{}");
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
-        assert_eq!(kind(413, r#"{"overLimit": {"message": "Quota exceeded"}}"#).kind(), ErrorKind::QuotaExceeded);
+        assert_eq!(
+            kind(413, r#"{"overLimit": {"message": "Quota exceeded"}}"#).kind(),
+            ErrorKind::QuotaExceeded
+        );
     }
 }

@@ -142,7 +142,14 @@ fn is_duplicate(message: &str) -> bool {
 impl OpenStackProvider {
     async fn octavia_lb(&self, op: Operation, id: &str) -> Result<OctaviaLb> {
         self.api
-            .send_as(op, Call::get(Service::LoadBalancer, format!("v2/lbaas/loadbalancers/{id}")), "loadbalancer")
+            .send_as(
+                op,
+                Call::get(
+                    Service::LoadBalancer,
+                    format!("v2/lbaas/loadbalancers/{id}"),
+                ),
+                "loadbalancer",
+            )
             .await
             .map_err(|e| match e {
                 Error::NotFound { .. } => Error::not_found(op, format!("load balancer {id}")),
@@ -159,7 +166,14 @@ impl OpenStackProvider {
 
     async fn members(&self, op: Operation, pool_id: &str) -> Result<Vec<OctaviaMember>> {
         self.api
-            .list(op, Call::get(Service::LoadBalancer, format!("v2/lbaas/pools/{pool_id}/members")), "members")
+            .list(
+                op,
+                Call::get(
+                    Service::LoadBalancer,
+                    format!("v2/lbaas/pools/{pool_id}/members"),
+                ),
+                "members",
+            )
             .await
     }
 
@@ -168,7 +182,8 @@ impl OpenStackProvider {
         self.api
             .list(
                 op,
-                Call::get(Service::LoadBalancer, "v2/lbaas/listeners").query("loadbalancer_id", lb_id.to_string()),
+                Call::get(Service::LoadBalancer, "v2/lbaas/listeners")
+                    .query("loadbalancer_id", lb_id.to_string()),
                 "listeners",
             )
             .await
@@ -177,7 +192,11 @@ impl OpenStackProvider {
     async fn lb_record(&self, op: Operation, lb: &OctaviaLb) -> Result<LoadBalancer> {
         let mut listeners = Vec::new();
         for l in self.listeners(op, &lb.id).await? {
-            let protocol = if l.protocol == "HTTP" { LbProtocol::Http } else { LbProtocol::Tcp };
+            let protocol = if l.protocol == "HTTP" {
+                LbProtocol::Http
+            } else {
+                LbProtocol::Tcp
+            };
             let mut pool = Pool {
                 health_check: HealthCheck::default(),
                 members: Vec::new(),
@@ -185,16 +204,31 @@ impl OpenStackProvider {
             if let Some(pid) = &l.default_pool_id {
                 let p: OctaviaPool = self
                     .api
-                    .send_as(op, Call::get(Service::LoadBalancer, format!("v2/lbaas/pools/{pid}")), "pool")
+                    .send_as(
+                        op,
+                        Call::get(Service::LoadBalancer, format!("v2/lbaas/pools/{pid}")),
+                        "pool",
+                    )
                     .await?;
                 let members = self.members(op, &p.id).await?;
                 if let Some(hm) = &p.healthmonitor_id {
                     let m: OctaviaMonitor = self
                         .api
-                        .send_as(op, Call::get(Service::LoadBalancer, format!("v2/lbaas/healthmonitors/{hm}")), "healthmonitor")
+                        .send_as(
+                            op,
+                            Call::get(
+                                Service::LoadBalancer,
+                                format!("v2/lbaas/healthmonitors/{hm}"),
+                            ),
+                            "healthmonitor",
+                        )
                         .await?;
                     pool.health_check = HealthCheck {
-                        protocol: if m.kind.starts_with("HTTP") { HealthCheckProtocol::Http } else { HealthCheckProtocol::Tcp },
+                        protocol: if m.kind.starts_with("HTTP") {
+                            HealthCheckProtocol::Http
+                        } else {
+                            HealthCheckProtocol::Tcp
+                        },
                         port: members.first().and_then(|x| x.monitor_port),
                         path: m.url_path.filter(|_| m.kind.starts_with("HTTP")),
                         interval: Duration::from_secs(m.delay),
@@ -244,12 +278,19 @@ impl OpenStackProvider {
         })
     }
 
-    pub(crate) async fn get_load_balancer_impl(&self, op: Operation, id: &str) -> Result<LoadBalancer> {
+    pub(crate) async fn get_load_balancer_impl(
+        &self,
+        op: Operation,
+        id: &str,
+    ) -> Result<LoadBalancer> {
         let lb = self.octavia_lb(op, id).await?;
         self.lb_record(op, &lb).await
     }
 
-    pub(crate) async fn list_load_balancers_impl(&self, filter: &TagFilter) -> Result<Vec<LoadBalancer>> {
+    pub(crate) async fn list_load_balancers_impl(
+        &self,
+        filter: &TagFilter,
+    ) -> Result<Vec<LoadBalancer>> {
         let op = Operation::ListLoadBalancers;
         let mut call = self.scoped(Call::get(Service::LoadBalancer, "v2/lbaas/loadbalancers"));
         if let Some(t) = tags::filter_query(filter, MAX_STRING_TAG_LEN) {
@@ -257,10 +298,9 @@ impl OpenStackProvider {
         }
         let lbs: Vec<OctaviaLb> = self.api.list(op, call, "loadbalancers").await?;
         let mut out = Vec::new();
-        for lb in lbs
-            .iter()
-            .filter(|lb| lb.provisioning_status != "DELETED" && filter.matches(&tags::from_strings(&lb.tags)))
-        {
+        for lb in lbs.iter().filter(|lb| {
+            lb.provisioning_status != "DELETED" && filter.matches(&tags::from_strings(&lb.tags))
+        }) {
             match self.lb_record(op, lb).await {
                 Ok(r) => out.push(r),
                 // Deleted between the list and the details.
@@ -275,29 +315,46 @@ impl OpenStackProvider {
     async fn wait_lb_active(&self, op: Operation, id: &str) -> Result<OctaviaLb> {
         self.settings
             .poller
-            .until(op, &format!("load balancer {id}"), "active", self.settings.timeouts.load_balancer, || async {
-                let lb = self.octavia_lb(op, id).await?;
-                match lb.provisioning_status.as_str() {
-                    "ACTIVE" => Ok(Poll::Ready(lb)),
-                    "ERROR" => Err(Error::Api {
-                        operation: op,
-                        status: None,
-                        code: "ERROR".into(),
-                        message: format!("load balancer {id} is in ERROR: delete and recreate it"),
-                    }),
-                    s => Ok(Poll::Pending(s.to_string())),
-                }
-            })
+            .until(
+                op,
+                &format!("load balancer {id}"),
+                "active",
+                self.settings.timeouts.load_balancer,
+                || async {
+                    let lb = self.octavia_lb(op, id).await?;
+                    match lb.provisioning_status.as_str() {
+                        "ACTIVE" => Ok(Poll::Ready(lb)),
+                        "ERROR" => Err(Error::Api {
+                            operation: op,
+                            status: None,
+                            code: "ERROR".into(),
+                            message: format!(
+                                "load balancer {id} is in ERROR: delete and recreate it"
+                            ),
+                        }),
+                        s => Ok(Poll::Pending(s.to_string())),
+                    }
+                },
+            )
             .await
     }
 
     /// The fixed address of an instance, for a member; `InvalidInput` on `field` when the
     /// instance does not exist.
-    async fn member_address(&self, op: Operation, field: &str, instance_id: &str) -> Result<String> {
+    async fn member_address(
+        &self,
+        op: Operation,
+        field: &str,
+        instance_id: &str,
+    ) -> Result<String> {
         let inst = match self.get_instance_impl(op, instance_id).await {
             Ok(i) => i,
             Err(Error::NotFound { .. }) => {
-                return Err(Error::invalid(op, field, format!("no instance with id {instance_id:?}")))
+                return Err(Error::invalid(
+                    op,
+                    field,
+                    format!("no instance with id {instance_id:?}"),
+                ))
             }
             Err(e) => return Err(e),
         };
@@ -319,7 +376,12 @@ impl OpenStackProvider {
     }
 
     /// The VIP port of an LB, made (or found, after a crash) on `subnet`.
-    async fn vip_port(&self, op: Operation, spec: &LoadBalancerSpec, subnet: &str) -> Result<crate::network::NeutronPort> {
+    async fn vip_port(
+        &self,
+        op: Operation,
+        spec: &LoadBalancerSpec,
+        subnet: &str,
+    ) -> Result<crate::network::NeutronPort> {
         let name = format!("{}-vip", spec.name);
         if let Some(p) = self.ports_named(op, &name).await?.into_iter().next() {
             return Ok(p);
@@ -338,7 +400,10 @@ impl OpenStackProvider {
         self.create_port(op, &json!({ "port": port })).await
     }
 
-    pub(crate) async fn create_load_balancer_impl(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer> {
+    pub(crate) async fn create_load_balancer_impl(
+        &self,
+        spec: &LoadBalancerSpec,
+    ) -> Result<LoadBalancer> {
         let op = Operation::CreateLoadBalancer;
         spec.validate()?;
         let tag_strings = tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
@@ -347,14 +412,18 @@ impl OpenStackProvider {
             .api
             .list(
                 op,
-                self.scoped(Call::get(Service::LoadBalancer, "v2/lbaas/loadbalancers")).query("name", spec.name.clone()),
+                self.scoped(Call::get(Service::LoadBalancer, "v2/lbaas/loadbalancers"))
+                    .query("name", spec.name.clone()),
                 "loadbalancers",
             )
             .await?;
-        if let Some(lb) = existing
-            .iter()
-            .find(|lb| lb.name == spec.name && !matches!(lb.provisioning_status.as_str(), "DELETED" | "PENDING_DELETE"))
-        {
+        if let Some(lb) = existing.iter().find(|lb| {
+            lb.name == spec.name
+                && !matches!(
+                    lb.provisioning_status.as_str(),
+                    "DELETED" | "PENDING_DELETE"
+                )
+        }) {
             if lb.description.as_deref() != Some(hash.as_str()) {
                 return Err(Error::conflict(
                     op,
@@ -366,7 +435,11 @@ impl OpenStackProvider {
             return self.lb_record(op, &lb).await;
         }
         let subnet = spec.subnet.clone().ok_or_else(|| {
-            Error::invalid(op, "spec.subnet", "OpenStack load balancers need the subnet of their VIP")
+            Error::invalid(
+                op,
+                "spec.subnet",
+                "OpenStack load balancers need the subnet of their VIP",
+            )
         })?;
         for (i, g) in spec.security_groups.iter().enumerate() {
             match self.neutron_group(op, g).await {
@@ -421,15 +494,33 @@ impl OpenStackProvider {
         }
         let lb: OctaviaLb = self
             .api
-            .send_as(op, Call::post(Service::LoadBalancer, "v2/lbaas/loadbalancers", &json!({ "loadbalancer": body })), "loadbalancer")
+            .send_as(
+                op,
+                Call::post(
+                    Service::LoadBalancer,
+                    "v2/lbaas/loadbalancers",
+                    &json!({ "loadbalancer": body }),
+                ),
+                "loadbalancer",
+            )
             .await?;
         let lb = self.wait_lb_active(op, &lb.id).await?;
         self.lb_record(op, &lb).await
     }
 
     /// Adds or removes one member, serialised per LB and between two ACTIVE states.
-    pub(crate) async fn change_member(&self, lb_id: &str, port: u16, member: &MemberSpec, add: bool) -> Result<LoadBalancer> {
-        let op = if add { Operation::AddLoadBalancerMember } else { Operation::RemoveLoadBalancerMember };
+    pub(crate) async fn change_member(
+        &self,
+        lb_id: &str,
+        port: u16,
+        member: &MemberSpec,
+        add: bool,
+    ) -> Result<LoadBalancer> {
+        let op = if add {
+            Operation::AddLoadBalancerMember
+        } else {
+            Operation::RemoveLoadBalancerMember
+        };
         member.validate(op)?;
         let lock = self.lb_lock(lb_id);
         let _guard = lock.lock().await;
@@ -439,10 +530,20 @@ impl OpenStackProvider {
             .await?
             .into_iter()
             .find(|l| l.protocol_port == port)
-            .ok_or_else(|| Error::invalid(op, "listener_port", format!("load balancer {lb_id} has no listener on port {port}")))?;
-        let pool_id = listener
-            .default_pool_id
-            .ok_or_else(|| Error::invalid(op, "listener_port", format!("the listener on port {port} has no pool")))?;
+            .ok_or_else(|| {
+                Error::invalid(
+                    op,
+                    "listener_port",
+                    format!("load balancer {lb_id} has no listener on port {port}"),
+                )
+            })?;
+        let pool_id = listener.default_pool_id.ok_or_else(|| {
+            Error::invalid(
+                op,
+                "listener_port",
+                format!("the listener on port {port} has no pool"),
+            )
+        })?;
         let present = self
             .members(op, &pool_id)
             .await?
@@ -451,19 +552,36 @@ impl OpenStackProvider {
         let changed = match (add, present) {
             (true, Some(_)) | (false, None) => false,
             (true, None) => {
-                let hc = self.get_load_balancer_impl(op, lb_id).await?.listener(port).map(|l| l.pool.health_check.clone()).unwrap_or_default();
-                let addr = self.member_address(op, "member.instance_id", &member.instance_id).await?;
+                let hc = self
+                    .get_load_balancer_impl(op, lb_id)
+                    .await?
+                    .listener(port)
+                    .map(|l| l.pool.health_check.clone())
+                    .unwrap_or_default();
+                let addr = self
+                    .member_address(op, "member.instance_id", &member.instance_id)
+                    .await?;
                 let body = json!({ "member": Self::member_body(member, addr, &hc) });
                 match self
                     .api
-                    .send(op, Call::post(Service::LoadBalancer, format!("v2/lbaas/pools/{pool_id}/members"), &body))
+                    .send(
+                        op,
+                        Call::post(
+                            Service::LoadBalancer,
+                            format!("v2/lbaas/pools/{pool_id}/members"),
+                            &body,
+                        ),
+                    )
                     .await
                 {
                     Ok(_) => true,
                     // Retried after a lost answer: the member is there.
                     Err(Error::Conflict { message, .. }) if is_duplicate(&message) => true,
                     Err(Error::Conflict { message, .. }) if is_immutable(&message) => {
-                        return Err(Error::transient(op, format!("load balancer {lb_id} is busy: {message}")))
+                        return Err(Error::transient(
+                            op,
+                            format!("load balancer {lb_id} is busy: {message}"),
+                        ))
                     }
                     Err(e) => return Err(e),
                 }
@@ -471,12 +589,21 @@ impl OpenStackProvider {
             (false, Some(m)) => {
                 match self
                     .api
-                    .send(op, Call::delete(Service::LoadBalancer, format!("v2/lbaas/pools/{pool_id}/members/{}", m.id)))
+                    .send(
+                        op,
+                        Call::delete(
+                            Service::LoadBalancer,
+                            format!("v2/lbaas/pools/{pool_id}/members/{}", m.id),
+                        ),
+                    )
                     .await
                 {
                     Ok(_) | Err(Error::NotFound { .. }) => true,
                     Err(Error::Conflict { message, .. }) if is_immutable(&message) => {
-                        return Err(Error::transient(op, format!("load balancer {lb_id} is busy: {message}")))
+                        return Err(Error::transient(
+                            op,
+                            format!("load balancer {lb_id} is busy: {message}"),
+                        ))
                     }
                     Err(e) => return Err(e),
                 }
@@ -504,27 +631,46 @@ impl OpenStackProvider {
             let settled = self
                 .settings
                 .poller
-                .until(op, &format!("load balancer {id}"), "settled", self.settings.timeouts.load_balancer, || async {
-                    match self.octavia_lb(op, id).await {
-                        Ok(lb) if lb.provisioning_status.starts_with("PENDING_") && lb.provisioning_status != "PENDING_DELETE" => {
-                            Ok(Poll::Pending(lb.provisioning_status))
+                .until(
+                    op,
+                    &format!("load balancer {id}"),
+                    "settled",
+                    self.settings.timeouts.load_balancer,
+                    || async {
+                        match self.octavia_lb(op, id).await {
+                            Ok(lb)
+                                if lb.provisioning_status.starts_with("PENDING_")
+                                    && lb.provisioning_status != "PENDING_DELETE" =>
+                            {
+                                Ok(Poll::Pending(lb.provisioning_status))
+                            }
+                            Ok(lb) => Ok(Poll::Ready(Some(lb))),
+                            Err(Error::NotFound { .. }) => Ok(Poll::Ready(None)),
+                            Err(e) => Err(e),
                         }
-                        Ok(lb) => Ok(Poll::Ready(Some(lb))),
-                        Err(Error::NotFound { .. }) => Ok(Poll::Ready(None)),
-                        Err(e) => Err(e),
-                    }
-                })
+                    },
+                )
                 .await?;
             if let Some(lb) = settled {
                 if lb.provisioning_status != "PENDING_DELETE" {
                     match self
                         .api
-                        .send(op, Call::delete(Service::LoadBalancer, format!("v2/lbaas/loadbalancers/{id}")).query("cascade", "true"))
+                        .send(
+                            op,
+                            Call::delete(
+                                Service::LoadBalancer,
+                                format!("v2/lbaas/loadbalancers/{id}"),
+                            )
+                            .query("cascade", "true"),
+                        )
                         .await
                     {
                         Ok(_) | Err(Error::NotFound { .. }) => {}
                         Err(Error::Conflict { message, .. }) => {
-                            return Err(Error::transient(op, format!("load balancer {id} is busy: {message}")))
+                            return Err(Error::transient(
+                                op,
+                                format!("load balancer {id} is busy: {message}"),
+                            ))
                         }
                         Err(e) => return Err(e),
                     }
@@ -548,7 +694,9 @@ impl OpenStackProvider {
         // The VIP port is ours (Octavia does not delete a port it was given).
         if let Some(p) = &lb.vip_port_id {
             match self.get_port(op, p).await {
-                Ok(port) if port.name == format!("{}-vip", lb.name) => self.delete_port(op, p).await?,
+                Ok(port) if port.name == format!("{}-vip", lb.name) => {
+                    self.delete_port(op, p).await?
+                }
                 Ok(_) | Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -562,7 +710,11 @@ impl OpenStackProvider {
         self.api
             .send(
                 op,
-                Call::put(Service::LoadBalancer, format!("v2/lbaas/loadbalancers/{id}"), &json!({ "loadbalancer": { "tags": strings } })),
+                Call::put(
+                    Service::LoadBalancer,
+                    format!("v2/lbaas/loadbalancers/{id}"),
+                    &json!({ "loadbalancer": { "tags": strings } }),
+                ),
             )
             .await
             .map(|_| ())

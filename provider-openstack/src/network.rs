@@ -150,7 +150,8 @@ pub(crate) fn pick<T: Clone>(
     if let Some((_, _, t)) = items.iter().find(|(id, _, _)| id == name_or_id) {
         return Ok(t.clone());
     }
-    let named: Vec<&(String, String, T)> = items.iter().filter(|(_, n, _)| n == name_or_id).collect();
+    let named: Vec<&(String, String, T)> =
+        items.iter().filter(|(_, n, _)| n == name_or_id).collect();
     match named.as_slice() {
         [one] => Ok(one.2.clone()),
         [] => Err(Error::invalid(
@@ -171,7 +172,10 @@ pub(crate) fn pick<T: Clone>(
             format!(
                 "{name_or_id:?} names {} {what}s: use an id, one of {}",
                 many.len(),
-                many.iter().map(|(id, _, _)| id.clone()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|(id, _, _)| id.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )),
     }
@@ -298,11 +302,18 @@ impl OpenStackProvider {
             })
     }
 
-    pub(crate) async fn get_security_group_impl(&self, op: Operation, id: &str) -> Result<SecurityGroup> {
+    pub(crate) async fn get_security_group_impl(
+        &self,
+        op: Operation,
+        id: &str,
+    ) -> Result<SecurityGroup> {
         Ok(group_record(&self.neutron_group(op, id).await?))
     }
 
-    pub(crate) async fn list_security_groups_impl(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>> {
+    pub(crate) async fn list_security_groups_impl(
+        &self,
+        filter: &TagFilter,
+    ) -> Result<Vec<SecurityGroup>> {
         let op = Operation::ListSecurityGroups;
         let mut call = self.scoped(Call::get(Service::Network, "v2.0/security-groups"));
         if let Some(t) = tags::filter_query(filter, MAX_STRING_TAG_LEN) {
@@ -316,7 +327,12 @@ impl OpenStackProvider {
             .collect())
     }
 
-    async fn check_rule_source(&self, op: Operation, field: &str, rule: &IngressRule) -> Result<()> {
+    async fn check_rule_source(
+        &self,
+        op: Operation,
+        field: &str,
+        rule: &IngressRule,
+    ) -> Result<()> {
         if let RuleSource::Group(g) = &rule.source {
             match self.neutron_group(op, g).await {
                 Ok(_) => {}
@@ -333,12 +349,16 @@ impl OpenStackProvider {
         Ok(())
     }
 
-    pub(crate) async fn create_security_group_impl(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
+    pub(crate) async fn create_security_group_impl(
+        &self,
+        spec: &SecurityGroupSpec,
+    ) -> Result<SecurityGroup> {
         let op = Operation::CreateSecurityGroup;
         spec.validate()?;
-        let tag_strings = tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
+        tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
         for (i, r) in spec.rules.iter().enumerate() {
-            self.check_rule_source(op, &format!("spec.rules[{i}]"), r).await?;
+            self.check_rule_source(op, &format!("spec.rules[{i}]"), r)
+                .await?;
         }
         let want: BTreeSet<IngressRule> = spec.rules.iter().map(normalise).collect();
         let existing: Vec<NeutronGroup> = self
@@ -354,11 +374,12 @@ impl OpenStackProvider {
             Some(g) => {
                 let have = group_record(&g);
                 let have_rules: BTreeSet<IngressRule> = have.rules.iter().cloned().collect();
-                // A create that stopped half-way (rules missing, nothing else) is finished.
-                // Untagged: a create that stopped between the POST and the tags.
+                // Tags are set last: an untagged group with a subset of the rules is a
+                // create that stopped half-way, and is finished; a tagged one must match.
+                let half_made =
+                    have.tags.is_empty() && !spec.tags.is_empty() && have_rules.is_subset(&want);
                 if have.description != spec.description
-                    || (have.tags != spec.tags && !have.tags.is_empty())
-                    || !have_rules.is_subset(&want)
+                    || !(half_made || (have.tags == spec.tags && have_rules == want))
                 {
                     return Err(Error::conflict(
                         op,
@@ -373,17 +394,27 @@ impl OpenStackProvider {
                     "name": spec.name,
                     "description": spec.description,
                 });
-                self.post_tagged(op, "security-groups", "security_group", body, tag_strings)
+                // Untagged until its rules are in (see above).
+                self.api
+                    .send_as(
+                        op,
+                        Call::post(
+                            Service::Network,
+                            "v2.0/security-groups",
+                            &json!({ "security_group": body }),
+                        ),
+                        "security_group",
+                    )
                     .await?
             }
         };
-        if tags::from_strings(&group.tags) != spec.tags {
-            self.put_neutron_tags(op, "security-groups", &group.id, &spec.tags)
-                .await?;
-        }
         let have: BTreeSet<IngressRule> = group_record(&group).rules.into_iter().collect();
         for rule in want.difference(&have) {
             self.post_rule(op, &group.id, rule).await?;
+        }
+        if tags::from_strings(&group.tags) != spec.tags {
+            self.put_neutron_tags(op, "security-groups", &group.id, &spec.tags)
+                .await?;
         }
         self.get_security_group_impl(op, &group.id).await
     }
@@ -391,18 +422,31 @@ impl OpenStackProvider {
     async fn post_rule(&self, op: Operation, group_id: &str, rule: &IngressRule) -> Result<()> {
         match self
             .api
-            .send(op, Call::post(Service::Network, "v2.0/security-group-rules", &rule_body(group_id, rule)))
+            .send(
+                op,
+                Call::post(
+                    Service::Network,
+                    "v2.0/security-group-rules",
+                    &rule_body(group_id, rule),
+                ),
+            )
             .await
         {
             Ok(_) => Ok(()),
             // SecurityGroupRuleExists: adding what is there succeeds.
             Err(Error::Conflict { .. }) => Ok(()),
-            Err(Error::NotFound { .. }) => Err(Error::not_found(op, format!("security group {group_id}"))),
+            Err(Error::NotFound { .. }) => {
+                Err(Error::not_found(op, format!("security group {group_id}")))
+            }
             Err(e) => Err(e),
         }
     }
 
-    pub(crate) async fn add_security_group_rule_impl(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
+    pub(crate) async fn add_security_group_rule_impl(
+        &self,
+        group_id: &str,
+        rule: &IngressRule,
+    ) -> Result<()> {
         let op = Operation::AddSecurityGroupRule;
         rule.validate(op, "rule")?;
         let g = group_record(&self.neutron_group(op, group_id).await?);
@@ -414,7 +458,11 @@ impl OpenStackProvider {
         self.post_rule(op, group_id, &rule).await
     }
 
-    pub(crate) async fn remove_security_group_rule_impl(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
+    pub(crate) async fn remove_security_group_rule_impl(
+        &self,
+        group_id: &str,
+        rule: &IngressRule,
+    ) -> Result<()> {
         let op = Operation::RemoveSecurityGroupRule;
         let g = self.neutron_group(op, group_id).await?;
         let rule = normalise(rule);
@@ -422,7 +470,13 @@ impl OpenStackProvider {
             if rule_from_neutron(r).as_ref() == Some(&rule) {
                 match self
                     .api
-                    .send(op, Call::delete(Service::Network, format!("v2.0/security-group-rules/{}", r.id)))
+                    .send(
+                        op,
+                        Call::delete(
+                            Service::Network,
+                            format!("v2.0/security-group-rules/{}", r.id),
+                        ),
+                    )
                     .await
                 {
                     Ok(_) | Err(Error::NotFound { .. }) => {}
@@ -445,7 +499,8 @@ impl OpenStackProvider {
             .api
             .list(
                 op,
-                Call::get(Service::Network, "v2.0/security-group-rules").query("remote_group_id", id),
+                Call::get(Service::Network, "v2.0/security-group-rules")
+                    .query("remote_group_id", id),
                 "security_group_rules",
             )
             .await?;
@@ -461,7 +516,10 @@ impl OpenStackProvider {
         }
         match self
             .api
-            .send(op, Call::delete(Service::Network, format!("v2.0/security-groups/{id}")))
+            .send(
+                op,
+                Call::delete(Service::Network, format!("v2.0/security-groups/{id}")),
+            )
             .await
         {
             Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
@@ -492,7 +550,10 @@ impl OpenStackProvider {
                         return Error::conflict(
                             op,
                             format!("security group {id}"),
-                            format!("in use by instance {}: delete the instance first", p.device_id),
+                            format!(
+                                "in use by instance {}: delete the instance first",
+                                p.device_id
+                            ),
                         )
                     }
                     Err(Error::NotFound { .. }) => continue,
@@ -506,7 +567,10 @@ impl OpenStackProvider {
                 );
             }
         }
-        Error::transient(op, format!("security group {id} is still in use by ports being deleted: {message}"))
+        Error::transient(
+            op,
+            format!("security group {id} is still in use by ports being deleted: {message}"),
+        )
     }
 
     // --- networks, subnets, ports
@@ -532,11 +596,20 @@ impl OpenStackProvider {
             .filter(|n| !external || n.external)
             .map(|n| (n.id.clone(), n.name.clone(), n))
             .collect();
-        let what = if external { "external network" } else { "network" };
+        let what = if external {
+            "external network"
+        } else {
+            "network"
+        };
         pick(op, field, what, name_or_id, &items)
     }
 
-    pub(crate) async fn resolve_subnet(&self, op: Operation, field: &str, name_or_id: &str) -> Result<NeutronSubnet> {
+    pub(crate) async fn resolve_subnet(
+        &self,
+        op: Operation,
+        field: &str,
+        name_or_id: &str,
+    ) -> Result<NeutronSubnet> {
         let subnets: Vec<NeutronSubnet> = self
             .api
             .list(op, Call::get(Service::Network, "v2.0/subnets"), "subnets")
@@ -549,7 +622,11 @@ impl OpenStackProvider {
     }
 
     /// The ports of these devices (servers), in one call per 50 ids.
-    pub(crate) async fn ports_of(&self, op: Operation, device_ids: &[String]) -> Result<Vec<NeutronPort>> {
+    pub(crate) async fn ports_of(
+        &self,
+        op: Operation,
+        device_ids: &[String],
+    ) -> Result<Vec<NeutronPort>> {
         let mut out = Vec::new();
         for chunk in device_ids.chunks(50) {
             let mut call = Call::get(Service::Network, "v2.0/ports");
@@ -562,7 +639,11 @@ impl OpenStackProvider {
     }
 
     /// The floating IPs on these ports, in one call per 50 ids.
-    pub(crate) async fn fips_on_ports(&self, op: Operation, port_ids: &[String]) -> Result<Vec<NeutronFip>> {
+    pub(crate) async fn fips_on_ports(
+        &self,
+        op: Operation,
+        port_ids: &[String],
+    ) -> Result<Vec<NeutronFip>> {
         let mut out = Vec::new();
         for chunk in port_ids.chunks(50) {
             let mut call = Call::get(Service::Network, "v2.0/floatingips");
@@ -582,7 +663,11 @@ impl OpenStackProvider {
 
     pub(crate) async fn get_port(&self, op: Operation, id: &str) -> Result<NeutronPort> {
         self.api
-            .send_as(op, Call::get(Service::Network, format!("v2.0/ports/{id}")), "port")
+            .send_as(
+                op,
+                Call::get(Service::Network, format!("v2.0/ports/{id}")),
+                "port",
+            )
             .await
     }
 
@@ -591,7 +676,8 @@ impl OpenStackProvider {
             .api
             .list(
                 op,
-                self.scoped(Call::get(Service::Network, "v2.0/ports")).query("name", name.to_string()),
+                self.scoped(Call::get(Service::Network, "v2.0/ports"))
+                    .query("name", name.to_string()),
                 "ports",
             )
             .await?;
@@ -601,7 +687,10 @@ impl OpenStackProvider {
     pub(crate) async fn delete_port(&self, op: Operation, id: &str) -> Result<()> {
         match self
             .api
-            .send(op, Call::delete(Service::Network, format!("v2.0/ports/{id}")))
+            .send(
+                op,
+                Call::delete(Service::Network, format!("v2.0/ports/{id}")),
+            )
             .await
         {
             Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
@@ -611,7 +700,12 @@ impl OpenStackProvider {
 
     // --- floating IPs
 
-    async fn fip_record(&self, op: Operation, f: &NeutronFip, names: &BTreeMap<String, String>) -> Result<FloatingIp> {
+    async fn fip_record(
+        &self,
+        op: Operation,
+        f: &NeutronFip,
+        names: &BTreeMap<String, String>,
+    ) -> Result<FloatingIp> {
         let instance_id = match &f.port_id {
             None => None,
             Some(port) => {
@@ -651,7 +745,11 @@ impl OpenStackProvider {
             .await?
             .into_iter()
             .map(|n| {
-                let name = if n.name.is_empty() { n.id.clone() } else { n.name };
+                let name = if n.name.is_empty() {
+                    n.id.clone()
+                } else {
+                    n.name
+                };
                 (n.id, name)
             })
             .collect())
@@ -659,7 +757,11 @@ impl OpenStackProvider {
 
     async fn neutron_fip(&self, op: Operation, id: &str) -> Result<NeutronFip> {
         self.api
-            .send_as(op, Call::get(Service::Network, format!("v2.0/floatingips/{id}")), "floatingip")
+            .send_as(
+                op,
+                Call::get(Service::Network, format!("v2.0/floatingips/{id}")),
+                "floatingip",
+            )
             .await
             .map_err(|e| match e {
                 Error::NotFound { .. } => Error::not_found(op, format!("floating IP {id}")),
@@ -673,7 +775,10 @@ impl OpenStackProvider {
         self.fip_record(op, &f, &names).await
     }
 
-    pub(crate) async fn list_floating_ips_impl(&self, filter: &TagFilter) -> Result<Vec<FloatingIp>> {
+    pub(crate) async fn list_floating_ips_impl(
+        &self,
+        filter: &TagFilter,
+    ) -> Result<Vec<FloatingIp>> {
         let op = Operation::ListFloatingIps;
         let mut call = self.scoped(Call::get(Service::Network, "v2.0/floatingips"));
         if let Some(t) = tags::filter_query(filter, MAX_STRING_TAG_LEN) {
@@ -682,17 +787,25 @@ impl OpenStackProvider {
         let fips: Vec<NeutronFip> = self.api.list(op, call, "floatingips").await?;
         let names = self.network_names(op).await?;
         let mut out = Vec::new();
-        for f in fips.iter().filter(|f| filter.matches(&tags::from_strings(&f.tags))) {
+        for f in fips
+            .iter()
+            .filter(|f| filter.matches(&tags::from_strings(&f.tags)))
+        {
             out.push(self.fip_record(op, f, &names).await?);
         }
         Ok(out)
     }
 
-    pub(crate) async fn allocate_floating_ip_impl(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
+    pub(crate) async fn allocate_floating_ip_impl(
+        &self,
+        spec: &FloatingIpSpec,
+    ) -> Result<FloatingIp> {
         let op = Operation::AllocateFloatingIp;
         spec.validate()?;
         let tag_strings = tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
-        let pool = self.resolve_network(op, "spec.pool", &spec.pool, true).await?;
+        let pool = self
+            .resolve_network(op, "spec.pool", &spec.pool, true)
+            .await?;
         let existing: Vec<NeutronFip> = self
             .api
             .list(
@@ -710,7 +823,8 @@ impl OpenStackProvider {
             }
             // Untagged: an allocation that stopped between the POST and the tags.
             if f.floating_network_id == pool.id && have.is_empty() {
-                self.put_neutron_tags(op, "floatingips", &f.id, &spec.tags).await?;
+                self.put_neutron_tags(op, "floatingips", &f.id, &spec.tags)
+                    .await?;
                 return self.get_floating_ip_impl(op, &f.id).await;
             }
             return Err(Error::conflict(
@@ -730,12 +844,20 @@ impl OpenStackProvider {
         self.fip_record(op, &f, &names).await
     }
 
-    pub(crate) async fn associate_floating_ip_impl(&self, id: &str, instance_id: &str) -> Result<FloatingIp> {
+    pub(crate) async fn associate_floating_ip_impl(
+        &self,
+        id: &str,
+        instance_id: &str,
+    ) -> Result<FloatingIp> {
         let op = Operation::AssociateFloatingIp;
         self.neutron_fip(op, id).await?;
         let server = self.server(op, instance_id).await?;
         if server.is_deleting() {
-            return Err(Error::conflict(op, format!("instance {instance_id}"), "the instance is being deleted"));
+            return Err(Error::conflict(
+                op,
+                format!("instance {instance_id}"),
+                "the instance is being deleted",
+            ));
         }
         // The instance's port appears some time after the server does.
         let instance = instance_id.to_string();
@@ -785,7 +907,11 @@ impl OpenStackProvider {
         let f = if f.port_id.is_some() {
             let body = json!({ "floatingip": { "port_id": Value::Null } });
             self.api
-                .send_as(op, Call::put(Service::Network, format!("v2.0/floatingips/{id}"), &body), "floatingip")
+                .send_as(
+                    op,
+                    Call::put(Service::Network, format!("v2.0/floatingips/{id}"), &body),
+                    "floatingip",
+                )
                 .await
                 .map_err(|e| match e {
                     Error::NotFound { .. } => Error::not_found(op, format!("floating IP {id}")),
@@ -802,7 +928,10 @@ impl OpenStackProvider {
         let op = Operation::ReleaseFloatingIp;
         match self
             .api
-            .send(op, Call::delete(Service::Network, format!("v2.0/floatingips/{id}")))
+            .send(
+                op,
+                Call::delete(Service::Network, format!("v2.0/floatingips/{id}")),
+            )
             .await
         {
             Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
@@ -828,7 +957,11 @@ impl OpenStackProvider {
             with_tags["tags"] = json!(tag_strings);
             match self
                 .api
-                .send_as(op, Call::post(Service::Network, path.clone(), &json!({ key: with_tags })), key)
+                .send_as(
+                    op,
+                    Call::post(Service::Network, path.clone(), &json!({ key: with_tags })),
+                    key,
+                )
                 .await
             {
                 Ok(t) => return Ok(t),
@@ -839,12 +972,19 @@ impl OpenStackProvider {
             }
         }
         body = json!({ key: body });
-        let mut t: T = self.api.send_as(op, Call::post(Service::Network, path, &body), key).await?;
+        let mut t: T = self
+            .api
+            .send_as(op, Call::post(Service::Network, path, &body), key)
+            .await?;
         if !tag_strings.is_empty() {
             self.api
                 .send(
                     op,
-                    Call::put(Service::Network, format!("v2.0/{collection}/{}/tags", t.id()), &json!({ "tags": tag_strings })),
+                    Call::put(
+                        Service::Network,
+                        format!("v2.0/{collection}/{}/tags", t.id()),
+                        &json!({ "tags": tag_strings }),
+                    ),
                 )
                 .await?;
             t.set_tags(tag_strings);
@@ -853,12 +993,22 @@ impl OpenStackProvider {
     }
 
     /// Replaces the string tags of a Neutron resource (`security-groups`, `floatingips`).
-    pub(crate) async fn put_neutron_tags(&self, op: Operation, collection: &str, id: &str, tags: &Tags) -> Result<()> {
+    pub(crate) async fn put_neutron_tags(
+        &self,
+        op: Operation,
+        collection: &str,
+        id: &str,
+        tags: &Tags,
+    ) -> Result<()> {
         let strings = tags::to_strings(op, "set", tags, MAX_STRING_TAG_LEN)?;
         self.api
             .send(
                 op,
-                Call::put(Service::Network, format!("v2.0/{collection}/{id}/tags"), &json!({ "tags": strings })),
+                Call::put(
+                    Service::Network,
+                    format!("v2.0/{collection}/{id}/tags"),
+                    &json!({ "tags": strings }),
+                ),
             )
             .await
             .map(|_| ())
@@ -913,7 +1063,10 @@ mod tests {
         assert_eq!(pick(op, "f", "x", "a", &items).unwrap(), 1);
         let e = pick(op, "f", "x", "b", &items).unwrap_err();
         assert!(e.to_string().contains("2, 3"), "{e}");
-        assert_eq!(pick(op, "f", "x", "zz", &items).unwrap_err().kind(), provider_core::ErrorKind::InvalidInput);
+        assert_eq!(
+            pick(op, "f", "x", "zz", &items).unwrap_err().kind(),
+            provider_core::ErrorKind::InvalidInput
+        );
         assert!(looks_like_id("a94493c3-2b5d-47a8-9f1c-1ba51b702ee9"));
         assert!(!looks_like_id("m1.small"));
     }

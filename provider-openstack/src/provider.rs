@@ -277,7 +277,10 @@ impl OpenStackProvider {
         };
         match kind {
             ResourceKind::SecurityGroup => {
-                let g = self.get_security_group_impl(op, id).await.map_err(not_found)?;
+                let g = self
+                    .get_security_group_impl(op, id)
+                    .await
+                    .map_err(not_found)?;
                 self.put_neutron_tags(op, "security-groups", id, &merge(g.tags))
                     .await
                     .map_err(not_found)
@@ -301,7 +304,9 @@ impl OpenStackProvider {
                 let _guard = lock.lock().await;
                 let tags = self.lb_tags(op, id).await.map_err(not_found)?;
                 self.wait_lb_settled(op, id).await?;
-                self.put_lb_tags(op, id, &merge(tags)).await.map_err(not_found)?;
+                self.put_lb_tags(op, id, &merge(tags))
+                    .await
+                    .map_err(not_found)?;
                 self.wait_lb_settled(op, id).await
             }
         }

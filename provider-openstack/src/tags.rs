@@ -24,7 +24,12 @@ pub(crate) fn encode(k: &str, v: &str) -> String {
 }
 
 /// The string tags of `tags`, checked against `max` characters each.
-pub(crate) fn to_strings(op: Operation, field: &str, tags: &Tags, max: usize) -> Result<Vec<String>> {
+pub(crate) fn to_strings(
+    op: Operation,
+    field: &str,
+    tags: &Tags,
+    max: usize,
+) -> Result<Vec<String>> {
     tags.iter()
         .map(|(k, v)| {
             let t = encode(k, v);
@@ -32,7 +37,10 @@ pub(crate) fn to_strings(op: Operation, field: &str, tags: &Tags, max: usize) ->
                 Err(Error::invalid(
                     op,
                     format!("{field}[{k:?}]"),
-                    format!("`key=value` is {} characters; this OpenStack service takes at most {max}", t.chars().count()),
+                    format!(
+                        "`key=value` is {} characters; this OpenStack service takes at most {max}",
+                        t.chars().count()
+                    ),
                 ))
             } else {
                 Ok(t)

@@ -50,7 +50,12 @@ fn state_of(status: &str) -> VolumeState {
 impl CinderVolume {
     fn attached_to(&self) -> Option<(String, String)> {
         self.attachments.first().map(|a| {
-            let s = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            let s = |k: &str| {
+                a.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
             (s("server_id"), s("device"))
         })
     }
@@ -59,11 +64,17 @@ impl CinderVolume {
 impl OpenStackProvider {
     fn volume_record(&self, v: &CinderVolume) -> Volume {
         let state = state_of(&v.status);
-        let attachment = v.attached_to().map(|(instance_id, device)| VolumeAttachment { instance_id, device });
+        let attachment = v
+            .attached_to()
+            .map(|(instance_id, device)| VolumeAttachment {
+                instance_id,
+                device,
+            });
         Volume {
             id: v.id.clone(),
             name: v.name.clone().unwrap_or_default(),
-            availability_zone: self.compute_zone(v.availability_zone.as_deref().unwrap_or_default()),
+            availability_zone: self
+                .compute_zone(v.availability_zone.as_deref().unwrap_or_default()),
             size_gib: v.size,
             volume_type: v.volume_type.clone(),
             state,
@@ -74,7 +85,11 @@ impl OpenStackProvider {
 
     async fn cinder_volume(&self, op: Operation, id: &str) -> Result<CinderVolume> {
         self.api
-            .send_as(op, Call::get(Service::Volume, format!("volumes/{id}")), "volume")
+            .send_as(
+                op,
+                Call::get(Service::Volume, format!("volumes/{id}")),
+                "volume",
+            )
             .await
             .map_err(|e| match e {
                 Error::NotFound { .. } => Error::not_found(op, format!("volume {id}")),
@@ -90,7 +105,10 @@ impl OpenStackProvider {
         let op = Operation::ListVolumes;
         let mut call = Call::get(Service::Volume, "volumes/detail");
         if !filter.tags.is_empty() {
-            call = call.query("metadata", serde_json::to_string(&filter.tags).unwrap_or_default());
+            call = call.query(
+                "metadata",
+                serde_json::to_string(&filter.tags).unwrap_or_default(),
+            );
         }
         let vols: Vec<CinderVolume> = self.api.list(op, call, "volumes").await?;
         Ok(vols
@@ -129,10 +147,10 @@ impl OpenStackProvider {
                 "volumes",
             )
             .await?;
-        let id = match existing
-            .iter()
-            .find(|v| v.name.as_deref() == Some(spec.name.as_str()) && !matches!(v.status.as_str(), "deleting" | "deleted" | "error_deleting"))
-        {
+        let id = match existing.iter().find(|v| {
+            v.name.as_deref() == Some(spec.name.as_str())
+                && !matches!(v.status.as_str(), "deleting" | "deleted" | "error_deleting")
+        }) {
             Some(v) => {
                 let same = v.availability_zone.as_deref() == Some(vz.as_str())
                     && v.size == spec.size_gib
@@ -159,7 +177,11 @@ impl OpenStackProvider {
                 }
                 let v: CinderVolume = self
                     .api
-                    .send_as(op, Call::post(Service::Volume, "volumes", &json!({ "volume": body })), "volume")
+                    .send_as(
+                        op,
+                        Call::post(Service::Volume, "volumes", &json!({ "volume": body })),
+                        "volume",
+                    )
                     .await
                     .map_err(|e| match e {
                         Error::NotFound { resource, .. } => Error::invalid(
@@ -217,7 +239,11 @@ impl OpenStackProvider {
             .await
     }
 
-    pub(crate) async fn attach_volume_impl(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
+    pub(crate) async fn attach_volume_impl(
+        &self,
+        volume_id: &str,
+        instance_id: &str,
+    ) -> Result<Volume> {
         let op = Operation::AttachVolume;
         let v = self.cinder_volume(op, volume_id).await?;
         let server = self.server(op, instance_id).await?;
@@ -255,14 +281,26 @@ impl OpenStackProvider {
         let body = json!({ "volumeAttachment": { "volumeId": volume_id } });
         match self
             .api
-            .send(op, Call::post(Service::Compute, format!("servers/{instance_id}/os-volume_attachments"), &body))
+            .send(
+                op,
+                Call::post(
+                    Service::Compute,
+                    format!("servers/{instance_id}/os-volume_attachments"),
+                    &body,
+                ),
+            )
             .await
         {
             Ok(_) => {}
-            Err(Error::NotFound { .. }) => return Err(Error::not_found(op, format!("instance {instance_id}"))),
+            Err(Error::NotFound { .. }) => {
+                return Err(Error::not_found(op, format!("instance {instance_id}")))
+            }
             // The instance or volume is busy (task state, a concurrent attach): retry.
             Err(Error::Conflict { message, .. }) => {
-                return Err(Error::transient(op, format!("attach is refused for now: {message}")))
+                return Err(Error::transient(
+                    op,
+                    format!("attach is refused for now: {message}"),
+                ))
             }
             Err(e) => return Err(e),
         }
@@ -276,12 +314,21 @@ impl OpenStackProvider {
         if let Some((server, _)) = v.attached_to() {
             match self
                 .api
-                .send(op, Call::delete(Service::Compute, format!("servers/{server}/os-volume_attachments/{volume_id}")))
+                .send(
+                    op,
+                    Call::delete(
+                        Service::Compute,
+                        format!("servers/{server}/os-volume_attachments/{volume_id}"),
+                    ),
+                )
                 .await
             {
                 Ok(_) | Err(Error::NotFound { .. }) => {}
                 Err(Error::Conflict { message, .. }) => {
-                    return Err(Error::transient(op, format!("detach is refused for now: {message}")))
+                    return Err(Error::transient(
+                        op,
+                        format!("detach is refused for now: {message}"),
+                    ))
                 }
                 Err(e) => return Err(e),
             }
@@ -308,10 +355,17 @@ impl OpenStackProvider {
         }
         match state_of(&v.status) {
             VolumeState::Attaching | VolumeState::InUse => {
-                return Err(Error::conflict(op, format!("volume {id}"), "being attached: detach it first"))
+                return Err(Error::conflict(
+                    op,
+                    format!("volume {id}"),
+                    "being attached: detach it first",
+                ))
             }
             VolumeState::Creating | VolumeState::Detaching => {
-                return Err(Error::transient(op, format!("volume {id} is busy ({})", v.status)))
+                return Err(Error::transient(
+                    op,
+                    format!("volume {id} is busy ({})", v.status),
+                ))
             }
             VolumeState::Deleting => {}
             VolumeState::Available | VolumeState::Error => {
@@ -321,8 +375,12 @@ impl OpenStackProvider {
                     .await
                 {
                     Ok(_) | Err(Error::NotFound { .. }) => {}
-                    Err(Error::InvalidInput { message, .. }) | Err(Error::Conflict { message, .. }) => {
-                        return Err(Error::transient(op, format!("volume {id} cannot be deleted yet: {message}")))
+                    Err(Error::InvalidInput { message, .. })
+                    | Err(Error::Conflict { message, .. }) => {
+                        return Err(Error::transient(
+                            op,
+                            format!("volume {id} cannot be deleted yet: {message}"),
+                        ))
                     }
                     Err(e) => return Err(e),
                 }
@@ -345,19 +403,35 @@ impl OpenStackProvider {
     }
 
     /// Sets and removes volume tags (Cinder metadata).
-    pub(crate) async fn update_volume_tags(&self, op: Operation, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
+    pub(crate) async fn update_volume_tags(
+        &self,
+        op: Operation,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
         tags::check_metadata(op, "set", set)?;
         let v = self.cinder_volume(op, id).await?;
         if !set.is_empty() {
             self.api
-                .send(op, Call::post(Service::Volume, format!("volumes/{id}/metadata"), &json!({ "metadata": set })))
+                .send(
+                    op,
+                    Call::post(
+                        Service::Volume,
+                        format!("volumes/{id}/metadata"),
+                        &json!({ "metadata": set }),
+                    ),
+                )
                 .await?;
         }
         for k in remove {
             if v.metadata.contains_key(k) && !set.contains_key(k) {
                 match self
                     .api
-                    .send(op, Call::delete(Service::Volume, format!("volumes/{id}/metadata/{k}")))
+                    .send(
+                        op,
+                        Call::delete(Service::Volume, format!("volumes/{id}/metadata/{k}")),
+                    )
                     .await
                 {
                     Ok(_) | Err(Error::NotFound { .. }) => {}

@@ -39,7 +39,10 @@ fn cloud_name() -> Option<String> {
 fn builder(cloud: &str) -> OpenStackBuilder {
     OpenStackBuilder::from_cloud(cloud)
         .expect("clouds.yaml entry")
-        .with_poller(Poller::new(Duration::from_millis(300), Duration::from_secs(3)))
+        .with_poller(Poller::new(
+            Duration::from_millis(300),
+            Duration::from_secs(3),
+        ))
         .with_timeouts(Timeouts::all(Duration::from_secs(240)))
 }
 
@@ -56,7 +59,14 @@ fn tags(run: &str) -> Tags {
 }
 
 fn run_id() -> String {
-    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) & 0xffff_ffff)
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            & 0xffff_ffff
+    )
 }
 
 fn instance_spec(name: &str, run: &str) -> InstanceSpec {
@@ -101,7 +111,12 @@ async fn conformance_kit_passes() {
         os.api_calls()
     );
     for (op, st) in &snap.operations {
-        println!("{op:<28} {:>5} calls {:>4} errors  mean {:?}", st.calls, st.error_count(), st.mean_latency());
+        println!(
+            "{op:<28} {:>5} calls {:>4} errors  mean {:?}",
+            st.calls,
+            st.error_count(),
+            st.mean_latency()
+        );
     }
     assert!(report.is_success(), "{report}");
 }
@@ -126,9 +141,18 @@ async fn revoked_token_is_renewed() {
     let zones = p.list_availability_zones().await.expect("zones");
     assert!(!zones.is_empty());
     // Revoke the provider's token with Keystone (DELETE /v3/auth/tokens).
-    let auth_url = std::env::var("PLINTH_OS_TEST_AUTH_URL").unwrap_or_else(|_| "http://127.0.0.1:5000/v3".into());
+    let auth_url = std::env::var("PLINTH_OS_TEST_AUTH_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:5000/v3".into());
     let status = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE"])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "DELETE",
+        ])
         .arg("-H")
         .arg(format!("X-Auth-Token: {before}"))
         .arg("-H")
@@ -136,7 +160,11 @@ async fn revoked_token_is_renewed() {
         .arg(format!("{auth_url}/auth/tokens"))
         .output()
         .expect("curl");
-    assert_eq!(String::from_utf8_lossy(&status.stdout), "204", "revoking the token");
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout),
+        "204",
+        "revoking the token"
+    );
     // The next call to a service that has not cached this token's validation (Neutron:
     // only Nova and Cinder saw it; keystonemiddleware caches validations for minutes) is
     // answered 401, re-authenticates and is repeated.
@@ -169,7 +197,9 @@ async fn token_is_renewed_before_expiry() {
         }
     }
     assert!(renewed, "the token was not renewed before expiry");
-    p.list_availability_zones().await.expect("calls work with the new token");
+    p.list_availability_zones()
+        .await
+        .expect("calls work with the new token");
 }
 
 #[tokio::test]
@@ -180,16 +210,29 @@ async fn unknown_flavor_or_image_is_invalid_input() {
     let mut spec = instance_spec(&format!("os-bad-flavor-{run}"), &run);
     spec.flavor = "m1.no-such-flavor".into();
     let err = p.create_instance(&spec).await.expect_err("unknown flavor");
-    assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "spec.flavor"), "{err}");
+    assert!(
+        matches!(&err, Error::InvalidInput { field, .. } if field == "spec.flavor"),
+        "{err}"
+    );
     let mut spec = instance_spec(&format!("os-bad-image-{run}"), &run);
     spec.image = "no-such-image".into();
     let err = p.create_instance(&spec).await.expect_err("unknown image");
-    assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "spec.image"), "{err}");
+    assert!(
+        matches!(&err, Error::InvalidInput { field, .. } if field == "spec.image"),
+        "{err}"
+    );
     let mut spec = instance_spec(&format!("os-bad-az-{run}"), &run);
     spec.availability_zone = "az9".into();
     let err = p.create_instance(&spec).await.expect_err("unknown AZ");
-    assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "spec.availability_zone"), "{err}");
-    assert!(p.list_instances(&TagFilter::from(tags(&run))).await.unwrap().is_empty());
+    assert!(
+        matches!(&err, Error::InvalidInput { field, .. } if field == "spec.availability_zone"),
+        "{err}"
+    );
+    assert!(p
+        .list_instances(&TagFilter::from(tags(&run)))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -206,7 +249,10 @@ async fn missing_floating_ip_pool_is_invalid_input() {
             })
             .await
             .expect_err("a pool that is not an external network");
-        assert!(matches!(&err, Error::InvalidInput { field, .. } if field == "spec.pool"), "{pool}: {err}");
+        assert!(
+            matches!(&err, Error::InvalidInput { field, .. } if field == "spec.pool"),
+            "{pool}: {err}"
+        );
     }
 }
 
@@ -220,7 +266,10 @@ async fn volume_zone_without_cinder_zone_is_refused() {
         .expect("connect");
     let zones = p.list_availability_zones().await.unwrap();
     let az2 = zones.iter().find(|z| z.name == "az2").expect("az2");
-    assert!(!az2.available, "a compute AZ without its volume AZ must not look available");
+    assert!(
+        !az2.available,
+        "a compute AZ without its volume AZ must not look available"
+    );
     let run = run_id();
     let err = p
         .create_volume(&VolumeSpec {
@@ -242,7 +291,11 @@ fn mysql(socket: &str, sql: &str) {
         .args(["octavia", "-e", sql])
         .output()
         .expect("mariadb client");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Octavia's noop drivers never fail, so the LB is put in ERROR the way a failed amphora
@@ -265,7 +318,10 @@ async fn load_balancer_in_error_is_reported_not_waited_on() {
         .await
         .expect("connect");
     let run = run_id();
-    let inst = p.create_instance(&instance_spec(&format!("os-lb-err-{run}"), &run)).await.expect("instance");
+    let inst = p
+        .create_instance(&instance_spec(&format!("os-lb-err-{run}"), &run))
+        .await
+        .expect("instance");
     let spec = LoadBalancerSpec {
         name: format!("os-lb-err-{run}"),
         subnet: Some("private-subnet".into()),
@@ -279,24 +335,46 @@ async fn load_balancer_in_error_is_reported_not_waited_on() {
         tags: tags(&run),
     };
     let lb = p.create_load_balancer(&spec).await.expect("lb");
-    mysql(&socket, &format!("UPDATE load_balancer SET provisioning_status='ERROR' WHERE id='{}'", lb.id));
+    mysql(
+        &socket,
+        &format!(
+            "UPDATE load_balancer SET provisioning_status='ERROR' WHERE id='{}'",
+            lb.id
+        ),
+    );
     let got = p.get_load_balancer(&lb.id).await.expect("get");
     assert_eq!(got.state, LoadBalancerState::Error);
     let started = std::time::Instant::now();
     let err = p
-        .add_load_balancer_member(&lb.id, 6443, &MemberSpec { instance_id: inst.id.clone(), port: 6443 })
+        .add_load_balancer_member(
+            &lb.id,
+            6443,
+            &MemberSpec {
+                instance_id: inst.id.clone(),
+                port: 6443,
+            },
+        )
         .await
         .expect_err("a member change on an LB in ERROR");
     assert_eq!(err.kind(), ErrorKind::Api, "{err}");
     assert!(err.to_string().contains("ERROR"), "{err}");
     let waited = started.elapsed();
     // Re-creating the same spec reports the ERROR too.
-    let err = p.create_load_balancer(&spec).await.expect_err("same spec, LB in ERROR");
+    let err = p
+        .create_load_balancer(&spec)
+        .await
+        .expect_err("same spec, LB in ERROR");
     assert_eq!(err.kind(), ErrorKind::Api, "{err}");
     eprintln!("ERROR reported after {waited:?} (timeout 600 s)");
-    p.delete_load_balancer(&lb.id).await.expect("an LB in ERROR can be deleted");
+    p.delete_load_balancer(&lb.id)
+        .await
+        .expect("an LB in ERROR can be deleted");
     p.delete_instance(&inst.id).await.expect("delete instance");
-    assert!(p.list_load_balancers(&TagFilter::from(tags(&run))).await.unwrap().is_empty());
+    assert!(p
+        .list_load_balancers(&TagFilter::from(tags(&run)))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -308,14 +386,23 @@ async fn env_and_properties_configure_the_same_cloud() {
     let b = OpenStackBuilder::new()
         .with_property(
             "OpenStack.AuthURL",
-            &std::env::var("PLINTH_OS_TEST_AUTH_URL").unwrap_or_else(|_| "http://127.0.0.1:5000/v3".into()),
+            &std::env::var("PLINTH_OS_TEST_AUTH_URL")
+                .unwrap_or_else(|_| "http://127.0.0.1:5000/v3".into()),
         )
         .unwrap()
-        .with_property("OpenStack.Username", "admin").unwrap()
-        .with_property("OpenStack.Password", &std::env::var("PLINTH_OS_TEST_PASSWORD").unwrap_or_else(|_| "admin".into())).unwrap()
-        .with_property("OpenStack.DomainName", "Default").unwrap()
-        .with_property("OpenStack.ProjectID", &project).unwrap()
-        .with_property("OpenStack.RegionName", "RegionOne").unwrap();
+        .with_property("OpenStack.Username", "admin")
+        .unwrap()
+        .with_property(
+            "OpenStack.Password",
+            &std::env::var("PLINTH_OS_TEST_PASSWORD").unwrap_or_else(|_| "admin".into()),
+        )
+        .unwrap()
+        .with_property("OpenStack.DomainName", "Default")
+        .unwrap()
+        .with_property("OpenStack.ProjectID", &project)
+        .unwrap()
+        .with_property("OpenStack.RegionName", "RegionOne")
+        .unwrap();
     let q = b.build().await.expect("connect with OpenStack.* keys");
     assert_eq!(q.project_id().as_deref(), Some(project.as_str()));
     assert_eq!(q.list_availability_zones().await.unwrap().len(), 3);
