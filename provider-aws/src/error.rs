@@ -1,0 +1,274 @@
+//! Classification of AWS answers into [`provider_core::Error`] kinds, by error code.
+//!
+//! | AWS error code | kind |
+//! |---|---|
+//! | `*.NotFound`, `*.Malformed`, `LoadBalancerNotFound`, `TargetGroupNotFound`, `ListenerNotFound` | `NotFound` |
+//! | `VolumeInUse`, `DependencyViolation`, `ResourceInUse` | `Conflict` |
+//! | `IncorrectState`, `IncorrectInstanceState`, `InvalidState` (busy, clears by itself) | `Transient` |
+//! | `RequestLimitExceeded`, `Throttling`, `ThrottlingException` | `Throttled` |
+//! | `InsufficientInstanceCapacity`, `*LimitExceeded`, `TooMany*` | `QuotaExceeded` |
+//! | `AuthFailure`, `InvalidClientTokenId`, `SignatureDoesNotMatch`, `ExpiredToken` | `Unauthorized` |
+//! | `UnauthorizedOperation`, `AccessDenied` | `Forbidden` |
+//! | `InvalidParameterValue`, `InvalidParameter`, `InvalidParameterCombination`, `MissingParameter`, `ValidationError`, `InvalidConfigurationRequest`, `InvalidTarget` | `InvalidInput` |
+//! | `Duplicate*`, `*.Duplicate` | `AlreadyExists` |
+//! | `InternalError`, `InternalFailure`, `ServiceUnavailable`, `Unavailable`; network failures and timeouts | `Transient` |
+//! | anything else | `Api { status, code, message }` |
+//!
+//! Operations refine this table where the meaning depends on the call: an unknown AMI,
+//! subnet or key pair in `RunInstances` is the caller's input (`InvalidInput` naming the
+//! field), not a missing resource; see [`AwsError::with_input`].
+
+use aws_sdk_ec2::config::http::HttpResponse;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use provider_core::{Error, Operation};
+
+/// An AWS failure, reduced to what classification needs: the error code, message and
+/// HTTP status. It never holds request headers or credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct AwsError {
+    /// The AWS error code (e.g. `InvalidInstanceID.NotFound`), or a name for failures
+    /// without one (`DispatchFailure`, `Timeout`, `Unhandled`).
+    pub code: String,
+    /// The AWS message.
+    pub message: String,
+    /// HTTP status, when an answer arrived.
+    pub status: Option<u16>,
+    /// Whether the request never got an answer (network failure or timeout).
+    pub no_answer: bool,
+}
+
+impl AwsError {
+    /// Reduces an SDK error of any EC2 or ELBv2 operation.
+    pub fn from_sdk<E>(err: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let code = err.code().map(str::to_string);
+        let message = err.message().map(str::to_string);
+        match &err {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => AwsError {
+                code: code.unwrap_or_else(|| {
+                    if matches!(err, SdkError::TimeoutError(_)) {
+                        "Timeout".into()
+                    } else {
+                        "DispatchFailure".into()
+                    }
+                }),
+                message: message.unwrap_or_else(|| describe_chain(&err)),
+                status: None,
+                no_answer: true,
+            },
+            SdkError::ServiceError(se) => AwsError {
+                code: code.unwrap_or_else(|| "Unhandled".into()),
+                message: message.unwrap_or_else(|| describe_chain(se.err())),
+                status: Some(se.raw().status().as_u16()),
+                no_answer: false,
+            },
+            SdkError::ResponseError(re) => AwsError {
+                code: code.unwrap_or_else(|| "ResponseError".into()),
+                message: message.unwrap_or_else(|| describe_chain(&err)),
+                status: Some(re.raw().status().as_u16()),
+                no_answer: false,
+            },
+            _ => AwsError {
+                code: code.unwrap_or_else(|| "ConstructionFailure".into()),
+                message: message.unwrap_or_else(|| describe_chain(&err)),
+                status: None,
+                no_answer: false,
+            },
+        }
+    }
+
+    /// Whether the code says a resource is missing.
+    pub fn is_not_found(&self) -> bool {
+        let c = self.code.as_str();
+        c.ends_with(".NotFound")
+            || c.ends_with(".Malformed")
+            || matches!(
+                c,
+                "LoadBalancerNotFound" | "TargetGroupNotFound" | "ListenerNotFound"
+            )
+    }
+
+    /// Classifies into a provider error for `operation` on `resource`.
+    pub fn classify(&self, operation: Operation, resource: &str) -> Error {
+        let c = self.code.as_str();
+        let message = self.message.clone();
+        if self.no_answer {
+            return Error::transient(operation, format!("{}: {}", self.code, message));
+        }
+        if self.is_not_found() {
+            return Error::not_found(operation, resource);
+        }
+        match c {
+            "VolumeInUse" | "DependencyViolation" | "ResourceInUse" => {
+                return Error::conflict(operation, resource, message)
+            }
+            "IncorrectState" | "IncorrectInstanceState" | "InvalidState" => {
+                return Error::transient(operation, format!("{c}: {message}"))
+            }
+            "RequestLimitExceeded" | "Throttling" | "ThrottlingException" => {
+                return Error::Throttled {
+                    operation,
+                    retry_after: None,
+                }
+            }
+            "AuthFailure"
+            | "InvalidClientTokenId"
+            | "SignatureDoesNotMatch"
+            | "ExpiredToken"
+            | "UnrecognizedClientException" => {
+                return Error::Unauthorized {
+                    operation,
+                    message: format!("{c}: {message}"),
+                }
+            }
+            "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => {
+                return Error::Forbidden {
+                    operation,
+                    message: format!("{c}: {message}"),
+                }
+            }
+            "InvalidParameterValue"
+            | "InvalidParameter"
+            | "InvalidParameterCombination"
+            | "MissingParameter"
+            | "ValidationError"
+            | "InvalidConfigurationRequest"
+            | "InvalidTarget" => return Error::invalid(operation, resource, message),
+            "InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable" => {
+                return Error::transient(operation, format!("{c}: {message}"))
+            }
+            _ => {}
+        }
+        if c == "InsufficientInstanceCapacity"
+            || c.ends_with("LimitExceeded")
+            || c.starts_with("TooMany")
+        {
+            return Error::QuotaExceeded {
+                operation,
+                message: format!("{c}: {message}"),
+            };
+        }
+        if c.starts_with("Duplicate") || c.ends_with(".Duplicate") {
+            return Error::AlreadyExists {
+                operation,
+                resource: resource.to_string(),
+            };
+        }
+        Error::Api {
+            operation,
+            status: self.status,
+            code: self.code.clone(),
+            message,
+        }
+    }
+
+    /// Classifies, but maps error codes that start with one of `prefixes` to
+    /// `InvalidInput` naming `field` (an unknown AMI in `RunInstances` is bad input,
+    /// not a missing resource).
+    pub fn with_input(
+        &self,
+        operation: Operation,
+        resource: &str,
+        inputs: &[(&str, &str)],
+    ) -> Error {
+        for (prefix, field) in inputs {
+            if self.code.starts_with(prefix) {
+                return Error::invalid(operation, *field, format!("{}: {}", self.code, self.message));
+            }
+        }
+        self.classify(operation, resource)
+    }
+}
+
+/// The messages of an error and its sources, joined (for failures without a message).
+fn describe_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut src = err.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}
+
+/// Shorthand: reduce an SDK error and classify it.
+pub(crate) fn sdk<E>(operation: Operation, resource: &str) -> impl FnOnce(SdkError<E, HttpResponse>) -> Error + '_
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    move |e| AwsError::from_sdk(e).classify(operation, resource)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provider_core::ErrorKind;
+
+    fn e(code: &str) -> AwsError {
+        AwsError {
+            code: code.into(),
+            message: "m".into(),
+            status: Some(400),
+            no_answer: false,
+        }
+    }
+
+    #[test]
+    fn issue_table() {
+        let op = Operation::GetInstance;
+        let cases = [
+            ("InvalidInstanceID.NotFound", ErrorKind::NotFound),
+            ("InvalidGroup.NotFound", ErrorKind::NotFound),
+            ("InvalidVolume.NotFound", ErrorKind::NotFound),
+            ("InvalidAllocationID.NotFound", ErrorKind::NotFound),
+            ("LoadBalancerNotFound", ErrorKind::NotFound),
+            ("VolumeInUse", ErrorKind::Conflict),
+            ("DependencyViolation", ErrorKind::Conflict),
+            ("ResourceInUse", ErrorKind::Conflict),
+            ("IncorrectState", ErrorKind::Transient),
+            ("RequestLimitExceeded", ErrorKind::Throttled),
+            ("Throttling", ErrorKind::Throttled),
+            ("InsufficientInstanceCapacity", ErrorKind::QuotaExceeded),
+            ("InstanceLimitExceeded", ErrorKind::QuotaExceeded),
+            ("AddressLimitExceeded", ErrorKind::QuotaExceeded),
+            ("TooManyLoadBalancers", ErrorKind::QuotaExceeded),
+            ("AuthFailure", ErrorKind::Unauthorized),
+            ("UnauthorizedOperation", ErrorKind::Forbidden),
+            ("InvalidParameterValue", ErrorKind::InvalidInput),
+            ("ValidationError", ErrorKind::InvalidInput),
+            ("DuplicateLoadBalancerName", ErrorKind::AlreadyExists),
+            ("InvalidGroup.Duplicate", ErrorKind::AlreadyExists),
+            ("InternalError", ErrorKind::Transient),
+            ("SomethingElse", ErrorKind::Api),
+        ];
+        for (code, kind) in cases {
+            assert_eq!(e(code).classify(op, "instance i-1").kind(), kind, "{code}");
+        }
+    }
+
+    #[test]
+    fn input_override_and_retryability() {
+        let op = Operation::CreateInstance;
+        let err = e("InvalidAMIID.NotFound").with_input(op, "x", &[("InvalidAMIID", "spec.image")]);
+        assert!(matches!(err, Error::InvalidInput { ref field, .. } if field == "spec.image"));
+        let unhandled = AwsError {
+            code: "Unhandled".into(),
+            message: "html".into(),
+            status: Some(500),
+            no_answer: false,
+        };
+        assert!(unhandled.classify(op, "x").is_retryable());
+        let net = AwsError {
+            code: "DispatchFailure".into(),
+            message: "connection refused".into(),
+            status: None,
+            no_answer: true,
+        };
+        assert_eq!(net.classify(op, "x").kind(), ErrorKind::Transient);
+        assert!(!e("VolumeInUse").classify(op, "x").is_retryable());
+    }
+}

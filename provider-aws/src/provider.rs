@@ -1,0 +1,240 @@
+//! The [`Provider`] implementation: each method delegates to its resource family's
+//! module; `update_tags` is here because it spans them.
+
+use async_trait::async_trait;
+use provider_core::{
+    AvailabilityZone, Capabilities, Error, FloatingIp, FloatingIpSpec, IngressRule, Instance,
+    InstanceSpec, LbProtocol, LoadBalancer, LoadBalancerSpec, MemberSpec, Operation, Provider,
+    ResourceKind, Result, SecurityGroup, SecurityGroupSpec, TagFilter, Tags, Volume, VolumeSpec,
+};
+
+use crate::error::sdk;
+use crate::tags;
+use crate::AwsProvider;
+
+impl AwsProvider {
+    async fn tag_ec2(&self, kind: ResourceKind, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
+        let op = Operation::UpdateTags;
+        let resource = format!("{kind} {id}");
+        // CreateTags of an unknown id may succeed (moto): check the resource first.
+        match kind {
+            ResourceKind::SecurityGroup => {
+                self.get_group(id).await.map_err(|_| Error::not_found(op, &resource))?;
+            }
+            ResourceKind::FloatingIp => {
+                self.get_fip(id).await.map_err(|_| Error::not_found(op, &resource))?;
+            }
+            ResourceKind::Volume => {
+                self.get_vol(id).await.map_err(|_| Error::not_found(op, &resource))?;
+            }
+            ResourceKind::Instance => {
+                self.ec2_instance(op, id).await?;
+            }
+            ResourceKind::LoadBalancer => {}
+        }
+        if !set.is_empty() {
+            self.ec2
+                .create_tags()
+                .resources(id)
+                .set_tags(Some(tags::ec2_tags(set)))
+                .send()
+                .await
+                .map_err(sdk(op, &resource))?;
+        }
+        if !remove.is_empty() {
+            self.ec2
+                .delete_tags()
+                .resources(id)
+                .set_tags(Some(crate::instances::tag_keys(remove)))
+                .send()
+                .await
+                .map_err(sdk(op, &resource))?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Provider for AwsProvider {
+    fn name(&self) -> &str {
+        "aws"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            floating_ips: true,
+            load_balancers: true,
+            lb_protocols: vec![LbProtocol::Tcp, LbProtocol::Http],
+            group_sources: true,
+            page_size: self.config.page_size,
+        }
+    }
+
+    async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {
+        self.zones().await
+    }
+
+    async fn update_tags(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
+        let op = Operation::UpdateTags;
+        tags::check_user_tags(op, "set", set)?;
+        let mut check = Tags::new();
+        for k in remove {
+            check.insert(k.clone(), String::new());
+        }
+        tags::check_user_tags(op, "remove", &check)?;
+        match kind {
+            ResourceKind::LoadBalancer => self.tag_lb(id, set, remove).await,
+            _ => self.tag_ec2(kind, id, set, remove).await,
+        }
+    }
+
+    async fn create_security_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
+        self.create_group(spec).await
+    }
+
+    async fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {
+        self.get_group(id).await
+    }
+
+    async fn list_security_groups(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>> {
+        self.list_groups(filter).await
+    }
+
+    async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
+        self.add_rule(group_id, rule).await
+    }
+
+    async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
+        self.remove_rule(group_id, rule).await
+    }
+
+    async fn delete_security_group(&self, id: &str) -> Result<()> {
+        self.delete_group(id).await
+    }
+
+    async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
+        self.allocate_fip(spec).await
+    }
+
+    async fn get_floating_ip(&self, id: &str) -> Result<FloatingIp> {
+        self.get_fip(id).await
+    }
+
+    async fn list_floating_ips(&self, filter: &TagFilter) -> Result<Vec<FloatingIp>> {
+        self.list_fips(filter).await
+    }
+
+    async fn associate_floating_ip(&self, id: &str, instance_id: &str) -> Result<FloatingIp> {
+        self.associate_fip(id, instance_id).await
+    }
+
+    async fn disassociate_floating_ip(&self, id: &str) -> Result<FloatingIp> {
+        self.disassociate_fip(id).await
+    }
+
+    async fn release_floating_ip(&self, id: &str) -> Result<()> {
+        self.release_fip(id).await
+    }
+
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume> {
+        self.create_vol(spec).await
+    }
+
+    async fn get_volume(&self, id: &str) -> Result<Volume> {
+        self.get_vol(id).await
+    }
+
+    async fn list_volumes(&self, filter: &TagFilter) -> Result<Vec<Volume>> {
+        self.list_vols(filter).await
+    }
+
+    async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
+        self.attach_vol(volume_id, instance_id).await
+    }
+
+    async fn detach_volume(&self, volume_id: &str) -> Result<Volume> {
+        self.detach_vol(volume_id).await
+    }
+
+    async fn delete_volume(&self, id: &str) -> Result<()> {
+        self.delete_vol(id).await
+    }
+
+    async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance> {
+        self.create_many(std::slice::from_ref(spec))
+            .await?
+            .pop()
+            .ok_or_else(|| Error::transient(Operation::CreateInstance, "launch returned nothing"))
+    }
+
+    async fn create_instances(&self, specs: &[InstanceSpec]) -> Result<Vec<Instance>> {
+        self.create_many(specs).await
+    }
+
+    async fn get_instance(&self, id: &str) -> Result<Instance> {
+        self.get_many(Operation::GetInstance, std::slice::from_ref(&id.to_string()))
+            .await?
+            .pop()
+            .ok_or_else(|| Error::not_found(Operation::GetInstance, format!("instance {id}")))
+    }
+
+    async fn get_instances(&self, ids: &[String]) -> Result<Vec<Instance>> {
+        self.get_many(Operation::GetInstances, ids).await
+    }
+
+    async fn list_instances(&self, filter: &TagFilter) -> Result<Vec<Instance>> {
+        self.list_insts(filter).await
+    }
+
+    async fn delete_instance(&self, id: &str) -> Result<()> {
+        self.delete_inst(id).await
+    }
+
+    async fn create_load_balancer(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer> {
+        self.create_lb(spec).await
+    }
+
+    async fn get_load_balancer(&self, id: &str) -> Result<LoadBalancer> {
+        self.get_lb(id).await
+    }
+
+    async fn list_load_balancers(&self, filter: &TagFilter) -> Result<Vec<LoadBalancer>> {
+        self.list_lbs(filter).await
+    }
+
+    async fn add_load_balancer_member(
+        &self,
+        lb_id: &str,
+        listener_port: u16,
+        member: &MemberSpec,
+    ) -> Result<LoadBalancer> {
+        self.change_member(Operation::AddLoadBalancerMember, lb_id, listener_port, member, true)
+            .await
+    }
+
+    async fn remove_load_balancer_member(
+        &self,
+        lb_id: &str,
+        listener_port: u16,
+        member: &MemberSpec,
+    ) -> Result<LoadBalancer> {
+        self.change_member(
+            Operation::RemoveLoadBalancerMember,
+            lb_id,
+            listener_port,
+            member,
+            false,
+        )
+        .await
+    }
+
+    async fn delete_load_balancer(&self, id: &str) -> Result<()> {
+        self.delete_lb(id).await
+    }
+}
