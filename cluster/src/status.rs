@@ -112,6 +112,15 @@ impl ClusterStatus {
             .iter()
             .map(|i| (i.id.as_str(), i.name.as_str()))
             .collect();
+        let mut volumes_of: HashMap<&str, Vec<String>> = HashMap::new();
+        for v in &observed.volumes {
+            if let Some(a) = &v.attachment {
+                volumes_of
+                    .entry(a.instance_id.as_str())
+                    .or_default()
+                    .push(v.name.clone());
+            }
+        }
         let mut nodes: Vec<NodeStatus> = observed
             .instances
             .iter()
@@ -129,12 +138,7 @@ impl ClusterStatus {
                     stale: d
                         .is_some_and(|d| d.tags.get(TAG_SPEC_HASH) != i.tags.get(TAG_SPEC_HASH)),
                     wanted: d.is_some(),
-                    volumes: observed
-                        .volumes
-                        .iter()
-                        .filter(|v| v.attachment.as_ref().is_some_and(|a| a.instance_id == i.id))
-                        .map(|v| v.name.clone())
-                        .collect(),
+                    volumes: volumes_of.get(i.id.as_str()).cloned().unwrap_or_default(),
                 }
             })
             .collect();
@@ -185,10 +189,12 @@ impl ClusterStatus {
             })
             .collect();
         load_balancers.sort_by(|a, b| a.name.cmp(&b.name));
+        let present: std::collections::HashSet<&str> =
+            observed.instances.iter().map(|i| i.name.as_str()).collect();
         let missing = desired
             .instances
             .iter()
-            .filter(|d| !observed.instances.iter().any(|i| i.name == d.name))
+            .filter(|d| !present.contains(d.name.as_str()))
             .map(|d| d.name.clone())
             .collect();
         Self {

@@ -376,13 +376,18 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
                         ));
                         continue;
                     };
+                    // Sets, not scans: an LB may front thousands of nodes.
+                    let have: BTreeSet<(&str, u16)> = ol
+                        .pool
+                        .members
+                        .iter()
+                        .map(|om| (om.instance_id.as_str(), om.port))
+                        .collect();
+                    let member_ids: BTreeSet<&str> =
+                        lb.members.iter().filter_map(|m| inst_id(m)).collect();
                     for m in &lb.members {
-                        let present = inst_id(m).is_some_and(|id| {
-                            ol.pool
-                                .members
-                                .iter()
-                                .any(|om| om.instance_id == id && om.port == l.target_port)
-                        });
+                        let present =
+                            inst_id(m).is_some_and(|id| have.contains(&(id, l.target_port)));
                         if !present {
                             plan.push(
                                 Action::AddLoadBalancerMember {
@@ -398,10 +403,7 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
                     for om in &ol.pool.members {
                         let wanted = desired_ids.contains(om.instance_id.as_str())
                             && om.port == l.target_port
-                            && lb
-                                .members
-                                .iter()
-                                .any(|m| inst_id(m) == Some(om.instance_id.as_str()));
+                            && member_ids.contains(om.instance_id.as_str());
                         if !wanted {
                             let id = plan.push(
                                 Action::RemoveLoadBalancerMember {
