@@ -256,11 +256,10 @@ async fn open_provider(spec: &ClusterSpec) -> Result<Arc<dyn Provider>, CliError
         ProviderSettings::Local(settings) => local::open(spec, settings).await,
         #[cfg(not(feature = "local"))]
         ProviderSettings::Local(_) => Err(not_compiled(ProviderKind::Local, "local")),
-        ProviderSettings::OpenStack(_) => Err(not_yet(
-            ProviderKind::OpenStack,
-            cfg!(feature = "openstack"),
-            "openstack",
-        )),
+        #[cfg(feature = "openstack")]
+        ProviderSettings::OpenStack(settings) => openstack::open(settings).await,
+        #[cfg(not(feature = "openstack"))]
+        ProviderSettings::OpenStack(_) => Err(not_compiled(ProviderKind::OpenStack, "openstack")),
         ProviderSettings::Aws(_) => Err(not_yet(ProviderKind::Aws, cfg!(feature = "aws"), "aws")),
         ProviderSettings::VSphere(_) => Err(not_yet(
             ProviderKind::VSphere,
@@ -284,6 +283,41 @@ fn not_yet(kind: ProviderKind, compiled: bool, feature: &str) -> CliError {
         ))
     } else {
         not_compiled(kind, feature)
+    }
+}
+
+#[cfg(feature = "openstack")]
+mod openstack {
+    use std::sync::Arc;
+
+    use cluster::spec::OpenStackSettings;
+    use provider_core::Provider;
+    use provider_openstack::OpenStackBuilder;
+
+    use super::CliError;
+
+    /// Opens provider-openstack with the spec's `OpenStack.*` settings.
+    pub async fn open(s: &OpenStackSettings) -> Result<Arc<dyn Provider>, CliError> {
+        let mut b = OpenStackBuilder::new()
+            .with_auth_url(s.auth_url.clone())
+            .with_username(s.username.clone())
+            .with_password(s.password.clone());
+        if let Some(v) = &s.domain_name {
+            b = b.with_domain_name(v.clone());
+        }
+        if let Some(v) = &s.project_id {
+            b = b.with_project_id(v.clone());
+        }
+        if let Some(v) = &s.project_name {
+            b = b.with_project_name(v.clone());
+        }
+        if let Some(v) = &s.region_name {
+            b = b.with_region_name(v.clone());
+        }
+        if let Some(v) = &s.ca_cert_file {
+            b = b.with_ca_cert_file(v.clone());
+        }
+        Ok(Arc::new(b.build().await?))
     }
 }
 
