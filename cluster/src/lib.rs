@@ -8,14 +8,14 @@
 //!   ([`spec::properties`]) or TOML ([`spec::toml`]), validated by [`spec::validate`]
 //!   into a [`ClusterSpec`], reporting every problem at once.
 //! - [`plan`]: spec -> [`plan::desired`] resources (deterministic names, even AZ spread,
-//!   least-privilege groups); observed state -> [`plan::diff`] -> a [`plan::dag`] of
+//!   least-privilege groups); observed state -> [`plan::diff`](mod@plan::diff) -> a [`plan::dag`] of
 //!   actions.
 //! - [`execute`]: runs a plan's DAG with bounded concurrency and retries.
 //! - [`reconcile`]: [`Cluster`], tying them together: `plan`, `apply`, `status`.
 //! - [`destroy`]: removes everything the cluster tag owns, in reverse dependency order.
 //! - [`status`]: nodes by role and AZ, load balancers and member health.
-//! - [`replace`]: rolling replacement of nodes, crash-safe through tags on the cloud;
-//!   [`scale`]: scaling a role up and down with an even AZ spread; [`hooks`]: the
+//! - [`replace`](mod@replace): rolling replacement of nodes, crash-safe through tags on the cloud;
+//!   [`scale`](mod@scale): scaling a role up and down with an even AZ spread; [`hooks`]: the
 //!   installer's part in both; [`slot`]: which instance fills which slot.
 //! - [`error`]: the crate's [`Error`].
 //!

@@ -1,5 +1,5 @@
 //! Planning: the spec becomes [`desired`] resources, the provider's tagged resources
-//! become [`Observed`](diff::Observed) state, and [`diff`] turns the difference into a
+//! become [`Observed`] state, and [`diff()`] turns the difference into a
 //! [`dag::Plan`] of actions with dependencies.
 
 pub mod dag;
