@@ -270,3 +270,36 @@ fn dag_orders_groups_instances_volumes_ips_then_lbs() {
         .collect();
     assert!(node_batches.iter().all(|b| !before[attach.id].contains(b)));
 }
+
+#[test]
+fn a_provider_without_lbs_blocks_apply_unless_the_lb_is_external() {
+    let no_lb = Capabilities {
+        load_balancers: false,
+        floating_ips: false,
+        ..caps()
+    };
+    let spec = common::memory_spec("vs", 1, 3, 0);
+    let d = Desired::from_spec(&spec, &zones(3), &no_lb);
+    assert_eq!(
+        d.blockers,
+        ["this provider has no load balancers: set LoadBalancer = external in test.properties and bring your own"]
+    );
+    let plan = diff(&d, &Observed::default(), &DiffOptions::default());
+    assert!(plan
+        .to_string()
+        .contains("cannot apply: this provider has no load balancers"));
+    // No floating IPs either, and the plan says so.
+    assert!(d.floating_ips.is_empty());
+    assert!(d.warnings.iter().any(|w| w.contains("no floating IPs")));
+
+    let text = common::memory_spec_text("vs", 1, 3, 0) + "LoadBalancer = external\n";
+    let spec = cluster::ClusterSpec::parse("ext.properties", &text).unwrap();
+    let d = Desired::from_spec(&spec, &zones(3), &no_lb);
+    assert!(d.blockers.is_empty());
+    assert!(d.load_balancers.is_empty());
+    // The nodes admit the external LB by its CIDR, and no LB group exists.
+    assert!(d.groups.iter().all(|g| g.name != "vs-lb"));
+    let node = d.groups.iter().find(|g| g.name == "vs-node").unwrap();
+    let lbnet = "10.1.1.0/24".parse().unwrap();
+    assert_eq!(node.rules, [RuleRef::Rule(IngressRule::tcp(8080, lbnet))]);
+}
