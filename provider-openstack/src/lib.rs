@@ -36,8 +36,24 @@
 //! from the token's catalog (region and interface as configured). TLS verification is on;
 //! [`OpenStackBuilder::with_ca_cert_file`] adds a CA bundle (`OpenStack.CACertFile`).
 //! A wrong password is [`provider_core::Error::Unauthorized`] from
-//! [`OpenStackBuilder::build`]. The session is `openstack_sdk`'s (see the README of this
-//! crate's emulator directory for why that crate, and why only its core).
+//! [`OpenStackBuilder::build`].
+//!
+//! ## Client library
+//!
+//! The session is `openstack_sdk`'s (gtema/openstack 0.22), core only
+//! (`default-features = false, features = ["async"]`): Keystone v3 password and
+//! application-credential auth, scopes, the catalog and endpoint version discovery,
+//! region and interface, microversion negotiation (`OpenStack-API-Version`), 401
+//! re-authentication, background renewal before expiry, CA bundle, clouds.yaml and
+//! `OS_*` parsing, secrets as `SecretString`. This crate adds one generic REST endpoint
+//! (`client::Call`) and typed serde structs for the few fields it reads; its
+//! per-call generated endpoint modules (one crate per service) are not used: they would
+//! add build time for builders this crate would wrap anyway, their create bodies lack
+//! fields used here (Neutron `tags`), and their pagination cannot set a page size
+//! (`Pagination` sends no `limit`), so lists follow `limit`/`marker` here.
+//! `openstack` (rust-openstack 0.6) was tried too: it lists networks against the same
+//! services, but has no security-group CRUD, volume attachments, AZ listing or
+//! Octavia, so most of this crate would have gone around it through its raw session.
 //!
 //! ## Tags
 //!

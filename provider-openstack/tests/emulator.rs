@@ -407,3 +407,63 @@ async fn env_and_properties_configure_the_same_cloud() {
     assert_eq!(q.project_id().as_deref(), Some(project.as_str()));
     assert_eq!(q.list_availability_zones().await.unwrap().len(), 3);
 }
+
+/// Measures the HTTP requests one node of the seed topology costs (instance, data
+/// volume attached, floating IP associated), and tears it down.
+#[tokio::test]
+async fn api_calls_per_node() {
+    let Some(cloud) = cloud_name() else { return };
+    let p = provider(&cloud, 100).await;
+    let run = run_id();
+    let mut step = p.api_calls();
+    let mut count = |what: &str, p: &OpenStackProvider| {
+        let now = p.api_calls();
+        println!("{what:<24} {:>3} HTTP requests", now - step);
+        step = now;
+    };
+    let inst = p
+        .create_instance(&instance_spec(&format!("os-calls-{run}"), &run))
+        .await
+        .unwrap();
+    count("create_instance", &p);
+    let vol = p
+        .create_volume(&VolumeSpec {
+            name: format!("os-calls-{run}"),
+            availability_zone: "az1".into(),
+            size_gib: 1,
+            volume_type: None,
+            tags: tags(&run),
+        })
+        .await
+        .unwrap();
+    count("create_volume", &p);
+    p.attach_volume(&vol.id, &inst.id).await.unwrap();
+    count("attach_volume", &p);
+    let fip = p
+        .allocate_floating_ip(&FloatingIpSpec {
+            name: format!("os-calls-{run}"),
+            pool: "public".into(),
+            tags: tags(&run),
+        })
+        .await
+        .unwrap();
+    count("allocate_floating_ip", &p);
+    let fip = p.associate_floating_ip(&fip.id, &inst.id).await.unwrap();
+    count("associate_floating_ip", &p);
+    assert_eq!(fip.instance_id.as_deref(), Some(inst.id.as_str()));
+    let got = p.get_instance(&inst.id).await.unwrap();
+    count("get_instance", &p);
+    assert_eq!(got.public_ip, Some(fip.address));
+    p.list_instances(&TagFilter::from(tags(&run)))
+        .await
+        .unwrap();
+    count("list_instances", &p);
+    p.release_floating_ip(&fip.id).await.unwrap();
+    count("release_floating_ip", &p);
+    p.detach_volume(&vol.id).await.unwrap();
+    count("detach_volume", &p);
+    p.delete_volume(&vol.id).await.unwrap();
+    count("delete_volume", &p);
+    p.delete_instance(&inst.id).await.unwrap();
+    count("delete_instance", &p);
+}
