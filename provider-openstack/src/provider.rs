@@ -31,6 +31,14 @@ impl OpenStackProvider {
     }
 
     pub(crate) async fn connect(builder: OpenStackBuilder) -> Result<Self> {
+        // openstack_sdk 0.22.8's build script does not see the table-style
+        // `[dependencies.x]` entries of its published manifest, so it anchors no auth
+        // plugin and the linker may drop the ones nothing names (application credentials
+        // were): name the two this crate supports.
+        std::hint::black_box((
+            &openstack_sdk_auth_password::ANCHOR,
+            &openstack_sdk_auth_applicationcredential::ANCHOR,
+        ));
         let config = builder.cloud_config()?;
         let settings = builder.settings();
         let os = AsyncOpenStack::builder(&config)

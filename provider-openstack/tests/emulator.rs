@@ -467,3 +467,104 @@ async fn api_calls_per_node() {
     p.delete_instance(&inst.id).await.unwrap();
     count("delete_instance", &p);
 }
+
+fn curl_json(args: &[&str]) -> (String, serde_json::Value) {
+    let out = Command::new("curl")
+        .args(["-s", "-D", "-", "-H", "Content-Type: application/json"])
+        .args(args)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (
+        head.to_string(),
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn application_credential_authenticates() {
+    let Some(cloud) = cloud_name() else { return };
+    let auth_url = std::env::var("PLINTH_OS_TEST_AUTH_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:5000/v3".into());
+    let password = std::env::var("PLINTH_OS_TEST_PASSWORD").unwrap_or_else(|_| "admin".into());
+    // A project-scoped token of the test user, to create the credential with.
+    let auth = serde_json::json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}
+    }});
+    let (head, body) = curl_json(&[
+        "-X",
+        "POST",
+        "-d",
+        &auth.to_string(),
+        &format!("{auth_url}/auth/tokens"),
+    ]);
+    let token = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("X-Subject-Token: ")
+                .or_else(|| l.strip_prefix("x-subject-token: "))
+        })
+        .expect("a token")
+        .trim()
+        .to_string();
+    let user = body["token"]["user"]["id"]
+        .as_str()
+        .expect("user id")
+        .to_string();
+    let name = format!("plinth-test-{}", run_id());
+    let req = serde_json::json!({"application_credential": {"name": name}});
+    let (_, cred) = curl_json(&[
+        "-X",
+        "POST",
+        "-H",
+        &format!("X-Auth-Token: {token}"),
+        "-d",
+        &req.to_string(),
+        &format!("{auth_url}/users/{user}/application_credentials"),
+    ]);
+    let id = cred["application_credential"]["id"]
+        .as_str()
+        .expect("credential id")
+        .to_string();
+    let secret = cred["application_credential"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
+    let region = builder(&cloud)
+        .build()
+        .await
+        .unwrap()
+        .list_availability_zones()
+        .await
+        .unwrap();
+    let p = OpenStackBuilder::new()
+        .with_auth_url(auth_url.clone())
+        .with_application_credential(id.clone(), SecretString::from(secret))
+        .with_region_name("RegionOne")
+        .build()
+        .await
+        .expect("application credential auth");
+    assert_eq!(p.list_availability_zones().await.unwrap(), region);
+    let wrong = OpenStackBuilder::new()
+        .with_auth_url(auth_url.clone())
+        .with_application_credential(id.clone(), SecretString::from("wrong".to_string()))
+        .build()
+        .await
+        .expect_err("a wrong secret");
+    assert_eq!(wrong.kind(), ErrorKind::Unauthorized, "{wrong}");
+    let _ = Command::new("curl")
+        .args([
+            "-s",
+            "-X",
+            "DELETE",
+            "-H",
+            &format!("X-Auth-Token: {token}"),
+        ])
+        .arg(format!(
+            "{auth_url}/users/{user}/application_credentials/{id}"
+        ))
+        .output();
+}
