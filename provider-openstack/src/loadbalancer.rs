@@ -737,3 +737,45 @@ impl OpenStackProvider {
         self.wait_lb_active(op, id).await.map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn octavia_answers_are_classified() {
+        // 409 while PENDING_*: busy, retried by the generic policy.
+        assert!(is_immutable(
+            "Load Balancer 8d2f is immutable and cannot be updated."
+        ));
+        // A member create retried after a lost 500: it is there.
+        assert!(is_duplicate(
+            "Another member on this address and port is already present."
+        ));
+        assert!(is_duplicate("Duplicate member: address 10.0.0.5 port 80"));
+        assert!(!is_duplicate(
+            "Load Balancer 8d2f is immutable and cannot be updated."
+        ));
+        assert_eq!(lb_state("PENDING_UPDATE"), LoadBalancerState::Pending);
+        assert_eq!(lb_state("ERROR"), LoadBalancerState::Error);
+    }
+
+    #[test]
+    fn health_checks_map_to_octavia_monitors() {
+        let m = monitor_body(&HealthCheck {
+            protocol: HealthCheckProtocol::Http,
+            port: None,
+            path: Some("/healthz".into()),
+            interval: Duration::from_millis(2500),
+            timeout: Duration::from_secs(2),
+            healthy_threshold: 3,
+            unhealthy_threshold: 20,
+        });
+        assert_eq!(m["type"], "HTTP");
+        assert_eq!(m["delay"], 3);
+        assert_eq!(m["timeout"], 2);
+        assert_eq!(m["max_retries"], 3);
+        assert_eq!(m["max_retries_down"], 10);
+        assert_eq!(m["url_path"], "/healthz");
+    }
+}
