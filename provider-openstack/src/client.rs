@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::{HeaderMap, Method};
 use openstack_sdk::api::rest_endpoint_prelude::*;
-use openstack_sdk::api::{raw, QueryAsync};
+use openstack_sdk::api::{raw, ApiError, QueryAsync};
 use openstack_sdk::{AsyncOpenStack, RenewHandle};
 use provider_core::{Operation, Result};
 use serde::de::DeserializeOwned;
@@ -213,11 +213,31 @@ impl Api {
     /// Sends `call`; a non-2xx answer becomes the classified error for `op`.
     pub(crate) async fn send(&self, op: Operation, call: Call) -> Result<Value> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let rsp = raw(call.clone())
+        let rsp = match raw(call.clone())
             .skip_error_check(true)
             .query_async(&self.os)
             .await
-            .map_err(|e| from_api_error(op, &call.describe(), e))?;
+        {
+            Ok(rsp) => rsp,
+            // A token renewal re-reads the catalog and forgets the discovered endpoint
+            // versions until it has discovered them again: discover now and retry once.
+            Err(ApiError::Catalog { .. }) => {
+                if let Err(e) = self
+                    .os
+                    .discover_service_endpoint(&call.service.service_type())
+                    .await
+                {
+                    tracing::debug!(error = %e, "endpoint discovery failed");
+                }
+                self.calls.fetch_add(1, Ordering::Relaxed);
+                raw(call.clone())
+                    .skip_error_check(true)
+                    .query_async(&self.os)
+                    .await
+                    .map_err(|e| from_api_error(op, &call.describe(), e))?
+            }
+            Err(e) => return Err(from_api_error(op, &call.describe(), e)),
+        };
         let status = rsp.status();
         let body = rsp.body();
         if !status.is_success() {

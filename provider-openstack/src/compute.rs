@@ -263,7 +263,7 @@ impl OpenStackProvider {
                 .api
                 .send(
                     op,
-                    Call::get(Service::Image, format!("v2/images/{name_or_id}")),
+                    Call::get(Service::Image, format!("images/{name_or_id}")),
                 )
                 .await
             {
@@ -279,7 +279,7 @@ impl OpenStackProvider {
             .api
             .list(
                 op,
-                Call::get(Service::Image, "v2/images").query("name", name_or_id.to_string()),
+                Call::get(Service::Image, "images").query("name", name_or_id.to_string()),
                 "images",
             )
             .await?;

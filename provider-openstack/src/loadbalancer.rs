@@ -144,10 +144,7 @@ impl OpenStackProvider {
         self.api
             .send_as(
                 op,
-                Call::get(
-                    Service::LoadBalancer,
-                    format!("v2/lbaas/loadbalancers/{id}"),
-                ),
+                Call::get(Service::LoadBalancer, format!("lbaas/loadbalancers/{id}")),
                 "loadbalancer",
             )
             .await
@@ -170,7 +167,7 @@ impl OpenStackProvider {
                 op,
                 Call::get(
                     Service::LoadBalancer,
-                    format!("v2/lbaas/pools/{pool_id}/members"),
+                    format!("lbaas/pools/{pool_id}/members"),
                 ),
                 "members",
             )
@@ -182,7 +179,7 @@ impl OpenStackProvider {
         self.api
             .list(
                 op,
-                Call::get(Service::LoadBalancer, "v2/lbaas/listeners")
+                Call::get(Service::LoadBalancer, "lbaas/listeners")
                     .query("loadbalancer_id", lb_id.to_string()),
                 "listeners",
             )
@@ -206,7 +203,7 @@ impl OpenStackProvider {
                     .api
                     .send_as(
                         op,
-                        Call::get(Service::LoadBalancer, format!("v2/lbaas/pools/{pid}")),
+                        Call::get(Service::LoadBalancer, format!("lbaas/pools/{pid}")),
                         "pool",
                     )
                     .await?;
@@ -216,10 +213,7 @@ impl OpenStackProvider {
                         .api
                         .send_as(
                             op,
-                            Call::get(
-                                Service::LoadBalancer,
-                                format!("v2/lbaas/healthmonitors/{hm}"),
-                            ),
+                            Call::get(Service::LoadBalancer, format!("lbaas/healthmonitors/{hm}")),
                             "healthmonitor",
                         )
                         .await?;
@@ -292,7 +286,7 @@ impl OpenStackProvider {
         filter: &TagFilter,
     ) -> Result<Vec<LoadBalancer>> {
         let op = Operation::ListLoadBalancers;
-        let mut call = self.scoped(Call::get(Service::LoadBalancer, "v2/lbaas/loadbalancers"));
+        let mut call = self.scoped(Call::get(Service::LoadBalancer, "lbaas/loadbalancers"));
         if let Some(t) = tags::filter_query(filter, MAX_STRING_TAG_LEN) {
             call = call.query("tags", t);
         }
@@ -412,7 +406,7 @@ impl OpenStackProvider {
             .api
             .list(
                 op,
-                self.scoped(Call::get(Service::LoadBalancer, "v2/lbaas/loadbalancers"))
+                self.scoped(Call::get(Service::LoadBalancer, "lbaas/loadbalancers"))
                     .query("name", spec.name.clone()),
                 "loadbalancers",
             )
@@ -498,7 +492,7 @@ impl OpenStackProvider {
                 op,
                 Call::post(
                     Service::LoadBalancer,
-                    "v2/lbaas/loadbalancers",
+                    "lbaas/loadbalancers",
                     &json!({ "loadbalancer": body }),
                 ),
                 "loadbalancer",
@@ -568,7 +562,7 @@ impl OpenStackProvider {
                         op,
                         Call::post(
                             Service::LoadBalancer,
-                            format!("v2/lbaas/pools/{pool_id}/members"),
+                            format!("lbaas/pools/{pool_id}/members"),
                             &body,
                         ),
                     )
@@ -593,7 +587,7 @@ impl OpenStackProvider {
                         op,
                         Call::delete(
                             Service::LoadBalancer,
-                            format!("v2/lbaas/pools/{pool_id}/members/{}", m.id),
+                            format!("lbaas/pools/{pool_id}/members/{}", m.id),
                         ),
                     )
                     .await
@@ -659,7 +653,7 @@ impl OpenStackProvider {
                             op,
                             Call::delete(
                                 Service::LoadBalancer,
-                                format!("v2/lbaas/loadbalancers/{id}"),
+                                format!("lbaas/loadbalancers/{id}"),
                             )
                             .query("cascade", "true"),
                         )
@@ -712,7 +706,7 @@ impl OpenStackProvider {
                 op,
                 Call::put(
                     Service::LoadBalancer,
-                    format!("v2/lbaas/loadbalancers/{id}"),
+                    format!("lbaas/loadbalancers/{id}"),
                     &json!({ "loadbalancer": { "tags": strings } }),
                 ),
             )

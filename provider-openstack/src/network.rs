@@ -292,7 +292,7 @@ impl OpenStackProvider {
         self.api
             .send_as(
                 op,
-                Call::get(Service::Network, format!("v2.0/security-groups/{id}")),
+                Call::get(Service::Network, format!("security-groups/{id}")),
                 "security_group",
             )
             .await
@@ -315,7 +315,7 @@ impl OpenStackProvider {
         filter: &TagFilter,
     ) -> Result<Vec<SecurityGroup>> {
         let op = Operation::ListSecurityGroups;
-        let mut call = self.scoped(Call::get(Service::Network, "v2.0/security-groups"));
+        let mut call = self.scoped(Call::get(Service::Network, "security-groups"));
         if let Some(t) = tags::filter_query(filter, MAX_STRING_TAG_LEN) {
             call = call.query("tags", t);
         }
@@ -365,7 +365,7 @@ impl OpenStackProvider {
             .api
             .list(
                 op,
-                self.scoped(Call::get(Service::Network, "v2.0/security-groups"))
+                self.scoped(Call::get(Service::Network, "security-groups"))
                     .query("name", spec.name.clone()),
                 "security_groups",
             )
@@ -400,7 +400,7 @@ impl OpenStackProvider {
                         op,
                         Call::post(
                             Service::Network,
-                            "v2.0/security-groups",
+                            "security-groups",
                             &json!({ "security_group": body }),
                         ),
                         "security_group",
@@ -426,7 +426,7 @@ impl OpenStackProvider {
                 op,
                 Call::post(
                     Service::Network,
-                    "v2.0/security-group-rules",
+                    "security-group-rules",
                     &rule_body(group_id, rule),
                 ),
             )
@@ -472,10 +472,7 @@ impl OpenStackProvider {
                     .api
                     .send(
                         op,
-                        Call::delete(
-                            Service::Network,
-                            format!("v2.0/security-group-rules/{}", r.id),
-                        ),
+                        Call::delete(Service::Network, format!("security-group-rules/{}", r.id)),
                     )
                     .await
                 {
@@ -499,8 +496,7 @@ impl OpenStackProvider {
             .api
             .list(
                 op,
-                Call::get(Service::Network, "v2.0/security-group-rules")
-                    .query("remote_group_id", id),
+                Call::get(Service::Network, "security-group-rules").query("remote_group_id", id),
                 "security_group_rules",
             )
             .await?;
@@ -518,7 +514,7 @@ impl OpenStackProvider {
             .api
             .send(
                 op,
-                Call::delete(Service::Network, format!("v2.0/security-groups/{id}")),
+                Call::delete(Service::Network, format!("security-groups/{id}")),
             )
             .await
         {
@@ -535,7 +531,7 @@ impl OpenStackProvider {
             .api
             .list(
                 op,
-                Call::get(Service::Network, "v2.0/ports").query("security_groups", id),
+                Call::get(Service::Network, "ports").query("security_groups", id),
                 "ports",
             )
             .await
@@ -577,7 +573,7 @@ impl OpenStackProvider {
 
     pub(crate) async fn networks(&self, op: Operation) -> Result<Vec<NeutronNetwork>> {
         self.api
-            .list(op, Call::get(Service::Network, "v2.0/networks"), "networks")
+            .list(op, Call::get(Service::Network, "networks"), "networks")
             .await
     }
 
@@ -612,7 +608,7 @@ impl OpenStackProvider {
     ) -> Result<NeutronSubnet> {
         let subnets: Vec<NeutronSubnet> = self
             .api
-            .list(op, Call::get(Service::Network, "v2.0/subnets"), "subnets")
+            .list(op, Call::get(Service::Network, "subnets"), "subnets")
             .await?;
         let items: Vec<(String, String, NeutronSubnet)> = subnets
             .into_iter()
@@ -629,7 +625,7 @@ impl OpenStackProvider {
     ) -> Result<Vec<NeutronPort>> {
         let mut out = Vec::new();
         for chunk in device_ids.chunks(50) {
-            let mut call = Call::get(Service::Network, "v2.0/ports");
+            let mut call = Call::get(Service::Network, "ports");
             for id in chunk {
                 call = call.query("device_id", id.clone());
             }
@@ -646,7 +642,7 @@ impl OpenStackProvider {
     ) -> Result<Vec<NeutronFip>> {
         let mut out = Vec::new();
         for chunk in port_ids.chunks(50) {
-            let mut call = Call::get(Service::Network, "v2.0/floatingips");
+            let mut call = Call::get(Service::Network, "floatingips");
             for id in chunk {
                 call = call.query("port_id", id.clone());
             }
@@ -657,7 +653,7 @@ impl OpenStackProvider {
 
     pub(crate) async fn create_port(&self, op: Operation, body: &Value) -> Result<NeutronPort> {
         self.api
-            .send_as(op, Call::post(Service::Network, "v2.0/ports", body), "port")
+            .send_as(op, Call::post(Service::Network, "ports", body), "port")
             .await
     }
 
@@ -665,7 +661,7 @@ impl OpenStackProvider {
         self.api
             .send_as(
                 op,
-                Call::get(Service::Network, format!("v2.0/ports/{id}")),
+                Call::get(Service::Network, format!("ports/{id}")),
                 "port",
             )
             .await
@@ -676,7 +672,7 @@ impl OpenStackProvider {
             .api
             .list(
                 op,
-                self.scoped(Call::get(Service::Network, "v2.0/ports"))
+                self.scoped(Call::get(Service::Network, "ports"))
                     .query("name", name.to_string()),
                 "ports",
             )
@@ -687,10 +683,7 @@ impl OpenStackProvider {
     pub(crate) async fn delete_port(&self, op: Operation, id: &str) -> Result<()> {
         match self
             .api
-            .send(
-                op,
-                Call::delete(Service::Network, format!("v2.0/ports/{id}")),
-            )
+            .send(op, Call::delete(Service::Network, format!("ports/{id}")))
             .await
         {
             Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
@@ -759,7 +752,7 @@ impl OpenStackProvider {
         self.api
             .send_as(
                 op,
-                Call::get(Service::Network, format!("v2.0/floatingips/{id}")),
+                Call::get(Service::Network, format!("floatingips/{id}")),
                 "floatingip",
             )
             .await
@@ -780,7 +773,7 @@ impl OpenStackProvider {
         filter: &TagFilter,
     ) -> Result<Vec<FloatingIp>> {
         let op = Operation::ListFloatingIps;
-        let mut call = self.scoped(Call::get(Service::Network, "v2.0/floatingips"));
+        let mut call = self.scoped(Call::get(Service::Network, "floatingips"));
         if let Some(t) = tags::filter_query(filter, MAX_STRING_TAG_LEN) {
             call = call.query("tags", t);
         }
@@ -810,7 +803,7 @@ impl OpenStackProvider {
             .api
             .list(
                 op,
-                self.scoped(Call::get(Service::Network, "v2.0/floatingips"))
+                self.scoped(Call::get(Service::Network, "floatingips"))
                     .query("description", spec.name.clone()),
                 "floatingips",
             )
@@ -881,7 +874,7 @@ impl OpenStackProvider {
         let body = json!({ "floatingip": { "port_id": port.id } });
         let f: NeutronFip = match self
             .api
-            .send_as(op, Call::put(Service::Network, format!("v2.0/floatingips/{id}"), &body), "floatingip")
+            .send_as(op, Call::put(Service::Network, format!("floatingips/{id}"), &body), "floatingip")
             .await
         {
             Ok(f) => f,
@@ -909,7 +902,7 @@ impl OpenStackProvider {
             self.api
                 .send_as(
                     op,
-                    Call::put(Service::Network, format!("v2.0/floatingips/{id}"), &body),
+                    Call::put(Service::Network, format!("floatingips/{id}"), &body),
                     "floatingip",
                 )
                 .await
@@ -930,7 +923,7 @@ impl OpenStackProvider {
             .api
             .send(
                 op,
-                Call::delete(Service::Network, format!("v2.0/floatingips/{id}")),
+                Call::delete(Service::Network, format!("floatingips/{id}")),
             )
             .await
         {
@@ -951,7 +944,7 @@ impl OpenStackProvider {
         tag_strings: Vec<String>,
     ) -> Result<T> {
         use std::sync::atomic::Ordering;
-        let path = format!("v2.0/{collection}");
+        let path = format!("{collection}");
         if !self.no_tags_on_create.load(Ordering::Relaxed) {
             let mut with_tags = body.clone();
             with_tags["tags"] = json!(tag_strings);
@@ -982,7 +975,7 @@ impl OpenStackProvider {
                     op,
                     Call::put(
                         Service::Network,
-                        format!("v2.0/{collection}/{}/tags", t.id()),
+                        format!("{collection}/{}/tags", t.id()),
                         &json!({ "tags": tag_strings }),
                     ),
                 )
@@ -1006,7 +999,7 @@ impl OpenStackProvider {
                 op,
                 Call::put(
                     Service::Network,
-                    format!("v2.0/{collection}/{id}/tags"),
+                    format!("{collection}/{id}/tags"),
                     &json!({ "tags": strings }),
                 ),
             )

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use openstack_sdk::types::ServiceType;
 use openstack_sdk::AsyncOpenStack;
 use provider_core::model::*;
 use provider_core::{Capabilities, Provider, Result};
@@ -46,6 +47,19 @@ impl OpenStackProvider {
             .connect()
             .await
             .map_err(from_connect_error)?;
+        // Version discovery: catalogs list Neutron, Octavia and Glance unversioned (or
+        // not); the sdk finds the versioned base URL the paths of this crate are relative to.
+        for service in [
+            ServiceType::Compute,
+            ServiceType::Network,
+            ServiceType::BlockStorage,
+            ServiceType::LoadBalancer,
+            ServiceType::Image,
+        ] {
+            if let Err(e) = os.discover_service_endpoint(&service).await {
+                tracing::warn!(%service, error = %e, "endpoint version discovery failed; using the catalog URL");
+            }
+        }
         let margin = chrono::TimeDelta::from_std(settings.renew_margin)
             .unwrap_or_else(|_| chrono::TimeDelta::minutes(5));
         let renew = os.enable_auto_renew(margin);
