@@ -944,7 +944,7 @@ impl OpenStackProvider {
         tag_strings: Vec<String>,
     ) -> Result<T> {
         use std::sync::atomic::Ordering;
-        let path = format!("{collection}");
+        let path = collection.to_string();
         if !self.no_tags_on_create.load(Ordering::Relaxed) {
             let mut with_tags = body.clone();
             with_tags["tags"] = json!(tag_strings);
