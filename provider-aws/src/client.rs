@@ -306,17 +306,23 @@ impl AwsProvider {
             .map_err(|e| {
                 let e = crate::error::AwsError::from_sdk(e);
                 if e.is_not_found() {
-                    Error::invalid(op, field, format!("no subnet {id:?}: name an existing subnet"))
+                    Error::invalid(
+                        op,
+                        field,
+                        format!("no subnet {id:?}: name an existing subnet"),
+                    )
                 } else {
                     e.classify(op, &format!("subnet {id}"))
                 }
             })?;
         self.remember_subnets(out.subnets());
-        self.lock()
-            .subnets
-            .get(id)
-            .cloned()
-            .ok_or_else(|| Error::invalid(op, field, format!("no subnet {id:?}: name an existing subnet")))
+        self.lock().subnets.get(id).cloned().ok_or_else(|| {
+            Error::invalid(
+                op,
+                field,
+                format!("no subnet {id:?}: name an existing subnet"),
+            )
+        })
     }
 
     /// The subnet for an instance in `az`: the spec's (checked to be in `az`), else the
@@ -343,12 +349,7 @@ impl AwsProvider {
             }
             return Ok(id);
         }
-        if let Some(i) = self
-            .config
-            .availability_zones
-            .iter()
-            .position(|z| z == az)
-        {
+        if let Some(i) = self.config.availability_zones.iter().position(|z| z == az) {
             if let Some(s) = self.config.subnet_ids.get(i) {
                 return Ok(s.clone());
             }
@@ -374,10 +375,14 @@ impl AwsProvider {
                 Error::invalid(
                     op,
                     field,
-                    format!("no subnet for {az}: set AWS.SubnetIDs (one per AZ) or the spec's subnet"),
+                    format!(
+                        "no subnet for {az}: set AWS.SubnetIDs (one per AZ) or the spec's subnet"
+                    ),
                 )
             })?;
-        self.lock().default_subnets.insert(az.to_string(), id.clone());
+        self.lock()
+            .default_subnets
+            .insert(az.to_string(), id.clone());
         Ok(id)
     }
 
@@ -407,7 +412,12 @@ impl AwsProvider {
     }
 
     /// Resolves an AMI id or name to its id (cached).
-    pub(crate) async fn resolve_image(&self, op: Operation, field: &str, image: &str) -> Result<String> {
+    pub(crate) async fn resolve_image(
+        &self,
+        op: Operation,
+        field: &str,
+        image: &str,
+    ) -> Result<String> {
         if image.starts_with("ami-") {
             return Ok(image.to_string());
         }
@@ -473,7 +483,13 @@ impl AwsProvider {
 }
 
 /// Exactly one match of a name lookup, or `InvalidInput` listing what was found.
-fn one_of(op: Operation, field: &str, what: &str, name: &str, mut ids: Vec<String>) -> Result<String> {
+fn one_of(
+    op: Operation,
+    field: &str,
+    what: &str,
+    name: &str,
+    mut ids: Vec<String>,
+) -> Result<String> {
     ids.sort();
     ids.dedup();
     match ids.len() {

@@ -408,9 +408,13 @@ mod tests {
 
     #[test]
     fn bad_keys_and_counts_are_invalid_input() {
-        let err = AwsBuilder::new().with_spec_key("AWS.Regoin", "x").unwrap_err();
+        let err = AwsBuilder::new()
+            .with_spec_key("AWS.Regoin", "x")
+            .unwrap_err();
         assert!(err.to_string().contains("AWS.Region"), "{err}");
-        assert!(AwsBuilder::new().with_spec_key("AWS.JumpboxCIDR", "nope").is_err());
+        assert!(AwsBuilder::new()
+            .with_spec_key("AWS.JumpboxCIDR", "nope")
+            .is_err());
         let b = AwsBuilder::new()
             .subnet_ids(["a", "b"])
             .availability_zones(["x"]);

@@ -176,7 +176,11 @@ impl AwsError {
     ) -> Error {
         for (prefix, field) in inputs {
             if self.code.starts_with(prefix) {
-                return Error::invalid(operation, *field, format!("{}: {}", self.code, self.message));
+                return Error::invalid(
+                    operation,
+                    *field,
+                    format!("{}: {}", self.code, self.message),
+                );
             }
         }
         self.classify(operation, resource)
@@ -196,7 +200,10 @@ fn describe_chain(err: &dyn std::error::Error) -> String {
 }
 
 /// Shorthand: reduce an SDK error and classify it.
-pub(crate) fn sdk<E>(operation: Operation, resource: &str) -> impl FnOnce(SdkError<E, HttpResponse>) -> Error + '_
+pub(crate) fn sdk<E>(
+    operation: Operation,
+    resource: &str,
+) -> impl FnOnce(SdkError<E, HttpResponse>) -> Error + '_
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

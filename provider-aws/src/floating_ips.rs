@@ -27,7 +27,10 @@ fn record(a: &Address) -> Option<FloatingIp> {
         pool: tags::tag_value(pairs(), POOL_TAG)
             .or_else(|| a.public_ipv4_pool().map(str::to_string))
             .unwrap_or_else(|| AMAZON_POOL.to_string()),
-        instance_id: a.instance_id().filter(|s| !s.is_empty()).map(str::to_string),
+        instance_id: a
+            .instance_id()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
         tags: tags::user_tags(pairs()),
     })
 }
@@ -50,7 +53,8 @@ impl AwsProvider {
 
     async fn address_record(&self, op: Operation, id: &str) -> Result<FloatingIp> {
         let a = self.address(op, id).await?;
-        record(&a).ok_or_else(|| Error::transient(op, format!("floating IP {id} has no address yet")))
+        record(&a)
+            .ok_or_else(|| Error::transient(op, format!("floating IP {id} has no address yet")))
     }
 
     pub(crate) async fn allocate_fip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
@@ -86,7 +90,9 @@ impl AwsProvider {
                     "a floating IP of this name exists with a different spec: release it or choose another name",
                 ));
             }
-            return record(a).ok_or_else(|| Error::transient(op, format!("floating IP {id} has no address yet")));
+            return record(a).ok_or_else(|| {
+                Error::transient(op, format!("floating IP {id} has no address yet"))
+            });
         }
         let mut all = tags::create_tags(&spec.name, &spec.tags, &hash);
         all.insert(POOL_TAG.into(), pool.to_string());
@@ -142,7 +148,41 @@ impl AwsProvider {
     pub(crate) async fn associate_fip(&self, id: &str, instance_id: &str) -> Result<FloatingIp> {
         let op = Operation::AssociateFloatingIp;
         let resource = format!("floating IP {id}");
-        // One call; the error code tells which of the two is missing.
+        let a = self.address(op, id).await?;
+        let mut f = record(&a)
+            .ok_or_else(|| Error::transient(op, format!("floating IP {id} has no address yet")))?;
+        if f.instance_id.as_deref() == Some(instance_id) {
+            return Ok(f);
+        }
+        // moto associates with terminated instances; AWS refuses. Check it is live.
+        let inst = self.ec2_instance(op, instance_id).await?;
+        if crate::instances::record(&inst)
+            .is_some_and(|i| i.state == provider_core::InstanceState::Pending)
+        {
+            return Err(Error::transient(
+                op,
+                format!(
+                    "instance {instance_id} is still starting: its network interface is not ready"
+                ),
+            ));
+        }
+        // Moving: disassociate from the old instance first, so its record drops the
+        // address (moto keeps it on the old instance after a reassociation).
+        if let Some(assoc) = a.association_id().filter(|s| !s.is_empty()) {
+            if let Err(e) = self
+                .ec2
+                .disassociate_address()
+                .association_id(assoc)
+                .send()
+                .await
+            {
+                let e = AwsError::from_sdk(e);
+                if !e.is_not_found() {
+                    return Err(e.classify(op, &resource));
+                }
+            }
+        }
+        // The error code tells a missing instance from a missing address.
         let res = self
             .ec2
             .associate_address()
@@ -159,8 +199,6 @@ impl AwsProvider {
                 e.classify(op, &resource)
             });
         }
-        let mut f = self.address_record(op, id).await?;
-        // The association is visible at once on moto; on AWS, say what was asked.
         f.instance_id = Some(instance_id.to_string());
         Ok(f)
     }
@@ -218,13 +256,19 @@ impl AwsProvider {
         }
         self.config
             .poller
-            .until(op, &resource, "released", self.config.timeouts.delete, || async {
-                match self.address(op, id).await {
-                    Err(Error::NotFound { .. }) => Ok(Poll::Ready(())),
-                    Err(e) => Err(e),
-                    Ok(_) => Ok(Poll::Pending("allocated".into())),
-                }
-            })
+            .until(
+                op,
+                &resource,
+                "released",
+                self.config.timeouts.delete,
+                || async {
+                    match self.address(op, id).await {
+                        Err(Error::NotFound { .. }) => Ok(Poll::Ready(())),
+                        Err(e) => Err(e),
+                        Ok(_) => Ok(Poll::Pending("allocated".into())),
+                    }
+                },
+            )
             .await
     }
 }

@@ -17,9 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use aws_sdk_ec2::types::{
-    Instance as Ec2Instance, InstanceType, Placement, ResourceType, Tag,
-};
+use aws_sdk_ec2::types::{Instance as Ec2Instance, InstanceType, Placement, ResourceType, Tag};
 use provider_core::wait::Poll;
 use provider_core::{
     Error, Instance, InstanceSpec, InstanceState, Operation, Result, TagFilter, Tags,
@@ -60,7 +58,9 @@ pub(crate) fn record(i: &Ec2Instance) -> Option<Instance> {
             .unwrap_or_default(),
         image: i.image_id().unwrap_or_default().to_string(),
         state,
-        private_ip: i.private_ip_address().and_then(|a| a.parse::<IpAddr>().ok()),
+        private_ip: i
+            .private_ip_address()
+            .and_then(|a| a.parse::<IpAddr>().ok()),
         public_ip: i.public_ip_address().and_then(|a| a.parse::<IpAddr>().ok()),
         security_groups: i
             .security_groups()
@@ -113,7 +113,10 @@ impl Planned {
 
 /// The tags every spec of a group shares.
 fn common_tags(group: &[Planned]) -> Tags {
-    let mut common = group.first().map(|p| p.spec.tags.clone()).unwrap_or_default();
+    let mut common = group
+        .first()
+        .map(|p| p.spec.tags.clone())
+        .unwrap_or_default();
     for p in group.iter().skip(1) {
         common.retain(|k, v| p.spec.tags.get(k) == Some(v));
     }
@@ -141,7 +144,11 @@ impl AwsProvider {
 
     /// Describes many instances by id with one call per [`IDS_PER_CALL`] ids (a filter,
     /// so unknown ids are left out instead of failing the call).
-    pub(crate) async fn instances_by_id(&self, op: Operation, ids: &[String]) -> Result<BTreeMap<String, Ec2Instance>> {
+    pub(crate) async fn instances_by_id(
+        &self,
+        op: Operation,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, Ec2Instance>> {
         let mut out = BTreeMap::new();
         for chunk in ids.chunks(IDS_PER_CALL) {
             let mut token: Option<String> = None;
@@ -159,7 +166,10 @@ impl AwsProvider {
                         out.insert(id.to_string(), i.clone());
                     }
                 }
-                token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+                token = page
+                    .next_token()
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string);
                 if token.is_none() {
                     break;
                 }
@@ -169,7 +179,12 @@ impl AwsProvider {
     }
 
     /// Live instances carrying one of these values of tag `key`.
-    async fn instances_tagged(&self, op: Operation, key: &str, values: Vec<String>) -> Result<Vec<Ec2Instance>> {
+    async fn instances_tagged(
+        &self,
+        op: Operation,
+        key: &str,
+        values: Vec<String>,
+    ) -> Result<Vec<Ec2Instance>> {
         let mut out = Vec::new();
         for chunk in values.chunks(IDS_PER_CALL) {
             let mut token: Option<String> = None;
@@ -183,8 +198,16 @@ impl AwsProvider {
                     .send()
                     .await
                     .map_err(sdk(op, "instances"))?;
-                out.extend(page.reservations().iter().flat_map(|r| r.instances()).cloned());
-                token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+                out.extend(
+                    page.reservations()
+                        .iter()
+                        .flat_map(|r| r.instances())
+                        .cloned(),
+                );
+                token = page
+                    .next_token()
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string);
                 if token.is_none() {
                     break;
                 }
@@ -249,8 +272,12 @@ impl AwsProvider {
         let mut out = Vec::with_capacity(specs.len());
         for (i, spec) in specs.iter().enumerate() {
             let f = field(i);
-            self.check_zone(op, &format!("{f}.availability_zone"), &spec.availability_zone)
-                .await?;
+            self.check_zone(
+                op,
+                &format!("{f}.availability_zone"),
+                &spec.availability_zone,
+            )
+            .await?;
             let subnet = self
                 .subnet_for(
                     op,
@@ -275,7 +302,13 @@ impl AwsProvider {
 
     /// Gives a launched instance its own tags (name, spec hash, the tags its group does
     /// not share).
-    async fn tag_instance(&self, op: Operation, id: &str, p: &Planned, common: &Tags) -> Result<()> {
+    async fn tag_instance(
+        &self,
+        op: Operation,
+        id: &str,
+        p: &Planned,
+        common: &Tags,
+    ) -> Result<()> {
         let mut own: Tags = p
             .spec
             .tags
@@ -353,9 +386,10 @@ impl AwsProvider {
             for i in self.instances_tagged(op, BATCH_TAG, batch_ids).await? {
                 let pairs: Vec<(&str, &str)> = tags::ec2_pairs(i.tags()).collect();
                 if tags::tag_value(pairs.iter().copied(), NAME_TAG).is_none() {
-                    if let (Some(b), Some(id)) =
-                        (tags::tag_value(pairs.iter().copied(), BATCH_TAG), i.instance_id())
-                    {
+                    if let (Some(b), Some(id)) = (
+                        tags::tag_value(pairs.iter().copied(), BATCH_TAG),
+                        i.instance_id(),
+                    ) {
                         orphans.entry(b).or_default().push(id.to_string());
                     }
                 }
@@ -393,7 +427,14 @@ impl AwsProvider {
                 let out = req.send().await.map_err(|e| {
                     AwsError::from_sdk(e).with_input(
                         op,
-                        &format!("instances {}", group.iter().map(|p| p.spec.name.as_str()).collect::<Vec<_>>().join(", ")),
+                        &format!(
+                            "instances {}",
+                            group
+                                .iter()
+                                .map(|p| p.spec.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                         &[
                             ("InvalidAMIID", &format!("{field}.image")),
                             ("InvalidKeyPair", &format!("{field}.keypair")),
@@ -505,7 +546,10 @@ impl AwsProvider {
                     .filter_map(record)
                     .filter(|i| tf.matches(&i.tags)),
             );
-            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            token = page
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
             if token.is_none() {
                 return Ok(out);
             }
@@ -519,30 +563,21 @@ impl AwsProvider {
             Err(Error::NotFound { .. }) => return Ok(()),
             r => r?,
         };
-        // Data volumes must be detached first, or they would go with the instance.
-        let root = inst.root_device_name().unwrap_or_default().to_string();
-        let vols = self
-            .ec2
-            .describe_volumes()
-            .filters(filter("attachment.instance-id", [id]))
-            .send()
-            .await
-            .map_err(sdk(op, &resource))?;
-        if let Some(v) = vols.volumes().iter().find(|v| {
-            v.attachments().iter().any(|a| {
-                a.instance_id() == Some(id)
-                    && a.delete_on_termination() != Some(true)
-                    && a.device() != Some(root.as_str())
-                    && a.state().is_none_or(|s| s.as_str() != "detached")
-            })
+        // Data volumes must be detached first, or they would go with the instance. The
+        // block device mappings list every attached volume; the root volume (and any
+        // volume launched with the instance) goes with it by design.
+        let root = inst.root_device_name().unwrap_or_default();
+        if let Some(v) = inst.block_device_mappings().iter().find_map(|m| {
+            let ebs = m.ebs()?;
+            let data = ebs.delete_on_termination() != Some(true)
+                && m.device_name() != Some(root)
+                && ebs.status().is_none_or(|s| s.as_str() != "detached");
+            data.then(|| ebs.volume_id().unwrap_or_default().to_string())
         }) {
             return Err(Error::conflict(
                 op,
                 &resource,
-                format!(
-                    "volume {} is attached: detach it first so it is not lost",
-                    v.volume_id().unwrap_or_default()
-                ),
+                format!("volume {v} is attached: detach it first so it is not lost"),
             ));
         }
         // Release floating IP associations (AWS does on terminate; moto may not).
@@ -578,18 +613,24 @@ impl AwsProvider {
         }
         self.config
             .poller
-            .until(op, &resource, "terminated", self.config.timeouts.delete, || async {
-                match self.ec2_instance(op, id).await {
-                    Err(Error::NotFound { .. }) => Ok(Poll::Ready(())),
-                    Err(e) => Err(e),
-                    Ok(i) => Ok(Poll::Pending(
-                        i.state()
-                            .and_then(|s| s.name())
-                            .map(|n| n.as_str().to_string())
-                            .unwrap_or_default(),
-                    )),
-                }
-            })
+            .until(
+                op,
+                &resource,
+                "terminated",
+                self.config.timeouts.delete,
+                || async {
+                    match self.ec2_instance(op, id).await {
+                        Err(Error::NotFound { .. }) => Ok(Poll::Ready(())),
+                        Err(e) => Err(e),
+                        Ok(i) => Ok(Poll::Pending(
+                            i.state()
+                                .and_then(|s| s.name())
+                                .map(|n| n.as_str().to_string())
+                                .unwrap_or_default(),
+                        )),
+                    }
+                },
+            )
             .await
     }
 }

@@ -29,8 +29,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use provider_core::wait::Poll;
 use provider_core::{
     Error, HealthCheck, HealthCheckProtocol, LbProtocol, Listener, ListenerSpec, LoadBalancer,
-    LoadBalancerSpec, LoadBalancerState, Member, MemberHealth, MemberSpec, Operation, Pool,
-    Result, TagFilter, Tags,
+    LoadBalancerSpec, LoadBalancerState, Member, MemberHealth, MemberSpec, Operation, Pool, Result,
+    TagFilter, Tags,
 };
 
 use crate::error::{sdk, AwsError};
@@ -56,7 +56,10 @@ pub fn aws_lb_name(name: &str) -> String {
         .take(23)
         .collect();
     let prefix = prefix.trim_matches('-');
-    let prefix = prefix.strip_prefix("internal").unwrap_or(prefix).trim_matches('-');
+    let prefix = prefix
+        .strip_prefix("internal")
+        .unwrap_or(prefix)
+        .trim_matches('-');
     let hash = format!("{:08x}", tags::fnv64(name.as_bytes()) as u32);
     if prefix.is_empty() {
         format!("pl-{hash}")
@@ -67,7 +70,10 @@ pub fn aws_lb_name(name: &str) -> String {
 
 /// The target group name of the listener on `port` of the LB named `aws_name`.
 fn tg_name(aws_name: &str, port: u16) -> String {
-    format!("pl-{:012x}-{port}", tags::fnv64(aws_name.as_bytes()) & 0xffff_ffff_ffff)
+    format!(
+        "pl-{:012x}-{port}",
+        tags::fnv64(aws_name.as_bytes()) & 0xffff_ffff_ffff
+    )
 }
 
 fn elb_tags(tags: &Tags) -> Vec<ElbTag> {
@@ -145,7 +151,11 @@ impl AwsProvider {
     }
 
     /// Tags of many ARNs, [`TAGS_PER_CALL`] per call.
-    async fn elb_tags_of(&self, op: Operation, arns: &[String]) -> Result<BTreeMap<String, Vec<(String, String)>>> {
+    async fn elb_tags_of(
+        &self,
+        op: Operation,
+        arns: &[String],
+    ) -> Result<BTreeMap<String, Vec<(String, String)>>> {
         let mut out = BTreeMap::new();
         for chunk in arns.chunks(TAGS_PER_CALL) {
             let page = self
@@ -176,7 +186,12 @@ impl AwsProvider {
     }
 
     /// The full record: listeners, their target groups and target health.
-    async fn lb_record(&self, op: Operation, lb: &ElbLb, lb_tags: &[(String, String)]) -> Result<LoadBalancer> {
+    async fn lb_record(
+        &self,
+        op: Operation,
+        lb: &ElbLb,
+        lb_tags: &[(String, String)],
+    ) -> Result<LoadBalancer> {
         let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
         let resource = format!("load balancer {arn}");
         let listeners = self
@@ -254,11 +269,7 @@ impl AwsProvider {
                 let t = d.target()?;
                 Some(Member {
                     instance_id: t.id()?.to_string(),
-                    port: t
-                        .port()
-                        .or(tg.port())
-                        .unwrap_or(0)
-                        .clamp(0, 65535) as u16,
+                    port: t.port().or(tg.port()).unwrap_or(0).clamp(0, 65535) as u16,
                     health: match d
                         .target_health()
                         .and_then(|h| h.state())
@@ -284,10 +295,18 @@ impl AwsProvider {
     }
 
     /// Checks what ELBv2 needs beyond the spec's own validation; answers the LB type.
-    async fn check_lb(&self, op: Operation, spec: &LoadBalancerSpec) -> Result<LoadBalancerTypeEnum> {
+    async fn check_lb(
+        &self,
+        op: Operation,
+        spec: &LoadBalancerSpec,
+    ) -> Result<LoadBalancerTypeEnum> {
         spec.validate()?;
         tags::check_user_tags(op, "spec.tags", &spec.tags)?;
-        let first = spec.listeners.first().map(|l| l.protocol).unwrap_or(LbProtocol::Tcp);
+        let first = spec
+            .listeners
+            .first()
+            .map(|l| l.protocol)
+            .unwrap_or(LbProtocol::Tcp);
         if let Some(i) = spec.listeners.iter().position(|l| l.protocol != first) {
             return Err(Error::invalid(
                 op,
@@ -299,11 +318,18 @@ impl AwsProvider {
             let out = self
                 .ec2
                 .describe_security_groups()
-                .filters(tags::filter("group-id", spec.security_groups.iter().cloned()))
+                .filters(tags::filter(
+                    "group-id",
+                    spec.security_groups.iter().cloned(),
+                ))
                 .send()
                 .await
                 .map_err(sdk(op, "security groups"))?;
-            let found: BTreeSet<&str> = out.security_groups().iter().filter_map(|g| g.group_id()).collect();
+            let found: BTreeSet<&str> = out
+                .security_groups()
+                .iter()
+                .filter_map(|g| g.group_id())
+                .collect();
             for (i, g) in spec.security_groups.iter().enumerate() {
                 if !found.contains(g.as_str()) {
                     return Err(Error::invalid(
@@ -326,9 +352,9 @@ impl AwsProvider {
             let seen = self.instances_by_id(op, &ids).await?;
             for (i, l) in spec.listeners.iter().enumerate() {
                 for (j, m) in l.members.iter().enumerate() {
-                    if !seen
+                    if seen
                         .get(&m.instance_id)
-                        .is_some_and(|x| crate::instances::record(x).is_some())
+                        .is_none_or(|x| crate::instances::record(x).is_none())
                     {
                         return Err(Error::invalid(
                             op,
@@ -367,9 +393,12 @@ impl AwsProvider {
         let arn = if let Some(lb) = existing.first() {
             let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
             let t = self.elb_tags_of(op, std::slice::from_ref(&arn)).await?;
-            let theirs = t
-                .get(&arn)
-                .and_then(|t| tags::tag_value(t.iter().map(|(k, v)| (k.as_str(), v.as_str())), SPEC_HASH_TAG));
+            let theirs = t.get(&arn).and_then(|t| {
+                tags::tag_value(
+                    t.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    SPEC_HASH_TAG,
+                )
+            });
             if theirs.as_deref() != Some(hash.as_str()) {
                 return Err(Error::conflict(
                     op,
@@ -414,7 +443,9 @@ impl AwsProvider {
                 .create_load_balancer()
                 .name(&name)
                 .set_subnets(Some(subnets))
-                .set_security_groups((!spec.security_groups.is_empty()).then(|| spec.security_groups.clone()))
+                .set_security_groups(
+                    (!spec.security_groups.is_empty()).then(|| spec.security_groups.clone()),
+                )
                 .scheme(scheme)
                 .r#type(kind.clone())
                 .set_tags(Some(elb_tags(&all)))
@@ -424,7 +455,10 @@ impl AwsProvider {
                     AwsError::from_sdk(e).with_input(
                         op,
                         &resource,
-                        &[("InvalidSubnet", "spec.subnet"), ("InvalidSecurityGroup", "spec.security_groups")],
+                        &[
+                            ("InvalidSubnet", "spec.subnet"),
+                            ("InvalidSecurityGroup", "spec.security_groups"),
+                        ],
                     )
                 })?;
             let arn = out
@@ -471,7 +505,10 @@ impl AwsProvider {
             } else {
                 ProtocolEnum::Tcp
             })
-            .health_check_port(hc.port.map_or_else(|| "traffic-port".to_string(), |p| p.to_string()))
+            .health_check_port(
+                hc.port
+                    .map_or_else(|| "traffic-port".to_string(), |p| p.to_string()),
+            )
             .health_check_interval_seconds(secs(hc.interval, 5, 300))
             .health_check_timeout_seconds(secs(hc.timeout, 2, 120))
             .healthy_threshold_count((hc.healthy_threshold.min(10) as i32).max(2))
@@ -612,7 +649,10 @@ impl AwsProvider {
                 .await
                 .map_err(sdk(op, "load balancers"))?;
             out.extend(page.load_balancers().iter().cloned());
-            marker = page.next_marker().filter(|m| !m.is_empty()).map(str::to_string);
+            marker = page
+                .next_marker()
+                .filter(|m| !m.is_empty())
+                .map(str::to_string);
             if marker.is_none() {
                 return Ok(out);
             }
@@ -652,7 +692,11 @@ impl AwsProvider {
         out.listeners()
             .iter()
             .find(|l| l.port() == Some(i32::from(port)))
-            .and_then(|l| l.default_actions().iter().find_map(|a| a.target_group_arn()))
+            .and_then(|l| {
+                l.default_actions()
+                    .iter()
+                    .find_map(|a| a.target_group_arn())
+            })
             .map(str::to_string)
             .ok_or_else(|| {
                 Error::invalid(
@@ -741,7 +785,9 @@ impl AwsProvider {
         let t = self.elb_tags_of(op, &[id.to_string()]).await?;
         let ports: Vec<u16> = t
             .get(id)
-            .and_then(|t| tags::tag_value(t.iter().map(|(k, v)| (k.as_str(), v.as_str())), PORTS_TAG))
+            .and_then(|t| {
+                tags::tag_value(t.iter().map(|(k, v)| (k.as_str(), v.as_str())), PORTS_TAG)
+            })
             .map(|p| p.split(',').filter_map(|s| s.parse().ok()).collect())
             .unwrap_or_default();
         if !ports.is_empty() {
@@ -771,41 +817,63 @@ impl AwsProvider {
         }
         self.config
             .poller
-            .until(op, &resource, "deleted", self.config.timeouts.delete, || async {
-                match self.elb(op, id).await {
-                    Err(Error::NotFound { .. }) => Ok(Poll::Ready(())),
-                    Err(e) => Err(e),
-                    Ok(_) => Ok(Poll::Pending("deleting".into())),
-                }
-            })
+            .until(
+                op,
+                &resource,
+                "deleted",
+                self.config.timeouts.delete,
+                || async {
+                    match self.elb(op, id).await {
+                        Err(Error::NotFound { .. }) => Ok(Poll::Ready(())),
+                        Err(e) => Err(e),
+                        Ok(_) => Ok(Poll::Pending("deleting".into())),
+                    }
+                },
+            )
             .await?;
         for g in groups {
             let tg_resource = format!("target group {g}");
             // ResourceInUse while the LB's listeners are still going away: wait.
             self.config
                 .poller
-                .until(op, &tg_resource, "deleted", self.config.timeouts.delete, || async {
-                    match self.elb.delete_target_group().target_group_arn(&g).send().await {
-                        Ok(_) => Ok(Poll::Ready(())),
-                        Err(e) => {
-                            let e = AwsError::from_sdk(e);
-                            if e.is_not_found() {
-                                Ok(Poll::Ready(()))
-                            } else if e.code == "ResourceInUse" {
-                                Ok(Poll::Pending("in use".into()))
-                            } else {
-                                Err(e.classify(op, &tg_resource))
+                .until(
+                    op,
+                    &tg_resource,
+                    "deleted",
+                    self.config.timeouts.delete,
+                    || async {
+                        match self
+                            .elb
+                            .delete_target_group()
+                            .target_group_arn(&g)
+                            .send()
+                            .await
+                        {
+                            Ok(_) => Ok(Poll::Ready(())),
+                            Err(e) => {
+                                let e = AwsError::from_sdk(e);
+                                if e.is_not_found() {
+                                    Ok(Poll::Ready(()))
+                                } else if e.code == "ResourceInUse" {
+                                    Ok(Poll::Pending("in use".into()))
+                                } else {
+                                    Err(e.classify(op, &tg_resource))
+                                }
                             }
                         }
-                    }
-                })
+                    },
+                )
                 .await?;
         }
         Ok(())
     }
 
     /// The first load balancer that uses security group `group_id`.
-    pub(crate) async fn load_balancer_using_group(&self, op: Operation, group_id: &str) -> Result<Option<String>> {
+    pub(crate) async fn load_balancer_using_group(
+        &self,
+        op: Operation,
+        group_id: &str,
+    ) -> Result<Option<String>> {
         Ok(self
             .all_lbs(op)
             .await?
@@ -856,8 +924,14 @@ mod tests {
         ] {
             let a = aws_lb_name(n);
             assert!(a.len() <= 32, "{a}");
-            assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{a}");
-            assert!(!a.starts_with('-') && !a.ends_with('-') && !a.starts_with("internal-"), "{a}");
+            assert!(
+                a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+                "{a}"
+            );
+            assert!(
+                !a.starts_with('-') && !a.ends_with('-') && !a.starts_with("internal-"),
+                "{a}"
+            );
         }
         assert_ne!(aws_lb_name("a.b"), aws_lb_name("a_b"));
         assert!(tg_name(&aws_lb_name("x"), 65535).len() <= 32);

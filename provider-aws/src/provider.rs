@@ -13,19 +13,31 @@ use crate::tags;
 use crate::AwsProvider;
 
 impl AwsProvider {
-    async fn tag_ec2(&self, kind: ResourceKind, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
+    async fn tag_ec2(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
         let op = Operation::UpdateTags;
         let resource = format!("{kind} {id}");
         // CreateTags of an unknown id may succeed (moto): check the resource first.
         match kind {
             ResourceKind::SecurityGroup => {
-                self.get_group(id).await.map_err(|_| Error::not_found(op, &resource))?;
+                self.get_group(id)
+                    .await
+                    .map_err(|_| Error::not_found(op, &resource))?;
             }
             ResourceKind::FloatingIp => {
-                self.get_fip(id).await.map_err(|_| Error::not_found(op, &resource))?;
+                self.get_fip(id)
+                    .await
+                    .map_err(|_| Error::not_found(op, &resource))?;
             }
             ResourceKind::Volume => {
-                self.get_vol(id).await.map_err(|_| Error::not_found(op, &resource))?;
+                self.get_vol(id)
+                    .await
+                    .map_err(|_| Error::not_found(op, &resource))?;
             }
             ResourceKind::Instance => {
                 self.ec2_instance(op, id).await?;
@@ -178,10 +190,13 @@ impl Provider for AwsProvider {
     }
 
     async fn get_instance(&self, id: &str) -> Result<Instance> {
-        self.get_many(Operation::GetInstance, std::slice::from_ref(&id.to_string()))
-            .await?
-            .pop()
-            .ok_or_else(|| Error::not_found(Operation::GetInstance, format!("instance {id}")))
+        self.get_many(
+            Operation::GetInstance,
+            std::slice::from_ref(&id.to_string()),
+        )
+        .await?
+        .pop()
+        .ok_or_else(|| Error::not_found(Operation::GetInstance, format!("instance {id}")))
     }
 
     async fn get_instances(&self, ids: &[String]) -> Result<Vec<Instance>> {
@@ -214,8 +229,14 @@ impl Provider for AwsProvider {
         listener_port: u16,
         member: &MemberSpec,
     ) -> Result<LoadBalancer> {
-        self.change_member(Operation::AddLoadBalancerMember, lb_id, listener_port, member, true)
-            .await
+        self.change_member(
+            Operation::AddLoadBalancerMember,
+            lb_id,
+            listener_port,
+            member,
+            true,
+        )
+        .await
     }
 
     async fn remove_load_balancer_member(

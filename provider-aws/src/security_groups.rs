@@ -9,8 +9,7 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_ec2::types::{
-    IpPermission, IpRange, Ipv6Range, ResourceType, SecurityGroup as Ec2Group, Tag,
-    UserIdGroupPair,
+    IpPermission, IpRange, Ipv6Range, ResourceType, SecurityGroup as Ec2Group, Tag, UserIdGroupPair,
 };
 use ipnet::IpNet;
 use provider_core::wait::Poll;
@@ -156,11 +155,7 @@ impl AwsProvider {
     }
 
     /// Checks that every group a rule names as its source exists.
-    async fn check_sources(
-        &self,
-        op: Operation,
-        rules: &[(String, &IngressRule)],
-    ) -> Result<()> {
+    async fn check_sources(&self, op: Operation, rules: &[(String, &IngressRule)]) -> Result<()> {
         let wanted: Vec<String> = rules
             .iter()
             .filter_map(|(_, r)| match &r.source {
@@ -360,7 +355,10 @@ impl AwsProvider {
                     .map(record)
                     .filter(|g| tf.matches(&g.tags)),
             );
-            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            token = page
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
             if token.is_none() {
                 return Ok(out);
             }
@@ -390,7 +388,8 @@ impl AwsProvider {
                 ));
             }
         }
-        self.authorize(op, group_id, std::slice::from_ref(rule)).await
+        self.authorize(op, group_id, std::slice::from_ref(rule))
+            .await
     }
 
     pub(crate) async fn remove_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
@@ -475,13 +474,7 @@ impl AwsProvider {
                 format!("in use by load balancer {lb}: delete it first"),
             ));
         }
-        if let Err(e) = self
-            .ec2
-            .delete_security_group()
-            .group_id(id)
-            .send()
-            .await
-        {
+        if let Err(e) = self.ec2.delete_security_group().group_id(id).send().await {
             let e = AwsError::from_sdk(e);
             if e.is_not_found() {
                 return Ok(());
@@ -497,13 +490,19 @@ impl AwsProvider {
         }
         self.config
             .poller
-            .until(op, &resource, "deleted", self.config.timeouts.delete, || async {
-                match self.group(op, id).await {
-                    Err(Error::NotFound { .. }) => Ok(Poll::Ready(())),
-                    Err(e) => Err(e),
-                    Ok(_) => Ok(Poll::Pending("exists".into())),
-                }
-            })
+            .until(
+                op,
+                &resource,
+                "deleted",
+                self.config.timeouts.delete,
+                || async {
+                    match self.group(op, id).await {
+                        Err(Error::NotFound { .. }) => Ok(Poll::Ready(())),
+                        Err(e) => Err(e),
+                        Ok(_) => Ok(Poll::Pending("exists".into())),
+                    }
+                },
+            )
             .await
     }
 }

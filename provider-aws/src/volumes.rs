@@ -21,8 +21,8 @@ pub const VOLUME_TYPES: &[&str] = &["gp3", "gp2", "io1", "io2", "st1", "sc1", "s
 
 /// Device names for data volumes, in the order they are handed out.
 const DEVICES: &[&str] = &[
-    "/dev/sdf", "/dev/sdg", "/dev/sdh", "/dev/sdi", "/dev/sdj", "/dev/sdk", "/dev/sdl",
-    "/dev/sdm", "/dev/sdn", "/dev/sdo", "/dev/sdp",
+    "/dev/sdf", "/dev/sdg", "/dev/sdh", "/dev/sdi", "/dev/sdj", "/dev/sdk", "/dev/sdl", "/dev/sdm",
+    "/dev/sdn", "/dev/sdo", "/dev/sdp",
 ];
 
 /// The record of a volume; `None` once it is deleted.
@@ -93,22 +93,28 @@ impl AwsProvider {
         let resource = format!("volume {id}");
         self.config
             .poller
-            .until(op, &resource, wanted, self.config.timeouts.volume, || async {
-                let (_, v) = self.volume(op, id).await?;
-                if v.state == VolumeState::Error {
-                    return Err(Error::Api {
-                        operation: op,
-                        status: None,
-                        code: "error".into(),
-                        message: format!("volume {id} is in state error: delete it and retry"),
-                    });
-                }
-                Ok(if ready(&v) {
-                    Poll::Ready(v)
-                } else {
-                    Poll::Pending(format!("{:?}", v.state))
-                })
-            })
+            .until(
+                op,
+                &resource,
+                wanted,
+                self.config.timeouts.volume,
+                || async {
+                    let (_, v) = self.volume(op, id).await?;
+                    if v.state == VolumeState::Error {
+                        return Err(Error::Api {
+                            operation: op,
+                            status: None,
+                            code: "error".into(),
+                            message: format!("volume {id} is in state error: delete it and retry"),
+                        });
+                    }
+                    Ok(if ready(&v) {
+                        Poll::Ready(v)
+                    } else {
+                        Poll::Pending(format!("{:?}", v.state))
+                    })
+                },
+            )
             .await
     }
 
@@ -176,7 +182,10 @@ impl AwsProvider {
                     AwsError::from_sdk(e).with_input(
                         op,
                         &resource,
-                        &[("InvalidParameterValue", "spec"), ("InvalidZone", "spec.availability_zone")],
+                        &[
+                            ("InvalidParameterValue", "spec"),
+                            ("InvalidZone", "spec.availability_zone"),
+                        ],
                     )
                 })?;
             out.volume_id()
@@ -217,7 +226,10 @@ impl AwsProvider {
                     .filter_map(record)
                     .filter(|v| tf.matches(&v.tags)),
             );
-            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            token = page
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
             if token.is_none() {
                 return Ok(out);
             }
@@ -261,12 +273,7 @@ impl AwsProvider {
             (VolumeState::Deleting, _) => {
                 return Err(Error::not_found(op, format!("volume {volume_id}")))
             }
-            (s, _) => {
-                return Err(Error::transient(
-                    op,
-                    format!("volume {volume_id} is {s:?}"),
-                ))
-            }
+            (s, _) => return Err(Error::transient(op, format!("volume {volume_id} is {s:?}"))),
         }
         let used: Vec<String> = inst
             .block_device_mappings()
@@ -404,13 +411,19 @@ impl AwsProvider {
         }
         self.config
             .poller
-            .until(op, &resource, "deleted", self.config.timeouts.delete, || async {
-                match self.volume(op, id).await {
-                    Err(Error::NotFound { .. }) => Ok(Poll::Ready(())),
-                    Err(e) => Err(e),
-                    Ok((_, v)) => Ok(Poll::Pending(format!("{:?}", v.state))),
-                }
-            })
+            .until(
+                op,
+                &resource,
+                "deleted",
+                self.config.timeouts.delete,
+                || async {
+                    match self.volume(op, id).await {
+                        Err(Error::NotFound { .. }) => Ok(Poll::Ready(())),
+                        Err(e) => Err(e),
+                        Ok((_, v)) => Ok(Poll::Pending(format!("{:?}", v.state))),
+                    }
+                },
+            )
             .await
     }
 }
