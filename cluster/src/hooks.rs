@@ -21,7 +21,7 @@ pub enum Health {
 #[error("{0}")]
 pub struct HookError(pub String);
 
-/// Called by [`crate::replace`] and [`crate::scale`]. Every method has a no-op default.
+/// Called by [`replace`](mod@crate::replace) and [`scale`](mod@crate::scale). Every method has a no-op default.
 #[async_trait]
 pub trait Hooks: Send + Sync {
     /// A new node runs and passed the readiness checks; it is not in a load balancer yet.
