@@ -187,7 +187,7 @@ fn toml_errors_name_the_key() {
 fn missing_vsphere_credential_and_bad_flavor() {
     let text = std::fs::read_to_string(examples().join("vsphere.properties"))
         .unwrap()
-        .replace("VSphere.Password        = password\n", "")
+        .replace("VSphere.Password        = secret\n", "")
         .replace("= 4:8192", "= big");
     let e = errors("v.properties", &text);
     assert!(e.contains(&"v.properties: VSphere.Password: missing credential: set VSphere.Password to the vCenter user's password".to_string()), "{e:?}");

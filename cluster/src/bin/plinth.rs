@@ -261,11 +261,10 @@ async fn open_provider(spec: &ClusterSpec) -> Result<Arc<dyn Provider>, CliError
         #[cfg(not(feature = "openstack"))]
         ProviderSettings::OpenStack(_) => Err(not_compiled(ProviderKind::OpenStack, "openstack")),
         ProviderSettings::Aws(_) => Err(not_yet(ProviderKind::Aws, cfg!(feature = "aws"), "aws")),
-        ProviderSettings::VSphere(_) => Err(not_yet(
-            ProviderKind::VSphere,
-            cfg!(feature = "vsphere"),
-            "vsphere",
-        )),
+        #[cfg(feature = "vsphere")]
+        ProviderSettings::VSphere(settings) => vsphere::open(spec, settings),
+        #[cfg(not(feature = "vsphere"))]
+        ProviderSettings::VSphere(_) => Err(not_compiled(ProviderKind::VSphere, "vsphere")),
     }
 }
 
@@ -318,6 +317,53 @@ mod openstack {
             b = b.with_ca_cert_file(v.clone());
         }
         Ok(Arc::new(b.build().await?))
+    }
+}
+
+#[cfg(feature = "vsphere")]
+mod vsphere {
+    use std::sync::Arc;
+
+    use cluster::spec::VSphereSettings;
+    use cluster::ClusterSpec;
+    use provider_core::Provider;
+    use provider_vsphere::VSphereBuilder;
+
+    use super::CliError;
+
+    /// Opens provider-vsphere with the spec's `VSphere.*` settings: `VSphere.Clusters`
+    /// are the spec's AZs, `VSphere.Network` its network, `VSphere.Template` the roles'
+    /// image, and the `VSphere.*Flavor` keys the roles' flavors (`cpus:memoryMiB`).
+    /// It connects lazily, on the first call.
+    pub fn open(spec: &ClusterSpec, s: &VSphereSettings) -> Result<Arc<dyn Provider>, CliError> {
+        let mut b = VSphereBuilder::new()
+            .with_url(s.url.clone())
+            .with_username(s.username.clone())
+            .with_password_secret(s.password.clone())
+            .with_datacenter(s.datacenter.clone())
+            .with_clusters(spec.availability_zones.iter().cloned());
+        if let Some(v) = &s.datastore {
+            b = b.with_datastore(v.clone());
+        }
+        if let Some(v) = &spec.network.network {
+            b = b.with_network(v.clone());
+        }
+        if !spec.masters.image.is_empty() {
+            b = b.with_template(spec.masters.image.clone());
+        }
+        for (role, flavor) in [
+            ("master", &spec.masters.flavor),
+            ("node", &spec.nodes.flavor),
+            ("glusterfs", &spec.storage.flavor),
+        ] {
+            if !flavor.is_empty() {
+                b = b.with_role_flavor(role, flavor.clone());
+            }
+        }
+        if let Some(v) = &s.ca_cert_file {
+            b = b.with_ca_cert_file(v.clone());
+        }
+        Ok(Arc::new(b.build()?))
     }
 }
 

@@ -157,6 +157,24 @@ impl Desired {
                 spec.source
             ));
         }
+        if !managed_lb {
+            let wanted: Vec<String> = spec
+                .load_balancers
+                .iter()
+                .filter(|lb| spec.role(lb.role).count > 0)
+                .map(|lb| format!("{} :{} -> {}:{}", lb.name, lb.port, lb.role, lb.target_port))
+                .collect();
+            let none = if caps.load_balancers {
+                ""
+            } else {
+                " (this provider has none)"
+            };
+            d.warnings.push(format!(
+                "LoadBalancer = external: Plinth creates no load balancers{none}; bring your own ({}) from {}",
+                wanted.join(", "),
+                spec.network.load_balancer_cidr
+            ));
+        }
         for lb in &spec.load_balancers {
             if managed_lb && caps.load_balancers && !caps.lb_protocols.contains(&lb.protocol) {
                 d.blockers.push(format!(
