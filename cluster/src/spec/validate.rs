@@ -6,7 +6,9 @@ use std::fmt;
 use std::path::PathBuf;
 
 use ipnet::IpNet;
-use provider_core::LbProtocol;
+// provider-core's own limits are checked here too, so the spec is rejected before
+// planning with the spec key named.
+use provider_core::{LbProtocol, MAX_USER_DATA_BYTES, MAX_VOLUME_GIB};
 use secrecy::SecretString;
 
 use super::*;
@@ -369,10 +371,6 @@ fn role_keys(kind: ProviderKind) -> RoleKeys {
     }
 }
 
-// provider-core checks these limits too but does not export them; mirror them so the
-// spec is rejected before planning, naming the spec key.
-const MAX_VOLUME_GIB: u64 = 16 * 1024;
-const MAX_USER_DATA_BYTES: usize = 16 * 1024;
 
 const COUNT_KEYS: [&str; 3] = ["MasterCount", "NodeCount", "GlusterNodeCount"];
 const USER_DATA_KEYS: [&str; 3] = ["MasterUserData", "NodeUserData", "GlusterUserData"];
@@ -603,7 +601,8 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
             NetworkSpec {
                 network: f.string("AWS.VpcID"),
                 subnets,
-                floating_ip_pool: None,
+                // Elastic IPs come from Amazon's own pool.
+                floating_ip_pool: Some("amazon".into()),
                 keypair: f.string("AWS.KeyName"),
                 jumpbox_cidr,
                 load_balancer_cidr,
