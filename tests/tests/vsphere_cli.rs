@@ -1,0 +1,264 @@
+//! `plinth` on vSphere end to end, against the simulator of `emulators/vsphere`:
+//! examples/vsphere.properties (1 master, 3 nodes, 2 storage nodes with data volumes,
+//! over the 3 compute clusters DC0_C0..C2, `LoadBalancer = external`) is loaded from a
+//! file and opened on provider-vsphere exactly as `plinth` maps its `VSphere.*`
+//! settings; then plan, apply, apply again (no-op), status and destroy, and the
+//! provider is asked for anything left with the cluster's tag. A second test checks
+//! that without `LoadBalancer = external` apply refuses before creating anything.
+//!
+//! The connection comes from the environment (`eval "$(emulators/vsphere/env.sh)"`):
+//! `VSPHERE_URL`, `VSPHERE_USERNAME`, `VSPHERE_PASSWORD`, `VSPHERE_CA_CERT_FILE`.
+//! Without `VSPHERE_URL` the tests print why they are skipped; under `CI` they fail.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cluster::execute::{ExecuteOptions, Quiet};
+use cluster::spec::{LoadBalancerMode, ProviderSettings};
+use cluster::{destroy, Cluster, ClusterSpec, Error, Observed};
+use provider_core::layer::{Instrumented, Layered};
+use provider_core::{InstanceState, Operation, Provider, TagFilter};
+use provider_vsphere::VSphereBuilder;
+use tests::examples_dir;
+
+/// `None` (after saying why) when the simulator is not configured; panics under `CI`.
+fn simulator() -> Option<()> {
+    if std::env::var("VSPHERE_URL").is_ok() {
+        return Some(());
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("vSphere simulator not running (set VSPHERE_URL): CI must start emulators/vsphere");
+    }
+    eprintln!("skipped: vSphere simulator not running (set VSPHERE_URL)");
+    None
+}
+
+/// examples/vsphere.properties with the connection from the environment and its own
+/// cluster name (so parallel runs and leftovers of other tests never collide), and
+/// without `LoadBalancer = external` when `external_lb` is false.
+fn spec_text(cluster: &str, external_lb: bool) -> String {
+    let text = std::fs::read_to_string(examples_dir().join("vsphere.properties")).unwrap();
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    text.lines()
+        .filter_map(|line| {
+            let key = line.split('=').next().unwrap_or("").trim();
+            let value = match key {
+                "ClusterName" => Some(cluster.to_string()),
+                "LoadBalancer" if !external_lb => return None,
+                "VSphere.URL" => env("VSPHERE_URL"),
+                "VSphere.Username" => env("VSPHERE_USERNAME"),
+                "VSphere.Password" => env("VSPHERE_PASSWORD"),
+                "VSphere.CACertFile" => env("VSPHERE_CA_CERT_FILE"),
+                _ => None,
+            };
+            Some(match value {
+                Some(v) => format!("{key} = {v}"),
+                None => line.to_string(),
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Writes the spec to a file and loads it, as `plinth -i FILE` does.
+fn load(dir: &Path, cluster: &str, external_lb: bool) -> ClusterSpec {
+    let path = dir.join(format!("{cluster}.properties"));
+    std::fs::write(&path, spec_text(cluster, external_lb)).unwrap();
+    ClusterSpec::load(&path).expect("the example spec is valid")
+}
+
+/// provider-vsphere from the spec, the way `plinth` (feature `vsphere`) builds it.
+fn open(spec: &ClusterSpec) -> provider_vsphere::VSphereProvider {
+    let ProviderSettings::VSphere(s) = &spec.settings else {
+        panic!("not a vSphere spec");
+    };
+    let mut b = VSphereBuilder::new()
+        .with_url(s.url.clone())
+        .with_username(s.username.clone())
+        .with_password_secret(s.password.clone())
+        .with_datacenter(s.datacenter.clone())
+        .with_clusters(spec.availability_zones.iter().cloned())
+        .with_template(spec.masters.image.clone())
+        .with_role_flavor("master", spec.masters.flavor.clone())
+        .with_role_flavor("node", spec.nodes.flavor.clone())
+        .with_role_flavor("glusterfs", spec.storage.flavor.clone());
+    if let Some(v) = &s.datastore {
+        b = b.with_datastore(v.clone());
+    }
+    if let Some(v) = &spec.network.network {
+        b = b.with_network(v.clone());
+    }
+    if let Some(v) = &s.ca_cert_file {
+        b = b.with_ca_cert_file(v.clone());
+    }
+    b.build().expect("provider-vsphere from the spec")
+}
+
+/// How many resources the provider still holds with the cluster's tag.
+async fn tagged(p: &dyn Provider, cluster: &str) -> (usize, usize, usize) {
+    let owned = TagFilter::new(cluster::plan::TAG_CLUSTER, cluster.to_string());
+    (
+        p.list_instances(&owned).await.unwrap().len(),
+        p.list_volumes(&owned).await.unwrap().len(),
+        p.list_security_groups(&owned).await.unwrap().len(),
+    )
+}
+
+/// Destroys the cluster even when an assertion fails halfway.
+struct Cleanup(Arc<dyn Provider>, String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let (p, name) = (self.0.clone(), self.1.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let _ = destroy::destroy(p, &name, &ExecuteOptions::default(), &Quiet).await;
+            });
+            Ok::<_, std::io::Error>(())
+        })
+        .join();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vsphere_example_apply_status_destroy() {
+    if simulator().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("vs-e2e-{}", std::process::id());
+    let spec = load(dir.path(), &name, true);
+    assert_eq!(spec.load_balancer_mode, LoadBalancerMode::External);
+    assert_eq!(spec.availability_zones, ["DC0_C0", "DC0_C1", "DC0_C2"]);
+    let vs = Arc::new(open(&spec));
+    let metrics = Instrumented::new();
+    let p: Arc<dyn Provider> = Arc::new(Layered::new(
+        vs.clone() as Arc<dyn Provider>,
+        metrics.clone(),
+    ));
+    let _cleanup = Cleanup(p.clone(), name.clone());
+    let c = Cluster::new(spec.clone(), p.clone());
+
+    // Plan: runnable, says the LB is external, creates no LB.
+    let (plan, _) = c.plan().await.expect("plan");
+    assert!(plan.blockers.is_empty(), "{plan}");
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("LoadBalancer = external") && w.contains("has none")),
+        "{plan}"
+    );
+    assert!(
+        !plan.to_string().contains("load balancer "),
+        "no LB is planned: {plan}"
+    );
+
+    // Apply.
+    let t = Instant::now();
+    let before = vs.api_requests();
+    let out = c.apply(&Quiet).await.expect("apply");
+    let apply_time = t.elapsed();
+    let apply_calls = vs.api_requests() - before;
+    assert!(out.report.is_complete());
+    let snap = metrics.snapshot();
+    assert_eq!(snap.calls(Operation::CreateLoadBalancer), 0);
+
+    // Status: 6 nodes running, spread over the 3 clusters, storage nodes with a volume.
+    let t = Instant::now();
+    let st = c.status().await.expect("status");
+    let status_time = t.elapsed();
+    assert_eq!(st.nodes.len(), 6, "{st:?}");
+    assert!(st.missing.is_empty(), "{st:?}");
+    assert!(
+        st.nodes.iter().all(|n| n.state == InstanceState::Running),
+        "{st:?}"
+    );
+    assert_eq!(
+        st.spread["node"].values().copied().collect::<Vec<_>>(),
+        [1, 1, 1]
+    );
+    assert_eq!(st.spread["master"].len(), 1);
+    assert_eq!(
+        st.spread["storage"].keys().cloned().collect::<Vec<_>>(),
+        ["DC0_C0", "DC0_C1"]
+    );
+    assert!(st
+        .nodes
+        .iter()
+        .filter(|n| n.role == "storage")
+        .all(|n| n.volumes.len() == 1));
+    assert!(st.load_balancers.is_empty());
+    let created = tagged(p.as_ref(), &name).await;
+    assert_eq!(
+        (created.0, created.1),
+        (6, 2),
+        "6 VMs and 2 data volumes tagged with the cluster"
+    );
+    assert!(
+        created.2 >= 1,
+        "the security groups are records: {created:?}"
+    );
+
+    // Apply again: nothing planned, nothing created.
+    metrics.reset();
+    let again = c.apply(&Quiet).await.expect("second apply");
+    assert!(again.plan.is_empty(), "{}", again.plan);
+    let snap = metrics.snapshot();
+    for op in [
+        Operation::CreateSecurityGroup,
+        Operation::CreateInstance,
+        Operation::CreateInstances,
+        Operation::CreateVolume,
+        Operation::AttachVolume,
+    ] {
+        assert_eq!(snap.calls(op), 0, "{op}");
+    }
+
+    // Destroy leaves nothing tagged with the cluster.
+    let t = Instant::now();
+    destroy::destroy(p.clone(), &name, &ExecuteOptions::default(), &Quiet)
+        .await
+        .expect("destroy");
+    let destroy_time = t.elapsed();
+    assert_eq!(tagged(p.as_ref(), &name).await, (0, 0, 0));
+    let left = Observed::fetch(p.as_ref(), &name).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    eprintln!(
+        "vsphere e2e: {} instances, {} volumes, {} security groups; apply {:?} ({} vim25/HTTP requests), status {:?}, destroy {:?}",
+        created.0, created.1, created.2, apply_time, apply_calls, status_time, destroy_time
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vsphere_without_external_lb_is_refused_before_anything_is_created() {
+    if simulator().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("vs-nolb-{}", std::process::id());
+    let spec = load(dir.path(), &name, false);
+    assert_eq!(spec.load_balancer_mode, LoadBalancerMode::Provider);
+    let p: Arc<dyn Provider> = Arc::new(open(&spec));
+    let _cleanup = Cleanup(p.clone(), name.clone());
+    let c = Cluster::new(spec, p.clone());
+
+    let (plan, _) = c.plan().await.expect("plan");
+    assert!(
+        plan.blockers
+            .iter()
+            .any(|b| b.contains("set LoadBalancer = external")),
+        "{plan}"
+    );
+    match c.apply(&Quiet).await {
+        Err(Error::Blocked(reasons)) => assert!(
+            reasons.iter().any(|r| r.contains("no load balancers")),
+            "{reasons:?}"
+        ),
+        other => panic!("apply must refuse: {other:?}"),
+    }
+    assert_eq!(tagged(p.as_ref(), &name).await, (0, 0, 0));
+}
