@@ -9,7 +9,8 @@ use provider_core::layer::Layered;
 use provider_core::Provider;
 
 use crate::execute::{execute, ExecuteOptions, Observer, Report};
-use crate::plan::{diff, Desired, DiffOptions, Observed, Plan};
+use crate::lease;
+use crate::plan::{diff, Desired, DiffOptions, Observed, Plan, TAG_CLUSTER};
 use crate::{Error, Result};
 
 /// The plan that removes everything tagged with `cluster`, and the state it was made
@@ -40,7 +41,9 @@ pub async fn destroy(
     run(provider, &plan, &observed, options, observer).await
 }
 
-/// Runs a destroy plan made by [`plan`] (e.g. after the operator confirmed it).
+/// Runs a destroy plan made by [`plan`] (e.g. after the operator confirmed it) under
+/// the operator lease ([`crate::lease`]), released afterwards also on failure. A cluster
+/// without a base group has no lease to take and is destroyed without one.
 pub async fn run(
     provider: Arc<dyn Provider>,
     plan: &Plan,
@@ -48,10 +51,30 @@ pub async fn run(
     options: &ExecuteOptions,
     observer: &dyn Observer,
 ) -> Result<Report> {
-    let report = execute(provider, plan, observed, options, observer).await;
-    if report.is_complete() {
-        Ok(report)
-    } else {
-        Err(Error::Incomplete(Box::new(report)))
-    }
+    let cluster = &plan_cluster(observed);
+    let lease = match cluster {
+        Some(name) if !plan.is_empty() => {
+            let p: Arc<dyn Provider> =
+                Arc::new(Layered::new(provider.clone(), options.retry.clone()));
+            lease::acquire(p, name, &options.lease, None, options.stop.clone()).await?
+        }
+        _ => None,
+    };
+    lease::holding(lease, async {
+        let report = execute(provider, plan, observed, options, observer).await;
+        if report.is_complete() {
+            Ok(report)
+        } else {
+            Err(Error::Incomplete(Box::new(report)))
+        }
+    })
+    .await
+}
+
+/// The cluster `observed` belongs to (from its owner tags), if it holds anything.
+fn plan_cluster(observed: &Observed) -> Option<String> {
+    observed
+        .groups
+        .iter()
+        .find_map(|g| g.tags.get(TAG_CLUSTER).cloned())
 }

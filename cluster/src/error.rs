@@ -52,6 +52,30 @@ pub enum Error {
         /// What happened and why.
         message: String,
     },
+    /// Another operator holds the cluster's lease (see [`crate::lease`]).
+    #[error("cluster {cluster} is locked by {holder} until {expires}: {message}")]
+    Locked {
+        /// The cluster.
+        cluster: String,
+        /// Who holds the lease, and their process id.
+        holder: String,
+        /// When the lease expires (RFC 3339, UTC) unless renewed.
+        expires: String,
+        /// What happened and how to proceed.
+        message: String,
+    },
+    /// The lease could not be taken, kept or released (see [`crate::lease`]).
+    #[error("lease on cluster {cluster}: {message}")]
+    Lease {
+        /// The cluster.
+        cluster: String,
+        /// What happened and how to proceed.
+        message: String,
+    },
+    /// A rolling replacement or scaling run was stopped (e.g. by Ctrl-C) after finishing
+    /// the steps in flight; rerunning the same command finishes the job.
+    #[error("stopped: {0}; run the same command again to finish the job")]
+    Stopped(String),
     /// An action named a resource that neither existed nor was created before it.
     #[error("no {kind} named {name} exists: run plan again")]
     Unresolved {

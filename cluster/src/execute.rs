@@ -17,6 +17,7 @@ use provider_core::{
 };
 use serde::Serialize;
 
+use crate::lease::LeaseOptions;
 use crate::plan::{Action, Observed, Plan, PlannedAction};
 use crate::{Error, Result};
 
@@ -30,6 +31,8 @@ pub struct ExecuteOptions {
     /// Set to stop starting new actions (e.g. on the first Ctrl-C); those in flight
     /// finish and the report lists the rest as not started.
     pub stop: Arc<AtomicBool>,
+    /// How mutating commands take the operator lease (see [`crate::lease`]).
+    pub lease: LeaseOptions,
 }
 
 impl Default for ExecuteOptions {
@@ -38,6 +41,7 @@ impl Default for ExecuteOptions {
             concurrency: 8,
             retry: Retry::default(),
             stop: Arc::new(AtomicBool::new(false)),
+            lease: LeaseOptions::default(),
         }
     }
 }

@@ -17,6 +17,8 @@
 //! - [`replace`](mod@replace): rolling replacement of nodes, crash-safe through tags on the cloud;
 //!   [`scale`](mod@scale): scaling a role up and down with an even AZ spread; [`hooks`]: the
 //!   installer's part in both; [`slot`]: which instance fills which slot.
+//! - [`lease`]: the operator lease every mutating command holds, so two operators
+//!   acting on one cluster at once are refused.
 //! - [`error`]: the crate's [`Error`].
 //!
 //! The `plinth` CLI (`src/bin/plinth.rs`) maps a spec to a concrete provider through
@@ -26,6 +28,7 @@ pub mod destroy;
 pub mod error;
 pub mod execute;
 pub mod hooks;
+pub mod lease;
 pub mod plan;
 pub mod reconcile;
 pub mod replace;
@@ -37,6 +40,7 @@ pub mod status;
 pub use error::{Error, Result};
 pub use execute::{ExecuteOptions, Observer, Report};
 pub use hooks::{Health, HookError, Hooks, NoHooks};
+pub use lease::LeaseOptions;
 pub use plan::{Desired, Observed, Plan};
 pub use reconcile::{ApplyOutcome, Cluster};
 pub use replace::{replace, Probe, ReplaceOptions, ReplaceReport, Selector};

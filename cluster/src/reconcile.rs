@@ -1,13 +1,15 @@
 //! [`Cluster`]: one spec on one provider. `plan` lists what the cluster tag owns and
-//! diffs it against the spec; `apply` runs that plan; both are safe to repeat.
+//! diffs it against the spec; `apply` runs that plan under the operator lease
+//! ([`crate::lease`]); both are safe to repeat.
 
 use std::sync::Arc;
 
 use provider_core::layer::Layered;
-use provider_core::Provider;
+use provider_core::{Provider, SecurityGroupSpec};
 
 use crate::execute::{execute, ExecuteOptions, Observer, Report};
-use crate::plan::{diff, Desired, DiffOptions, Observed, Plan};
+use crate::lease::{self, Lease};
+use crate::plan::{diff, Desired, DiffOptions, Observed, Plan, RuleRef};
 use crate::spec::{ClusterSpec, ProviderKind};
 use crate::status::ClusterStatus;
 use crate::{Error, Result};
@@ -139,16 +141,89 @@ impl Cluster {
         Ok((diff(&desired, &observed, &self.diff_options), observed))
     }
 
-    /// Plans and runs the plan (see [`Cluster::run`]).
-    pub async fn apply(&self, observer: &dyn Observer) -> Result<ApplyOutcome> {
-        let (plan, observed) = self.plan().await?;
-        self.run(plan, &observed, observer).await
+    /// Takes the operator lease on this cluster (see [`crate::lease`]), creating the
+    /// base security group first if it does not exist yet (as the plan would). Refuses
+    /// with [`Error::Blocked`] before creating anything when the spec cannot be applied
+    /// on this provider.
+    pub async fn lease(&self) -> Result<Option<Lease>> {
+        let desired = self.desired().await?;
+        if !desired.blockers.is_empty() {
+            return Err(Error::Blocked(desired.blockers));
+        }
+        let base = lease::base_group_name(&self.spec.name);
+        let create = desired
+            .groups
+            .iter()
+            .find(|g| g.name == base)
+            .map(|g| SecurityGroupSpec {
+                name: g.name.clone(),
+                description: g.description.clone(),
+                // Group references are added by the plan once every group exists, as
+                // for any group the plan creates.
+                rules: g
+                    .rules
+                    .iter()
+                    .filter_map(|r| match r {
+                        RuleRef::Rule(r) => Some(r.clone()),
+                        RuleRef::Group { .. } => None,
+                    })
+                    .collect(),
+                tags: g.tags.clone(),
+            });
+        lease::acquire(
+            Arc::new(self.retrying()),
+            &self.spec.name,
+            &self.options.lease,
+            create,
+            self.options.stop.clone(),
+        )
+        .await
     }
 
-    /// Runs a plan made by [`Cluster::plan`] from `observed`. Refuses before creating
-    /// anything when the plan has blockers; fails with the report when an action fails
-    /// or the run is stopped.
+    /// Takes the operator lease if the cluster's base group exists (`Ok(None)` if not:
+    /// nothing to hold), for commands that never create it.
+    pub(crate) async fn lease_existing(&self) -> Result<Option<Lease>> {
+        lease::acquire(
+            Arc::new(self.retrying()),
+            &self.spec.name,
+            &self.options.lease,
+            None,
+            self.options.stop.clone(),
+        )
+        .await
+    }
+
+    /// Takes the lease, plans and runs the plan (see [`Cluster::run`]), and releases the
+    /// lease, also on failure. The lease is taken also when there is nothing to do, so a
+    /// rerun clears the lease a crashed run of ours left behind.
+    pub async fn apply(&self, observer: &dyn Observer) -> Result<ApplyOutcome> {
+        let lease = self.lease().await?;
+        lease::holding(lease, self.apply_unleased(observer)).await
+    }
+
+    /// Plans and runs the plan, for a caller that holds the lease already.
+    pub(crate) async fn apply_unleased(&self, observer: &dyn Observer) -> Result<ApplyOutcome> {
+        let (plan, observed) = self.plan().await?;
+        self.run_unleased(plan, &observed, observer).await
+    }
+
+    /// Runs a plan made by [`Cluster::plan`] from `observed`, holding the lease while it
+    /// runs. Refuses before creating anything when the plan has blockers; fails with the
+    /// report when an action fails or the run is stopped.
     pub async fn run(
+        &self,
+        plan: Plan,
+        observed: &Observed,
+        observer: &dyn Observer,
+    ) -> Result<ApplyOutcome> {
+        if !plan.blockers.is_empty() {
+            return Err(Error::Blocked(plan.blockers));
+        }
+        let lease = self.lease().await?;
+        lease::holding(lease, self.run_unleased(plan, observed, observer)).await
+    }
+
+    async fn run_unleased(
         &self,
         plan: Plan,
         observed: &Observed,

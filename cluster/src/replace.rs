@@ -24,6 +24,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -342,9 +343,26 @@ fn rolling(node: &str, message: impl Into<String>) -> Error {
     }
 }
 
-/// Replaces the nodes `selector` picks. Rerunning after a crash (or after a failure was
-/// fixed) resumes the recorded command first.
+/// Replaces the nodes `selector` picks, holding the operator lease ([`crate::lease`])
+/// while it runs. Rerunning after a crash, a stop (see [`crate::ExecuteOptions::stop`]:
+/// the replacements in flight finish, no new one starts) or a fixed failure resumes the
+/// recorded command first.
 pub async fn replace(
+    cluster: &Cluster,
+    selector: &Selector,
+    opts: &ReplaceOptions,
+    hooks: &dyn Hooks,
+    progress: &dyn Progress,
+) -> Result<ReplaceReport> {
+    let lease = cluster.lease_existing().await?;
+    crate::lease::holding(
+        lease,
+        replace_unleased(cluster, selector, opts, hooks, progress),
+    )
+    .await
+}
+
+async fn replace_unleased(
     cluster: &Cluster,
     selector: &Selector,
     opts: &ReplaceOptions,
@@ -521,7 +539,14 @@ async fn run_marked(ctx: &Ctx<'_>, report: &mut ReplaceReport) -> Result<()> {
             Role::Node => (ctx.opts.max_surge + ctx.opts.max_unavailable).max(1),
             Role::Master | Role::Storage => 1,
         };
-        for chunk in marked.chunks(width) {
+        for (k, chunk) in marked.chunks(width).enumerate() {
+            if ctx.cluster.options().stop.load(Ordering::SeqCst) {
+                return Err(Error::Stopped(format!(
+                    "{} node(s) replaced in this run, {} of role {role} not started",
+                    report.replaced.len(),
+                    marked.len() - k * width
+                )));
+            }
             let results = join_all(chunk.iter().map(|old| replace_one(ctx, &desired, old))).await;
             for r in results {
                 report.replaced.push(r?);

@@ -13,6 +13,7 @@
 //! the job.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use provider_core::{Instance, MemberSpec, ResourceKind};
@@ -106,8 +107,26 @@ pub fn spread<'a>(nodes: impl IntoIterator<Item = &'a Instance>) -> BTreeMap<Str
     m
 }
 
-/// Scales `role` to `count` nodes.
+/// Scales `role` to `count` nodes, holding the operator lease ([`crate::lease`]) while
+/// it runs. A stop (see [`crate::ExecuteOptions::stop`], e.g. the first Ctrl-C) lets the
+/// steps in flight finish and starts no new one; rerunning finishes the job.
 pub async fn scale(
+    cluster: &Cluster,
+    role: Role,
+    count: usize,
+    opts: &ReplaceOptions,
+    hooks: &dyn Hooks,
+    progress: &dyn Progress,
+) -> Result<ScaleReport> {
+    let lease = cluster.lease().await?;
+    crate::lease::holding(
+        lease,
+        scale_unleased(cluster, role, count, opts, hooks, progress),
+    )
+    .await
+}
+
+async fn scale_unleased(
     cluster: &Cluster,
     role: Role,
     count: usize,
@@ -153,7 +172,8 @@ pub async fn scale(
         let before: Vec<String> = current.iter().map(|i| slot_of(i).to_string()).collect();
         let scaled =
             Cluster::new(spec, cluster.provider().clone()).with_options(cluster.options().clone());
-        scaled.apply(&Quiet).await?;
+        // The lease is held already (on the same base group).
+        scaled.apply_unleased(&Quiet).await?;
         let observed = ctx.observe().await?;
         let mut new: Vec<&Instance> = canonical(&observed.instances)
             .values()
@@ -175,7 +195,13 @@ pub async fn scale(
         }
     } else {
         let victims = pick_victims(&current, from - count);
-        for v in victims {
+        let total = victims.len();
+        for (k, v) in victims.into_iter().enumerate() {
+            if cluster.options().stop.load(Ordering::SeqCst) {
+                return Err(Error::Stopped(format!(
+                    "{k} of {total} {role} node(s) removed in this run"
+                )));
+            }
             remove_node(&ctx, v).await?;
             report.removed.push(v.name.clone());
         }

@@ -19,7 +19,7 @@ use cluster::plan::{TAG_CLUSTER, TAG_ROLE};
 use cluster::replace::{ReplaceOptions, Silent};
 use cluster::scale::{pick_victims, spread};
 use cluster::slot::canonical;
-use cluster::{replace, scale, Cluster, ClusterSpec, Error, Role, Selector};
+use cluster::{replace, scale, Cluster, ClusterSpec, Error, LeaseOptions, Role, Selector};
 use provider_core::layer::{Layer, Layered, Retry};
 use provider_core::memory::{MemoryConfig, MemoryProvider};
 use provider_core::wait::{Poller, Timeouts};
@@ -48,6 +48,10 @@ fn cluster(spec: ClusterSpec, p: Arc<dyn Provider>) -> Cluster {
     Cluster::new(spec, p).with_options(ExecuteOptions {
         concurrency: 4,
         retry: Retry::fast(4),
+        lease: LeaseOptions {
+            settle: Duration::ZERO,
+            ..LeaseOptions::default()
+        },
         ..ExecuteOptions::default()
     })
 }

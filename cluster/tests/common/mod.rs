@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use cluster::execute::ExecuteOptions;
-use cluster::{Cluster, ClusterSpec};
+use cluster::{Cluster, ClusterSpec, LeaseOptions};
 use provider_core::layer::{Instrumented, Layered, Retry};
 use provider_core::memory::MemoryProvider;
 use provider_core::Provider;
@@ -27,11 +27,20 @@ pub fn memory_spec(name: &str, masters: usize, nodes: usize, storage: usize) -> 
     .expect("test spec is valid")
 }
 
+/// The default lease without the race-detection pause (one operator per test).
+pub fn quick_lease() -> LeaseOptions {
+    LeaseOptions {
+        settle: std::time::Duration::ZERO,
+        ..LeaseOptions::default()
+    }
+}
+
 /// Fast retries and a little concurrency.
 pub fn options() -> ExecuteOptions {
     ExecuteOptions {
         concurrency: 4,
         retry: Retry::fast(6),
+        lease: quick_lease(),
         ..ExecuteOptions::default()
     }
 }
