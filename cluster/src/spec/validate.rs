@@ -371,7 +371,6 @@ fn role_keys(kind: ProviderKind) -> RoleKeys {
     }
 }
 
-
 const COUNT_KEYS: [&str; 3] = ["MasterCount", "NodeCount", "GlusterNodeCount"];
 const USER_DATA_KEYS: [&str; 3] = ["MasterUserData", "NodeUserData", "GlusterUserData"];
 
