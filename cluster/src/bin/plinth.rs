@@ -59,6 +59,10 @@ struct SpecArgs {
     /// The cluster spec (.properties or .toml).
     #[arg(short = 'i', long = "input", value_name = "FILE")]
     input: PathBuf,
+    /// Take over the cluster's lease even if another operator's run holds it (only when
+    /// that run is known to be dead; commands that change the cluster).
+    #[arg(long)]
+    force_unlock: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -241,10 +245,11 @@ async fn open(
 ) -> Result<(Cluster, Arc<std::sync::atomic::AtomicBool>), CliError> {
     let spec = ClusterSpec::load(&args.input)?;
     let provider = open_provider(&spec).await?;
-    let options = ExecuteOptions {
+    let mut options = ExecuteOptions {
         concurrency: concurrency.max(1),
         ..ExecuteOptions::default()
     };
+    options.lease.force = args.force_unlock;
     let stop = options.stop.clone();
     Ok((Cluster::new(spec, provider).with_options(options), stop))
 }

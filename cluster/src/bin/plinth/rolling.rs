@@ -1,13 +1,14 @@
 //! `plinth replace` and `plinth scale`: the CLI over [`cluster::replace`] and
 //! [`cluster::scale`]. Progress goes to stderr one line per node step; the summary (or
-//! one JSON document with `--output json`) to stdout.
+//! one JSON document with `--output json`) to stdout. The first Ctrl-C lets the node
+//! steps in flight finish and starts no new one; a second aborts; a rerun finishes.
 
 use std::time::Duration;
 
 use cluster::replace::{Probe, Progress, ReplaceOptions, Step};
 use cluster::{NoHooks, Role, Selector};
 
-use super::{open, print_json, CliError, Output, SpecArgs};
+use super::{open, print_json, stop_on_ctrl_c, CliError, Output, SpecArgs};
 
 /// Knobs shared by replace and scale.
 #[derive(Debug, clap::Args)]
@@ -123,7 +124,8 @@ pub async fn replace(args: ReplaceArgs, out: Output) -> Result<(), CliError> {
             "say what to replace: --all, --role ROLE, --nodes A,B or --stale".into(),
         ));
     };
-    let (cluster, _) = open(&args.spec, 8).await?;
+    let (cluster, stop) = open(&args.spec, 8).await?;
+    stop_on_ctrl_c(stop);
     let opts = ReplaceOptions {
         max_surge: args.max_surge,
         max_unavailable: args.max_unavailable,
@@ -148,7 +150,8 @@ pub async fn replace(args: ReplaceArgs, out: Output) -> Result<(), CliError> {
 /// Runs `plinth scale`.
 pub async fn scale(args: ScaleArgs, out: Output) -> Result<(), CliError> {
     let r = role(&args.role)?;
-    let (cluster, _) = open(&args.spec, 8).await?;
+    let (cluster, stop) = open(&args.spec, 8).await?;
+    stop_on_ctrl_c(stop);
     let report = cluster::scale(
         &cluster,
         r,
