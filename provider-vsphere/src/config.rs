@@ -59,7 +59,8 @@ pub struct VSphereConfig {
     pub clusters: Vec<String>,
     /// Datastore for VMs and volumes; `None` means the datacenter's first.
     pub datastore: Option<String>,
-    /// Network for instances; `None` keeps the template's.
+    /// Network (port group) instances' first adapter is moved onto; `None` keeps the
+    /// template's.
     pub network: Option<String>,
     /// Default template (`VSphere.Template`), used when an instance spec's image is empty.
     pub template: Option<String>,

@@ -1,8 +1,9 @@
 //! Instances: VMs cloned from a template into the zone's cluster root resource pool.
 //!
 //! Create = `CloneVM_Task` (powered off) -> `ReconfigVM_Task` (flavor `cpus:memoryMiB`,
-//! user data as `guestinfo.userdata` base64 in `extraConfig`, as cloud-init's VMware
-//! datasource reads it) -> `SetField` per tag -> `SetField` of the spec as created ->
+//! the first network adapter moved onto `VSphere.Network`, user data as
+//! `guestinfo.userdata` base64 in `extraConfig`, as cloud-init's VMware datasource
+//! reads it) -> `SetField` per tag -> `SetField` of the spec as created ->
 //! `PowerOnVM_Task`, then a wait for `poweredOn` through the shared poller. A VM of the
 //! same name with the same recorded spec is returned as is; a different spec is
 //! `Conflict`; a powered-off VM of that name without a recorded spec (a create that
@@ -16,6 +17,29 @@ use crate::provider::{VSphereProvider, Vm};
 use crate::records::VOLUME_DIR;
 use crate::soap::{esc, MoRef};
 use crate::tags::{self, SPEC_FIELD};
+
+/// The `deviceChange` that puts `vm` on the network of `backing`: its first adapter
+/// edited in place (the device as read, with the new backing, so the MAC address, slot
+/// and connection settings stay), or a VMXNET3 adapter added when it has none.
+pub(crate) fn network_change(vm: &Vm, backing: &str) -> String {
+    match vm.nics.first() {
+        Some(nic) => {
+            let mut xml = format!("<device xsi:type=\"{}\">", esc(nic.xsi_type().unwrap_or("VirtualEthernetCard")));
+            for c in &nic.children {
+                if c.name == "backing" {
+                    xml.push_str(backing);
+                } else {
+                    xml.push_str(&c.to_xml());
+                }
+            }
+            xml.push_str("</device>");
+            format!("<deviceChange><operation>edit</operation>{xml}</deviceChange>")
+        }
+        None => format!(
+            "<deviceChange><operation>add</operation><device xsi:type=\"VirtualVmxnet3\"><key>-1</key>{backing}<connectable><startConnected>true</startConnected><allowGuestControl>true</allowGuestControl><connected>false</connected></connectable><addressType>generated</addressType></device></deviceChange>"
+        ),
+    }
+}
 
 /// Standard base64 (RFC 4648, with padding).
 pub(crate) fn base64(data: &[u8]) -> String {
@@ -202,7 +226,7 @@ impl VSphereProvider {
                     "an instance of this name exists with a different spec: delete it or choose another name",
                 ))
             }
-            None if vm.power == "poweredOff" => self.finish_vm(op, &vm.moref, spec, flavor).await?,
+            None if vm.power == "poweredOff" => self.finish_vm(op, &vm, spec, flavor).await?,
             None => {
                 return Err(Error::conflict(
                     op,
@@ -214,14 +238,21 @@ impl VSphereProvider {
         self.power_on_and_wait(op, &vm.moref).await
     }
 
-    /// Reconfigures a fresh clone and records its tags and spec.
+    /// Reconfigures a fresh clone (flavor, user data, its first network adapter moved
+    /// onto `VSphere.Network`, or one added when the template has none) and records its
+    /// tags and spec.
     async fn finish_vm(
         &self,
         op: Operation,
-        vm: &MoRef,
+        vm_read: &Vm,
         spec: &InstanceSpec,
         flavor: Flavor,
     ) -> Result<()> {
+        let vm = &vm_read.moref;
+        let devices = match &self.inv().await?.network_backing {
+            Some(backing) => network_change(vm_read, backing),
+            None => String::new(),
+        };
         let mut extra = String::new();
         if let Some(ud) = &spec.user_data {
             for (k, v) in [
@@ -235,7 +266,7 @@ impl VSphereProvider {
             }
         }
         let body = format!(
-            "<ReconfigVM_Task>{}<spec><numCPUs>{}</numCPUs><memoryMB>{}</memoryMB>{extra}</spec></ReconfigVM_Task>",
+            "<ReconfigVM_Task>{}<spec><numCPUs>{}</numCPUs><memoryMB>{}</memoryMB>{devices}{extra}</spec></ReconfigVM_Task>",
             vm.xml("_this"),
             flavor.cpus,
             flavor.memory_mib

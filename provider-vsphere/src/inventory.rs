@@ -6,7 +6,7 @@ use provider_core::{Error, Operation, Result};
 
 use crate::client::Client;
 use crate::config::VSphereConfig;
-use crate::soap::{Element, MoRef};
+use crate::soap::{esc, Element, MoRef};
 
 /// One availability zone: a compute cluster and its root resource pool.
 #[derive(Debug, Clone)]
@@ -36,6 +36,10 @@ pub struct Inventory {
     pub datastore_browser: MoRef,
     /// A container view of every VM of the datacenter.
     pub vm_view: MoRef,
+    /// The `<backing>` of a network adapter on `VSphere.Network` (a standard port group
+    /// or a distributed port group), ready for a `ReconfigVM_Task` device edit; `None`
+    /// when no network is configured (clones keep the template's).
+    pub network_backing: Option<String>,
 }
 
 impl Inventory {
@@ -178,18 +182,20 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
     let datastore_browser = moref_of(ds.props.get("browser"))
         .ok_or_else(|| Error::transient(op, "the datastore has no browser"))?;
 
+    let mut network_backing = None;
     if let Some(n) = &cfg.network {
         let nets = client
             .retrieve(op, "Network", Some(&view), &[], &["name"])
             .await?;
-        if !nets.iter().any(|o| o.text("name") == Some(n.as_str())) {
+        let Some(net) = nets.iter().find(|o| o.text("name") == Some(n.as_str())) else {
             let names: Vec<_> = nets.iter().filter_map(|o| o.text("name")).collect();
             return Err(Error::invalid(
                 op,
                 "VSphere.Network",
                 format!("no network {n:?}: use one of {}", names.join(", ")),
             ));
-        }
+        };
+        network_backing = Some(backing_of(client, op, n, &net.obj).await?);
     }
     let vm_view = client
         .create_container_view(op, &datacenter, &["VirtualMachine"])
@@ -203,5 +209,58 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
         datastore: ds.obj.clone(),
         datastore_browser,
         vm_view,
+        network_backing,
     })
+}
+
+/// The adapter backing for network `net` named `name`: a standard port group is
+/// named, a distributed port group is found by its switch's UUID and its key.
+async fn backing_of(client: &Client, op: Operation, name: &str, net: &MoRef) -> Result<String> {
+    if net.kind != "DistributedVirtualPortgroup" {
+        return Ok(format!(
+            "<backing xsi:type=\"VirtualEthernetCardNetworkBackingInfo\"><deviceName>{}</deviceName>{}</backing>",
+            esc(name),
+            net.xml("network")
+        ));
+    }
+    let pg = client
+        .retrieve(
+            op,
+            "DistributedVirtualPortgroup",
+            None,
+            std::slice::from_ref(net),
+            &["key", "config.distributedVirtualSwitch"],
+        )
+        .await?;
+    let pg = pg
+        .first()
+        .ok_or_else(|| Error::transient(op, format!("port group {name:?} not readable")))?;
+    let key = pg.text("key").unwrap_or_default().to_string();
+    let switch = moref_of(pg.props.get("config.distributedVirtualSwitch")).ok_or_else(|| {
+        Error::transient(
+            op,
+            format!("port group {name:?} names no distributed switch"),
+        )
+    })?;
+    let sw = client
+        .retrieve(
+            op,
+            &switch.kind,
+            None,
+            std::slice::from_ref(&switch),
+            &["uuid"],
+        )
+        .await?;
+    let uuid = sw
+        .first()
+        .and_then(|o| o.text("uuid"))
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            Error::transient(op, format!("the switch of port group {name:?} has no uuid"))
+        })?;
+    Ok(format!(
+        "<backing xsi:type=\"VirtualEthernetCardDistributedVirtualPortBackingInfo\"><port><switchUuid>{}</switchUuid><portgroupKey>{}</portgroupKey></port></backing>",
+        esc(uuid),
+        esc(&key)
+    ))
 }

@@ -11,6 +11,7 @@
 //! |---|---|
 //! | availability zone | a compute cluster of the datacenter (`VSphere.Clusters`, default all) |
 //! | instance | a VM cloned from the template (`image` = template name or moref) into the cluster's root resource pool, on `VSphere.Datastore`; id = the VM's moref (`vm-42`) |
+//! | network | `VSphere.Network`, a standard or distributed port group: the clone's first adapter is moved onto it in the same `ReconfigVM_Task` as the flavor (a device edit that keeps its MAC and slot; a VMXNET3 adapter is added when the template has none); unset keeps the template's |
 //! | flavor | `cpus:memoryMiB`, applied by `ReconfigVM_Task`; a role name (`master`, `node`, `glusterfs`) maps to its `VSphere.*Flavor` |
 //! | user data | `guestinfo.userdata` (base64) + `guestinfo.userdata.encoding` in `extraConfig` (cloud-init's VMware datasource) |
 //! | instance tags | vCenter custom attributes (one global definition per tag key, `SetField` per value) |

@@ -58,6 +58,8 @@ pub(crate) struct Vm {
     pub disks: Vec<Disk>,
     /// (key, xsi type) of every device, to pick a disk controller.
     pub devices: Vec<(i32, String, i32)>,
+    /// The network adapters as read (backing `VirtualEthernetCard*`), in device order.
+    pub nics: Vec<Element>,
 }
 
 pub(crate) const VM_PROPS: &[&str] = &[
@@ -126,8 +128,15 @@ impl VSphereProvider {
             .await?;
         let mut disks = Vec::new();
         let mut devices = Vec::new();
+        let mut nics = Vec::new();
         if let Some(devs) = o.props.get("config.hardware.device") {
             for d in &devs.children {
+                if d.child("backing")
+                    .and_then(Element::xsi_type)
+                    .is_some_and(|t| t.starts_with("VirtualEthernetCard"))
+                {
+                    nics.push(d.clone());
+                }
                 let ty = d.xsi_type().unwrap_or("").to_string();
                 let key = int(d, "key").unwrap_or(0) as i32;
                 let ckey = int(d, "controllerKey").unwrap_or(-1) as i32;
@@ -169,6 +178,7 @@ impl VSphereProvider {
             attrs,
             disks,
             devices,
+            nics,
             moref: o.obj,
         })
     }

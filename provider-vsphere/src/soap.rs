@@ -80,6 +80,28 @@ impl Element {
             .map(|(_, v)| v.as_str())
     }
 
+    /// This element written back as request XML: its `xsi:type` and `type` (moref)
+    /// attributes, escaped text and children in order (namespace declarations and
+    /// other attributes are dropped). Used to send a device read from a VM back in a
+    /// `ReconfigVM_Task` edit.
+    pub fn to_xml(&self) -> String {
+        let mut out = format!("<{}", self.name);
+        for (k, v) in &self.attrs {
+            if k.ends_with(":type") {
+                out.push_str(&format!(" xsi:type=\"{}\"", esc(v)));
+            } else if k == "type" {
+                out.push_str(&format!(" type=\"{}\"", esc(v)));
+            }
+        }
+        out.push('>');
+        out.push_str(&esc(&self.text));
+        for c in &self.children {
+            out.push_str(&c.to_xml());
+        }
+        out.push_str(&format!("</{}>", self.name));
+        out
+    }
+
     /// This element read as a managed object reference (its `type` attribute and text).
     pub fn moref(&self) -> Option<MoRef> {
         let kind = self
