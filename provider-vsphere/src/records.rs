@@ -32,7 +32,13 @@ pub fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
-/// Reads record `dir/id.json`; `None` when absent.
+/// Re-reads of a record that does not parse, and the pause before each: a datastore
+/// `PUT` truncates the file before writing it, so a read that races a write (of this
+/// process or another) can see it empty or cut short.
+const REREADS: [u64; 4] = [25, 50, 100, 200];
+
+/// Reads record `dir/id.json`; `None` when absent. A record that does not parse is
+/// read again a few times (it may be mid-write) before it is `CorruptRecord`.
 pub async fn get<T: DeserializeOwned>(
     client: &Client,
     inv: &Inventory,
@@ -43,28 +49,37 @@ pub async fn get<T: DeserializeOwned>(
     if !valid_id(id) {
         return Ok(None);
     }
-    let Some(text) = client
-        .get_file(
-            op,
-            &inv.datacenter_name,
-            &inv.datastore_name,
-            &format!("{dir}/{id}.json"),
-        )
-        .await?
-    else {
-        return Ok(None);
-    };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| Error::Api {
-            operation: op,
-            status: None,
-            code: "CorruptRecord".into(),
-            message: format!(
-                "[{}] {dir}/{id}.json is not a Plinth record: {e}",
-                inv.datastore_name
-            ),
-        })
+    let path = format!("{dir}/{id}.json");
+    let mut pauses = REREADS.iter();
+    loop {
+        let Some(text) = client
+            .get_file(op, &inv.datacenter_name, &inv.datastore_name, &path)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let parsed = serde_json::from_str(&text);
+        match (parsed, pauses.next()) {
+            (Ok(record), _) => return Ok(Some(record)),
+            (Err(_), Some(ms)) => {
+                tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
+            }
+            (Err(e), None) => return Err(corrupt(inv, op, dir, id, e)),
+        }
+    }
+}
+
+/// The error of a record that never parsed.
+fn corrupt(inv: &Inventory, op: Operation, dir: &str, id: &str, e: serde_json::Error) -> Error {
+    Error::Api {
+        operation: op,
+        status: None,
+        code: "CorruptRecord".into(),
+        message: format!(
+            "[{}] {dir}/{id}.json is not a Plinth record: {e}",
+            inv.datastore_name
+        ),
+    }
 }
 
 /// Writes record `dir/id.json`.
