@@ -265,7 +265,10 @@ async fn open_provider(spec: &ClusterSpec) -> Result<Arc<dyn Provider>, CliError
         ProviderSettings::OpenStack(settings) => openstack::open(settings).await,
         #[cfg(not(feature = "openstack"))]
         ProviderSettings::OpenStack(_) => Err(not_compiled(ProviderKind::OpenStack, "openstack")),
-        ProviderSettings::Aws(_) => Err(not_yet(ProviderKind::Aws, cfg!(feature = "aws"), "aws")),
+        #[cfg(feature = "aws")]
+        ProviderSettings::Aws(settings) => aws::open(spec, settings).await,
+        #[cfg(not(feature = "aws"))]
+        ProviderSettings::Aws(_) => Err(not_compiled(ProviderKind::Aws, "aws")),
         #[cfg(feature = "vsphere")]
         ProviderSettings::VSphere(settings) => vsphere::open(spec, settings),
         #[cfg(not(feature = "vsphere"))]
@@ -287,6 +290,32 @@ fn not_yet(kind: ProviderKind, compiled: bool, feature: &str) -> CliError {
         ))
     } else {
         not_compiled(kind, feature)
+    }
+}
+
+#[cfg(feature = "aws")]
+mod aws {
+    use std::sync::Arc;
+
+    use cluster::spec::AwsSettings;
+    use cluster::ClusterSpec;
+    use provider_aws::AwsBuilder;
+    use provider_core::Provider;
+
+    use super::CliError;
+
+    /// Opens provider-aws: credentials from the AWS config chain (and
+    /// `AWS_ENDPOINT_URL` for an emulator), `AWS.Region` and `AWS.VpcID` from the spec,
+    /// and the spec's AZs with `AWS.SubnetIDs` (one subnet per AZ, in AZ order).
+    pub async fn open(spec: &ClusterSpec, s: &AwsSettings) -> Result<Arc<dyn Provider>, CliError> {
+        let mut b = AwsBuilder::from_env()
+            .region(s.region.clone())
+            .availability_zones(spec.availability_zones.iter().cloned())
+            .subnet_ids(spec.network.subnets.iter().cloned());
+        if let Some(v) = &s.vpc_id {
+            b = b.vpc_id(v.clone());
+        }
+        Ok(Arc::new(b.build().await?))
     }
 }
 

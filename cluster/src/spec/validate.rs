@@ -610,7 +610,8 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         ProviderKind::VSphere => NetworkSpec {
             network: Some(f.required("VSphere.Network", "name the port group the nodes attach to")),
             subnets: Vec::new(),
-            floating_ip_pool: None,
+            // Elastic IPs come from Amazon's own pool.
+                floating_ip_pool: Some("amazon".into()),
             keypair: None,
             jumpbox_cidr,
             load_balancer_cidr,
