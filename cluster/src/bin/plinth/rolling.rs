@@ -1,5 +1,5 @@
-//! `plinth replace` and `plinth scale`: the CLI over [`cluster::replace`] and
-//! [`cluster::scale`]. Progress goes to stderr one line per node step; the summary (or
+//! `plinth replace` and `plinth scale`: the CLI over [`cluster::replace()`] and
+//! [`cluster::scale()`]. Progress goes to stderr one line per node step; the summary (or
 //! one JSON document with `--output json`) to stdout. The first Ctrl-C lets the node
 //! steps in flight finish and starts no new one; a second aborts; a rerun finishes.
 
