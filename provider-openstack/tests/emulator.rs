@@ -523,18 +523,34 @@ async fn application_credential_authenticates() {
         .to_string();
     let name = format!("plinth-test-{}", run_id());
     let req = serde_json::json!({"application_credential": {"name": name}});
-    let (_, cred) = curl_json(&[
-        "-X",
-        "POST",
-        "-H",
-        &format!("X-Auth-Token: {token}"),
-        "-d",
-        &req.to_string(),
-        &format!("{auth_url}/users/{user}/application_credentials"),
-    ]);
+    // Keystone (one uWSGI process here) may answer 5xx while the conformance kit loads
+    // it: try a few times, then report what it said.
+    let mut attempt = 0;
+    let (head, cred) = loop {
+        attempt += 1;
+        let (head, cred) = curl_json(&[
+            "-X",
+            "POST",
+            "-H",
+            &format!("X-Auth-Token: {token}"),
+            "-d",
+            &req.to_string(),
+            &format!("{auth_url}/users/{user}/application_credentials"),
+        ]);
+        if cred["application_credential"]["id"].is_string() || attempt >= 3 {
+            break (head, cred);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    let status = head.lines().next().unwrap_or_default().to_string();
     let id = cred["application_credential"]["id"]
         .as_str()
-        .expect("credential id")
+        .unwrap_or_else(|| {
+            panic!(
+                "no credential id: {status}: {}",
+                cred.to_string().chars().take(300).collect::<String>()
+            )
+        })
         .to_string();
     let secret = cred["application_credential"]["secret"]
         .as_str()
