@@ -610,8 +610,7 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         ProviderKind::VSphere => NetworkSpec {
             network: Some(f.required("VSphere.Network", "name the port group the nodes attach to")),
             subnets: Vec::new(),
-            // Elastic IPs come from Amazon's own pool.
-                floating_ip_pool: Some("amazon".into()),
+            floating_ip_pool: None,
             keypair: None,
             jumpbox_cidr,
             load_balancer_cidr,
