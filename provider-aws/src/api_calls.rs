@@ -9,7 +9,7 @@ use aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 
-/// Requests sent, per `Service.Operation` (e.g. `ec2.RunInstances`).
+/// Requests sent, per `service.Operation` (`ec2.RunInstances`, `elbv2.CreateListener`).
 #[derive(Debug, Clone, Default)]
 pub struct ApiCalls {
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
@@ -59,7 +59,13 @@ impl Intercept for ApiCalls {
         cfg: &mut ConfigBag,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let key = match cfg.load::<Metadata>() {
-            Some(m) => format!("{}.{}", m.service().to_ascii_lowercase(), m.name()),
+            Some(m) => {
+                let service = match m.service() {
+                    s if s.contains("Load Balancing") => "elbv2".to_string(),
+                    s => s.to_ascii_lowercase(),
+                };
+                format!("{service}.{}", m.name())
+            }
             None => "unknown".to_string(),
         };
         self.add(key);

@@ -98,6 +98,8 @@ pub async fn fixture(endpoint: &str, octet: u8) -> Fixture {
         .next()
         .expect("an amzn2 AMI in moto")
         .to_string();
+    // The example spec names this key pair; moto checks that it exists.
+    let _ = ec2.create_key_pair().key_name("stackato-key").send().await;
     Fixture { vpc, subnets, ami }
 }
 
@@ -127,4 +129,30 @@ pub async fn provider(endpoint: &str, f: &Fixture) -> AwsProvider {
         .build()
         .await
         .expect("build the AWS provider against moto")
+}
+
+/// The example spec, pointed at the fixture's VPC, subnets and AMI in us-east-1.
+pub fn seed_spec(f: &Fixture, cluster: &str) -> String {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/aws.properties"),
+    )
+    .expect("the example spec");
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let key = line.split('=').next().unwrap_or_default().trim();
+        let value = match key {
+            "ClusterName" => Some(cluster.to_string()),
+            "AWS.Region" => Some("us-east-1".to_string()),
+            "AWS.AvailabilityZones" => Some(ZONES.join(",")),
+            "AWS.VpcID" => Some(f.vpc.clone()),
+            "AWS.SubnetIDs" => Some(f.subnets.join(",")),
+            "AWS.AMI" => Some(f.ami.clone()),
+            _ => None,
+        };
+        match value {
+            Some(v) => out.push(format!("{key} = {v}")),
+            None => out.push(line.to_string()),
+        }
+    }
+    out.join("\n") + "\n"
 }

@@ -1,0 +1,158 @@
+//! The seed's spec on moto, through the `plinth` CLI: `apply` (1 master, 3 nodes,
+//! 2 storage nodes with EBS volumes over 3 AZs, an Elastic IP on the master when the
+//! spec has a pool, an NLB in front of the API port), `status`, `destroy`, then a
+//! `DescribeInstances`/`DescribeVolumes`/`DescribeAddresses`/`DescribeSecurityGroups`
+//! check that nothing tagged with the cluster is left.
+//!
+//! Needs moto (`AWS_ENDPOINT_URL`) and the `plinth` binary: `PLINTH_BIN`, else
+//! `<target>/debug/plinth` (built by `cargo test --workspace`), else it is built here.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aws_sdk_ec2::types::Filter;
+use provider_core::{Provider, TagFilter};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn plinth_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("PLINTH_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    let bin = target.join("debug").join("plinth");
+    if !bin.exists() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", "cluster", "--bin", "plinth"])
+            .current_dir(workspace())
+            .status()
+            .expect("run cargo to build plinth");
+        assert!(status.success(), "building plinth failed: {status}");
+    }
+    bin
+}
+
+fn plinth(bin: &Path, args: &[&str]) -> Output {
+    let out = Command::new(bin).args(args).output().expect("run plinth");
+    eprintln!(
+        "$ plinth {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_spec_applies_reports_and_destroys_on_moto() {
+    let Some(endpoint) = common::moto() else {
+        return;
+    };
+    let f = common::fixture(&endpoint, 104).await;
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+            & 0xffffff
+    );
+    let cluster = format!("aws-e2e-{run}");
+    let dir = std::env::temp_dir().join(format!("plinth-aws-e2e-{run}"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let spec = dir.join("bootstrap.properties");
+    std::fs::write(&spec, common::seed_spec(&f, &cluster)).expect("write spec");
+    let spec = spec.to_string_lossy().to_string();
+    let bin = plinth_bin();
+
+    let apply = plinth(&bin, &["apply", "-i", &spec]);
+    let status = plinth(&bin, &["status", "-i", &spec, "--output", "json"]);
+    let destroy = plinth(&bin, &["destroy", "-i", &spec, "--yes"]);
+    assert!(apply.status.success(), "apply failed");
+    assert!(status.status.success(), "status failed");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    let nodes = status["nodes"].as_array().map(Vec::len).unwrap_or(0);
+    assert_eq!(nodes, 6, "1 master + 3 nodes + 2 storage nodes: {status}");
+    assert!(destroy.status.success(), "destroy failed");
+
+    // Nothing tagged with the cluster is left: through the provider's lists...
+    let p = common::provider(&endpoint, &f).await;
+    let tf = TagFilter::new("plinth.cluster", cluster.clone());
+    assert!(
+        p.list_instances(&tf).await.unwrap().is_empty(),
+        "instances left"
+    );
+    assert!(
+        p.list_volumes(&tf).await.unwrap().is_empty(),
+        "volumes left"
+    );
+    assert!(
+        p.list_floating_ips(&tf).await.unwrap().is_empty(),
+        "EIPs left"
+    );
+    assert!(
+        p.list_load_balancers(&tf).await.unwrap().is_empty(),
+        "LBs left"
+    );
+    assert!(
+        p.list_security_groups(&tf).await.unwrap().is_empty(),
+        "groups left"
+    );
+    // ...and by raw Describe calls with the tag filter.
+    let ec2 = p.ec2_client();
+    let tag = Filter::builder()
+        .name("tag:plinth.cluster")
+        .values(&cluster)
+        .build();
+    let live = Filter::builder()
+        .name("instance-state-name")
+        .set_values(Some(
+            ["pending", "running", "stopping", "stopped"]
+                .map(String::from)
+                .to_vec(),
+        ))
+        .build();
+    let left = ec2
+        .describe_instances()
+        .filters(tag.clone())
+        .filters(live)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        left.reservations().iter().all(|r| r.instances().is_empty()),
+        "instances left: {left:?}"
+    );
+    let vols = ec2
+        .describe_volumes()
+        .filters(tag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(vols.volumes().is_empty(), "volumes left: {vols:?}");
+    let addrs = ec2
+        .describe_addresses()
+        .filters(tag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(addrs.addresses().is_empty(), "addresses left: {addrs:?}");
+    let groups = ec2
+        .describe_security_groups()
+        .filters(tag)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        groups.security_groups().is_empty(),
+        "groups left: {groups:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
