@@ -188,3 +188,48 @@ async fn batch_launch_is_one_run_instances_per_group_and_idempotent() {
         Err(Error::NotFound { .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_of_an_interrupted_batch_are_adopted() {
+    let Some(endpoint) = common::moto() else {
+        return;
+    };
+    let f = common::fixture(&endpoint, 106).await;
+    let p = common::provider(&endpoint, &f).await;
+    let run = run_id();
+    let spec = instance(
+        &format!("adopt-{run}"),
+        common::ZONES[2],
+        &f.ami,
+        &tags(&[("test-run", &run)]),
+    );
+    // A launch that crashed after RunInstances, before the per-instance tags: the
+    // instance carries the batch id and the shared tags, but no name.
+    let batch =
+        provider_aws::tags::client_token(&[&spec.name, &provider_aws::tags::spec_hash(&spec)]);
+    let mut launch_tags = spec.tags.clone();
+    launch_tags.insert(provider_aws::tags::BATCH_TAG.into(), batch);
+    let out = p
+        .ec2_client()
+        .run_instances()
+        .image_id(&f.ami)
+        .instance_type(aws_sdk_ec2::types::InstanceType::from("t3.micro"))
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(&f.subnets[2])
+        .tag_specifications(provider_aws::tags::tag_spec(
+            aws_sdk_ec2::types::ResourceType::Instance,
+            &launch_tags,
+        ))
+        .send()
+        .await
+        .unwrap();
+    let orphan = out.instances()[0].instance_id().unwrap().to_string();
+
+    p.api_calls().reset();
+    let made = p.create_instance(&spec).await.unwrap();
+    assert_eq!(made.id, orphan, "the orphan is adopted, not launched again");
+    assert_eq!(made.name, spec.name);
+    assert_eq!(p.api_calls().snapshot().get("ec2.RunInstances"), None);
+    p.delete_instance(&made.id).await.unwrap();
+}
