@@ -282,17 +282,6 @@ fn not_compiled(kind: ProviderKind, feature: &str) -> CliError {
     ))
 }
 
-/// The cloud crates are still being written; say so rather than pretend.
-fn not_yet(kind: ProviderKind, compiled: bool, feature: &str) -> CliError {
-    if compiled {
-        CliError::Message(format!(
-            "provider {kind} is not available in this build yet"
-        ))
-    } else {
-        not_compiled(kind, feature)
-    }
-}
-
 #[cfg(feature = "aws")]
 mod aws {
     use std::sync::Arc;
