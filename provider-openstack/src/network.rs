@@ -375,12 +375,14 @@ impl OpenStackProvider {
                 let have = group_record(&g);
                 let have_rules: BTreeSet<IngressRule> = have.rules.iter().cloned().collect();
                 // Tags are set last: an untagged group with a subset of the rules is a
-                // create that stopped half-way, and is finished; a tagged one must match.
+                // create that stopped half-way, and is finished. A tagged one matches when
+                // it carries the spec's tags and rules: tags and rules added since (by
+                // update_tags, add_security_group_rule) do not make it another group.
                 let half_made =
                     have.tags.is_empty() && !spec.tags.is_empty() && have_rules.is_subset(&want);
-                if have.description != spec.description
-                    || !(half_made || (have.tags == spec.tags && have_rules == want))
-                {
+                let carries_spec = spec.tags.iter().all(|(k, v)| have.tags.get(k) == Some(v))
+                    && want.is_subset(&have_rules);
+                if have.description != spec.description || !(half_made || carries_spec) {
                     return Err(Error::conflict(
                         op,
                         format!("security group {} ({})", spec.name, g.id),
