@@ -27,7 +27,11 @@ pub struct Capabilities {
 /// Rules every implementation follows (the conformance kit checks them):
 /// - Creates validate their spec first (`InvalidInput` naming the field), are idempotent
 ///   by name (same name and spec returns the existing resource; same name with another
-///   spec is `Conflict`) and return once the resource is usable, or `Timeout`.
+///   spec is `Conflict`) and return once the resource is usable, or `Timeout`. "Same
+///   spec" means the spec the resource was created with: tags set later through
+///   [`Provider::update_tags`] and rules added through
+///   [`Provider::add_security_group_rule`] do not make it another resource (the cluster's
+///   lease tag lives on a group it re-creates idempotently).
 /// - Deletes succeed when the resource is already gone and return once it is gone.
 /// - `get_*` of a missing id is `NotFound`; every list takes a [`TagFilter`] and follows
 ///   pagination to the end.
