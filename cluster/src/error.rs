@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use provider_core::ResourceKind;
 
 use crate::execute::Report;
-use crate::spec::SpecErrors;
+use crate::spec::{ProviderKind, SpecErrors};
 
 /// Result alias of the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -26,6 +26,18 @@ pub enum Error {
     /// The spec is invalid; every problem is listed.
     #[error(transparent)]
     Spec(#[from] SpecErrors),
+    /// The provider the spec names could not be opened: a setting is missing or wrong
+    /// (the source names the key), or the cloud refused the credentials.
+    #[error("cannot open provider {provider} for {spec}: {source}")]
+    Open {
+        /// The spec's provider.
+        provider: ProviderKind,
+        /// The spec file.
+        spec: String,
+        /// Why.
+        #[source]
+        source: Box<provider_core::Error>,
+    },
     /// A provider call failed (after retries, for retryable errors).
     #[error(transparent)]
     Provider(#[from] provider_core::Error),

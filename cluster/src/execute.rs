@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use provider_core::layer::{Layered, Retry};
+use provider_core::layer::Retry;
 use provider_core::{
     InstanceSpec, ListenerSpec, LoadBalancerSpec, MemberSpec, Provider, ResourceKind,
     SecurityGroupSpec,
@@ -46,12 +46,17 @@ impl Default for ExecuteOptions {
     }
 }
 
-/// Told about each action as it starts and ends (progress bars, logs, tests).
+/// Told about progress (progress bars, logs, tests): each action of a plan as it starts
+/// and ends, and each step of a node's replacement or scaling. Every method has a
+/// no-op default.
 pub trait Observer: Send + Sync {
     /// An action is starting.
     fn started(&self, _action: &PlannedAction) {}
     /// An action ended; `error` is `None` on success.
     fn finished(&self, _action: &PlannedAction, _error: Option<&Error>) {}
+    /// Node `old` is being replaced by `new` and reached `step` (scaling up reports an
+    /// empty `old`, scaling down an empty `new`).
+    fn replacing(&self, _old: &str, _new: &str, _step: &crate::replace::Step) {}
 }
 
 /// An observer that does nothing.
@@ -179,7 +184,8 @@ impl Registry {
     }
 }
 
-/// Runs `plan` against `provider`, whose state was `observed` when the plan was made.
+/// Runs `plan` against `provider` (already wrapped in the retry layer by its
+/// [`crate::Cluster`]), whose state was `observed` when the plan was made.
 pub async fn execute(
     provider: Arc<dyn Provider>,
     plan: &Plan,
@@ -187,7 +193,6 @@ pub async fn execute(
     opts: &ExecuteOptions,
     observer: &dyn Observer,
 ) -> Report {
-    let provider: Arc<dyn Provider> = Arc::new(Layered::new(provider, opts.retry.clone()));
     let registry = Registry::from_observed(observed);
     let n = plan.actions.len();
     let mut waiting: Vec<usize> = plan.actions.iter().map(|a| a.deps.len()).collect();

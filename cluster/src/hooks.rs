@@ -21,10 +21,13 @@ pub enum Health {
 #[error("{0}")]
 pub struct HookError(pub String);
 
-/// Called by [`replace`](mod@crate::replace) and [`scale`](mod@crate::scale). Every method has a no-op default.
+/// Called by [`Cluster`](crate::Cluster)'s `apply` (`on_ready` for the nodes it
+/// created), `replace` and `scale` (see [`Cluster::with_hooks`](crate::Cluster::with_hooks)).
+/// Every method has a no-op default.
 #[async_trait]
 pub trait Hooks: Send + Sync {
-    /// A new node runs and passed the readiness checks; it is not in a load balancer yet.
+    /// A new node runs (and, when replacing or scaling, passed the readiness checks and
+    /// is not in a load balancer yet).
     async fn on_ready(&self, _node: &Instance) -> Result<(), HookError> {
         Ok(())
     }

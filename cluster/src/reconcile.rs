@@ -1,50 +1,98 @@
-//! [`Cluster`]: one spec on one provider. `plan` lists what the cluster tag owns and
-//! diffs it against the spec; `apply` runs that plan under the operator lease
-//! ([`crate::lease`]); both are safe to repeat.
+//! [`Cluster`]: one spec on one provider, and every verb as a method of it.
+//!
+//! Reads (`plan`, `plan_destroy`, `status`) list what the cluster tag owns and compare
+//! it with the spec. Changes (`apply`, `run`, `destroy`, `replace`, `scale`) hold the
+//! operator lease ([`crate::lease`]) while they work and release it afterwards, also on
+//! failure. Every verb is safe to repeat, also after a crash.
+//!
+//! ```no_run
+//! # async fn f() -> cluster::Result<()> {
+//! use cluster::{Cluster, ClusterSpec};
+//! let spec = ClusterSpec::load("examples/local.properties".as_ref())?;
+//! let cluster = Cluster::open(spec).await?;
+//! println!("{}", cluster.plan().await?);
+//! cluster.apply().await?;
+//! println!("{:?}", cluster.status().await?.missing);
+//! cluster.destroy().await?;
+//! # Ok(()) }
+//! ```
 
+use std::future::Future;
 use std::sync::Arc;
 
 use provider_core::layer::Layered;
 use provider_core::{Provider, SecurityGroupSpec};
 
-use crate::execute::{execute, ExecuteOptions, Observer, Report};
+use crate::execute::{execute, ExecuteOptions, Observer, Quiet, Report};
+use crate::hooks::{Hooks, NoHooks};
 use crate::lease::{self, Lease};
 use crate::plan::{diff, Desired, DiffOptions, Observed, Plan, RuleRef};
-use crate::spec::{ClusterSpec, ProviderKind};
+use crate::replace::{ReplaceOptions, ReplaceReport, Selector};
+use crate::scale::ScaleReport;
+use crate::spec::{ClusterSpec, ProviderKind, Role};
 use crate::status::ClusterStatus;
 use crate::{Error, Result};
 
 /// A cluster spec bound to the provider that hosts it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Cluster {
     spec: ClusterSpec,
+    /// The provider as given.
     provider: Arc<dyn Provider>,
+    /// The provider with the retry layer: the one every verb calls.
+    retrying: Arc<dyn Provider>,
     options: ExecuteOptions,
     diff_options: DiffOptions,
+    /// The installer's hooks; `None` calls none (and costs no extra call).
+    hooks: Option<Arc<dyn Hooks>>,
+    observer: Arc<dyn Observer>,
 }
 
-/// What `apply` did.
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("name", &self.spec.name)
+            .field("provider", &self.provider.name())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `apply` (or `run`) did.
 #[derive(Debug, Clone)]
 pub struct ApplyOutcome {
     /// The plan it ran.
     pub plan: Plan,
-    /// What it did (every action, since `apply` fails unless all completed).
+    /// What it did (every action, since a run fails unless all completed).
     pub report: Report,
 }
 
 impl Cluster {
-    /// Binds `spec` to `provider` with default options.
+    /// Opens the provider `spec` names ([`crate::cloud::open`]: its environment plus the
+    /// spec's provider keys) and binds the spec to it.
+    pub async fn open(spec: ClusterSpec) -> Result<Self> {
+        let provider = crate::cloud::open(&spec).await?;
+        Ok(Self::new(spec, provider))
+    }
+
+    /// Binds `spec` to any provider (the memory provider, a third party's, a layered
+    /// one) with default options, no hooks and no observer.
     pub fn new(spec: ClusterSpec, provider: Arc<dyn Provider>) -> Self {
+        let options = ExecuteOptions::default();
         Self {
+            retrying: retrying(&provider, &options),
             spec,
             provider,
-            options: ExecuteOptions::default(),
+            options,
             diff_options: DiffOptions::default(),
+            hooks: None,
+            observer: Arc::new(Quiet),
         }
     }
 
-    /// Sets how plans run (concurrency, retry, stop flag).
+    /// Sets how plans run (concurrency, retry, stop flag, lease).
     pub fn with_options(mut self, options: ExecuteOptions) -> Self {
+        self.retrying = retrying(&self.provider, &options);
         self.options = options;
         self
     }
@@ -55,12 +103,25 @@ impl Cluster {
         self
     }
 
+    /// Sets the installer's hooks: `on_ready` for every node `apply`, `replace` or
+    /// `scale` brings up, `drain` and `health` during replacement and scaling.
+    pub fn with_hooks(mut self, hooks: Arc<dyn Hooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
+    }
+
+    /// Sets who is told about progress (actions and replacement steps).
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
+    }
+
     /// The spec.
     pub fn spec(&self) -> &ClusterSpec {
         &self.spec
     }
 
-    /// The provider, without the retry layer.
+    /// The provider as given, without the retry layer.
     pub fn provider(&self) -> &Arc<dyn Provider> {
         &self.provider
     }
@@ -70,14 +131,24 @@ impl Cluster {
         &self.options
     }
 
-    /// The provider with the retry layer, for reads outside the executor.
-    fn retrying(&self) -> Layered<provider_core::layer::Retry> {
-        Layered::new(self.provider.clone(), self.options.retry.clone())
+    pub(crate) fn retrying(&self) -> &Arc<dyn Provider> {
+        &self.retrying
+    }
+
+    pub(crate) fn hooks(&self) -> &dyn Hooks {
+        match &self.hooks {
+            Some(h) => h.as_ref(),
+            None => &NoHooks,
+        }
+    }
+
+    pub(crate) fn observer(&self) -> &dyn Observer {
+        self.observer.as_ref()
     }
 
     /// The AZs to spread over: the spec's list, each checked against the provider.
     pub async fn zones(&self) -> Result<Vec<String>> {
-        let offered = self.retrying().list_availability_zones().await?;
+        let offered = self.retrying.list_availability_zones().await?;
         let key = match self.spec.provider {
             ProviderKind::VSphere => "VSphere.Clusters".to_string(),
             k => format!("{}.AvailabilityZones", k.key_prefix()),
@@ -131,47 +202,173 @@ impl Cluster {
 
     /// What the cluster tag owns now.
     pub async fn observe(&self) -> Result<Observed> {
-        Ok(Observed::fetch(&self.retrying(), &self.spec.name).await?)
+        Ok(Observed::fetch(self.retrying.as_ref(), &self.spec.name).await?)
     }
 
-    /// The plan from what exists to what the spec asks for, and the state it was made
-    /// from.
-    pub async fn plan(&self) -> Result<(Plan, Observed)> {
+    /// The plan from what exists to what the spec asks for; [`Cluster::run`] runs it.
+    pub async fn plan(&self) -> Result<Plan> {
         let (desired, observed) = futures::try_join!(self.desired(), self.observe())?;
-        Ok((diff(&desired, &observed, &self.diff_options), observed))
+        let mut plan = diff(&desired, &observed, &self.diff_options);
+        plan.observed = observed;
+        Ok(plan)
     }
 
-    /// Takes the operator lease on this cluster (see [`crate::lease`]), creating the
-    /// base security group first if it does not exist yet (as the plan would). Refuses
-    /// with [`Error::Blocked`] before creating anything when the spec cannot be applied
-    /// on this provider.
-    pub async fn lease(&self) -> Result<Option<Lease>> {
-        let desired = self.desired().await?;
-        if !desired.blockers.is_empty() {
-            return Err(Error::Blocked(desired.blockers));
+    /// The plan that removes everything the cluster tag owns, and nothing else, in
+    /// reverse dependency order; [`Cluster::run`] runs it.
+    pub async fn plan_destroy(&self) -> Result<Plan> {
+        let observed = self.observe().await?;
+        let opts = DiffOptions {
+            delete_unwanted_volumes: true,
+            ..self.diff_options.clone()
+        };
+        let mut plan = diff(&Desired::empty(&self.spec.name), &observed, &opts);
+        plan.observed = observed;
+        plan.teardown = true;
+        Ok(plan)
+    }
+
+    /// Plans and runs the plan (see [`Cluster::run`]).
+    pub async fn apply(&self) -> Result<ApplyOutcome> {
+        let plan = self.plan().await?;
+        self.run(plan).await
+    }
+
+    /// Plans and runs the removal of everything the cluster tag owns.
+    pub async fn destroy(&self) -> Result<ApplyOutcome> {
+        let plan = self.plan_destroy().await?;
+        self.run(plan).await
+    }
+
+    /// Runs a plan made by [`Cluster::plan`] or [`Cluster::plan_destroy`] (e.g. after an
+    /// operator confirmed it) under the lease. Refuses before creating anything when the
+    /// plan has blockers; fails with the report when an action fails or the run is
+    /// stopped. `apply` takes the lease also when there is nothing to do, so a rerun
+    /// clears a lease a crashed run of ours left behind.
+    pub async fn run(&self, plan: Plan) -> Result<ApplyOutcome> {
+        if !plan.blockers.is_empty() {
+            return Err(Error::Blocked(plan.blockers));
         }
-        let base = lease::base_group_name(&self.spec.name);
-        let create = desired
-            .groups
+        if plan.teardown {
+            // A cluster without a base group has no lease to take.
+            if plan.is_empty() {
+                return Ok(ApplyOutcome {
+                    plan,
+                    report: Report::default(),
+                });
+            }
+            return self.leased(false, self.execute(plan)).await;
+        }
+        self.leased(true, async {
+            let outcome = self.execute(plan).await?;
+            self.new_nodes_ready(&outcome.plan).await?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    /// Tells the hooks about every node `plan` created (they run: creates wait for
+    /// that). Hooks are idempotent, so a rerun may tell them again.
+    async fn new_nodes_ready(&self, plan: &Plan) -> Result<()> {
+        let Some(hooks) = &self.hooks else {
+            return Ok(());
+        };
+        let created: std::collections::BTreeSet<&str> = plan
+            .actions
             .iter()
-            .find(|g| g.name == base)
-            .map(|g| SecurityGroupSpec {
-                name: g.name.clone(),
-                description: g.description.clone(),
-                // Group references are added by the plan once every group exists, as
-                // for any group the plan creates.
-                rules: g
-                    .rules
-                    .iter()
-                    .filter_map(|r| match r {
-                        RuleRef::Rule(r) => Some(r.clone()),
-                        RuleRef::Group { .. } => None,
-                    })
-                    .collect(),
-                tags: g.tags.clone(),
-            });
+            .filter_map(|a| match &a.action {
+                crate::plan::Action::CreateInstances { instances } => Some(instances),
+                _ => None,
+            })
+            .flatten()
+            .map(|i| i.name.as_str())
+            .collect();
+        if created.is_empty() {
+            return Ok(());
+        }
+        for node in self.observe().await?.instances {
+            if created.contains(node.name.as_str()) {
+                hooks.on_ready(&node).await.map_err(|e| Error::Rolling {
+                    node: node.name.clone(),
+                    message: format!("on_ready hook: {e}"),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the nodes `selector` picks (see [`crate::replace`]) under the lease.
+    pub async fn replace(
+        &self,
+        selector: &Selector,
+        opts: &ReplaceOptions,
+    ) -> Result<ReplaceReport> {
+        self.leased(false, crate::replace::run(self, selector, opts))
+            .await
+    }
+
+    /// Scales `role` to `count` nodes keeping the AZ spread even (see [`crate::scale`])
+    /// under the lease.
+    pub async fn scale(
+        &self,
+        role: Role,
+        count: usize,
+        opts: &ReplaceOptions,
+    ) -> Result<ScaleReport> {
+        self.leased(true, crate::scale::run(self, role, count, opts))
+            .await
+    }
+
+    /// Nodes by role and AZ, load balancers and their members' health.
+    pub async fn status(&self) -> Result<ClusterStatus> {
+        let (desired, observed) = futures::try_join!(self.desired(), self.observe())?;
+        Ok(ClusterStatus::new(&desired, &observed))
+    }
+
+    /// Runs `work` holding the lease: the guard every changing verb goes through. With
+    /// `create_base`, the base security group is created first if missing (as the plan
+    /// would); without it, a cluster without one runs with no lease (nothing to hold).
+    async fn leased<T>(
+        &self,
+        create_base: bool,
+        work: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let lease = self.lease(create_base).await?;
+        lease::holding(lease, work).await
+    }
+
+    /// Takes the operator lease (see [`crate::lease`]). Refuses with [`Error::Blocked`]
+    /// before creating anything when the spec cannot be applied on this provider.
+    async fn lease(&self, create_base: bool) -> Result<Option<Lease>> {
+        let create = if create_base {
+            let desired = self.desired().await?;
+            if !desired.blockers.is_empty() {
+                return Err(Error::Blocked(desired.blockers));
+            }
+            let base = lease::base_group_name(&self.spec.name);
+            desired
+                .groups
+                .iter()
+                .find(|g| g.name == base)
+                .map(|g| SecurityGroupSpec {
+                    name: g.name.clone(),
+                    description: g.description.clone(),
+                    // Group references are added by the plan once every group exists,
+                    // as for any group the plan creates.
+                    rules: g
+                        .rules
+                        .iter()
+                        .filter_map(|r| match r {
+                            RuleRef::Rule(r) => Some(r.clone()),
+                            RuleRef::Group { .. } => None,
+                        })
+                        .collect(),
+                    tags: g.tags.clone(),
+                })
+        } else {
+            None
+        };
         lease::acquire(
-            Arc::new(self.retrying()),
+            self.retrying.clone(),
             &self.spec.name,
             &self.options.lease,
             create,
@@ -180,64 +377,17 @@ impl Cluster {
         .await
     }
 
-    /// Takes the operator lease if the cluster's base group exists (`Ok(None)` if not:
-    /// nothing to hold), for commands that never create it.
-    pub(crate) async fn lease_existing(&self) -> Result<Option<Lease>> {
-        lease::acquire(
-            Arc::new(self.retrying()),
-            &self.spec.name,
-            &self.options.lease,
-            None,
-            self.options.stop.clone(),
-        )
-        .await
-    }
-
-    /// Takes the lease, plans and runs the plan (see [`Cluster::run`]), and releases the
-    /// lease, also on failure. The lease is taken also when there is nothing to do, so a
-    /// rerun clears the lease a crashed run of ours left behind.
-    pub async fn apply(&self, observer: &dyn Observer) -> Result<ApplyOutcome> {
-        let lease = self.lease().await?;
-        lease::holding(lease, self.apply_unleased(observer)).await
-    }
-
-    /// Plans and runs the plan, for a caller that holds the lease already.
-    pub(crate) async fn apply_unleased(&self, observer: &dyn Observer) -> Result<ApplyOutcome> {
-        let (plan, observed) = self.plan().await?;
-        self.run_unleased(plan, &observed, observer).await
-    }
-
-    /// Runs a plan made by [`Cluster::plan`] from `observed`, holding the lease while it
-    /// runs. Refuses before creating anything when the plan has blockers; fails with the
-    /// report when an action fails or the run is stopped.
-    pub async fn run(
-        &self,
-        plan: Plan,
-        observed: &Observed,
-        observer: &dyn Observer,
-    ) -> Result<ApplyOutcome> {
-        if !plan.blockers.is_empty() {
-            return Err(Error::Blocked(plan.blockers));
-        }
-        let lease = self.lease().await?;
-        lease::holding(lease, self.run_unleased(plan, observed, observer)).await
-    }
-
-    async fn run_unleased(
-        &self,
-        plan: Plan,
-        observed: &Observed,
-        observer: &dyn Observer,
-    ) -> Result<ApplyOutcome> {
+    /// Runs `plan` with the executor, for a caller that holds the lease.
+    pub(crate) async fn execute(&self, plan: Plan) -> Result<ApplyOutcome> {
         if !plan.blockers.is_empty() {
             return Err(Error::Blocked(plan.blockers));
         }
         let report = execute(
-            self.provider.clone(),
+            self.retrying.clone(),
             &plan,
-            observed,
+            &plan.observed,
             &self.options,
-            observer,
+            self.observer(),
         )
         .await;
         if !report.is_complete() {
@@ -245,10 +395,9 @@ impl Cluster {
         }
         Ok(ApplyOutcome { plan, report })
     }
+}
 
-    /// Nodes by role and AZ, load balancers and their members' health.
-    pub async fn status(&self) -> Result<ClusterStatus> {
-        let (desired, observed) = futures::try_join!(self.desired(), self.observe())?;
-        Ok(ClusterStatus::new(&desired, &observed))
-    }
+/// `provider` with `options`' retry layer: applied once, here.
+fn retrying(provider: &Arc<dyn Provider>, options: &ExecuteOptions) -> Arc<dyn Provider> {
+    Arc::new(Layered::new(provider.clone(), options.retry.clone()))
 }

@@ -29,7 +29,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use provider_core::layer::Layered;
 use provider_core::{
     Instance, InstanceSpec, InstanceState, MemberHealth, MemberSpec, Provider, ResourceKind,
     TagFilter, Tags,
@@ -37,6 +36,7 @@ use provider_core::{
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::execute::Observer;
 use crate::hooks::{Health, Hooks};
 use crate::plan::{Desired, Observed, TAG_CLUSTER, TAG_ORDINAL, TAG_ROLE, TAG_SPEC_HASH};
 use crate::slot::{
@@ -193,18 +193,6 @@ impl fmt::Display for Step {
     }
 }
 
-/// Told about each node's progress.
-pub trait Progress: Send + Sync {
-    /// `old` is being replaced by `new` and reached `step`.
-    fn step(&self, _old: &str, _new: &str, _step: &Step) {}
-}
-
-/// Progress that is not shown.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Silent;
-
-impl Progress for Silent {}
-
 /// One node replaced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Replaced {
@@ -273,26 +261,17 @@ pub(crate) struct Ctx<'a> {
     pub(crate) cluster: &'a Cluster,
     pub(crate) opts: &'a ReplaceOptions,
     pub(crate) hooks: &'a dyn Hooks,
-    pub(crate) progress: &'a dyn Progress,
+    pub(crate) progress: &'a dyn Observer,
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(
-        cluster: &'a Cluster,
-        opts: &'a ReplaceOptions,
-        hooks: &'a dyn Hooks,
-        progress: &'a dyn Progress,
-    ) -> Self {
-        let p: Arc<dyn Provider> = Arc::new(Layered::new(
-            cluster.provider().clone(),
-            cluster.options().retry.clone(),
-        ));
+    pub(crate) fn new(cluster: &'a Cluster, opts: &'a ReplaceOptions) -> Self {
         Self {
-            p,
+            p: cluster.retrying().clone(),
             cluster,
             opts,
-            hooks,
-            progress,
+            hooks: cluster.hooks(),
+            progress: cluster.observer(),
         }
     }
 
@@ -343,34 +322,17 @@ fn rolling(node: &str, message: impl Into<String>) -> Error {
     }
 }
 
-/// Replaces the nodes `selector` picks, holding the operator lease ([`crate::lease`])
-/// while it runs. Rerunning after a crash, a stop (see [`crate::ExecuteOptions::stop`]:
-/// the replacements in flight finish, no new one starts) or a fixed failure resumes the
+/// Replaces the nodes `selector` picks, for [`Cluster::replace`] (which holds the
+/// lease). Rerunning after a crash, a stop (see [`crate::ExecuteOptions::stop`]: the
+/// replacements in flight finish, no new one starts) or a fixed failure resumes the
 /// recorded command first.
-pub async fn replace(
+pub(crate) async fn run(
     cluster: &Cluster,
     selector: &Selector,
     opts: &ReplaceOptions,
-    hooks: &dyn Hooks,
-    progress: &dyn Progress,
-) -> Result<ReplaceReport> {
-    let lease = cluster.lease_existing().await?;
-    crate::lease::holding(
-        lease,
-        replace_unleased(cluster, selector, opts, hooks, progress),
-    )
-    .await
-}
-
-async fn replace_unleased(
-    cluster: &Cluster,
-    selector: &Selector,
-    opts: &ReplaceOptions,
-    hooks: &dyn Hooks,
-    progress: &dyn Progress,
 ) -> Result<ReplaceReport> {
     let start = Instant::now();
-    let ctx = Ctx::new(cluster, opts, hooks, progress);
+    let ctx = Ctx::new(cluster, opts);
     let mut report = ReplaceReport::default();
     let key = selector.key();
 
@@ -570,7 +532,8 @@ async fn replace_one(ctx: &Ctx<'_>, desired: &Desired, old: &Instance) -> Result
     let slot = slot_of(old).to_string();
     let new_name = replacement_name(old);
     let role = old.tags.get(TAG_ROLE).cloned().unwrap_or_default();
-    ctx.progress.step(&old.name, &new_name, &Step::Creating);
+    ctx.progress
+        .replacing(&old.name, &new_name, &Step::Creating);
 
     let new = match ensure_replacement(ctx, desired, old, &slot, &new_name).await {
         Ok(n) => n,
@@ -580,7 +543,7 @@ async fn replace_one(ctx: &Ctx<'_>, desired: &Desired, old: &Instance) -> Result
         Ok(n) => n,
         Err(why) => return Err(fail(ctx, old, &new_name, Some(&new.id), &[], why).await),
     };
-    ctx.progress.step(&old.name, &new_name, &Step::Ready);
+    ctx.progress.replacing(&old.name, &new_name, &Step::Ready);
     if let Err(e) = ctx.hooks.on_ready(&new).await {
         let why = format!("on_ready hook: {e}");
         return Err(fail(ctx, old, &new_name, Some(&new.id), &[], why).await);
@@ -602,7 +565,7 @@ async fn replace_one(ctx: &Ctx<'_>, desired: &Desired, old: &Instance) -> Result
         return Err(fail(ctx, old, &new_name, Some(&new.id), &memberships, why).await);
     }
     ctx.progress
-        .step(&old.name, &new_name, &Step::InLoadBalancer);
+        .replacing(&old.name, &new_name, &Step::InLoadBalancer);
 
     for m in &memberships {
         let member = MemberSpec {
@@ -613,7 +576,8 @@ async fn replace_one(ctx: &Ctx<'_>, desired: &Desired, old: &Instance) -> Result
             .remove_load_balancer_member(&m.lb_id, m.port, &member)
             .await?;
     }
-    ctx.progress.step(&old.name, &new_name, &Step::Draining);
+    ctx.progress
+        .replacing(&old.name, &new_name, &Step::Draining);
     if !memberships.is_empty() && !ctx.opts.drain.is_zero() {
         tokio::time::sleep(ctx.opts.drain).await;
     }
@@ -637,7 +601,7 @@ async fn replace_one(ctx: &Ctx<'_>, desired: &Desired, old: &Instance) -> Result
         }
     }
     move_floating_ips(ctx, desired, old, &new, &slot).await?;
-    ctx.progress.step(&old.name, &new_name, &Step::Moved);
+    ctx.progress.replacing(&old.name, &new_name, &Step::Moved);
 
     if role == Role::Master.as_str() {
         check_quorum(ctx, old).await?;
@@ -651,7 +615,7 @@ async fn replace_one(ctx: &Ctx<'_>, desired: &Desired, old: &Instance) -> Result
             &[TAG_REPLACES.to_string()],
         )
         .await?;
-    ctx.progress.step(&old.name, &new_name, &Step::Done);
+    ctx.progress.replacing(&old.name, &new_name, &Step::Done);
     Ok(Replaced {
         old: old.name.clone(),
         new: new_name,
@@ -994,7 +958,7 @@ async fn fail(
     why: String,
 ) -> Error {
     ctx.progress
-        .step(&old.name, new_name, &Step::Failed(why.clone()));
+        .replacing(&old.name, new_name, &Step::Failed(why.clone()));
     let mut cleanup = Vec::new();
     let new_id = match new_id {
         Some(id) => Some(id.to_string()),

@@ -3,11 +3,11 @@
 //! Up: the cluster is applied with the role's new count (every other role keeps the
 //! count it has on the cloud, so an earlier `scale` is not undone); new slots go where
 //! the planner's round robin puts them, which fills the least crowded AZs first. Each
-//! new node is then checked for readiness and handed to [`Hooks::on_ready`].
+//! new node is then checked for readiness and handed to [`Hooks::on_ready`](crate::Hooks::on_ready).
 //!
 //! Down: victims are taken from the most crowded AZ first (ties: the highest ordinal, so
 //! a cluster laid out by `apply` keeps exactly the layout `apply` would give it); each
-//! leaves its load balancers, drains, goes through [`Hooks::drain`], has its data volumes
+//! leaves its load balancers, drains, goes through [`Hooks::drain`](crate::Hooks::drain), has its data volumes
 //! detached (kept, never deleted) and its floating IPs released, and is deleted.
 //! Both directions derive everything from the cloud, so a rerun after a crash finishes
 //! the job.
@@ -19,10 +19,8 @@ use std::time::{Duration, Instant};
 use provider_core::{Instance, MemberSpec, ResourceKind};
 use serde::Serialize;
 
-use crate::execute::Quiet;
-use crate::hooks::Hooks;
 use crate::plan::TAG_CLUSTER;
-use crate::replace::{ordinal_of, role_of, wait_ready, Ctx, Progress, ReplaceOptions, Step};
+use crate::replace::{ordinal_of, role_of, wait_ready, Ctx, ReplaceOptions, Step};
 use crate::slot::{canonical, slot_of};
 use crate::spec::Role;
 use crate::{Cluster, Error, Result};
@@ -107,35 +105,17 @@ pub fn spread<'a>(nodes: impl IntoIterator<Item = &'a Instance>) -> BTreeMap<Str
     m
 }
 
-/// Scales `role` to `count` nodes, holding the operator lease ([`crate::lease`]) while
-/// it runs. A stop (see [`crate::ExecuteOptions::stop`], e.g. the first Ctrl-C) lets the
-/// steps in flight finish and starts no new one; rerunning finishes the job.
-pub async fn scale(
+/// Scales `role` to `count` nodes, for [`Cluster::scale`] (which holds the lease). A
+/// stop (see [`crate::ExecuteOptions::stop`], e.g. the first Ctrl-C) lets the steps in
+/// flight finish and starts no new one; rerunning finishes the job.
+pub(crate) async fn run(
     cluster: &Cluster,
     role: Role,
     count: usize,
     opts: &ReplaceOptions,
-    hooks: &dyn Hooks,
-    progress: &dyn Progress,
-) -> Result<ScaleReport> {
-    let lease = cluster.lease().await?;
-    crate::lease::holding(
-        lease,
-        scale_unleased(cluster, role, count, opts, hooks, progress),
-    )
-    .await
-}
-
-async fn scale_unleased(
-    cluster: &Cluster,
-    role: Role,
-    count: usize,
-    opts: &ReplaceOptions,
-    hooks: &dyn Hooks,
-    progress: &dyn Progress,
 ) -> Result<ScaleReport> {
     let start = Instant::now();
-    let ctx = Ctx::new(cluster, opts, hooks, progress);
+    let ctx = Ctx::new(cluster, opts);
     let observed = ctx.observe().await?;
     let slots = canonical(&observed.instances);
     let current: Vec<&Instance> = slots
@@ -173,7 +153,7 @@ async fn scale_unleased(
         let scaled =
             Cluster::new(spec, cluster.provider().clone()).with_options(cluster.options().clone());
         // The lease is held already (on the same base group).
-        scaled.apply_unleased(&Quiet).await?;
+        scaled.execute(scaled.plan().await?).await?;
         let observed = ctx.observe().await?;
         let mut new: Vec<&Instance> = canonical(&observed.instances)
             .values()
@@ -182,7 +162,7 @@ async fn scale_unleased(
             .collect();
         new.sort_by_key(|i| ordinal_of(i));
         for n in new {
-            ctx.progress.step("", &n.name, &Step::Creating);
+            ctx.progress.replacing("", &n.name, &Step::Creating);
             let ready = wait_ready(&ctx, n)
                 .await
                 .map_err(|why| rolling(&n.name, why))?;
@@ -190,7 +170,7 @@ async fn scale_unleased(
                 .on_ready(&ready)
                 .await
                 .map_err(|e| rolling(&n.name, format!("on_ready hook: {e}")))?;
-            ctx.progress.step("", &n.name, &Step::Done);
+            ctx.progress.replacing("", &n.name, &Step::Done);
             report.added.push(n.name.clone());
         }
     } else {
@@ -222,7 +202,7 @@ fn rolling(node: &str, message: impl Into<String>) -> Error {
 async fn remove_node(ctx: &Ctx<'_>, node: &Instance) -> Result<()> {
     let filter = provider_core::TagFilter::new(TAG_CLUSTER, &ctx.cluster.spec().name);
     let caps = ctx.cluster.provider().capabilities();
-    ctx.progress.step(&node.name, "", &Step::Draining);
+    ctx.progress.replacing(&node.name, "", &Step::Draining);
     let mut was_member = false;
     if caps.load_balancers {
         for lb in ctx.p.list_load_balancers(&filter).await? {
@@ -266,6 +246,6 @@ async fn remove_node(ctx: &Ctx<'_>, node: &Instance) -> Result<()> {
     ctx.p.delete_instance(&node.id).await?;
     // Keep the kind in the log so an operator can match it with the provider's.
     tracing::info!(kind = %ResourceKind::Instance, node = %node.name, "removed");
-    ctx.progress.step(&node.name, "", &Step::Done);
+    ctx.progress.replacing(&node.name, "", &Step::Done);
     Ok(())
 }

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use cluster::execute::{Observer, Quiet};
+use cluster::execute::Observer;
 use cluster::plan::{Action, PlannedAction};
-use cluster::{destroy, Error, Observed};
+use cluster::{Error, Observed};
 use provider_core::layer::{FaultInjecting, FaultPlan, Layered};
 use provider_core::{Operation, Provider, TagFilter};
 
@@ -36,7 +36,7 @@ fn by_role_az(o: &Observed) -> BTreeMap<(String, String), usize> {
 async fn apply_builds_the_topology_then_is_a_no_op() {
     let (_mem, metrics, p) = common::counted();
     let c = common::cluster(common::memory_spec("seed", 1, 3, 2), p.clone());
-    let out = c.apply(&Quiet).await.unwrap();
+    let out = c.apply().await.unwrap();
     assert!(out.report.is_complete());
 
     let o = c.observe().await.unwrap();
@@ -90,10 +90,10 @@ async fn apply_builds_the_topology_then_is_a_no_op() {
 
     // Second run: nothing planned, and no create of any kind reaches the provider; the
     // only writes are the lease's (taken and released on the base group).
-    let (plan, _) = c.plan().await.unwrap();
+    let plan = c.plan().await.unwrap();
     assert!(plan.is_empty(), "{plan}");
     metrics.reset();
-    let out = c.apply(&Quiet).await.unwrap();
+    let out = c.apply().await.unwrap();
     assert!(out.plan.is_empty());
     let snap = metrics.snapshot();
     for op in CREATES {
@@ -129,15 +129,14 @@ async fn apply_builds_the_topology_then_is_a_no_op() {
 async fn destroy_removes_everything_tagged_and_nothing_else() {
     let (mem, _metrics, p) = common::counted();
     let keep = common::cluster(common::memory_spec("keep", 1, 3, 1), p.clone());
-    keep.apply(&Quiet).await.unwrap();
+    keep.apply().await.unwrap();
     let doomed = common::cluster(common::memory_spec("doomed", 3, 3, 2), p.clone());
-    doomed.apply(&Quiet).await.unwrap();
+    doomed.apply().await.unwrap();
     let kept_before = keep.observe().await.unwrap();
 
     // The destroy plan runs in reverse dependency order.
-    let (plan, observed) = destroy::plan(p.clone(), "doomed", &common::options())
-        .await
-        .unwrap();
+    let plan = doomed.plan_destroy().await.unwrap();
+    let observed = plan.observed();
     let pos = |f: &dyn Fn(&Action) -> bool| {
         plan.actions
             .iter()
@@ -193,9 +192,7 @@ async fn destroy_removes_everything_tagged_and_nothing_else() {
             _ => {}
         }
     }
-    destroy::destroy(p.clone(), "doomed", &common::options(), &Quiet)
-        .await
-        .unwrap();
+    doomed.destroy().await.unwrap();
 
     // Nothing carries the doomed tag...
     let gone = Observed::fetch(p.as_ref(), "doomed").await.unwrap();
@@ -216,21 +213,19 @@ async fn destroy_removes_everything_tagged_and_nothing_else() {
         kept_before.groups.len()
     );
     // Destroying again is a no-op.
-    let report = destroy::destroy(p.clone(), "doomed", &common::options(), &Quiet)
-        .await
-        .unwrap();
-    assert!(report.done.is_empty());
+    let again = doomed.destroy().await.unwrap();
+    assert!(again.report.done.is_empty());
 }
 
 #[tokio::test]
 async fn scaling_down_keeps_the_spread_and_the_data_volumes() {
     let (_mem, _m, p) = common::counted();
     common::cluster(common::memory_spec("sc", 1, 6, 3), p.clone())
-        .apply(&Quiet)
+        .apply()
         .await
         .unwrap();
     let smaller = common::cluster(common::memory_spec("sc", 1, 3, 2), p.clone());
-    let (plan, _) = smaller.plan().await.unwrap();
+    let plan = smaller.plan().await.unwrap();
     // Nodes leave the ingress LB before they are deleted.
     for a in &plan.actions {
         if let Action::DeleteInstance { id, name } = &a.action {
@@ -243,7 +238,7 @@ async fn scaling_down_keeps_the_spread_and_the_data_volumes() {
             }
         }
     }
-    smaller.apply(&Quiet).await.unwrap();
+    smaller.apply().await.unwrap();
     let o = smaller.observe().await.unwrap();
     assert_eq!(o.instances.len(), 6);
     let spread = by_role_az(&o);
@@ -258,10 +253,10 @@ async fn scaling_down_keeps_the_spread_and_the_data_volumes() {
         .find(|v| v.name == "sc-storage-2-data")
         .unwrap();
     assert!(orphan.attachment.is_none());
-    assert!(smaller.plan().await.unwrap().0.is_empty());
+    assert!(smaller.plan().await.unwrap().is_empty());
     // Scaling back up reattaches it to the new node of the same name.
     let bigger = common::cluster(common::memory_spec("sc", 1, 6, 3), p.clone());
-    bigger.apply(&Quiet).await.unwrap();
+    bigger.apply().await.unwrap();
     let o = bigger.observe().await.unwrap();
     assert_eq!(o.volumes.len(), 3);
     assert!(o.volumes.iter().all(|v| v.attachment.is_some()));
@@ -286,7 +281,6 @@ async fn a_stopped_apply_resumes_to_the_same_state() {
         .plan()
         .await
         .unwrap()
-        .0
         .actions
         .len();
     // The lease creates the base group before the plan runs, so a run's plan has one
@@ -298,9 +292,10 @@ async fn a_stopped_apply_resumes_to_the_same_state() {
         let mut opts = common::options();
         let stop = opts.stop.clone();
         opts.concurrency = 1;
-        let c = cluster::Cluster::new(spec.clone(), p.clone()).with_options(opts);
-        let err = c
-            .apply(&StopAfter(n, AtomicUsize::new(0), stop))
+        let err = cluster::Cluster::new(spec.clone(), p.clone())
+            .with_options(opts)
+            .with_observer(Arc::new(StopAfter(n, AtomicUsize::new(0), stop)))
+            .apply()
             .await
             .unwrap_err();
         let Error::Incomplete(report) = err else {
@@ -311,8 +306,8 @@ async fn a_stopped_apply_resumes_to_the_same_state() {
         assert!(!report.not_started.is_empty());
         assert!(report.to_string().contains("run the same command again"));
         let c = common::cluster(spec, p.clone());
-        c.apply(&Quiet).await.unwrap();
-        assert!(c.plan().await.unwrap().0.is_empty());
+        c.apply().await.unwrap();
+        assert!(c.plan().await.unwrap().is_empty());
         let o = c.observe().await.unwrap();
         assert_eq!(
             (
@@ -337,9 +332,9 @@ async fn retryable_faults_are_retried_and_converge() {
     let mut opts = common::options();
     opts.retry = provider_core::layer::Retry::fast(12);
     let c = cluster::Cluster::new(common::memory_spec("flaky", 1, 3, 2), faulty).with_options(opts);
-    c.apply(&Quiet).await.unwrap();
+    c.apply().await.unwrap();
     let clean = common::cluster(common::memory_spec("flaky", 1, 3, 2), mem);
-    assert!(clean.plan().await.unwrap().0.is_empty());
+    assert!(clean.plan().await.unwrap().is_empty());
     let o = clean.observe().await.unwrap();
     assert_eq!(o.instances.len(), 6);
 }
@@ -352,7 +347,7 @@ async fn a_hard_failure_stops_with_a_report() {
     let mut opts = common::options();
     opts.concurrency = 1;
     let c = cluster::Cluster::new(spec, p).with_options(opts);
-    let err = c.apply(&Quiet).await.unwrap_err();
+    let err = c.apply().await.unwrap_err();
     let Error::Incomplete(report) = err else {
         panic!("{err}")
     };

@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cluster::execute::{ExecuteOptions, Quiet};
+use cluster::execute::ExecuteOptions;
 use cluster::lease::{self, LeaseRecord, TAG_LEASE};
 use cluster::plan::TAG_CLUSTER;
-use cluster::replace::{ReplaceOptions, Silent};
-use cluster::{destroy, replace, scale, Cluster, ClusterSpec, Error, LeaseOptions, Role, Selector};
+use cluster::replace::ReplaceOptions;
+use cluster::{Cluster, ClusterSpec, Error, LeaseOptions, Role, Selector};
 use provider_core::layer::{Layer, Layered, Retry};
 use provider_core::memory::{MemoryConfig, MemoryProvider};
 use provider_core::wait::{Poller, Timeouts};
@@ -118,10 +118,7 @@ async fn two_concurrent_applies_exactly_one_proceeds() {
     for round in 0..2 {
         let m = memory();
         if round == 1 {
-            operator("duel", "setup", m.clone())
-                .apply(&Quiet)
-                .await
-                .unwrap();
+            operator("duel", "setup", m.clone()).apply().await.unwrap();
         }
         let settle = Duration::from_millis(300);
         let mk = |holder: &str| {
@@ -133,7 +130,7 @@ async fn two_concurrent_applies_exactly_one_proceeds() {
             })
         };
         let (a, b) = (mk("alice@one"), mk("bob@two"));
-        let (ra, rb) = tokio::join!(a.apply(&Quiet), b.apply(&Quiet));
+        let (ra, rb) = tokio::join!(a.apply(), b.apply());
         let (ok, refused, loser) = match (ra, rb) {
             (Ok(o), Err(e)) => (o, e, "bob@two"),
             (Err(e), Ok(o)) => (o, e, "alice@one"),
@@ -149,7 +146,7 @@ async fn two_concurrent_applies_exactly_one_proceeds() {
         assert_locked_by(&refused, winner);
         // Released after success; the cluster is whole.
         assert_eq!(lease_tag(m.as_ref(), "duel").await, None);
-        let (plan, _) = mk("carol@three").plan().await.unwrap();
+        let plan = mk("carol@three").plan().await.unwrap();
         assert!(plan.is_empty(), "{plan}");
     }
 }
@@ -158,21 +155,15 @@ async fn two_concurrent_applies_exactly_one_proceeds() {
 async fn a_live_lease_refuses_every_mutating_command_and_force_unlock_takes_it() {
     let m = memory();
     let alice = operator("held", "alice@one", m.clone());
-    alice.apply(&Quiet).await.unwrap();
+    alice.apply().await.unwrap();
     plant(m.as_ref(), "held", "bob@two", now() + 600).await;
 
-    assert_locked_by(&alice.apply(&Quiet).await.unwrap_err(), "bob@two");
-    let e = replace(&alice, &Selector::All, &quick(), &cluster::NoHooks, &Silent)
-        .await
-        .unwrap_err();
+    assert_locked_by(&alice.apply().await.unwrap_err(), "bob@two");
+    let e = alice.replace(&Selector::All, &quick()).await.unwrap_err();
     assert_locked_by(&e, "bob@two");
-    let e = scale(&alice, Role::Node, 6, &quick(), &cluster::NoHooks, &Silent)
-        .await
-        .unwrap_err();
+    let e = alice.scale(Role::Node, 6, &quick()).await.unwrap_err();
     assert_locked_by(&e, "bob@two");
-    let e = destroy::destroy(m.clone(), "held", alice.options(), &Quiet)
-        .await
-        .unwrap_err();
+    let e = alice.destroy().await.unwrap_err();
     assert_locked_by(&e, "bob@two");
     // Nothing changed, and bob's lease is still there.
     assert_eq!(
@@ -189,9 +180,7 @@ async fn a_live_lease_refuses_every_mutating_command_and_force_unlock_takes_it()
     let mut opts = alice.options().clone();
     opts.lease.force = true;
     let forced = Cluster::new(spec("held"), m.clone()).with_options(opts);
-    scale(&forced, Role::Node, 6, &quick(), &cluster::NoHooks, &Silent)
-        .await
-        .unwrap();
+    forced.scale(Role::Node, 6, &quick()).await.unwrap();
     assert_eq!(lease_tag(m.as_ref(), "held").await, None);
 }
 
@@ -199,17 +188,12 @@ async fn a_live_lease_refuses_every_mutating_command_and_force_unlock_takes_it()
 async fn an_expired_lease_is_taken_over() {
     let m = memory();
     let alice = operator("stale", "alice@one", m.clone());
-    alice.apply(&Quiet).await.unwrap();
+    alice.apply().await.unwrap();
     plant(m.as_ref(), "stale", "bob@two", now().saturating_sub(5)).await;
-    replace(
-        &alice,
-        &Selector::Role(Role::Node),
-        &quick(),
-        &cluster::NoHooks,
-        &Silent,
-    )
-    .await
-    .unwrap();
+    alice
+        .replace(&Selector::Role(Role::Node), &quick())
+        .await
+        .unwrap();
     assert_eq!(lease_tag(m.as_ref(), "stale").await, None);
 }
 
@@ -224,15 +208,12 @@ async fn the_lease_is_released_after_a_failure() {
         lease: lease_of("alice@one", Duration::ZERO),
         ..ExecuteOptions::default()
     });
-    let err = c.apply(&Quiet).await.unwrap_err();
+    let err = c.apply().await.unwrap_err();
     assert!(matches!(err, Error::Incomplete(_)), "{err}");
     assert_eq!(lease_tag(m.as_ref(), "fails").await, None);
     // And after a stopped destroy.
-    let opts = c.options().clone();
-    opts.stop.store(true, Ordering::SeqCst);
-    let err = destroy::destroy(m.clone(), "fails", &opts, &Quiet)
-        .await
-        .unwrap_err();
+    c.options().stop.store(true, Ordering::SeqCst);
+    let err = c.destroy().await.unwrap_err();
     assert!(matches!(err, Error::Incomplete(_)), "{err}");
     assert_eq!(lease_tag(m.as_ref(), "fails").await, None);
 }
@@ -241,7 +222,7 @@ async fn the_lease_is_released_after_a_failure() {
 async fn a_crashed_runs_lease_blocks_others_until_it_expires_or_is_forced() {
     let m = memory();
     let alice = operator("crashed", "alice@one", m.clone());
-    alice.apply(&Quiet).await.unwrap();
+    alice.apply().await.unwrap();
     // A run that dies holding the lease: taken, never released.
     let held = lease::acquire(
         m.clone(),
@@ -264,17 +245,17 @@ async fn a_crashed_runs_lease_blocks_others_until_it_expires_or_is_forced() {
 
     // Another operator is refused, naming the holder and the expiry.
     let bob = operator("crashed", "bob@two", m.clone());
-    let err = bob.apply(&Quiet).await.unwrap_err();
+    let err = bob.apply().await.unwrap_err();
     assert_locked_by(&err, "alice@one");
     assert!(err.to_string().contains(&left.expires_utc()), "{err}");
 
     // The crashed run's own rerun (same holder, same process) takes it back.
-    alice.apply(&Quiet).await.unwrap();
+    alice.apply().await.unwrap();
     assert_eq!(lease_tag(m.as_ref(), "crashed").await, None);
 
     // Once it has expired (as `ttl` after the crash), anyone takes it over.
     plant(m.as_ref(), "crashed", "alice@one", now().saturating_sub(1)).await;
-    bob.apply(&Quiet).await.unwrap();
+    bob.apply().await.unwrap();
     assert_eq!(lease_tag(m.as_ref(), "crashed").await, None);
 
     // Or, before it expires, with --force-unlock.
@@ -283,7 +264,7 @@ async fn a_crashed_runs_lease_blocks_others_until_it_expires_or_is_forced() {
     opts.lease.force = true;
     Cluster::new(spec("crashed"), m.clone())
         .with_options(opts)
-        .apply(&Quiet)
+        .apply()
         .await
         .unwrap();
     assert_eq!(lease_tag(m.as_ref(), "crashed").await, None);
@@ -293,7 +274,7 @@ async fn a_crashed_runs_lease_blocks_others_until_it_expires_or_is_forced() {
 async fn a_lease_taken_over_during_a_run_stops_it() {
     let m = memory();
     operator("taken", "alice@one", m.clone())
-        .apply(&Quiet)
+        .apply()
         .await
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -325,13 +306,11 @@ async fn a_lease_taken_over_during_a_run_stops_it() {
 async fn a_stopped_replace_or_scale_finishes_on_rerun() {
     let m = memory();
     let c = operator("halt", "alice@one", m.clone());
-    c.apply(&Quiet).await.unwrap();
+    c.apply().await.unwrap();
 
     // First Ctrl-C before any node was replaced: nothing new starts.
     c.options().stop.store(true, Ordering::SeqCst);
-    let err = replace(&c, &Selector::All, &quick(), &cluster::NoHooks, &Silent)
-        .await
-        .unwrap_err();
+    let err = c.replace(&Selector::All, &quick()).await.unwrap_err();
     assert!(matches!(err, Error::Stopped(_)), "{err}");
     assert!(
         err.to_string().contains("run the same command again"),
@@ -339,19 +318,13 @@ async fn a_stopped_replace_or_scale_finishes_on_rerun() {
     );
     assert_eq!(lease_tag(m.as_ref(), "halt").await, None);
     let rerun = operator("halt", "alice@one", m.clone());
-    let report = replace(&rerun, &Selector::All, &quick(), &cluster::NoHooks, &Silent)
-        .await
-        .unwrap();
+    let report = rerun.replace(&Selector::All, &quick()).await.unwrap();
     assert!(report.resumed, "{report}");
     assert_eq!(report.replaced.len(), 5, "{report}");
 
-    let err = scale(&c, Role::Node, 1, &quick(), &cluster::NoHooks, &Silent)
-        .await
-        .unwrap_err();
+    let err = c.scale(Role::Node, 1, &quick()).await.unwrap_err();
     assert!(matches!(err, Error::Stopped(_)), "{err}");
-    let r = scale(&rerun, Role::Node, 1, &quick(), &cluster::NoHooks, &Silent)
-        .await
-        .unwrap();
+    let r = rerun.scale(Role::Node, 1, &quick()).await.unwrap();
     assert_eq!(r.removed.len(), 2, "{r}");
     assert_eq!(lease_tag(m.as_ref(), "halt").await, None);
 }
@@ -383,10 +356,7 @@ impl Layer for Interloper {
 #[tokio::test]
 async fn losing_the_race_at_read_back_backs_off_without_touching_the_winner() {
     let m = memory();
-    operator("race", "setup", m.clone())
-        .apply(&Quiet)
-        .await
-        .unwrap();
+    operator("race", "setup", m.clone()).apply().await.unwrap();
     let racy: Arc<dyn Provider> = Arc::new(Layered::new(
         m.clone(),
         Interloper {
@@ -396,15 +366,10 @@ async fn losing_the_race_at_read_back_backs_off_without_touching_the_winner() {
         },
     ));
     let before = m.list_instances(&TagFilter::all()).await.unwrap().len();
-    let err = replace(
-        &operator("race", "alice@one", racy),
-        &Selector::All,
-        &quick(),
-        &cluster::NoHooks,
-        &Silent,
-    )
-    .await
-    .unwrap_err();
+    let err = operator("race", "alice@one", racy)
+        .replace(&Selector::All, &quick())
+        .await
+        .unwrap_err();
     assert_locked_by(&err, "bob@two");
     assert!(err.to_string().contains("same moment"), "{err}");
     assert_eq!(

@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cluster::execute::{ExecuteOptions, Quiet};
+use cluster::execute::ExecuteOptions;
 use cluster::hooks::{Health, Hooks};
 use cluster::plan::{TAG_CLUSTER, TAG_ROLE};
-use cluster::replace::{ReplaceOptions, Silent};
+use cluster::replace::ReplaceOptions;
 use cluster::scale::{pick_victims, spread};
 use cluster::slot::canonical;
-use cluster::{replace, scale, Cluster, ClusterSpec, Error, LeaseOptions, Role, Selector};
+use cluster::{Cluster, ClusterSpec, Error, LeaseOptions, Role, Selector};
 use provider_core::layer::{Layer, Layered, Retry};
 use provider_core::memory::{MemoryConfig, MemoryProvider};
 use provider_core::wait::{Poller, Timeouts};
@@ -244,16 +244,14 @@ async fn crash_at_every_step_of_apply_and_replace_then_rerun_converges() {
     let m = memory();
     let counter = Arc::new(Crash::new(usize::MAX, Side::Before));
     cluster(seed(), crashing(m.clone(), &counter))
-        .apply(&Quiet)
+        .apply()
         .await
         .unwrap();
     let apply_calls = counter.count.load(Ordering::SeqCst);
     let after_apply = snapshot(m.as_ref()).await;
     let counter = Arc::new(Crash::new(usize::MAX, Side::Before));
     let c = cluster(seed(), crashing(m.clone(), &counter));
-    replace(&c, &Selector::All, &quick(), &cluster::NoHooks, &Silent)
-        .await
-        .unwrap();
+    c.replace(&Selector::All, &quick()).await.unwrap();
     let replace_calls = counter.count.load(Ordering::SeqCst);
     let after_replace = snapshot(m.as_ref()).await;
     assert!(apply_calls > 10 && replace_calls > 10);
@@ -264,12 +262,10 @@ async fn crash_at_every_step_of_apply_and_replace_then_rerun_converges() {
         for at in 0..apply_calls {
             let m = memory();
             let crash = Arc::new(Crash::new(at, side));
-            let r = cluster(seed(), crashing(m.clone(), &crash))
-                .apply(&Quiet)
-                .await;
+            let r = cluster(seed(), crashing(m.clone(), &crash)).apply().await;
             assert!(r.is_err(), "apply crash at {at} {side:?} did not stop it");
             cluster(seed(), m.clone())
-                .apply(&Quiet)
+                .apply()
                 .await
                 .unwrap_or_else(|e| panic!("rerun after apply crash at {at} {side:?}: {e}"));
             assert_eq!(
@@ -281,13 +277,13 @@ async fn crash_at_every_step_of_apply_and_replace_then_rerun_converges() {
         }
         for at in 0..replace_calls {
             let m = memory();
-            cluster(seed(), m.clone()).apply(&Quiet).await.unwrap();
+            cluster(seed(), m.clone()).apply().await.unwrap();
             let crash = Arc::new(Crash::new(at, side));
             let c = cluster(seed(), crashing(m.clone(), &crash));
-            let r = replace(&c, &Selector::All, &quick(), &cluster::NoHooks, &Silent).await;
+            let r = c.replace(&Selector::All, &quick()).await;
             assert!(r.is_err(), "replace crash at {at} {side:?} did not stop it");
             let c = cluster(seed(), m.clone());
-            replace(&c, &Selector::All, &quick(), &cluster::NoHooks, &Silent)
+            c.replace(&Selector::All, &quick())
                 .await
                 .unwrap_or_else(|e| panic!("rerun after replace crash at {at} {side:?}: {e}"));
             let s = snapshot(m.as_ref()).await;
@@ -305,11 +301,9 @@ async fn crash_at_every_step_of_apply_and_replace_then_rerun_converges() {
 async fn replace_all_keeps_slots_azs_volumes_and_addresses_and_apply_is_then_a_no_op() {
     let m = memory();
     let c = cluster(spec("roll", 1, 3, 2), m.clone());
-    c.apply(&Quiet).await.unwrap();
+    c.apply().await.unwrap();
     let before = m.list_instances(&TagFilter::all()).await.unwrap();
-    let report = replace(&c, &Selector::All, &quick(), &cluster::NoHooks, &Silent)
-        .await
-        .unwrap();
+    let report = c.replace(&Selector::All, &quick()).await.unwrap();
     assert_eq!(report.replaced.len(), 6, "{report}");
     let after = m.list_instances(&TagFilter::all()).await.unwrap();
     assert_eq!(after.len(), 6);
@@ -343,29 +337,20 @@ async fn replace_all_keeps_slots_azs_volumes_and_addresses_and_apply_is_then_a_n
                 .all(|mm| ids.contains(mm.instance_id.as_str())));
         }
     }
-    let (plan, _) = c.plan().await.unwrap();
+    let plan = c.plan().await.unwrap();
     assert!(plan.actions.is_empty(), "apply after replace: {plan:?}");
     let st = c.status().await.unwrap();
     assert!(st.nodes.iter().all(|n| n.wanted && !n.stale), "{st:?}");
     // The same command again is recognised as finished.
-    let again = replace(&c, &Selector::All, &quick(), &cluster::NoHooks, &Silent)
-        .await
-        .unwrap();
+    let again = c.replace(&Selector::All, &quick()).await.unwrap();
     assert!(again.already_done && again.replaced.is_empty(), "{again}");
     // Stale selection: nothing is stale now; a second replacement goes to generation 2.
-    let r = replace(&c, &Selector::Stale, &quick(), &cluster::NoHooks, &Silent)
+    let r = c.replace(&Selector::Stale, &quick()).await.unwrap();
+    assert!(r.replaced.is_empty());
+    let r = c
+        .replace(&Selector::Nodes(vec!["roll-node-1".into()]), &quick())
         .await
         .unwrap();
-    assert!(r.replaced.is_empty());
-    let r = replace(
-        &c,
-        &Selector::Nodes(vec!["roll-node-1".into()]),
-        &quick(),
-        &cluster::NoHooks,
-        &Silent,
-    )
-    .await
-    .unwrap();
     assert_eq!(r.replaced[0].new, "roll-node-1-r2");
 }
 
@@ -373,15 +358,13 @@ async fn replace_all_keeps_slots_azs_volumes_and_addresses_and_apply_is_then_a_n
 async fn stale_nodes_are_the_ones_whose_role_spec_changed() {
     let m = memory();
     cluster(spec("stale", 1, 3, 0), m.clone())
-        .apply(&Quiet)
+        .apply()
         .await
         .unwrap();
     let mut changed = spec("stale", 1, 3, 0);
     changed.nodes.flavor = "large".into();
     let c = cluster(changed, m.clone());
-    let r = replace(&c, &Selector::Stale, &quick(), &cluster::NoHooks, &Silent)
-        .await
-        .unwrap();
+    let r = c.replace(&Selector::Stale, &quick()).await.unwrap();
     let mut olds: Vec<&str> = r.replaced.iter().map(|x| x.old.as_str()).collect();
     olds.sort();
     assert_eq!(olds, ["stale-node-0", "stale-node-1", "stale-node-2"]);
@@ -410,21 +393,18 @@ impl Hooks for NewNodesSick {
 async fn a_replacement_that_never_gets_healthy_leaves_the_old_node_serving() {
     let m = memory();
     let c = cluster(spec("sick", 1, 3, 1), m.clone());
-    c.apply(&Quiet).await.unwrap();
+    c.apply().await.unwrap();
     let before = snapshot(m.as_ref()).await;
     let opts = ReplaceOptions {
         ready_timeout: Duration::from_millis(200),
         ..quick()
     };
-    let err = replace(
-        &c,
-        &Selector::Role(Role::Storage),
-        &opts,
-        &NewNodesSick,
-        &Silent,
-    )
-    .await
-    .unwrap_err();
+    let err = c
+        .clone()
+        .with_hooks(Arc::new(NewNodesSick))
+        .replace(&Selector::Role(Role::Storage), &opts)
+        .await
+        .unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::Rolling { .. }), "{msg}");
     assert!(msg.contains("never joined"), "{msg}");
@@ -451,7 +431,7 @@ async fn a_failed_instance_stops_the_replacement() {
     // The provider itself reports the new instance failed: the old one stays.
     let m = memory();
     let c = cluster(spec("dies", 1, 3, 0), m.clone());
-    c.apply(&Quiet).await.unwrap();
+    c.apply().await.unwrap();
     struct FailNew(Arc<MemoryProvider>);
     #[async_trait]
     impl Hooks for FailNew {
@@ -464,15 +444,12 @@ async fn a_failed_instance_stops_the_replacement() {
             }
         }
     }
-    let err = replace(
-        &c,
-        &Selector::Nodes(vec!["dies-node-2".into()]),
-        &quick(),
-        &FailNew(m.clone()),
-        &Silent,
-    )
-    .await
-    .unwrap_err();
+    let err = c
+        .clone()
+        .with_hooks(Arc::new(FailNew(m.clone())))
+        .replace(&Selector::Nodes(vec!["dies-node-2".into()]), &quick())
+        .await
+        .unwrap_err();
     assert!(
         err.to_string().contains("dies-node-2 keeps serving"),
         "{err}"
@@ -510,11 +487,9 @@ fn even(s: &BTreeMap<String, usize>, zones: usize) -> bool {
 async fn scale_up_and_down_keeps_the_spread_even() {
     let m = memory();
     let c = cluster(spec("sc", 1, 3, 0), m.clone());
-    c.apply(&Quiet).await.unwrap();
+    c.apply().await.unwrap();
     for target in [5, 7, 4, 2, 6, 3] {
-        let r = scale(&c, Role::Node, target, &quick(), &cluster::NoHooks, &Silent)
-            .await
-            .unwrap();
+        let r = c.scale(Role::Node, target, &quick()).await.unwrap();
         let all = m.list_instances(&TagFilter::all()).await.unwrap();
         let nodes = nodes_of(&all, Role::Node);
         assert_eq!(nodes.len(), target, "{r}");
@@ -524,9 +499,7 @@ async fn scale_up_and_down_keeps_the_spread_even() {
         assert_eq!(nodes_of(&all, Role::Master).len(), 1);
     }
     // Scaling twice to the same count changes nothing.
-    let r = scale(&c, Role::Node, 3, &quick(), &cluster::NoHooks, &Silent)
-        .await
-        .unwrap();
+    let r = c.scale(Role::Node, 3, &quick()).await.unwrap();
     assert!(r.added.is_empty() && r.removed.is_empty());
 }
 
@@ -534,7 +507,7 @@ async fn scale_up_and_down_keeps_the_spread_even() {
 async fn scale_down_takes_the_most_crowded_az_first_and_drains_first() {
     let m = memory();
     let c = cluster(spec("crowd", 1, 6, 0), m.clone());
-    c.apply(&Quiet).await.unwrap();
+    c.apply().await.unwrap();
     // Make az-3 the most crowded: delete one node in az-1 and one in az-2.
     let all = m.list_instances(&TagFilter::all()).await.unwrap();
     for name in ["crowd-node-3", "crowd-node-4"] {
@@ -560,8 +533,11 @@ async fn scale_down_takes_the_most_crowded_az_first_and_drains_first() {
             Ok(())
         }
     }
-    let hooks = Drains(Default::default(), m.clone());
-    let r = scale(&c, Role::Node, 3, &quick(), &hooks, &Silent)
+    let hooks = Arc::new(Drains(Default::default(), m.clone()));
+    let r = c
+        .clone()
+        .with_hooks(hooks.clone())
+        .scale(Role::Node, 3, &quick())
         .await
         .unwrap();
     // From 1/1/2 to 3 nodes: the one to go is in az-3.
@@ -611,25 +587,23 @@ async fn crash_at_every_step_of_scale_up_and_down_then_rerun_converges() {
     let base = || spec("sca", 1, 3, 0);
     for target in [5, 1] {
         let m = memory();
-        cluster(base(), m.clone()).apply(&Quiet).await.unwrap();
+        cluster(base(), m.clone()).apply().await.unwrap();
         let counter = Arc::new(Crash::new(usize::MAX, Side::Before));
         let c = cluster(base(), crashing(m.clone(), &counter));
-        scale(&c, Role::Node, target, &quick(), &cluster::NoHooks, &Silent)
-            .await
-            .unwrap();
+        c.scale(Role::Node, target, &quick()).await.unwrap();
         let calls = counter.count.load(Ordering::SeqCst);
         let clean = snapshot(m.as_ref()).await;
         assert!(calls > 0);
         for side in [Side::Before, Side::After] {
             for at in 0..calls {
                 let m = memory();
-                cluster(base(), m.clone()).apply(&Quiet).await.unwrap();
+                cluster(base(), m.clone()).apply().await.unwrap();
                 let crash = Arc::new(Crash::new(at, side));
                 let c = cluster(base(), crashing(m.clone(), &crash));
-                let r = scale(&c, Role::Node, target, &quick(), &cluster::NoHooks, &Silent).await;
+                let r = c.scale(Role::Node, target, &quick()).await;
                 assert!(r.is_err(), "scale crash at {at} {side:?} did not stop it");
                 let c = cluster(base(), m.clone());
-                scale(&c, Role::Node, target, &quick(), &cluster::NoHooks, &Silent)
+                c.scale(Role::Node, target, &quick())
                     .await
                     .unwrap_or_else(|e| panic!("rerun after scale crash at {at} {side:?}: {e}"));
                 assert_eq!(

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use cluster::spec::{ClusterSpec, ProviderKind, ProviderSettings, Role};
+use cluster::spec::{ClusterSpec, ProviderKind, Role};
 use cluster::Error;
 
 fn examples() -> std::path::PathBuf {
@@ -68,17 +68,21 @@ fn openstack_seed_reads_as_in_design() {
     assert_eq!(s.nodes.flavor, "5");
     assert_eq!(s.network.floating_ip_pool.as_deref(), Some("ext-net"));
     assert_eq!(s.network.keypair.as_deref(), Some("stackato-key"));
-    let ProviderSettings::OpenStack(os) = &s.settings else {
-        panic!("not OpenStack")
-    };
-    assert_eq!(os.auth_url, "https://192.0.111.104:5000/v3");
-    assert_eq!(os.username, "junichi");
+    // The provider's own keys go to the provider; the topology keys stay here.
+    let keys: Vec<&str> = s.provider_config.keys().collect();
+    for k in [
+        "OpenStack.AuthURL",
+        "OpenStack.Username",
+        "OpenStack.Password",
+        "OpenStack.ProjectID",
+        "OpenStack.CACertFile",
+    ] {
+        assert!(keys.contains(&k), "{k}: {keys:?}");
+    }
+    assert!(!keys.contains(&"OpenStack.LinuxImageID"), "{keys:?}");
     // The password is there, but never printed.
-    assert_eq!(
-        secrecy::ExposeSecret::expose_secret(&os.password),
-        "password"
-    );
     let debug = format!("{s:?}");
+    assert!(debug.contains("OpenStack.Password"), "{debug}");
     assert!(!debug.contains("\"password\""), "{debug}");
 }
 
@@ -122,7 +126,6 @@ fn all_problems_are_reported_together_with_file_line_key_and_fix() {
         "bad.properties:4: MasterCount: 2 is even: a quorum of masters needs an odd count; use 1 or 3",
         "bad.properties:3: NodeCount: 4 is not a multiple of the 3 availability zones in OpenStack.AvailabilityZones: use 3 or 6 so every AZ gets as many nodes",
         "bad.properties:12: OpenStack.JumpboxCIDR: \"10.1.1.4/33\" is not a CIDR: write an address and prefix length, e.g. 10.1.1.4/32 or 10.1.1.0/24",
-        "bad.properties: OpenStack.Password: missing credential: set OpenStack.Password to the OpenStack user's password",
     ];
     for x in expect {
         assert!(e.iter().any(|m| m == x), "missing {x:?} in {e:#?}");
@@ -184,13 +187,12 @@ fn toml_errors_name_the_key() {
 }
 
 #[test]
-fn missing_vsphere_credential_and_bad_flavor() {
+fn bad_vsphere_flavor() {
     let text = std::fs::read_to_string(examples().join("vsphere.properties"))
         .unwrap()
         .replace("VSphere.Password        = secret\n", "")
         .replace("= 4:8192", "= big");
     let e = errors("v.properties", &text);
-    assert!(e.contains(&"v.properties: VSphere.Password: missing credential: set VSphere.Password to the vCenter user's password".to_string()), "{e:?}");
     assert!(
         e.iter()
             .any(|m| m
@@ -224,4 +226,43 @@ fn secrets_never_show_in_debug_or_errors() {
     assert!(!format!("{e} {e:?}").contains("hunter2"));
     let entries = cluster::spec::properties::parse("s.properties", text).unwrap();
     assert!(!format!("{entries:?}").contains("hunter2"));
+}
+
+/// A credential the spec leaves out may come from the provider's environment, so it is
+/// the provider's builder that reports it missing, naming the key and the fix.
+#[cfg(feature = "vsphere")]
+#[tokio::test]
+async fn a_missing_credential_is_named_when_the_provider_opens() {
+    let text = std::fs::read_to_string(examples().join("vsphere.properties"))
+        .unwrap()
+        .replace("VSphere.Password        = secret\n", "");
+    let s = ClusterSpec::parse("v.properties", &text).unwrap();
+    let err = s
+        .provider_config
+        .configure(provider_vsphere::VSphereBuilder::new())
+        .unwrap()
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, provider_core::Error::Config { key, .. } if key == "VSphere.Password"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("VSPHERE_PASSWORD"), "{err}");
+}
+
+#[test]
+fn keys_of_another_provider_are_refused_and_suggestions_stay_in_the_provider() {
+    let e = errors(
+        "x.properties",
+        "Provider = local\nAWS.Region = eu-west-1\nLocal.Password = x\n",
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.contains("AWS.Region: a key of provider AWS, but Provider = local")),
+        "{e:?}"
+    );
+    let local = e.iter().find(|m| m.contains("Local.Password")).unwrap();
+    assert!(!local.contains("VSphere"), "{local}");
+    assert!(!local.contains("x\""), "{local}");
 }

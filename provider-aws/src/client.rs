@@ -66,12 +66,20 @@ impl AwsProvider {
         if !config.subnet_ids.is_empty() {
             let mut ids = Vec::new();
             for s in &config.subnet_ids {
-                ids.push(provider.resolve_subnet(op, "AWS.SubnetIDs", s).await?);
+                ids.push(
+                    provider
+                        .resolve_subnet(op, "AWS.SubnetIDs", s)
+                        .await
+                        .map_err(as_config)?,
+                );
             }
             let mut zones = Vec::new();
             let mut vpcs = BTreeSet::new();
             for id in &ids {
-                let (az, vpc) = provider.subnet_info(op, "AWS.SubnetIDs", id).await?;
+                let (az, vpc) = provider
+                    .subnet_info(op, "AWS.SubnetIDs", id)
+                    .await
+                    .map_err(as_config)?;
                 zones.push(az);
                 vpcs.insert(vpc);
             }
@@ -80,8 +88,7 @@ impl AwsProvider {
             }
             for (i, (want, got)) in config.availability_zones.iter().zip(&zones).enumerate() {
                 if want != got {
-                    return Err(Error::invalid(
-                        op,
+                    return Err(Error::config(
                         "AWS.SubnetIDs",
                         format!(
                             "subnet {} is in {got}, but it is listed for {want} (AZ #{}): list one subnet per AZ, in the order of AWS.AvailabilityZones",
@@ -92,8 +99,7 @@ impl AwsProvider {
                 }
             }
             if vpcs.len() > 1 {
-                return Err(Error::invalid(
-                    op,
+                return Err(Error::config(
                     "AWS.SubnetIDs",
                     format!(
                         "the subnets are in several VPCs ({}): use subnets of one VPC",
@@ -104,10 +110,9 @@ impl AwsProvider {
             let subnet_vpc = vpcs.into_iter().next();
             match (&config.vpc_id, &subnet_vpc) {
                 (Some(v), Some(sv)) => {
-                    let v = provider.resolve_vpc(op, v).await?;
+                    let v = provider.resolve_vpc(op, v).await.map_err(as_config)?;
                     if &v != sv {
-                        return Err(Error::invalid(
-                            op,
+                        return Err(Error::config(
                             "AWS.VpcID",
                             format!("the subnets are in {sv}, not in {v}: name their VPC"),
                         ));
@@ -119,7 +124,7 @@ impl AwsProvider {
             }
             config.subnet_ids = ids;
         } else if let Some(v) = &config.vpc_id {
-            config.vpc_id = Some(provider.resolve_vpc(op, v).await?);
+            config.vpc_id = Some(provider.resolve_vpc(op, v).await.map_err(as_config)?);
         }
         let mut provider = provider;
         provider.lock().vpc = config.vpc_id.clone();
@@ -508,5 +513,13 @@ fn one_of(
                 ids.join(", ")
             ),
         )),
+    }
+}
+
+/// A spec key that names nothing usable is a configuration problem of that key.
+fn as_config(e: Error) -> Error {
+    match e {
+        Error::InvalidInput { field, message, .. } => Error::config(field, message),
+        other => other,
     }
 }

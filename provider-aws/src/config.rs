@@ -7,23 +7,18 @@
 
 use std::time::Duration;
 
-use ipnet::IpNet;
+use provider_core::config::{unknown_key, ConfigKey, ProviderBuilder};
 use provider_core::wait::{Poller, Timeouts};
-use provider_core::{Error, Operation, Result};
+use provider_core::{Error, Result};
 
-/// The `AWS.*` keys of the properties spec this builder understands (without prefix).
-pub const SPEC_KEYS: &[&str] = &[
-    "Region",
-    "VpcID",
-    "SubnetIDs",
-    "AMI",
-    "MasterInstanceType",
-    "NodeInstanceType",
-    "GlusterFSInstanceType",
-    "KeyName",
-    "JumpboxCIDR",
-    "LoadBalancerCIDR",
-    "AvailabilityZones",
+/// The `AWS.*` spec keys this provider reads. Credentials are never spec keys: they
+/// come from the AWS config chain. The cluster's own keys (AMI, instance types, key
+/// name, CIDRs) are not here: they reach the provider in the specs it creates.
+pub const KEYS: &[ConfigKey] = &[
+    ConfigKey::new("Region", "the AWS region, e.g. eu-west-1 (AWS_REGION, or the profile's region)").required(),
+    ConfigKey::new("VpcID", "VPC of security groups and target groups (id or Name tag); default: the subnets' VPC, else the region's default VPC"),
+    ConfigKey::new("SubnetIDs", "one subnet per AZ, comma-separated, in the order of AWS.AvailabilityZones (ids or Name tags)"),
+    ConfigKey::new("AvailabilityZones", "the AZs resources are placed in, comma-separated; default: every available AZ of the region"),
 ];
 
 /// Everything an [`AwsProvider`](crate::AwsProvider) was built with.
@@ -41,20 +36,6 @@ pub struct AwsConfig {
     pub subnet_ids: Vec<String>,
     /// The AZs Plinth places resources in; empty: every available AZ of the region.
     pub availability_zones: Vec<String>,
-    /// Default AMI (id or name) of the cluster's nodes (`AWS.AMI`).
-    pub ami: Option<String>,
-    /// Instance type of masters (`AWS.MasterInstanceType`).
-    pub master_instance_type: Option<String>,
-    /// Instance type of worker nodes (`AWS.NodeInstanceType`).
-    pub node_instance_type: Option<String>,
-    /// Instance type of storage nodes (`AWS.GlusterFSInstanceType`).
-    pub glusterfs_instance_type: Option<String>,
-    /// Name of an existing EC2 key pair (`AWS.KeyName`).
-    pub key_name: Option<String>,
-    /// The only source allowed to SSH in (`AWS.JumpboxCIDR`).
-    pub jumpbox_cidr: Option<IpNet>,
-    /// Sources allowed to reach load balancer listeners (`AWS.LoadBalancerCIDR`).
-    pub load_balancer_cidr: Option<IpNet>,
     /// Volume type when a spec names none.
     pub default_volume_type: String,
     /// Deregistration delay of target groups: how long a removed member drains.
@@ -83,13 +64,6 @@ impl Default for AwsConfig {
             vpc_id: None,
             subnet_ids: Vec::new(),
             availability_zones: Vec::new(),
-            ami: None,
-            master_instance_type: None,
-            node_instance_type: None,
-            glusterfs_instance_type: None,
-            key_name: None,
-            jumpbox_cidr: None,
-            load_balancer_cidr: None,
             default_volume_type: "gp3".into(),
             drain_period: Duration::from_secs(30),
             internal_load_balancers: false,
@@ -109,9 +83,9 @@ impl Default for AwsConfig {
 /// # async fn f() -> provider_core::Result<()> {
 /// use provider_aws::AwsBuilder;
 /// let provider = AwsBuilder::from_env()
-///     .with_spec_key("AWS.Region", "eu-west-1")?
-///     .with_spec_key("AWS.SubnetIDs", "subnet-a,subnet-b,subnet-c")?
-///     .with_spec_key("AWS.AvailabilityZones", "eu-west-1a,eu-west-1b,eu-west-1c")?
+///     .with_property("AWS.Region", "eu-west-1")?
+///     .with_property("AWS.SubnetIDs", "subnet-a,subnet-b,subnet-c")?
+///     .with_property("AWS.AvailabilityZones", "eu-west-1a,eu-west-1b,eu-west-1c")?
 ///     .build()
 ///     .await?;
 /// # Ok(()) }
@@ -159,68 +133,39 @@ impl AwsBuilder {
         b
     }
 
-    /// Sets one `AWS.*` key of the properties spec (the prefix is optional); an
-    /// unknown key is `InvalidInput` naming the known ones.
-    pub fn with_spec_key(self, key: &str, value: &str) -> Result<Self> {
+    /// Sets one `AWS.*` spec key of [`KEYS`] (the prefix is optional); any other key
+    /// is [`Error::Config`] naming the known ones.
+    pub fn with_property(self, key: &str, value: &str) -> Result<Self> {
         let k = key.strip_prefix("AWS.").unwrap_or(key);
-        let cidr = |v: &str| -> Result<IpNet> {
-            v.trim().parse().map_err(|_| {
-                Error::invalid(
-                    Operation::ListAvailabilityZones,
-                    key,
-                    format!("{v:?} is not a CIDR: use e.g. 10.1.1.0/24"),
-                )
-            })
-        };
         Ok(match k {
-            "Region" => self.region(value.trim()),
-            "VpcID" => self.vpc_id(value.trim()),
-            "SubnetIDs" => self.subnet_ids(split_list(value)),
-            "AMI" => self.ami(value.trim()),
-            "MasterInstanceType" => self.master_instance_type(value.trim()),
-            "NodeInstanceType" => self.node_instance_type(value.trim()),
-            "GlusterFSInstanceType" => self.glusterfs_instance_type(value.trim()),
-            "KeyName" => self.key_name(value.trim()),
-            "JumpboxCIDR" => self.jumpbox_cidr(cidr(value)?),
-            "LoadBalancerCIDR" => self.load_balancer_cidr(cidr(value)?),
-            "AvailabilityZones" => self.availability_zones(split_list(value)),
-            _ => {
-                return Err(Error::invalid(
-                    Operation::ListAvailabilityZones,
-                    key,
-                    format!(
-                        "unknown AWS key: use one of {}",
-                        SPEC_KEYS
-                            .iter()
-                            .map(|k| format!("AWS.{k}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ))
-            }
+            "Region" => self.with_region(value.trim()),
+            "VpcID" => self.with_vpc_id(value.trim()),
+            "SubnetIDs" => self.with_subnet_ids(split_list(value)),
+            "AvailabilityZones" => self.with_availability_zones(split_list(value)),
+            _ => return Err(unknown_key("AWS", KEYS, key)),
         })
     }
 
     /// Sets the region (`AWS.Region`).
-    pub fn region(mut self, region: impl Into<String>) -> Self {
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
         self.config.region = non_empty(&region.into());
         self
     }
 
     /// Sets the endpoint of every service (an emulator such as moto).
-    pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
+    pub fn with_endpoint_url(mut self, url: impl Into<String>) -> Self {
         self.config.endpoint_url = non_empty(&url.into());
         self
     }
 
     /// Sets the VPC (`AWS.VpcID`, id or `Name` tag).
-    pub fn vpc_id(mut self, vpc: impl Into<String>) -> Self {
+    pub fn with_vpc_id(mut self, vpc: impl Into<String>) -> Self {
         self.config.vpc_id = non_empty(&vpc.into());
         self
     }
 
     /// Sets the subnets, one per AZ in AZ order (`AWS.SubnetIDs`, ids or `Name` tags).
-    pub fn subnet_ids<I, S>(mut self, subnets: I) -> Self
+    pub fn with_subnet_ids<I, S>(mut self, subnets: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -230,7 +175,7 @@ impl AwsBuilder {
     }
 
     /// Sets the AZs (`AWS.AvailabilityZones`).
-    pub fn availability_zones<I, S>(mut self, zones: I) -> Self
+    pub fn with_availability_zones<I, S>(mut self, zones: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -239,95 +184,53 @@ impl AwsBuilder {
         self
     }
 
-    /// Sets the nodes' default AMI (`AWS.AMI`).
-    pub fn ami(mut self, ami: impl Into<String>) -> Self {
-        self.config.ami = non_empty(&ami.into());
-        self
-    }
-
-    /// Sets the masters' instance type (`AWS.MasterInstanceType`).
-    pub fn master_instance_type(mut self, t: impl Into<String>) -> Self {
-        self.config.master_instance_type = non_empty(&t.into());
-        self
-    }
-
-    /// Sets the worker nodes' instance type (`AWS.NodeInstanceType`).
-    pub fn node_instance_type(mut self, t: impl Into<String>) -> Self {
-        self.config.node_instance_type = non_empty(&t.into());
-        self
-    }
-
-    /// Sets the storage nodes' instance type (`AWS.GlusterFSInstanceType`).
-    pub fn glusterfs_instance_type(mut self, t: impl Into<String>) -> Self {
-        self.config.glusterfs_instance_type = non_empty(&t.into());
-        self
-    }
-
-    /// Sets the key pair name (`AWS.KeyName`).
-    pub fn key_name(mut self, key: impl Into<String>) -> Self {
-        self.config.key_name = non_empty(&key.into());
-        self
-    }
-
-    /// Sets the jumpbox CIDR (`AWS.JumpboxCIDR`).
-    pub fn jumpbox_cidr(mut self, cidr: IpNet) -> Self {
-        self.config.jumpbox_cidr = Some(cidr);
-        self
-    }
-
-    /// Sets the load balancer source CIDR (`AWS.LoadBalancerCIDR`).
-    pub fn load_balancer_cidr(mut self, cidr: IpNet) -> Self {
-        self.config.load_balancer_cidr = Some(cidr);
-        self
-    }
-
     /// Sets the volume type used when a spec names none (default `gp3`).
-    pub fn default_volume_type(mut self, t: impl Into<String>) -> Self {
+    pub fn with_default_volume_type(mut self, t: impl Into<String>) -> Self {
         self.config.default_volume_type = t.into();
         self
     }
 
     /// Sets the drain period: the target groups' deregistration delay (default 30 s,
     /// at most 3600 s).
-    pub fn drain_period(mut self, d: Duration) -> Self {
+    pub fn with_drain_period(mut self, d: Duration) -> Self {
         self.config.drain_period = d.min(Duration::from_secs(3600));
         self
     }
 
     /// Makes load balancers internal (default: internet-facing).
-    pub fn internal_load_balancers(mut self, internal: bool) -> Self {
+    pub fn with_internal_load_balancers(mut self, internal: bool) -> Self {
         self.config.internal_load_balancers = internal;
         self
     }
 
     /// Sets the page size of list calls (clamped to 5..=400; default 200).
-    pub fn page_size(mut self, n: usize) -> Self {
+    pub fn with_page_size(mut self, n: usize) -> Self {
         self.config.page_size = n.clamp(5, 400);
         self
     }
 
     /// Sets the SDK's attempts per call (default 1: retries belong to the `Retry`
     /// layer; against moto, 1 makes its HTTP 500s on unsupported calls fail fast).
-    pub fn sdk_max_attempts(mut self, n: u32) -> Self {
+    pub fn with_sdk_max_attempts(mut self, n: u32) -> Self {
         self.config.sdk_max_attempts = n.max(1);
         self
     }
 
     /// Sets how long a `NotFound` right after a create counts as eventual consistency
     /// (default 30 s).
-    pub fn consistency_window(mut self, d: Duration) -> Self {
+    pub fn with_consistency_window(mut self, d: Duration) -> Self {
         self.config.consistency_window = d;
         self
     }
 
     /// Sets how creates and deletes poll.
-    pub fn poller(mut self, poller: Poller) -> Self {
+    pub fn with_poller(mut self, poller: Poller) -> Self {
         self.config.poller = poller;
         self
     }
 
     /// Sets how long creates and deletes wait.
-    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
         self.config.timeouts = timeouts;
         self
     }
@@ -339,14 +242,12 @@ impl AwsBuilder {
 
     /// Checks the settings that need no network.
     fn check(&self) -> Result<()> {
-        let op = Operation::ListAvailabilityZones;
         let c = &self.config;
         if !c.subnet_ids.is_empty()
             && !c.availability_zones.is_empty()
             && c.subnet_ids.len() != c.availability_zones.len()
         {
-            return Err(Error::invalid(
-                op,
+            return Err(Error::config(
                 "AWS.SubnetIDs",
                 format!(
                     "{} subnets for {} availability zones: list one subnet per AZ, in the order of AWS.AvailabilityZones",
@@ -374,13 +275,31 @@ impl AwsBuilder {
         }
         let sdk = loader.load().await;
         if sdk.region().is_none() {
-            return Err(Error::invalid(
-                Operation::ListAvailabilityZones,
+            return Err(Error::config(
                 "AWS.Region",
-                "no region: set AWS.Region, AWS_REGION or a profile's region",
+                "missing: set AWS.Region, AWS_REGION or a profile's region",
             ));
         }
         crate::AwsProvider::connect(&sdk, self.config).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ProviderBuilder for AwsBuilder {
+    type Provider = crate::AwsProvider;
+    const PREFIX: &'static str = "AWS";
+    const KEYS: &'static [ConfigKey] = KEYS;
+
+    fn from_env() -> Self {
+        AwsBuilder::from_env()
+    }
+
+    fn with_property(self, key: &str, value: &str) -> Result<Self> {
+        AwsBuilder::with_property(self, key, value)
+    }
+
+    async fn build(self) -> Result<crate::AwsProvider> {
+        AwsBuilder::build(self).await
     }
 }
 
@@ -391,33 +310,32 @@ mod tests {
     #[test]
     fn spec_keys_map_to_setters() {
         let b = AwsBuilder::new()
-            .with_spec_key("AWS.Region", " us-east-1 ")
-            .and_then(|b| b.with_spec_key("AWS.SubnetIDs", "subnet-a, subnet-b,subnet-c"))
-            .and_then(|b| b.with_spec_key("AvailabilityZones", "a,b,c"))
-            .and_then(|b| b.with_spec_key("AWS.JumpboxCIDR", "10.1.1.4/32"))
-            .and_then(|b| b.with_spec_key("AWS.MasterInstanceType", "t3.large"))
+            .with_property("AWS.Region", " us-east-1 ")
+            .and_then(|b| b.with_property("AWS.SubnetIDs", "subnet-a, subnet-b,subnet-c"))
+            .and_then(|b| b.with_property("AvailabilityZones", "a,b,c"))
             .unwrap();
         let c = b.config();
         assert_eq!(c.region.as_deref(), Some("us-east-1"));
         assert_eq!(c.subnet_ids, ["subnet-a", "subnet-b", "subnet-c"]);
         assert_eq!(c.availability_zones, ["a", "b", "c"]);
-        assert_eq!(c.master_instance_type.as_deref(), Some("t3.large"));
-        assert!(c.jumpbox_cidr.is_some());
         assert!(b.check().is_ok());
     }
 
     #[test]
-    fn bad_keys_and_counts_are_invalid_input() {
+    fn bad_keys_and_counts_name_the_key() {
         let err = AwsBuilder::new()
-            .with_spec_key("AWS.Regoin", "x")
+            .with_property("AWS.Regoin", "x")
             .unwrap_err();
+        assert_eq!(err.kind(), provider_core::ErrorKind::Config);
         assert!(err.to_string().contains("AWS.Region"), "{err}");
-        assert!(AwsBuilder::new()
-            .with_spec_key("AWS.JumpboxCIDR", "nope")
-            .is_err());
+        // Topology keys are the cluster's, not the provider's.
+        let err = AwsBuilder::new()
+            .with_property("AWS.JumpboxCIDR", "10.0.0.0/8")
+            .unwrap_err();
+        assert!(err.to_string().contains("AWS.JumpboxCIDR"), "{err}");
         let b = AwsBuilder::new()
-            .subnet_ids(["a", "b"])
-            .availability_zones(["x"]);
+            .with_subnet_ids(["a", "b"])
+            .with_availability_zones(["x"]);
         assert!(b.check().is_err());
     }
 }

@@ -4,7 +4,7 @@
 //! `aws-sdk-elasticloadbalancingv2`. Build it with [`AwsBuilder`]: credentials and
 //! region come from aws-config's default chain (environment, profiles, web identity,
 //! IMDS), `AWS_ENDPOINT_URL` points it at an emulator, and the `AWS.*` keys of the
-//! cluster spec map to the builder's setters ([`AwsBuilder::with_spec_key`]).
+//! cluster spec map to the builder's setters ([`AwsBuilder::with_property`]).
 //!
 //! | module | what |
 //! |---|---|
@@ -20,6 +20,22 @@
 //! | `instances` | `RunInstances` in batches, tags at launch, one poll for many |
 //! | `load_balancers` | ELBv2: NLB for TCP, ALB for HTTP, target groups, drain period |
 //! | `provider` | the `Provider` trait implementation |
+//!
+//! ## Spec keys
+//!
+//! [`AwsBuilder`] is a [`provider_core::config::ProviderBuilder`]: `from_env()` reads
+//! `AWS_ENDPOINT_URL` and `AWS_REGION` (aws-config reads the rest of the chain), and
+//! `with_property` sets the `AWS.*` keys of a cluster spec ([`KEYS`]):
+//!
+//! | key | what | environment |
+//! |---|---|---|
+//! | `AWS.Region` | the AWS region, e.g. eu-west-1 (required, from the spec or the chain) | `AWS_REGION`, profile |
+//! | `AWS.VpcID` | VPC of security groups and target groups (id or `Name` tag) | `PLINTH_AWS_VPC_ID` |
+//! | `AWS.SubnetIDs` | one subnet per AZ, comma-separated, in AZ order (ids or `Name` tags) | `PLINTH_AWS_SUBNET_IDS` |
+//! | `AWS.AvailabilityZones` | the AZs resources are placed in; default every available AZ | `PLINTH_AWS_AVAILABILITY_ZONES` |
+//!
+//! Credentials are never spec keys. A missing or wrong setting is
+//! [`provider_core::Error::Config`] naming its key.
 //!
 //! ## Tag mapping and its limits
 //!
@@ -58,7 +74,7 @@
 //!
 //! Retry and rate limiting are not done here: wrap the provider in
 //! `provider_core::layer::Retry` and `RateLimit`. The SDK's own retry is off by default
-//! ([`AwsBuilder::sdk_max_attempts`]).
+//! ([`AwsBuilder::with_sdk_max_attempts`]).
 
 pub mod api_calls;
 pub mod client;
@@ -75,7 +91,7 @@ mod zones;
 
 pub use api_calls::ApiCalls;
 pub use client::AwsProvider;
-pub use config::{AwsBuilder, AwsConfig, SPEC_KEYS};
+pub use config::{AwsBuilder, AwsConfig, KEYS};
 pub use error::AwsError;
 pub use floating_ips::AMAZON_POOL;
 pub use load_balancers::aws_lb_name;

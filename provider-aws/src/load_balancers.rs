@@ -2,7 +2,7 @@
 //! application load balancer when they are HTTP (one protocol per load balancer).
 //! Each listener forwards to its own target group (target type `instance`) with the
 //! listener's health check; members are registered targets; the target groups'
-//! deregistration delay is the drain period ([`crate::AwsBuilder::drain_period`]).
+//! deregistration delay is the drain period ([`crate::AwsBuilder::with_drain_period`]).
 //!
 //! Mapping limits:
 //! - The id of a load balancer is its ARN.

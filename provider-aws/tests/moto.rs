@@ -58,11 +58,14 @@ async fn provider_refuses_what_aws_refuses_and_moto_accepts() {
     let mut swapped = f.subnets.clone();
     swapped.swap(0, 1);
     let err = common::builder(&endpoint, &f)
-        .subnet_ids(swapped)
+        .with_subnet_ids(swapped)
         .build()
         .await
         .unwrap_err();
-    assert_eq!(invalid_field(&err), Some("AWS.SubnetIDs"), "{err}");
+    assert!(
+        matches!(&err, Error::Config { key, .. } if key == "AWS.SubnetIDs"),
+        "{err}"
+    );
 
     let p = common::provider(&endpoint, &f).await;
     let run = run_id();
@@ -97,7 +100,7 @@ async fn provider_refuses_what_aws_refuses_and_moto_accepts() {
 
     // An unknown spec key names the known ones.
     let err = AwsBuilder::new()
-        .with_spec_key("AWS.SubnetID", "x")
+        .with_property("AWS.SubnetID", "x")
         .unwrap_err();
     assert!(err.to_string().contains("AWS.SubnetIDs"), "{err}");
 

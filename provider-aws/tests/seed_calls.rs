@@ -5,8 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use cluster::execute::Quiet;
-use cluster::{Cluster, ClusterSpec, ExecuteOptions};
+use cluster::{Cluster, ClusterSpec};
 use provider_core::layer::{Instrumented, Layered};
 use provider_core::{Provider, TagFilter};
 
@@ -34,7 +33,7 @@ async fn seed_bring_up_calls_per_node() {
     let metrics = Instrumented::new();
     let provider: Arc<dyn Provider> = Arc::new(Layered::new(Arc::new(aws), metrics.clone()));
     let cluster = Cluster::new(spec, provider.clone());
-    cluster.apply(&Quiet).await.unwrap();
+    cluster.apply().await.unwrap();
 
     let calls = metrics.snapshot();
     let aws_calls = requests.snapshot();
@@ -58,14 +57,12 @@ async fn seed_bring_up_calls_per_node() {
 
     // Rerunning apply converges with nothing new.
     requests.reset();
-    cluster.apply(&Quiet).await.unwrap();
+    cluster.apply().await.unwrap();
     let again = requests.snapshot();
     println!("second apply: {again:?}");
     assert_eq!(again.get("ec2.RunInstances"), None);
 
-    cluster::destroy::destroy(provider.clone(), &name, &ExecuteOptions::default(), &Quiet)
-        .await
-        .unwrap();
+    cluster.destroy().await.unwrap();
     assert!(provider.list_instances(&tf).await.unwrap().is_empty());
     assert!(provider.list_volumes(&tf).await.unwrap().is_empty());
     assert!(provider.list_floating_ips(&tf).await.unwrap().is_empty());

@@ -117,6 +117,15 @@ pub enum Error {
         /// What happened.
         message: String,
     },
+    /// The provider's configuration is missing or wrong (found while building it);
+    /// `key` names the setting, e.g. `OpenStack.AuthURL`, and `message` the fix.
+    #[error("configuration {key}: {message}")]
+    Config {
+        /// The setting concerned, as a spec key or environment variable.
+        key: String,
+        /// What is wrong and how to fix it. Never holds a secret value.
+        message: String,
+    },
     /// Any other answer of the cloud's API.
     #[error("{operation}: API error {}{code}: {message}", status.map(|s| format!("{s} ")).unwrap_or_default())]
     Api {
@@ -157,6 +166,8 @@ pub enum ErrorKind {
     Timeout,
     /// See [`Error::Transient`].
     Transient,
+    /// See [`Error::Config`].
+    Config,
     /// See [`Error::Api`].
     Api,
 }
@@ -176,13 +187,15 @@ impl Error {
             Error::Unsupported { .. } => ErrorKind::Unsupported,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Transient { .. } => ErrorKind::Transient,
+            Error::Config { .. } => ErrorKind::Config,
             Error::Api { .. } => ErrorKind::Api,
         }
     }
 
-    /// The operation the error came from.
-    pub fn operation(&self) -> Operation {
-        match self {
+    /// The operation the error came from (`None` for [`Error::Config`], which comes
+    /// from building a provider).
+    pub fn operation(&self) -> Option<Operation> {
+        Some(match self {
             Error::NotFound { operation, .. }
             | Error::AlreadyExists { operation, .. }
             | Error::Conflict { operation, .. }
@@ -195,7 +208,8 @@ impl Error {
             | Error::Timeout { operation, .. }
             | Error::Transient { operation, .. }
             | Error::Api { operation, .. } => *operation,
-        }
+            Error::Config { .. } => return None,
+        })
     }
 
     /// Whether the generic retry policy may repeat the call: throttling, transient
@@ -248,6 +262,14 @@ impl Error {
         Error::Conflict {
             operation,
             resource: resource.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Config`].
+    pub fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Config {
+            key: key.into(),
             message: message.into(),
         }
     }

@@ -6,6 +6,8 @@
 //!
 //! - [`model`]: specs (what to create, self-validating) and records (what exists), all
 //!   tagged; lists filter by [`TagFilter`].
+//! - [`config`]: the keys a provider reads from a spec ([`config::ConfigKey`]) and
+//!   the one builder shape ([`config::ProviderBuilder`]).
 //! - [`error`]: the one error enum, its kinds and [`Error::is_retryable`].
 //! - [`wait`]: the shared [`wait::Poller`] and per-kind [`wait::Timeouts`].
 //! - [`layer`]: behaviour around any provider: [`layer::Retry`], [`layer::RateLimit`],
@@ -14,6 +16,7 @@
 //! - `mock` (feature `mock`): a mockall mock of the trait.
 //! - `conformance` (feature `conformance`): the checks every provider runs.
 
+pub mod config;
 pub mod error;
 pub mod layer;
 pub mod memory;

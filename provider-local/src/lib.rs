@@ -34,6 +34,16 @@
 //!   re-adopts instance processes and restarts forwarders and LBs. The daemon exits once
 //!   the state is empty, removing its database, socket and files.
 //!
+//! ## Spec keys
+//!
+//! [`LocalBuilder`] is a [`provider_core::config::ProviderBuilder`]; it reads these
+//! `Local.*` keys of a cluster spec ([`KEYS`]):
+//!
+//! | key | what | default |
+//! |---|---|---|
+//! | `Local.StateDir` | directory of the local cloud's state (`PLINTH_LOCAL_STATE_DIR`) | `~/.local/share/plinth/local` |
+//! | `Local.AvailabilityZones` | the zones the local cloud offers, comma-separated | `local-a,local-b,local-c` |
+//!
 //! Tags are stored as given: no mapping and no limits beyond the core's. Networks,
 //! subnets and keypairs in specs are accepted and ignored (everything is on loopback).
 //! The helper executable `plinth-local` must be findable ([`locate`]), or the program
@@ -57,4 +67,4 @@ pub mod store;
 pub mod supervisor;
 
 pub use client::LocalProvider;
-pub use config::LocalConfig;
+pub use config::{LocalBuilder, LocalConfig, KEYS};

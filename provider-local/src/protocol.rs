@@ -294,7 +294,9 @@ impl From<&Error> for WireError {
             },
             // A kind added to the core later travels as a generic API error.
             other => WireError::Api {
-                operation: other.operation(),
+                operation: other
+                    .operation()
+                    .unwrap_or(Operation::ListAvailabilityZones),
                 status: None,
                 code: format!("{:?}", other.kind()),
                 message: other.to_string(),

@@ -13,8 +13,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use openstack_sdk::config::{Auth, CloudConfig, ConfigFile};
+use provider_core::config::{unknown_key, ConfigKey, ProviderBuilder};
 use provider_core::wait::{Poller, Timeouts};
-use provider_core::{Error, Operation, Result};
+use provider_core::{Error, Result};
 use secrecy::SecretString;
 
 use crate::OpenStackProvider;
@@ -27,7 +28,7 @@ pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// ```no_run
 /// # async fn f() -> provider_core::Result<()> {
 /// use provider_openstack::OpenStackBuilder;
-/// let cloud = OpenStackBuilder::from_env()?
+/// let cloud = OpenStackBuilder::from_env()
 ///     .with_region_name("RegionOne")
 ///     .build()
 ///     .await?;
@@ -58,6 +59,8 @@ pub struct OpenStackBuilder {
     poller: Poller,
     page_size: Option<usize>,
     renew_margin: Option<Duration>,
+    /// What [`OpenStackBuilder::from_env`] could not read, reported by `build`.
+    env_error: Option<Error>,
 }
 
 impl fmt::Debug for OpenStackBuilder {
@@ -91,25 +94,27 @@ impl fmt::Debug for OpenStackBuilder {
     }
 }
 
-/// The spec keys (`OpenStack.<key>`) that configure the provider itself; the others
-/// (image, flavors, network, CIDRs, AZs, ...) are the cluster's and are ignored here.
-pub const PROVIDER_KEYS: &[&str] = &[
-    "CACertFile",
-    "AuthURL",
-    "Username",
-    "Password",
-    "DomainName",
-    "ProjectID",
-    "ProjectName",
-    "RegionName",
-    "ApplicationCredentialID",
-    "ApplicationCredentialName",
-    "ApplicationCredentialSecret",
-    "VolumeAvailabilityZones",
+/// The `OpenStack.*` spec keys this provider reads; each also has its `OS_*` variable
+/// and clouds.yaml field. The cluster's own keys (image, flavors, network, CIDRs, AZs)
+/// are not here: they reach the provider in the specs it creates.
+pub const KEYS: &[ConfigKey] = &[
+    ConfigKey::new("AuthURL", "Keystone v3 endpoint, e.g. https://keystone.example:5000/v3 (OS_AUTH_URL)").required(),
+    ConfigKey::new("Username", "user name for password authentication (OS_USERNAME)"),
+    ConfigKey::new("Password", "the user's password (OS_PASSWORD)").secret(),
+    ConfigKey::new("DomainName", "domain of the user and of the project when they have none of their own (OS_DOMAIN_NAME)"),
+    ConfigKey::new("ProjectID", "project to scope to, by id (OS_PROJECT_ID)"),
+    ConfigKey::new("ProjectName", "project to scope to, by name (OS_PROJECT_NAME)"),
+    ConfigKey::new("RegionName", "region whose endpoints are used (OS_REGION_NAME)"),
+    ConfigKey::new("CACertFile", "PEM bundle of CAs to trust besides the system's (OS_CACERT)"),
+    ConfigKey::new("ApplicationCredentialID", "application credential id, instead of a password (OS_APPLICATION_CREDENTIAL_ID)"),
+    ConfigKey::new("ApplicationCredentialName", "application credential name, with Username (OS_APPLICATION_CREDENTIAL_NAME)"),
+    ConfigKey::new("ApplicationCredentialSecret", "application credential secret (OS_APPLICATION_CREDENTIAL_SECRET)").secret(),
+    ConfigKey::new("VolumeAvailabilityZones", "compute:volume AZ pairs, comma-separated, where Cinder names its zones differently from Nova (e.g. nova-1:cinder-1)"),
 ];
 
-fn config_error(field: &str, message: impl Into<String>) -> Error {
-    Error::invalid(Operation::ListAvailabilityZones, field, message)
+/// A configuration error naming `key` (a spec key or an environment variable).
+fn config_error(key: &str, message: impl Into<String>) -> Error {
+    Error::config(key, message)
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -123,17 +128,25 @@ impl OpenStackBuilder {
     }
 
     /// A builder from the environment, as openstacksdk users expect: the clouds.yaml
-    /// entry named by `OS_CLOUD` (if set), overridden by the `OS_*` variables.
-    pub fn from_env() -> Result<Self> {
+    /// entry named by `OS_CLOUD` (if set), overridden by the `OS_*` variables. A
+    /// clouds.yaml or `OS_*` problem is reported by [`Self::build`].
+    pub fn from_env() -> Self {
+        let mut b = Self::new();
+        match Self::env_config() {
+            Ok(config) => b.absorb(&config),
+            Err(e) => b.env_error = Some(e),
+        }
+        b
+    }
+
+    fn env_config() -> Result<CloudConfig> {
         let mut config = CloudConfig::from_env()
             .map_err(|e| config_error("OS_*", format!("cannot read the OS_* variables: {e}")))?;
         if let Some(cloud) = non_empty(std::env::var("OS_CLOUD").ok()) {
             let file = Self::named_cloud(&cloud)?;
             config.update(&file);
         }
-        let mut b = Self::new();
-        b.absorb(&config);
-        Ok(b)
+        Ok(config)
     }
 
     /// A builder from the clouds.yaml entry `cloud` (the files openstacksdk reads).
@@ -211,11 +224,11 @@ impl OpenStackBuilder {
         }
     }
 
-    /// Sets one `OpenStack.*` spec key (with or without the `OpenStack.` prefix). Keys of
-    /// [`PROVIDER_KEYS`] configure the provider; the cluster's own keys (image, flavors,
-    /// network, ...) are accepted and ignored; any other key is `InvalidInput`.
+    /// Sets one `OpenStack.*` spec key of [`KEYS`] (with or without the `OpenStack.`
+    /// prefix); any other key is [`Error::Config`] naming the known ones.
     pub fn with_property(mut self, key: &str, value: &str) -> Result<Self> {
         let k = key.strip_prefix("OpenStack.").unwrap_or(key);
+        let key = &format!("OpenStack.{k}");
         let v = value.trim().to_string();
         match k {
             "CACertFile" => self.ca_cert_file = Some(PathBuf::from(v)),
@@ -243,18 +256,7 @@ impl OpenStackBuilder {
                         .insert(c.trim().to_string(), vz.trim().to_string());
                 }
             }
-            "LinuxImageID" | "MasterFlavorID" | "NodeFlavorID" | "GlusterFSFlavorID"
-            | "Keypair" | "KeypairFile" | "JumpboxCIDR" | "LoadBalancerCIDR" | "NetworkID"
-            | "SubnetID" | "FloatingIPPoolName" | "FloatingIPPoolID" | "AvailabilityZones" => {}
-            _ => {
-                return Err(config_error(
-                    key,
-                    format!(
-                        "unknown OpenStack key: use one of {}",
-                        PROVIDER_KEYS.join(", ")
-                    ),
-                ))
-            }
+            _ => return Err(unknown_key("OpenStack", KEYS, key)),
         }
         Ok(self)
     }
@@ -403,8 +405,8 @@ impl OpenStackBuilder {
     pub(crate) fn cloud_config(&self) -> Result<CloudConfig> {
         let auth_url = self.auth_url.clone().ok_or_else(|| {
             config_error(
-                "auth_url",
-                "set the Keystone v3 URL (OpenStack.AuthURL or OS_AUTH_URL)",
+                "OpenStack.AuthURL",
+                "missing: set the Keystone v3 URL (OpenStack.AuthURL, OS_AUTH_URL or clouds.yaml)",
             )
         })?;
         let app_cred = self.application_credential_secret.is_some()
@@ -412,14 +414,14 @@ impl OpenStackBuilder {
                 || self.application_credential_name.is_some());
         if !app_cred && self.password.is_none() {
             return Err(config_error(
-                "password",
-                "set a password (OpenStack.Password, OS_PASSWORD) or an application credential (OS_APPLICATION_CREDENTIAL_ID and _SECRET)",
+                "OpenStack.Password",
+                "missing: set a password (OpenStack.Password, OS_PASSWORD) or an application credential (OS_APPLICATION_CREDENTIAL_ID and _SECRET)",
             ));
         }
         if !app_cred && self.username.is_none() && self.user_id.is_none() {
             return Err(config_error(
-                "username",
-                "set the user name (OpenStack.Username, OS_USERNAME) or id (OS_USER_ID)",
+                "OpenStack.Username",
+                "missing: set the user name (OpenStack.Username, OS_USERNAME) or id (OS_USER_ID)",
             ));
         }
         let domain = self.domain_name.clone();
@@ -489,8 +491,20 @@ impl OpenStackBuilder {
     }
 
     /// Authenticates (Keystone v3), reads the catalog, and returns the provider.
-    /// A wrong password is `Unauthorized`; a missing setting is `InvalidInput`.
-    pub async fn build(self) -> Result<OpenStackProvider> {
+    /// A wrong password is `Unauthorized`; a missing or unreadable setting is
+    /// [`Error::Config`] naming its key.
+    pub async fn build(mut self) -> Result<OpenStackProvider> {
+        if let Some(e) = self.env_error.take() {
+            return Err(e);
+        }
+        if let Some(path) = &self.ca_cert_file {
+            if let Err(e) = std::fs::metadata(path) {
+                return Err(config_error(
+                    "OpenStack.CACertFile",
+                    format!("cannot read {}: {e}: name an existing PEM file (or remove the key to trust the system's CAs)", path.display()),
+                ));
+            }
+        }
         OpenStackProvider::connect(self).await
     }
 
@@ -515,6 +529,25 @@ pub(crate) struct Settings {
     pub(crate) renew_margin: Duration,
 }
 
+#[async_trait::async_trait]
+impl ProviderBuilder for OpenStackBuilder {
+    type Provider = OpenStackProvider;
+    const PREFIX: &'static str = "OpenStack";
+    const KEYS: &'static [ConfigKey] = KEYS;
+
+    fn from_env() -> Self {
+        OpenStackBuilder::from_env()
+    }
+
+    fn with_property(self, key: &str, value: &str) -> Result<Self> {
+        OpenStackBuilder::with_property(self, key, value)
+    }
+
+    async fn build(self) -> Result<OpenStackProvider> {
+        OpenStackBuilder::build(self).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use secrecy::ExposeSecret;
@@ -533,8 +566,6 @@ mod tests {
             .with_property("OpenStack.DomainName", "default")
             .unwrap()
             .with_property("OpenStack.ProjectName", "Stackato4")
-            .unwrap()
-            .with_property("OpenStack.LinuxImageID", "abc")
             .unwrap()
             .with_property("VolumeAvailabilityZones", "nova:cinder-a, az2:cinder-b")
             .unwrap();
@@ -559,19 +590,24 @@ mod tests {
         let err = OpenStackBuilder::new()
             .with_property("OpenStack.Pasword", "x")
             .unwrap_err();
-        assert_eq!(err.kind(), provider_core::ErrorKind::InvalidInput);
+        assert_eq!(err.kind(), provider_core::ErrorKind::Config);
+        assert!(err.to_string().contains("OpenStack.Pasword"), "{err}");
+        let err = OpenStackBuilder::new()
+            .with_property("OpenStack.LinuxImageID", "abc")
+            .unwrap_err();
+        assert!(err.to_string().contains("OpenStack.AuthURL"), "{err}");
     }
 
     #[test]
-    fn missing_settings_are_invalid_input() {
+    fn missing_settings_name_their_key() {
         let err = OpenStackBuilder::new().cloud_config().unwrap_err();
-        assert!(err.to_string().contains("auth_url"), "{err}");
+        assert!(err.to_string().contains("OpenStack.AuthURL"), "{err}");
         let err = OpenStackBuilder::new()
             .with_auth_url("http://k/v3")
             .with_username("u")
             .cloud_config()
             .unwrap_err();
-        assert!(err.to_string().contains("password"), "{err}");
+        assert!(err.to_string().contains("OpenStack.Password"), "{err}");
     }
 
     #[test]

@@ -18,13 +18,36 @@
 //! # async fn f() -> provider_core::Result<()> {
 //! use provider_core::{Provider, TagFilter};
 //! // OS_CLOUD=mycloud, or OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME, ...
-//! let cloud = provider_openstack::OpenStackBuilder::from_env()?.build().await?;
+//! let cloud = provider_openstack::OpenStackBuilder::from_env().build().await?;
 //! for zone in cloud.list_availability_zones().await? {
 //!     println!("{} {}", zone.name, zone.available);
 //! }
 //! let mine = cloud.list_instances(&TagFilter::new("plinth-cluster", "c1")).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! ## Spec keys
+//!
+//! [`OpenStackBuilder`] is a [`provider_core::config::ProviderBuilder`]: `from_env()`
+//! reads clouds.yaml (`OS_CLOUD`) and the `OS_*` variables, and `with_property` sets the
+//! `OpenStack.*` keys of a cluster spec on top ([`config::KEYS`]):
+//!
+//! | key | what | environment |
+//! |---|---|---|
+//! | `OpenStack.AuthURL` | Keystone v3 endpoint (required) | `OS_AUTH_URL` |
+//! | `OpenStack.Username` | user name for password authentication | `OS_USERNAME` |
+//! | `OpenStack.Password` | the user's password (secret) | `OS_PASSWORD` |
+//! | `OpenStack.DomainName` | domain of the user and project when they have none of their own | `OS_DOMAIN_NAME` |
+//! | `OpenStack.ProjectID` | project to scope to, by id | `OS_PROJECT_ID` |
+//! | `OpenStack.ProjectName` | project to scope to, by name | `OS_PROJECT_NAME` |
+//! | `OpenStack.RegionName` | region whose endpoints are used | `OS_REGION_NAME` |
+//! | `OpenStack.CACertFile` | PEM bundle of CAs to trust besides the system's | `OS_CACERT` |
+//! | `OpenStack.ApplicationCredentialID` | application credential id, instead of a password | `OS_APPLICATION_CREDENTIAL_ID` |
+//! | `OpenStack.ApplicationCredentialName` | application credential name, with the user name | `OS_APPLICATION_CREDENTIAL_NAME` |
+//! | `OpenStack.ApplicationCredentialSecret` | application credential secret (secret) | `OS_APPLICATION_CREDENTIAL_SECRET` |
+//! | `OpenStack.VolumeAvailabilityZones` | `compute:volume` AZ pairs where Cinder names its zones differently | |
+//!
+//! A missing or unreadable setting is [`provider_core::Error::Config`] naming its key.
 //!
 //! ## Authentication
 //!

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use provider_core::config::{unknown_key, ConfigKey, ProviderBuilder};
 use provider_core::wait::{Poller, Timeouts};
 use provider_core::{Error, Operation, Result};
 use secrecy::SecretString;
@@ -62,10 +63,6 @@ pub struct VSphereConfig {
     /// Network (port group) instances' first adapter is moved onto; `None` keeps the
     /// template's.
     pub network: Option<String>,
-    /// Default template (`VSphere.Template`), used when an instance spec's image is empty.
-    pub template: Option<String>,
-    /// Flavors per role from the spec keys (`master`, `node`, `glusterfs`).
-    pub role_flavors: Vec<(String, String)>,
     /// PEM file of CA certificates to trust, besides the built-in roots.
     pub ca_cert_file: Option<PathBuf>,
     /// Timeout of one HTTP request.
@@ -89,8 +86,7 @@ pub struct VSphereConfig {
 ///     .with_password("secret")
 ///     .with_datacenter("DC0")
 ///     .with_clusters(["DC0_C0", "DC0_C1", "DC0_C2"])
-///     .with_datastore("LocalDS_0")
-///     .with_template("tmpl-base");
+///     .with_datastore("LocalDS_0");
 /// let config = builder.config().unwrap();
 /// assert_eq!(config.clusters.len(), 3);
 /// assert!(!format!("{builder:?}").contains("secret"));
@@ -104,8 +100,6 @@ pub struct VSphereBuilder {
     clusters: Vec<String>,
     datastore: Option<String>,
     network: Option<String>,
-    template: Option<String>,
-    role_flavors: Vec<(String, String)>,
     ca_cert_file: Option<PathBuf>,
     request_timeout: Option<Duration>,
     poller: Option<Poller>,
@@ -148,38 +142,25 @@ impl VSphereBuilder {
             .unwrap_or_default();
         b.datastore = var(&["VSPHERE_DATASTORE", "GOVC_DATASTORE"]);
         b.network = var(&["VSPHERE_NETWORK", "GOVC_NETWORK"]);
-        b.template = var(&["VSPHERE_TEMPLATE"]);
         b.ca_cert_file = var(&["VSPHERE_CA_CERT_FILE", "GOVC_TLS_CA_CERTS"]).map(PathBuf::from);
         b
     }
 
-    /// Sets one `VSphere.*` key of a cluster spec (with or without the `VSphere.`
-    /// prefix): `URL`, `Username`, `Password`, `Datacenter`, `Clusters`, `Datastore`,
-    /// `Network`, `Template`, `MasterFlavor`, `NodeFlavor`, `GlusterFSFlavor`,
-    /// `CACertFile`. An unknown key is `InvalidInput` naming it.
+    /// Sets one `VSphere.*` spec key of [`KEYS`] (with or without the `VSphere.`
+    /// prefix); any other key is [`Error::Config`] naming the known ones.
     pub fn with_property(self, key: &str, value: &str) -> Result<Self> {
         let k = key.strip_prefix("VSphere.").unwrap_or(key);
         let v = value.trim();
         Ok(match k {
             "URL" => self.with_url(v),
             "Username" => self.with_username(v),
-            "Password" => self.with_password(v),
+            "Password" => self.with_password(value),
             "Datacenter" => self.with_datacenter(v),
             "Clusters" => self.with_clusters(list(v)),
             "Datastore" => self.with_datastore(v),
             "Network" => self.with_network(v),
-            "Template" => self.with_template(v),
-            "MasterFlavor" => self.with_role_flavor("master", v),
-            "NodeFlavor" => self.with_role_flavor("node", v),
-            "GlusterFSFlavor" => self.with_role_flavor("glusterfs", v),
             "CACertFile" => self.with_ca_cert_file(v),
-            _ => {
-                return Err(Error::invalid(
-                    Operation::ListAvailabilityZones,
-                    format!("VSphere.{k}"),
-                    "unknown key: use URL, Username, Password, Datacenter, Clusters, Datastore, Network, Template, MasterFlavor, NodeFlavor, GlusterFSFlavor or CACertFile",
-                ))
-            }
+            _ => return Err(unknown_key("VSphere", KEYS, key)),
         })
     }
 
@@ -235,21 +216,6 @@ impl VSphereBuilder {
         self
     }
 
-    /// Sets the default template (`VSphere.Template`).
-    pub fn with_template(mut self, template: impl Into<String>) -> Self {
-        self.template = Some(template.into());
-        self
-    }
-
-    /// Records a role's flavor (`VSphere.MasterFlavor` and friends), checked as
-    /// `cpus:memoryMiB` by [`Self::config`].
-    pub fn with_role_flavor(mut self, role: impl Into<String>, flavor: impl Into<String>) -> Self {
-        let role = role.into();
-        self.role_flavors.retain(|(r, _)| *r != role);
-        self.role_flavors.push((role, flavor.into()));
-        self
-    }
-
     /// Trusts the CA certificates in this PEM file (`VSphere.CACertFile`).
     pub fn with_ca_cert_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.ca_cert_file = Some(path.into());
@@ -282,11 +248,10 @@ impl VSphereBuilder {
 
     /// Checks the settings and returns the configuration.
     pub fn config(&self) -> Result<VSphereConfig> {
-        let op = Operation::ListAvailabilityZones;
         let need = |v: &Option<String>, key: &str, fix: &str| {
             v.clone()
                 .filter(|s| !s.trim().is_empty())
-                .ok_or_else(|| Error::invalid(op, key, format!("missing: {fix}")))
+                .ok_or_else(|| Error::config(key, format!("missing: {fix}")))
         };
         let mut url = need(
             &self.url,
@@ -297,8 +262,7 @@ impl VSphereBuilder {
             .strip_prefix("https://")
             .or_else(|| url.strip_prefix("http://"))
             .ok_or_else(|| {
-                Error::invalid(
-                    op,
+                Error::config(
                     "VSphere.URL",
                     format!("{url:?} must start with https:// or http://"),
                 )
@@ -312,8 +276,7 @@ impl VSphereBuilder {
             "set the vCenter user (VSPHERE_USERNAME)",
         )?;
         let password = self.password.clone().ok_or_else(|| {
-            Error::invalid(
-                op,
+            Error::config(
                 "VSphere.Password",
                 "missing: set the vCenter password (VSPHERE_PASSWORD)",
             )
@@ -323,9 +286,6 @@ impl VSphereBuilder {
             "VSphere.Datacenter",
             "name the datacenter (VSPHERE_DATACENTER)",
         )?;
-        for (role, flavor) in &self.role_flavors {
-            Flavor::parse(op, &format!("VSphere flavor of role {role}"), flavor)?;
-        }
         Ok(VSphereConfig {
             url,
             username,
@@ -334,8 +294,6 @@ impl VSphereBuilder {
             clusters: self.clusters.clone(),
             datastore: self.datastore.clone().filter(|s| !s.is_empty()),
             network: self.network.clone().filter(|s| !s.is_empty()),
-            template: self.template.clone().filter(|s| !s.is_empty()),
-            role_flavors: self.role_flavors.clone(),
             ca_cert_file: self.ca_cert_file.clone(),
             request_timeout: self.request_timeout.unwrap_or(Duration::from_secs(60)),
             poller: self
@@ -349,10 +307,43 @@ impl VSphereBuilder {
 
     /// Builds the provider. It connects lazily: the first call logs in and resolves
     /// the datacenter, clusters, datastore and folder.
-    pub fn build(&self) -> Result<crate::VSphereProvider> {
+    pub async fn build(self) -> Result<crate::VSphereProvider> {
         crate::VSphereProvider::new(self.config()?)
     }
 }
+
+#[async_trait::async_trait]
+impl ProviderBuilder for VSphereBuilder {
+    type Provider = crate::VSphereProvider;
+    const PREFIX: &'static str = "VSphere";
+    const KEYS: &'static [ConfigKey] = KEYS;
+
+    fn from_env() -> Self {
+        VSphereBuilder::from_env()
+    }
+
+    fn with_property(self, key: &str, value: &str) -> Result<Self> {
+        VSphereBuilder::with_property(self, key, value)
+    }
+
+    async fn build(self) -> Result<crate::VSphereProvider> {
+        VSphereBuilder::build(self).await
+    }
+}
+
+/// The `VSphere.*` spec keys this provider reads (with their `VSPHERE_*` / `GOVC_*`
+/// variables). The cluster's own keys (template, flavors, CIDRs) are not here: they
+/// reach the provider in the specs it creates.
+pub const KEYS: &[ConfigKey] = &[
+    ConfigKey::new("URL", "the vCenter SDK endpoint, e.g. https://vcenter.example/sdk (VSPHERE_URL, GOVC_URL)").required(),
+    ConfigKey::new("Username", "the vCenter user (VSPHERE_USERNAME, GOVC_USERNAME)").required(),
+    ConfigKey::new("Password", "the vCenter user's password (VSPHERE_PASSWORD, GOVC_PASSWORD)").required().secret(),
+    ConfigKey::new("Datacenter", "the datacenter (VSPHERE_DATACENTER, GOVC_DATACENTER)").required(),
+    ConfigKey::new("Clusters", "compute clusters used as availability zones, comma-separated; default every cluster of the datacenter (VSPHERE_CLUSTERS)"),
+    ConfigKey::new("Datastore", "datastore of VMs and volumes; default the datacenter's first (VSPHERE_DATASTORE, GOVC_DATASTORE)"),
+    ConfigKey::new("Network", "port group the instances' first adapter is moved onto; default the template's (VSPHERE_NETWORK, GOVC_NETWORK)"),
+    ConfigKey::new("CACertFile", "PEM file of CAs to trust besides the built-in roots (VSPHERE_CA_CERT_FILE, GOVC_TLS_CA_CERTS)"),
+];
 
 #[cfg(test)]
 mod tests {
@@ -381,7 +372,6 @@ mod tests {
             .and_then(|b| b.with_property("VSphere.Password", "hunter2"))
             .and_then(|b| b.with_property("VSphere.Datacenter", "DC0"))
             .and_then(|b| b.with_property("VSphere.Clusters", "A, B ,C"))
-            .and_then(|b| b.with_property("VSphere.NodeFlavor", "2:2048"))
             .unwrap();
         let c = b.config().unwrap();
         assert_eq!(c.url, "https://127.0.0.1:8989/sdk");
@@ -391,12 +381,12 @@ mod tests {
             .with_property("VSphere.Clustres", "x")
             .unwrap_err();
         assert!(err.to_string().contains("VSphere.Clustres"), "{err}");
-        let err = b
-            .clone()
-            .with_role_flavor("master", "big")
-            .config()
+        assert_eq!(err.kind(), provider_core::ErrorKind::Config);
+        // Flavors and the template are the cluster's keys, not the provider's.
+        let err = VSphereBuilder::new()
+            .with_property("VSphere.NodeFlavor", "2:2048")
             .unwrap_err();
-        assert!(err.to_string().contains("cpus:memoryMiB"), "{err}");
+        assert!(err.to_string().contains("VSphere.NodeFlavor"), "{err}");
     }
 
     #[test]

@@ -64,17 +64,6 @@ pub(crate) fn base64(data: &[u8]) -> String {
 }
 
 impl VSphereProvider {
-    fn flavor_of(&self, op: Operation, field: &str, flavor: &str) -> Result<Flavor> {
-        let f = self
-            .cfg
-            .role_flavors
-            .iter()
-            .find(|(role, _)| role == flavor)
-            .map(|(_, f)| f.as_str())
-            .unwrap_or(flavor);
-        Flavor::parse(op, field, f)
-    }
-
     pub(crate) fn spec_of(vm: &Vm) -> Option<InstanceSpec> {
         vm.attrs
             .get(SPEC_FIELD)
@@ -135,7 +124,7 @@ impl VSphereProvider {
                 ),
             ));
         }
-        let flavor = self.flavor_of(op, &format!("{field}.flavor"), &spec.flavor)?;
+        let flavor = Flavor::parse(op, &format!("{field}.flavor"), &spec.flavor)?;
         let template = vms
             .iter()
             .find(|v| v.template && (v.name == spec.image || v.moref.value == spec.image))

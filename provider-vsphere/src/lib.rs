@@ -12,7 +12,7 @@
 //! | availability zone | a compute cluster of the datacenter (`VSphere.Clusters`, default all) |
 //! | instance | a VM cloned from the template (`image` = template name or moref) into the cluster's root resource pool, on `VSphere.Datastore`; id = the VM's moref (`vm-42`) |
 //! | network | `VSphere.Network`, a standard or distributed port group: the clone's first adapter is moved onto it in the same `ReconfigVM_Task` as the flavor (a device edit that keeps its MAC and slot; a VMXNET3 adapter is added when the template has none); unset keeps the template's |
-//! | flavor | `cpus:memoryMiB`, applied by `ReconfigVM_Task`; a role name (`master`, `node`, `glusterfs`) maps to its `VSphere.*Flavor` |
+//! | flavor | `cpus:memoryMiB`, applied by `ReconfigVM_Task` |
 //! | user data | `guestinfo.userdata` (base64) + `guestinfo.userdata.encoding` in `extraConfig` (cloud-init's VMware datasource) |
 //! | instance tags | vCenter custom attributes (one global definition per tag key, `SetField` per value) |
 //! | volume | a virtual disk `[datastore] plinth-volumes/<name>.vmdk` + its record `<name>.json`; id = name |
@@ -38,15 +38,32 @@
 //!
 //! ## Configuration
 //!
-//! [`VSphereBuilder`] from code, from the environment ([`VSphereBuilder::from_env`]) or
-//! from a cluster spec's `VSphere.*` keys ([`VSphereBuilder::with_property`]):
+//! [`VSphereBuilder`] is a [`provider_core::config::ProviderBuilder`]: from code, from
+//! the environment ([`VSphereBuilder::from_env`]) or from a cluster spec's `VSphere.*`
+//! keys ([`VSphereBuilder::with_property`], [`KEYS`]):
+//!
+//! | key | what | environment |
+//! |---|---|---|
+//! | `VSphere.URL` | the vCenter SDK endpoint (required) | `VSPHERE_URL`, `GOVC_URL` |
+//! | `VSphere.Username` | the vCenter user (required) | `VSPHERE_USERNAME`, `GOVC_USERNAME` |
+//! | `VSphere.Password` | the user's password (required, secret) | `VSPHERE_PASSWORD`, `GOVC_PASSWORD` |
+//! | `VSphere.Datacenter` | the datacenter (required) | `VSPHERE_DATACENTER`, `GOVC_DATACENTER` |
+//! | `VSphere.Clusters` | compute clusters used as AZs; default all of the datacenter | `VSPHERE_CLUSTERS` |
+//! | `VSphere.Datastore` | datastore of VMs and volumes; default the first | `VSPHERE_DATASTORE`, `GOVC_DATASTORE` |
+//! | `VSphere.Network` | port group of the instances' first adapter; default the template's | `VSPHERE_NETWORK`, `GOVC_NETWORK` |
+//! | `VSphere.CACertFile` | PEM file of CAs to trust | `VSPHERE_CA_CERT_FILE`, `GOVC_TLS_CA_CERTS` |
+//!
+//! The template and flavors are not provider settings: they come in each instance
+//! spec (`image`, `flavor`). A missing or wrong setting is
+//! [`provider_core::Error::Config`] naming its key.
 //!
 //! ```no_run
 //! # async fn demo() -> provider_core::Result<()> {
 //! use provider_core::Provider;
 //! let cloud = provider_vsphere::VSphereBuilder::from_env()
 //!     .with_clusters(["DC0_C0", "DC0_C1", "DC0_C2"])
-//!     .build()?;
+//!     .build()
+//!     .await?;
 //! for az in cloud.list_availability_zones().await? {
 //!     println!("{}", az.name);
 //! }
@@ -65,6 +82,6 @@ pub mod soap;
 mod tags;
 mod volumes;
 
-pub use config::{Flavor, VSphereBuilder, VSphereConfig};
+pub use config::{Flavor, VSphereBuilder, VSphereConfig, KEYS};
 pub use provider::VSphereProvider;
 pub use tags::{EMPTY_VALUE, RESERVED_PREFIX, SPEC_FIELD};

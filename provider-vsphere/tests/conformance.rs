@@ -30,7 +30,7 @@ fn template() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_kit_passes() {
     let Some(b) = builder() else { return };
-    let provider = b.build().expect("provider");
+    let provider = b.build().await.expect("provider");
     let config = ConformanceConfig::new(template(), "1:256")
         .with_user_data("#cloud-config\n")
         .with_concurrency(4);
@@ -45,6 +45,7 @@ async fn wrong_password_is_unauthorized() {
     let provider = b
         .with_password("definitely-wrong")
         .build()
+        .await
         .expect("provider");
     let err = provider.list_availability_zones().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
@@ -57,6 +58,7 @@ async fn unknown_cluster_names_the_key() {
     let provider = b
         .with_clusters(["no-such-cluster"])
         .build()
+        .await
         .expect("provider");
     let err = provider.list_availability_zones().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
@@ -66,7 +68,7 @@ async fn unknown_cluster_names_the_key() {
 #[tokio::test]
 async fn zones_are_the_clusters_and_no_fip_or_lb() {
     let Some(b) = builder() else { return };
-    let provider = b.build().expect("provider");
+    let provider = b.build().await.expect("provider");
     let zones = provider.list_availability_zones().await.expect("zones");
     assert!(!zones.is_empty());
     let caps = provider.capabilities();

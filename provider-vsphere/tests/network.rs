@@ -53,7 +53,7 @@ async fn clones_move_onto_the_configured_network() {
     let tag = format!("vs-net-{}", std::process::id());
     for (i, network) in ["DC0_DVPG0", "VM Network"].into_iter().enumerate() {
         let b = VSphereBuilder::from_env().with_network(network);
-        let p = b.build().expect("provider");
+        let p = b.clone().build().await.expect("provider");
         let zone = p.list_availability_zones().await.unwrap()[0].name.clone();
         let vm = p
             .create_instance(&InstanceSpec {

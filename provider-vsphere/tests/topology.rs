@@ -20,7 +20,7 @@ async fn seed_topology_up_and_down() {
         eprintln!("skipped: vSphere simulator not running (set VSPHERE_URL)");
         return;
     }
-    let vs = Arc::new(VSphereBuilder::from_env().build().expect("provider"));
+    let vs = Arc::new(VSphereBuilder::from_env().build().await.expect("provider"));
     let metrics = Instrumented::new();
     let p: Arc<dyn Provider> = Arc::new(Layered::new(
         vs.clone() as Arc<dyn Provider>,

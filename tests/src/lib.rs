@@ -63,3 +63,8 @@ pub fn instance_name(body: &str) -> Option<&str> {
     body.split_whitespace()
         .find_map(|w| w.strip_prefix("name="))
 }
+
+/// The README's Rust examples, compiled as doc tests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;

@@ -5,25 +5,24 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster::execute::{ExecuteOptions, Quiet};
-use cluster::{destroy, Cluster, ClusterSpec, Observed};
+use cluster::{Cluster, ClusterSpec, Observed};
 use provider_core::layer::{Instrumented, Layered};
 use provider_core::{InstanceState, Operation, Provider, TagFilter};
 use provider_local::{LocalConfig, LocalProvider};
 use tests::{examples_dir, http_get, instance_name, local_helper};
 
 /// Destroys the cluster even when an assertion fails halfway.
-struct Cleanup(Arc<dyn Provider>, String);
+struct Cleanup(Cluster);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let (p, name) = (self.0.clone(), self.1.clone());
+        let c = self.0.clone();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             rt.block_on(async {
-                let _ = destroy::destroy(p, &name, &ExecuteOptions::default(), &Quiet).await;
+                let _ = c.destroy().await;
             });
             Ok::<_, std::io::Error>(())
         })
@@ -45,11 +44,11 @@ async fn local_example_end_to_end() {
     );
     let metrics = Instrumented::new();
     let p: Arc<dyn Provider> = Arc::new(Layered::new(local.clone(), metrics.clone()));
-    let _cleanup = Cleanup(p.clone(), spec.name.clone());
     let c = Cluster::new(spec.clone(), p.clone());
+    let _cleanup = Cleanup(c.clone());
 
     // Apply brings the seed's topology up for real.
-    let out = c.apply(&Quiet).await.expect("apply");
+    let out = c.apply().await.expect("apply");
     assert!(out.report.is_complete());
     let st = c.status().await.unwrap();
     assert_eq!(st.nodes.len(), 6);
@@ -114,7 +113,7 @@ async fn local_example_end_to_end() {
 
     // Apply twice: nothing planned and no create reaches the cloud.
     metrics.reset();
-    let again = c.apply(&Quiet).await.unwrap();
+    let again = c.apply().await.unwrap();
     assert!(again.plan.is_empty(), "{}", again.plan);
     let snap = metrics.snapshot();
     for op in [
@@ -130,9 +129,7 @@ async fn local_example_end_to_end() {
     }
 
     // Destroy leaves nothing with the cluster tag, and nothing at all in this cloud.
-    destroy::destroy(p.clone(), &spec.name, &ExecuteOptions::default(), &Quiet)
-        .await
-        .expect("destroy");
+    c.destroy().await.expect("destroy");
     let left = Observed::fetch(p.as_ref(), &spec.name).await.unwrap();
     assert!(left.is_empty(), "{left:?}");
     assert!(local

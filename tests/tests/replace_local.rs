@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster::execute::Quiet;
 use cluster::replace::{Probe, ReplaceOptions, Step};
-use cluster::{replace, Cluster, ClusterSpec, NoHooks, Selector};
+use cluster::{Cluster, ClusterSpec, Selector};
 use provider_core::Provider;
 use provider_local::{LocalConfig, LocalProvider};
 use tests::{examples_dir, http_get, instance_name, local_helper};
@@ -37,8 +36,8 @@ impl Drop for DestroyAll {
 /// Prints each node's progress, so a slow run on a loaded machine shows where it is.
 struct Print;
 
-impl cluster::replace::Progress for Print {
-    fn step(&self, old: &str, new: &str, step: &Step) {
+impl cluster::Observer for Print {
+    fn replacing(&self, old: &str, new: &str, step: &Step) {
         println!("{old} -> {new}: {step}");
     }
 }
@@ -66,7 +65,7 @@ async fn replace_every_node_under_load_without_a_failed_request() {
     let _cleanup = DestroyAll(local.clone());
     let p: Arc<dyn Provider> = local.clone();
     let c = Cluster::new(spec.clone(), p);
-    c.apply(&Quiet).await.expect("apply");
+    c.apply().await.expect("apply");
 
     let before = c.status().await.unwrap();
     let ingress = before
@@ -124,7 +123,11 @@ async fn replace_every_node_under_load_without_a_failed_request() {
         ..ReplaceOptions::default()
     };
     let t0 = Instant::now();
-    let report = replace(&c, &Selector::All, &opts, &NoHooks, &Print).await;
+    let report = c
+        .clone()
+        .with_observer(Arc::new(Print))
+        .replace(&Selector::All, &opts)
+        .await;
     let took = t0.elapsed();
     stop.store(true, Ordering::SeqCst);
     let (ok, failed) = client.await.unwrap();
@@ -148,6 +151,6 @@ async fn replace_every_node_under_load_without_a_failed_request() {
         "{after:?}"
     );
     // Every worker still answers through the LB and nothing is left to apply.
-    let (plan, _) = c.plan().await.unwrap();
+    let plan = c.plan().await.unwrap();
     assert!(plan.is_empty(), "{plan}");
 }

@@ -14,9 +14,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cluster::execute::{ExecuteOptions, Quiet};
-use cluster::spec::{LoadBalancerMode, ProviderSettings};
-use cluster::{destroy, Cluster, ClusterSpec, Error, Observed};
+use cluster::spec::LoadBalancerMode;
+use cluster::{Cluster, ClusterSpec, Error, Observed};
 use provider_core::layer::{Instrumented, Layered};
 use provider_core::{InstanceState, Operation, Provider, TagFilter};
 use provider_vsphere::VSphereBuilder;
@@ -68,31 +67,15 @@ fn load(dir: &Path, cluster: &str, external_lb: bool) -> ClusterSpec {
     ClusterSpec::load(&path).expect("the example spec is valid")
 }
 
-/// provider-vsphere from the spec, the way `plinth` (feature `vsphere`) builds it.
-fn open(spec: &ClusterSpec) -> provider_vsphere::VSphereProvider {
-    let ProviderSettings::VSphere(s) = &spec.settings else {
-        panic!("not a vSphere spec");
-    };
-    let mut b = VSphereBuilder::new()
-        .with_url(s.url.clone())
-        .with_username(s.username.clone())
-        .with_password_secret(s.password.clone())
-        .with_datacenter(s.datacenter.clone())
-        .with_clusters(spec.availability_zones.iter().cloned())
-        .with_template(spec.masters.image.clone())
-        .with_role_flavor("master", spec.masters.flavor.clone())
-        .with_role_flavor("node", spec.nodes.flavor.clone())
-        .with_role_flavor("glusterfs", spec.storage.flavor.clone());
-    if let Some(v) = &s.datastore {
-        b = b.with_datastore(v.clone());
-    }
-    if let Some(v) = &spec.network.network {
-        b = b.with_network(v.clone());
-    }
-    if let Some(v) = &s.ca_cert_file {
-        b = b.with_ca_cert_file(v.clone());
-    }
-    b.build().expect("provider-vsphere from the spec")
+/// provider-vsphere from the spec, as `cluster::cloud::open` builds it (kept concrete
+/// here to count its vim25 requests).
+async fn open(spec: &ClusterSpec) -> provider_vsphere::VSphereProvider {
+    spec.provider_config
+        .configure(VSphereBuilder::from_env())
+        .expect("the spec's VSphere keys")
+        .build()
+        .await
+        .expect("provider-vsphere from the spec")
 }
 
 /// How many resources the provider still holds with the cluster's tag.
@@ -106,17 +89,17 @@ async fn tagged(p: &dyn Provider, cluster: &str) -> (usize, usize, usize) {
 }
 
 /// Destroys the cluster even when an assertion fails halfway.
-struct Cleanup(Arc<dyn Provider>, String);
+struct Cleanup(Cluster);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let (p, name) = (self.0.clone(), self.1.clone());
+        let c = self.0.clone();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             rt.block_on(async {
-                let _ = destroy::destroy(p, &name, &ExecuteOptions::default(), &Quiet).await;
+                let _ = c.destroy().await;
             });
             Ok::<_, std::io::Error>(())
         })
@@ -134,17 +117,17 @@ async fn vsphere_example_apply_status_destroy() {
     let spec = load(dir.path(), &name, true);
     assert_eq!(spec.load_balancer_mode, LoadBalancerMode::External);
     assert_eq!(spec.availability_zones, ["DC0_C0", "DC0_C1", "DC0_C2"]);
-    let vs = Arc::new(open(&spec));
+    let vs = Arc::new(open(&spec).await);
     let metrics = Instrumented::new();
     let p: Arc<dyn Provider> = Arc::new(Layered::new(
         vs.clone() as Arc<dyn Provider>,
         metrics.clone(),
     ));
-    let _cleanup = Cleanup(p.clone(), name.clone());
     let c = Cluster::new(spec.clone(), p.clone());
+    let _cleanup = Cleanup(c.clone());
 
     // Plan: runnable, says the LB is external, creates no LB.
-    let (plan, _) = c.plan().await.expect("plan");
+    let plan = c.plan().await.expect("plan");
     assert!(plan.blockers.is_empty(), "{plan}");
     assert!(
         plan.warnings
@@ -160,7 +143,7 @@ async fn vsphere_example_apply_status_destroy() {
     // Apply.
     let t = Instant::now();
     let before = vs.api_requests();
-    let out = c.apply(&Quiet).await.expect("apply");
+    let out = c.apply().await.expect("apply");
     let apply_time = t.elapsed();
     let apply_calls = vs.api_requests() - before;
     assert!(out.report.is_complete());
@@ -205,7 +188,7 @@ async fn vsphere_example_apply_status_destroy() {
 
     // Apply again: nothing planned, nothing created.
     metrics.reset();
-    let again = c.apply(&Quiet).await.expect("second apply");
+    let again = c.apply().await.expect("second apply");
     assert!(again.plan.is_empty(), "{}", again.plan);
     let snap = metrics.snapshot();
     for op in [
@@ -220,9 +203,7 @@ async fn vsphere_example_apply_status_destroy() {
 
     // Destroy leaves nothing tagged with the cluster.
     let t = Instant::now();
-    destroy::destroy(p.clone(), &name, &ExecuteOptions::default(), &Quiet)
-        .await
-        .expect("destroy");
+    c.destroy().await.expect("destroy");
     let destroy_time = t.elapsed();
     assert_eq!(tagged(p.as_ref(), &name).await, (0, 0, 0));
     let left = Observed::fetch(p.as_ref(), &name).await.unwrap();
@@ -242,18 +223,18 @@ async fn vsphere_without_external_lb_is_refused_before_anything_is_created() {
     let name = format!("vs-nolb-{}", std::process::id());
     let spec = load(dir.path(), &name, false);
     assert_eq!(spec.load_balancer_mode, LoadBalancerMode::Provider);
-    let p: Arc<dyn Provider> = Arc::new(open(&spec));
-    let _cleanup = Cleanup(p.clone(), name.clone());
+    let p: Arc<dyn Provider> = Arc::new(open(&spec).await);
     let c = Cluster::new(spec, p.clone());
+    let _cleanup = Cleanup(c.clone());
 
-    let (plan, _) = c.plan().await.expect("plan");
+    let plan = c.plan().await.expect("plan");
     assert!(
         plan.blockers
             .iter()
             .any(|b| b.contains("set LoadBalancer = external")),
         "{plan}"
     );
-    match c.apply(&Quiet).await {
+    match c.apply().await {
         Err(Error::Blocked(reasons)) => assert!(
             reasons.iter().any(|r| r.contains("no load balancers")),
             "{reasons:?}"

@@ -9,8 +9,9 @@
 //! plinth scale   -i examples/local.properties node 6
 //! ```
 //!
-//! The spec's `Provider` picks the provider; providers are compiled in through cargo
-//! features (`local`, `openstack`, `aws`, `vsphere`, all on by default).
+//! Arguments, prompts and output only: the spec's `Provider` picks the provider
+//! ([`cluster::cloud`], cargo features `local`, `openstack`, `aws`, `vsphere`, all on by
+//! default) and every command is a [`cluster::Cluster`] method.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -22,9 +23,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use cluster::execute::{ExecuteOptions, Observer};
 use cluster::plan::PlannedAction;
 use cluster::status::ClusterStatus;
-use cluster::{destroy, Cluster, ClusterSpec, Error, ProviderKind, ProviderSettings};
+use cluster::{Cluster, ClusterSpec, Error, ProviderKind, Step};
 use indicatif::{ProgressBar, ProgressStyle};
-use provider_core::Provider;
 
 #[path = "plinth/rolling.rs"]
 mod rolling;
@@ -97,8 +97,7 @@ enum Command {
 fn main() -> ExitCode {
     // When provider-local started this program as its helper (daemon or instance),
     // this runs it and exits; so `cargo run -p cluster` needs nothing else built.
-    #[cfg(feature = "local")]
-    provider_local::helper::run_if_requested();
+    cluster::cloud::host_helper_if_requested();
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -155,7 +154,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Plan(args) => {
             let (cluster, _) = open(&args, 8).await?;
-            let (plan, _) = cluster.plan().await?;
+            let plan = cluster.plan().await?;
             match out {
                 Output::Json => print_json(&plan)?,
                 Output::Human => print!("{plan}"),
@@ -164,9 +163,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Apply { spec, concurrency } => {
             let (cluster, stop) = open(&spec, concurrency).await?;
             stop_on_ctrl_c(stop);
-            let (plan, observed) = cluster.plan().await?;
-            let progress = Progress::new(plan.actions.len(), out == Output::Human);
-            let outcome = cluster.run(plan, &observed, &progress).await;
+            let plan = cluster.plan().await?;
+            let progress = Arc::new(Progress::bar(plan.actions.len(), out == Output::Human));
+            let outcome = cluster
+                .clone()
+                .with_observer(progress.clone())
+                .run(plan)
+                .await;
             progress.finish();
             let outcome = outcome?;
             let status = cluster.status().await?;
@@ -203,10 +206,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Destroy { spec: args, yes } => {
             let (cluster, stop) = open(&args, 8).await?;
             let name = cluster.spec().name.clone();
-            let provider = cluster.provider().clone();
-            let opts = cluster.options().clone();
-            let (plan, observed) = destroy::plan(provider.clone(), &name, &opts).await?;
-            if observed.is_empty() {
+            let plan = cluster.plan_destroy().await?;
+            if plan.is_empty() {
                 match out {
                     Output::Json => {
                         print_json(&serde_json::json!({"cluster": name, "removed": 0}))?
@@ -215,21 +216,21 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 }
                 return Ok(());
             }
-            confirm(&name, observed.len(), yes)?;
+            let resources = plan.resources();
+            confirm(&name, resources, yes)?;
             stop_on_ctrl_c(stop);
-            let progress = Progress::new(plan.actions.len(), out == Output::Human);
-            let report = destroy::run(provider, &plan, &observed, &opts, &progress).await;
+            let progress = Arc::new(Progress::bar(plan.actions.len(), out == Output::Human));
+            let outcome = cluster.with_observer(progress.clone()).run(plan).await;
             progress.finish();
-            let report = report?;
+            let report = outcome?.report;
             match out {
                 Output::Json => print_json(&serde_json::json!({
                     "cluster": name,
-                    "removed": observed.len(),
+                    "removed": resources,
                     "report": report,
                 }))?,
                 Output::Human => println!(
-                    "cluster {name}: destroyed ({} resources, {} actions)",
-                    observed.len(),
+                    "cluster {name}: destroyed ({resources} resources, {} actions)",
                     report.done.len()
                 ),
             }
@@ -244,183 +245,13 @@ async fn open(
     concurrency: usize,
 ) -> Result<(Cluster, Arc<std::sync::atomic::AtomicBool>), CliError> {
     let spec = ClusterSpec::load(&args.input)?;
-    let provider = open_provider(&spec).await?;
     let mut options = ExecuteOptions {
         concurrency: concurrency.max(1),
         ..ExecuteOptions::default()
     };
     options.lease.force = args.force_unlock;
     let stop = options.stop.clone();
-    Ok((Cluster::new(spec, provider).with_options(options), stop))
-}
-
-/// Maps the spec to a concrete provider; only the binary knows them.
-async fn open_provider(spec: &ClusterSpec) -> Result<Arc<dyn Provider>, CliError> {
-    match &spec.settings {
-        #[cfg(feature = "local")]
-        ProviderSettings::Local(settings) => local::open(spec, settings).await,
-        #[cfg(not(feature = "local"))]
-        ProviderSettings::Local(_) => Err(not_compiled(ProviderKind::Local, "local")),
-        #[cfg(feature = "openstack")]
-        ProviderSettings::OpenStack(settings) => openstack::open(settings).await,
-        #[cfg(not(feature = "openstack"))]
-        ProviderSettings::OpenStack(_) => Err(not_compiled(ProviderKind::OpenStack, "openstack")),
-        #[cfg(feature = "aws")]
-        ProviderSettings::Aws(settings) => aws::open(spec, settings).await,
-        #[cfg(not(feature = "aws"))]
-        ProviderSettings::Aws(_) => Err(not_compiled(ProviderKind::Aws, "aws")),
-        #[cfg(feature = "vsphere")]
-        ProviderSettings::VSphere(settings) => vsphere::open(spec, settings),
-        #[cfg(not(feature = "vsphere"))]
-        ProviderSettings::VSphere(_) => Err(not_compiled(ProviderKind::VSphere, "vsphere")),
-    }
-}
-
-/// Only a build that leaves a cloud out can need this.
-#[cfg(not(all(
-    feature = "local",
-    feature = "openstack",
-    feature = "aws",
-    feature = "vsphere"
-)))]
-fn not_compiled(kind: ProviderKind, feature: &str) -> CliError {
-    CliError::Message(format!(
-        "provider {kind} is not compiled into this build: rebuild with `--features {feature}`"
-    ))
-}
-
-#[cfg(feature = "aws")]
-mod aws {
-    use std::sync::Arc;
-
-    use cluster::spec::AwsSettings;
-    use cluster::ClusterSpec;
-    use provider_aws::AwsBuilder;
-    use provider_core::Provider;
-
-    use super::CliError;
-
-    /// Opens provider-aws: credentials from the AWS config chain (and
-    /// `AWS_ENDPOINT_URL` for an emulator), `AWS.Region` and `AWS.VpcID` from the spec,
-    /// and the spec's AZs with `AWS.SubnetIDs` (one subnet per AZ, in AZ order).
-    pub async fn open(spec: &ClusterSpec, s: &AwsSettings) -> Result<Arc<dyn Provider>, CliError> {
-        let mut b = AwsBuilder::from_env()
-            .region(s.region.clone())
-            .availability_zones(spec.availability_zones.iter().cloned())
-            .subnet_ids(spec.network.subnets.iter().cloned());
-        if let Some(v) = &s.vpc_id {
-            b = b.vpc_id(v.clone());
-        }
-        Ok(Arc::new(b.build().await?))
-    }
-}
-
-#[cfg(feature = "openstack")]
-mod openstack {
-    use std::sync::Arc;
-
-    use cluster::spec::OpenStackSettings;
-    use provider_core::Provider;
-    use provider_openstack::OpenStackBuilder;
-
-    use super::CliError;
-
-    /// Opens provider-openstack with the spec's `OpenStack.*` settings.
-    pub async fn open(s: &OpenStackSettings) -> Result<Arc<dyn Provider>, CliError> {
-        let mut b = OpenStackBuilder::new()
-            .with_auth_url(s.auth_url.clone())
-            .with_username(s.username.clone())
-            .with_password(s.password.clone());
-        if let Some(v) = &s.domain_name {
-            b = b.with_domain_name(v.clone());
-        }
-        if let Some(v) = &s.project_id {
-            b = b.with_project_id(v.clone());
-        }
-        if let Some(v) = &s.project_name {
-            b = b.with_project_name(v.clone());
-        }
-        if let Some(v) = &s.region_name {
-            b = b.with_region_name(v.clone());
-        }
-        if let Some(v) = &s.ca_cert_file {
-            b = b.with_ca_cert_file(v.clone());
-        }
-        Ok(Arc::new(b.build().await?))
-    }
-}
-
-#[cfg(feature = "vsphere")]
-mod vsphere {
-    use std::sync::Arc;
-
-    use cluster::spec::VSphereSettings;
-    use cluster::ClusterSpec;
-    use provider_core::Provider;
-    use provider_vsphere::VSphereBuilder;
-
-    use super::CliError;
-
-    /// Opens provider-vsphere with the spec's `VSphere.*` settings: `VSphere.Clusters`
-    /// are the spec's AZs, `VSphere.Network` its network, `VSphere.Template` the roles'
-    /// image, and the `VSphere.*Flavor` keys the roles' flavors (`cpus:memoryMiB`).
-    /// It connects lazily, on the first call.
-    pub fn open(spec: &ClusterSpec, s: &VSphereSettings) -> Result<Arc<dyn Provider>, CliError> {
-        let mut b = VSphereBuilder::new()
-            .with_url(s.url.clone())
-            .with_username(s.username.clone())
-            .with_password_secret(s.password.clone())
-            .with_datacenter(s.datacenter.clone())
-            .with_clusters(spec.availability_zones.iter().cloned());
-        if let Some(v) = &s.datastore {
-            b = b.with_datastore(v.clone());
-        }
-        if let Some(v) = &spec.network.network {
-            b = b.with_network(v.clone());
-        }
-        if !spec.masters.image.is_empty() {
-            b = b.with_template(spec.masters.image.clone());
-        }
-        for (role, flavor) in [
-            ("master", &spec.masters.flavor),
-            ("node", &spec.nodes.flavor),
-            ("glusterfs", &spec.storage.flavor),
-        ] {
-            if !flavor.is_empty() {
-                b = b.with_role_flavor(role, flavor.clone());
-            }
-        }
-        if let Some(v) = &s.ca_cert_file {
-            b = b.with_ca_cert_file(v.clone());
-        }
-        Ok(Arc::new(b.build()?))
-    }
-}
-
-#[cfg(feature = "local")]
-mod local {
-    use std::sync::Arc;
-
-    use cluster::spec::LocalSettings;
-    use cluster::ClusterSpec;
-    use provider_core::Provider;
-    use provider_local::{LocalConfig, LocalProvider};
-
-    use super::CliError;
-
-    /// Opens provider-local with the spec's AZs and state directory.
-    pub async fn open(
-        spec: &ClusterSpec,
-        settings: &LocalSettings,
-    ) -> Result<Arc<dyn Provider>, CliError> {
-        let mut config = LocalConfig::from_env();
-        if let Some(dir) = &settings.state_dir {
-            config.state_dir = dir.clone();
-        }
-        config.availability_zones = spec.availability_zones.clone();
-        let p = LocalProvider::open(config).await?;
-        Ok(Arc::new(p))
-    }
+    Ok((Cluster::open(spec).await?.with_options(options), stop))
 }
 
 /// First Ctrl-C: start nothing new and let in-flight actions finish; second: abort.
@@ -462,13 +293,20 @@ fn confirm(cluster: &str, resources: usize, yes: bool) -> Result<(), CliError> {
     }
 }
 
-/// A progress bar over the plan's actions (hidden when stderr is not a terminal).
-struct Progress(Option<ProgressBar>);
+/// Progress on stderr for humans: a bar over a plan's actions (hidden when there is
+/// nothing to do or output is JSON), or one line per node step of replace and scale.
+struct Progress {
+    bar: Option<ProgressBar>,
+    lines: bool,
+}
 
 impl Progress {
-    fn new(total: usize, human: bool) -> Self {
+    fn bar(total: usize, human: bool) -> Self {
         if !human || total == 0 {
-            return Self(None);
+            return Self {
+                bar: None,
+                lines: false,
+            };
         }
         let bar = ProgressBar::new(total as u64);
         if let Ok(style) =
@@ -476,11 +314,21 @@ impl Progress {
         {
             bar.set_style(style.progress_chars("=> "));
         }
-        Self(Some(bar))
+        Self {
+            bar: Some(bar),
+            lines: false,
+        }
+    }
+
+    fn lines(human: bool) -> Self {
+        Self {
+            bar: None,
+            lines: human,
+        }
     }
 
     fn finish(&self) {
-        if let Some(b) = &self.0 {
+        if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
     }
@@ -488,18 +336,29 @@ impl Progress {
 
 impl Observer for Progress {
     fn started(&self, action: &PlannedAction) {
-        if let Some(b) = &self.0 {
+        if let Some(b) = &self.bar {
             b.set_message(action.action.to_string());
         }
     }
 
     fn finished(&self, action: &PlannedAction, error: Option<&Error>) {
-        if let Some(b) = &self.0 {
+        if let Some(b) = &self.bar {
             b.inc(1);
             match error {
                 None => b.println(format!("  done  {}", action.action)),
                 Some(e) => b.println(format!("  FAIL  {}: {e}", action.action)),
             }
+        }
+    }
+
+    fn replacing(&self, old: &str, new: &str, step: &Step) {
+        if !self.lines {
+            return;
+        }
+        match (old.is_empty(), new.is_empty()) {
+            (true, _) => eprintln!("{new}: {step}"),
+            (_, true) => eprintln!("{old}: {step}"),
+            _ => eprintln!("{old} -> {new}: {step}"),
         }
     }
 }

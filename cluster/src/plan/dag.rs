@@ -309,6 +309,12 @@ pub struct Plan {
     pub blockers: Vec<String>,
     /// Notes for the operator.
     pub warnings: Vec<String>,
+    /// The state the plan was made from (the executor starts from its ids).
+    #[serde(skip)]
+    pub(crate) observed: super::Observed,
+    /// Whether it removes the whole cluster (made by [`crate::Cluster::plan_destroy`]).
+    #[serde(skip)]
+    pub(crate) teardown: bool,
 }
 
 impl Plan {
@@ -325,6 +331,17 @@ impl Plan {
         deps.dedup();
         self.actions.push(PlannedAction { id, action, deps });
         id
+    }
+
+    /// The state the plan was made from.
+    pub fn observed(&self) -> &super::Observed {
+        &self.observed
+    }
+
+    /// How many resources the cluster held when the plan was made (what a
+    /// [`crate::Cluster::plan_destroy`] plan removes).
+    pub fn resources(&self) -> usize {
+        self.observed.len()
     }
 
     /// Counts of actions by kind, for summaries.

@@ -11,11 +11,12 @@ pub mod toml;
 pub mod validate;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ipnet::IpNet;
+use provider_core::config::ProviderBuilder;
 use provider_core::LbProtocol;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -234,7 +235,7 @@ pub struct ClusterSpec {
     /// The LBs (API, and ingress when there are worker nodes).
     pub load_balancers: Vec<LoadBalancerDef>,
     /// The provider's own settings (endpoints, credentials, ...).
-    pub settings: ProviderSettings,
+    pub provider_config: ProviderConfig,
 }
 
 impl ClusterSpec {
@@ -277,74 +278,51 @@ impl ClusterSpec {
     }
 }
 
-/// The provider's own settings, typed per provider. Only the `plinth` binary reads
-/// them (to open a concrete provider); the planner never does.
-#[derive(Debug, Clone)]
-pub enum ProviderSettings {
-    /// `Local.*`.
-    Local(LocalSettings),
-    /// `OpenStack.*`.
-    OpenStack(OpenStackSettings),
-    /// `AWS.*` (credentials come from the AWS config chain, never from the spec).
-    Aws(AwsSettings),
-    /// `VSphere.*`.
-    VSphere(VSphereSettings),
+/// The provider's own settings from the spec: the `<Prefix>.*` entries its key table
+/// declares ([`provider_core::config::ConfigKey`]), handed to its builder when the
+/// cluster opens it ([`crate::cloud::open`]). The planner never reads them. Values of
+/// secret keys never reach `Debug`.
+#[derive(Clone, Default)]
+pub struct ProviderConfig {
+    entries: Vec<(String, SecretString, bool)>,
 }
 
-/// `Local.*` settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalSettings {
-    /// `Local.StateDir`: where the local cloud keeps its state; `None` for its default.
-    pub state_dir: Option<PathBuf>,
+impl ProviderConfig {
+    /// Adds `key = value`; `secret` hides the value from `Debug`.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>, secret: bool) {
+        let key = key.into();
+        self.entries.retain(|(k, _, _)| *k != key);
+        self.entries
+            .push((key, SecretString::from(value.into()), secret));
+    }
+
+    /// The keys set, e.g. `OpenStack.AuthURL`.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(k, _, _)| k.as_str())
+    }
+
+    /// Sets every entry on a provider's builder (`with_property`), secrets included,
+    /// as [`crate::cloud::open`] does; for callers that need the concrete provider.
+    pub fn configure<B: ProviderBuilder>(&self, builder: B) -> provider_core::Result<B> {
+        self.entries.iter().try_fold(builder, |b, (k, v, _)| {
+            b.with_property(k, v.expose_secret())
+        })
+    }
 }
 
-/// `OpenStack.*` settings.
-#[derive(Debug, Clone)]
-pub struct OpenStackSettings {
-    /// `OpenStack.AuthURL`: Keystone v3 endpoint.
-    pub auth_url: String,
-    /// `OpenStack.Username`.
-    pub username: String,
-    /// `OpenStack.Password`: never printed.
-    pub password: SecretString,
-    /// `OpenStack.DomainName`.
-    pub domain_name: Option<String>,
-    /// `OpenStack.ProjectID`.
-    pub project_id: Option<String>,
-    /// `OpenStack.ProjectName`.
-    pub project_name: Option<String>,
-    /// `OpenStack.RegionName`.
-    pub region_name: Option<String>,
-    /// `OpenStack.CACertFile`.
-    pub ca_cert_file: Option<PathBuf>,
-    /// `OpenStack.KeypairFile`: the keypair's private key, for the installer's SSH.
-    pub keypair_file: Option<PathBuf>,
-    /// `OpenStack.FloatingIPPoolID`.
-    pub floating_ip_pool_id: Option<String>,
-}
-
-/// `AWS.*` settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AwsSettings {
-    /// `AWS.Region`.
-    pub region: String,
-    /// `AWS.VpcID`.
-    pub vpc_id: Option<String>,
-}
-
-/// `VSphere.*` settings.
-#[derive(Debug, Clone)]
-pub struct VSphereSettings {
-    /// `VSphere.URL`: the vCenter SDK endpoint.
-    pub url: String,
-    /// `VSphere.Username`.
-    pub username: String,
-    /// `VSphere.Password`: never printed.
-    pub password: SecretString,
-    /// `VSphere.Datacenter`.
-    pub datacenter: String,
-    /// `VSphere.Datastore`.
-    pub datastore: Option<String>,
-    /// `VSphere.CACertFile`.
-    pub ca_cert_file: Option<PathBuf>,
+impl fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.entries.iter().map(|(k, v, secret)| {
+                (
+                    k,
+                    if *secret {
+                        "[REDACTED]"
+                    } else {
+                        v.expose_secret()
+                    },
+                )
+            }))
+            .finish()
+    }
 }

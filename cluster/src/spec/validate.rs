@@ -3,13 +3,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
 
 use ipnet::IpNet;
 // provider-core's own limits are checked here too, so the spec is rejected before
 // planning with the spec key named.
 use provider_core::{LbProtocol, MAX_USER_DATA_BYTES, MAX_VOLUME_GIB};
-use secrecy::SecretString;
 
 use super::*;
 
@@ -98,106 +96,100 @@ pub const GENERAL_KEYS: &[&str] = &[
     "LoadBalancer",
 ];
 
-/// `OpenStack.*` keys (without the prefix).
-pub const OPENSTACK_KEYS: &[&str] = &[
-    "CACertFile",
-    "AuthURL",
-    "Username",
-    "Password",
-    "DomainName",
-    "ProjectID",
-    "ProjectName",
-    "RegionName",
-    "LinuxImageID",
-    "MasterFlavorID",
-    "NodeFlavorID",
-    "GlusterFSFlavorID",
-    "Keypair",
-    "KeypairFile",
-    "JumpboxCIDR",
-    "LoadBalancerCIDR",
-    "NetworkID",
-    "SubnetID",
-    "FloatingIPPoolName",
-    "FloatingIPPoolID",
-    "AvailabilityZones",
-];
-
-/// `AWS.*` keys (without the prefix).
-pub const AWS_KEYS: &[&str] = &[
-    "Region",
-    "VpcID",
-    "SubnetIDs",
-    "AMI",
-    "MasterInstanceType",
-    "NodeInstanceType",
-    "GlusterFSInstanceType",
-    "KeyName",
-    "JumpboxCIDR",
-    "LoadBalancerCIDR",
-    "AvailabilityZones",
-];
-
-/// `VSphere.*` keys (without the prefix).
-pub const VSPHERE_KEYS: &[&str] = &[
-    "URL",
-    "Username",
-    "Password",
-    "Datacenter",
-    "Clusters",
-    "Datastore",
-    "Network",
-    "Template",
-    "MasterFlavor",
-    "NodeFlavor",
-    "GlusterFSFlavor",
-    "CACertFile",
-    "JumpboxCIDR",
-    "LoadBalancerCIDR",
-];
-
-/// `Local.*` keys (without the prefix).
-pub const LOCAL_KEYS: &[&str] = &[
-    "StateDir",
-    "AvailabilityZones",
-    "Image",
-    "MasterFlavor",
-    "NodeFlavor",
-    "GlusterFSFlavor",
-    "JumpboxCIDR",
-    "LoadBalancerCIDR",
-    "FloatingIPPool",
-];
-
-fn provider_keys(kind: ProviderKind) -> &'static [&'static str] {
+/// The cluster's own keys under a provider's prefix (without the prefix): where the
+/// seed's spec format names the topology (image, flavors, network, CIDRs, AZs) per
+/// cloud. The provider's own keys come from its table ([`crate::cloud::keys`]); a key
+/// in both (the AZ list, AWS subnets and VPC, the vSphere network) is read by both.
+pub fn topology_keys(kind: ProviderKind) -> &'static [&'static str] {
     match kind {
-        ProviderKind::Local => LOCAL_KEYS,
-        ProviderKind::OpenStack => OPENSTACK_KEYS,
-        ProviderKind::Aws => AWS_KEYS,
-        ProviderKind::VSphere => VSPHERE_KEYS,
+        ProviderKind::OpenStack => &[
+            "LinuxImageID",
+            "MasterFlavorID",
+            "NodeFlavorID",
+            "GlusterFSFlavorID",
+            "Keypair",
+            "KeypairFile",
+            "JumpboxCIDR",
+            "LoadBalancerCIDR",
+            "NetworkID",
+            "SubnetID",
+            "FloatingIPPoolName",
+            "FloatingIPPoolID",
+            "AvailabilityZones",
+        ],
+        ProviderKind::Aws => &[
+            "AMI",
+            "MasterInstanceType",
+            "NodeInstanceType",
+            "GlusterFSInstanceType",
+            "KeyName",
+            "JumpboxCIDR",
+            "LoadBalancerCIDR",
+            "VpcID",
+            "SubnetIDs",
+            "AvailabilityZones",
+        ],
+        ProviderKind::VSphere => &[
+            "Template",
+            "MasterFlavor",
+            "NodeFlavor",
+            "GlusterFSFlavor",
+            "JumpboxCIDR",
+            "LoadBalancerCIDR",
+            "Network",
+            "Clusters",
+        ],
+        ProviderKind::Local => &[
+            "Image",
+            "MasterFlavor",
+            "NodeFlavor",
+            "GlusterFSFlavor",
+            "JumpboxCIDR",
+            "LoadBalancerCIDR",
+            "FloatingIPPool",
+            "AvailabilityZones",
+        ],
     }
 }
 
-/// Every key the parser knows, prefixed.
-pub fn known_keys() -> Vec<String> {
+/// Every key a spec for `kind` may use, prefixed: the general keys, the cluster's
+/// topology keys and the provider's own (when it is compiled in).
+pub fn known_keys(kind: ProviderKind) -> Vec<String> {
+    let p = kind.key_prefix();
     let mut keys: Vec<String> = GENERAL_KEYS.iter().map(|k| k.to_string()).collect();
-    for kind in ProviderKind::ALL {
-        for k in provider_keys(kind) {
-            keys.push(format!("{}.{k}", kind.key_prefix()));
+    keys.extend(topology_keys(kind).iter().map(|k| format!("{p}.{k}")));
+    for k in crate::cloud::keys(kind).unwrap_or_default() {
+        let key = format!("{p}.{}", k.name);
+        if !keys.contains(&key) {
+            keys.push(key);
         }
     }
     keys
 }
 
-/// Whether the key holds a secret, whose value must never be shown.
+/// Whether the key holds a secret, whose value must never be shown: its provider's
+/// table says so, or (for a provider not compiled in) its name does.
 pub fn is_secret_key(key: &str) -> bool {
-    key.to_ascii_lowercase().ends_with("password")
+    let lower = key.to_ascii_lowercase();
+    if lower.ends_with("password") || lower.ends_with("secret") {
+        return true;
+    }
+    ProviderKind::ALL.into_iter().any(|kind| {
+        let prefixed = key
+            .strip_prefix(kind.key_prefix())
+            .is_some_and(|rest| rest.starts_with('.'));
+        prefixed
+            && crate::cloud::keys(kind).is_some_and(|keys| {
+                provider_core::config::find_key(kind.key_prefix(), keys, key)
+                    .is_some_and(|k| k.secret)
+            })
+    })
 }
 
-/// The known key nearest to `key` by edit distance (case-insensitive).
-pub fn nearest_key(key: &str) -> Option<String> {
+/// The key of a `kind` spec nearest to `key` by edit distance (case-insensitive).
+pub fn nearest_key(kind: ProviderKind, key: &str) -> Option<String> {
     let lower = key.to_ascii_lowercase();
-    known_keys()
+    known_keys(kind)
         .into_iter()
         .map(|k| (edit_distance(&lower, &k.to_ascii_lowercase()), k))
         .min_by_key(|(d, _)| *d)
@@ -316,16 +308,6 @@ impl<'a> Fields<'a> {
             }
         }
     }
-
-    fn secret(&mut self, key: &str, what: &str) -> SecretString {
-        match self.get(key) {
-            Some(v) => SecretString::from(v.to_string()),
-            None => {
-                self.error(key, format!("missing credential: set {key} to {what}"));
-                SecretString::from(String::new())
-            }
-        }
-    }
 }
 
 /// Flavor and image keys of one provider, per role.
@@ -374,6 +356,43 @@ fn role_keys(kind: ProviderKind) -> RoleKeys {
 const COUNT_KEYS: [&str; 3] = ["MasterCount", "NodeCount", "GlusterNodeCount"];
 const USER_DATA_KEYS: [&str; 3] = ["MasterUserData", "NodeUserData", "GlusterUserData"];
 
+/// Why `key` is not a key of a spec for `provider` (`None`: unknown provider), or
+/// `None` when it is one.
+fn check_key(provider: Option<ProviderKind>, key: &str) -> Option<String> {
+    let known = |kind: ProviderKind| known_keys(kind).iter().any(|k| k == key);
+    let Some(kind) = provider else {
+        // Which keys exist depends on the provider; without one, any provider's do.
+        if ProviderKind::ALL.into_iter().any(known) {
+            return None;
+        }
+        let lower = key.to_ascii_lowercase();
+        let near = ProviderKind::ALL
+            .into_iter()
+            .filter_map(|k| nearest_key(k, key))
+            .min_by_key(|k| edit_distance(&lower, &k.to_ascii_lowercase()));
+        return Some(match near {
+            Some(k) => format!("unknown key: did you mean {k}?"),
+            None => "unknown key: remove it".to_string(),
+        });
+    };
+    if known(kind) {
+        return None;
+    }
+    let other = ProviderKind::ALL.into_iter().find(|k| {
+        *k != kind
+            && key
+                .strip_prefix(k.key_prefix())
+                .is_some_and(|rest| rest.starts_with('.'))
+    });
+    Some(match (other, nearest_key(kind, key)) {
+        (Some(other), _) => format!(
+            "a key of provider {other}, but Provider = {kind}: remove it, or set Provider = {other}"
+        ),
+        (None, Some(k)) => format!("unknown key: did you mean {k}?"),
+        (None, None) => "unknown key: remove it".to_string(),
+    })
+}
+
 /// Validates entries into a spec, or reports every problem found.
 pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
     let mut f = Fields {
@@ -381,18 +400,37 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         entries: HashMap::new(),
         errors: Vec::new(),
     };
-    let known = known_keys();
+    // The provider first: it decides which keys exist.
+    let provider_value = entries
+        .iter()
+        .rev()
+        .find(|e| e.key == "Provider")
+        .map(|e| e.value.trim())
+        .filter(|v| !v.is_empty());
+    let provider = provider_value.and_then(|v| {
+        ProviderKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(v))
+    });
+    let provider_keys = provider.and_then(crate::cloud::keys).unwrap_or_default();
+    let mut provider_config = ProviderConfig::default();
     for e in entries {
-        if !known.iter().any(|k| k == &e.key) {
-            let hint = match nearest_key(&e.key) {
-                Some(k) => format!("unknown key: did you mean {k}?"),
-                None => "unknown key: remove it".to_string(),
-            };
+        if let Some(problem) = check_key(provider, &e.key) {
             f.errors.push(match e.location {
-                Location::Line(l) => SpecError::at_line(file, l, &e.key, hint),
-                Location::Key => SpecError::at_key(file, &e.key, hint),
+                Location::Line(l) => SpecError::at_line(file, l, &e.key, problem),
+                Location::Key => SpecError::at_key(file, &e.key, problem),
             });
             continue;
+        }
+        if let Some(kind) = provider {
+            let own = e
+                .key
+                .strip_prefix(kind.key_prefix())
+                .and_then(|rest| rest.strip_prefix('.'))
+                .and_then(|name| provider_keys.iter().find(|k| k.name == name));
+            if let Some(k) = own {
+                provider_config.insert(e.key.clone(), e.value.clone(), k.secret);
+            }
         }
         if let Some(first) = f.entries.insert(e.key.as_str(), e) {
             let at = match first.location {
@@ -404,27 +442,24 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         }
     }
 
-    let provider = match f.get("Provider") {
-        None => {
-            f.error(
-                "Provider",
-                "missing: set Provider = OpenStack, AWS, VSphere or local",
-            );
-            None
-        }
-        Some(v) => {
-            let found = ProviderKind::ALL
-                .into_iter()
-                .find(|k| k.as_str().eq_ignore_ascii_case(v));
-            if found.is_none() {
-                f.error(
-                    "Provider",
-                    format!("unknown provider {v:?}: use one of OpenStack, AWS, VSphere, local"),
-                );
-            }
-            found
-        }
-    };
+    match (provider_value, provider) {
+        (None, _) => f.error(
+            "Provider",
+            "missing: set Provider = OpenStack, AWS, VSphere or local",
+        ),
+        (Some(v), None) => f.error(
+            "Provider",
+            format!("unknown provider {v:?}: use one of OpenStack, AWS, VSphere, local"),
+        ),
+        (Some(_), Some(kind)) if crate::cloud::keys(kind).is_none() => f.error(
+            "Provider",
+            format!(
+                "provider {kind} is not compiled into this build: rebuild with `--features {}`",
+                crate::cloud::feature(kind)
+            ),
+        ),
+        _ => {}
+    }
 
     let name = f.string("ClusterName").unwrap_or_else(|| "plinth".into());
     let name_ok = !name.is_empty()
@@ -463,7 +498,7 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         );
     }
 
-    let Some(kind) = provider else {
+    let (Some(kind), true) = (provider, f.errors.iter().all(|e| e.key != "Provider")) else {
         return Err(SpecErrors(f.errors));
     };
     let p = kind.key_prefix();
@@ -681,42 +716,6 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         });
     }
 
-    let settings = match kind {
-        ProviderKind::Local => ProviderSettings::Local(LocalSettings {
-            state_dir: f.get("Local.StateDir").map(PathBuf::from),
-        }),
-        ProviderKind::OpenStack => ProviderSettings::OpenStack(OpenStackSettings {
-            auth_url: f.required(
-                "OpenStack.AuthURL",
-                "set the Keystone v3 endpoint, e.g. https://keystone.example:5000/v3",
-            ),
-            username: f.required("OpenStack.Username", "set the OpenStack user name"),
-            password: f.secret("OpenStack.Password", "the OpenStack user's password"),
-            domain_name: f.string("OpenStack.DomainName"),
-            project_id: f.string("OpenStack.ProjectID"),
-            project_name: f.string("OpenStack.ProjectName"),
-            region_name: f.string("OpenStack.RegionName"),
-            ca_cert_file: f.get("OpenStack.CACertFile").map(PathBuf::from),
-            keypair_file: f.get("OpenStack.KeypairFile").map(PathBuf::from),
-            floating_ip_pool_id: f.string("OpenStack.FloatingIPPoolID"),
-        }),
-        ProviderKind::Aws => ProviderSettings::Aws(AwsSettings {
-            region: f.required("AWS.Region", "set the AWS region, e.g. eu-west-1"),
-            vpc_id: f.string("AWS.VpcID"),
-        }),
-        ProviderKind::VSphere => ProviderSettings::VSphere(VSphereSettings {
-            url: f.required(
-                "VSphere.URL",
-                "set the vCenter SDK endpoint, e.g. https://vcenter.example/sdk",
-            ),
-            username: f.required("VSphere.Username", "set the vCenter user name"),
-            password: f.secret("VSphere.Password", "the vCenter user's password"),
-            datacenter: f.required("VSphere.Datacenter", "name the datacenter"),
-            datastore: f.string("VSphere.Datastore"),
-            ca_cert_file: f.get("VSphere.CACertFile").map(PathBuf::from),
-        }),
-    };
-
     if !f.errors.is_empty() {
         return Err(SpecErrors(f.errors));
     }
@@ -740,7 +739,7 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         network,
         load_balancer_mode,
         load_balancers,
-        settings,
+        provider_config,
     })
 }
 
@@ -760,10 +759,18 @@ mod tests {
     fn edit_distance_basics() {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "abc"), 3);
+        let os = ProviderKind::OpenStack;
         assert_eq!(
-            nearest_key("OpenStack.Pasword").as_deref(),
+            nearest_key(os, "OpenStack.Pasword").as_deref(),
             Some("OpenStack.Password")
         );
-        assert_eq!(nearest_key("nodecount").as_deref(), Some("NodeCount"));
+        assert_eq!(nearest_key(os, "nodecount").as_deref(), Some("NodeCount"));
+        // Suggestions come from the spec's own provider only.
+        let near = nearest_key(ProviderKind::Local, "Local.Password");
+        assert!(
+            near.as_deref()
+                .is_some_and(|k| k.starts_with("Local.") || !k.contains('.')),
+            "{near:?}"
+        );
     }
 }

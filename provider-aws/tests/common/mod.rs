@@ -107,20 +107,20 @@ pub async fn fixture(endpoint: &str, octet: u8) -> Fixture {
 /// quick polling (moto's states change at once), small pages.
 pub fn builder(endpoint: &str, f: &Fixture) -> AwsBuilder {
     AwsBuilder::from_env()
-        .endpoint_url(endpoint)
-        .region("us-east-1")
-        .vpc_id(&f.vpc)
-        .subnet_ids(f.subnets.clone())
-        .availability_zones(ZONES)
-        .sdk_max_attempts(1)
-        .page_size(5)
-        .drain_period(Duration::from_secs(0))
-        .consistency_window(Duration::from_secs(5))
-        .poller(Poller::new(
+        .with_endpoint_url(endpoint)
+        .with_region("us-east-1")
+        .with_vpc_id(&f.vpc)
+        .with_subnet_ids(f.subnets.clone())
+        .with_availability_zones(ZONES)
+        .with_sdk_max_attempts(1)
+        .with_page_size(5)
+        .with_drain_period(Duration::from_secs(0))
+        .with_consistency_window(Duration::from_secs(5))
+        .with_poller(Poller::new(
             Duration::from_millis(20),
             Duration::from_millis(200),
         ))
-        .timeouts(Timeouts::all(Duration::from_secs(60)))
+        .with_timeouts(Timeouts::all(Duration::from_secs(60)))
 }
 
 /// The provider for the fixture.

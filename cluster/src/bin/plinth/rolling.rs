@@ -1,14 +1,16 @@
-//! `plinth replace` and `plinth scale`: the CLI over [`cluster::replace()`] and
-//! [`cluster::scale()`]. Progress goes to stderr one line per node step; the summary (or
+//! `plinth replace` and `plinth scale`: the CLI over [`cluster::Cluster::replace`] and
+//! [`cluster::Cluster::scale`]. Progress goes to stderr one line per node step; the summary (or
 //! one JSON document with `--output json`) to stdout. The first Ctrl-C lets the node
 //! steps in flight finish and starts no new one; a second aborts; a rerun finishes.
 
 use std::time::Duration;
 
-use cluster::replace::{Probe, Progress, ReplaceOptions, Step};
-use cluster::{NoHooks, Role, Selector};
+use std::sync::Arc;
 
-use super::{open, print_json, stop_on_ctrl_c, CliError, Output, SpecArgs};
+use cluster::replace::{Probe, ReplaceOptions};
+use cluster::{Role, Selector};
+
+use super::{open, print_json, stop_on_ctrl_c, CliError, Output, Progress, SpecArgs};
 
 /// Knobs shared by replace and scale.
 #[derive(Debug, clap::Args)]
@@ -93,22 +95,6 @@ fn role(s: &str) -> Result<Role, CliError> {
     })
 }
 
-/// One stderr line per node step, for humans.
-struct Lines(bool);
-
-impl Progress for Lines {
-    fn step(&self, old: &str, new: &str, step: &Step) {
-        if !self.0 {
-            return;
-        }
-        match (old.is_empty(), new.is_empty()) {
-            (true, _) => eprintln!("{new}: {step}"),
-            (_, true) => eprintln!("{old}: {step}"),
-            _ => eprintln!("{old} -> {new}: {step}"),
-        }
-    }
-}
-
 /// Runs `plinth replace`.
 pub async fn replace(args: ReplaceArgs, out: Output) -> Result<(), CliError> {
     let selector = if let Some(r) = &args.role {
@@ -132,14 +118,10 @@ pub async fn replace(args: ReplaceArgs, out: Output) -> Result<(), CliError> {
         again: args.again,
         ..args.rolling.options()
     };
-    let report = cluster::replace(
-        &cluster,
-        &selector,
-        &opts,
-        &NoHooks,
-        &Lines(out == Output::Human),
-    )
-    .await?;
+    let report = cluster
+        .with_observer(Arc::new(Progress::lines(out == Output::Human)))
+        .replace(&selector, &opts)
+        .await?;
     match out {
         Output::Json => print_json(&report)?,
         Output::Human => println!("{report}"),
@@ -152,15 +134,10 @@ pub async fn scale(args: ScaleArgs, out: Output) -> Result<(), CliError> {
     let r = role(&args.role)?;
     let (cluster, stop) = open(&args.spec, 8).await?;
     stop_on_ctrl_c(stop);
-    let report = cluster::scale(
-        &cluster,
-        r,
-        args.count,
-        &args.rolling.options(),
-        &NoHooks,
-        &Lines(out == Output::Human),
-    )
-    .await?;
+    let report = cluster
+        .with_observer(Arc::new(Progress::lines(out == Output::Human)))
+        .scale(r, args.count, &args.rolling.options())
+        .await?;
     match out {
         Output::Json => print_json(&report)?,
         Output::Human => println!("{report}"),
