@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use provider_core::layer::Layered;
+use provider_core::ProviderExt;
 use provider_core::{Provider, SecurityGroupSpec};
 
 use crate::execute::{execute, ExecuteOptions, Observer, Report};
@@ -126,6 +127,7 @@ impl Cluster {
             &self.spec,
             &zones,
             &self.provider.capabilities(),
+            &self.provider.families(),
         ))
     }
 

@@ -18,6 +18,7 @@ use cluster::execute::{ExecuteOptions, Quiet};
 use cluster::spec::{LoadBalancerMode, ProviderSettings};
 use cluster::{destroy, Cluster, ClusterSpec, Error, Observed};
 use provider_core::layer::{Instrumented, Layered};
+use provider_core::ProviderExt;
 use provider_core::{InstanceState, Operation, Provider, TagFilter};
 use provider_vsphere::VSphereBuilder;
 use tests::examples_dir;
