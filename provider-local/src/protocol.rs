@@ -1,8 +1,6 @@
 //! What the client and the daemon say to each other over the state dir's unix socket:
 //! one JSON [`Request`] line, one JSON [`Response`] line, per connection.
 
-#[cfg(test)]
-use provider_core::Operation;
 use provider_core::{
     Error, FloatingIpSpec, IngressRule, InstanceSpec, LoadBalancerSpec, MemberSpec, ResourceKind,
     SecurityGroupSpec, TagFilter, Tags, VolumeSpec,
@@ -137,6 +135,7 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use provider_core::Operation;
 
     #[test]
     fn errors_round_trip() {
