@@ -1,6 +1,14 @@
 //! Floating IPs: loopback addresses whose forwarders carry the ports the instance's groups open.
 
-use super::*;
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use provider_core::{Error, FloatingIp, FloatingIpSpec, Operation, Result, TagFilter};
+
+use super::{db, new_id, Cloud};
+use crate::daemon::rows::{FipRow, InstanceRow};
+use crate::protocol::Page;
+use crate::store::Table;
 
 impl Cloud {
     /// Allocates a floating IP from the pool.

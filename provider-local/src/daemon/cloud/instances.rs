@@ -1,8 +1,19 @@
 //! Instances: supervised processes, each bound to its own loopback address.
 
-use futures::future::try_join_all;
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::time::Duration;
 
-use super::*;
+use futures::future::try_join_all;
+use provider_core::{Error, Instance, InstanceSpec, InstanceState, Operation, Result, TagFilter};
+use tokio::time::Instant;
+
+use super::{db, io_err, new_id, Cloud, STOP_GRACE};
+use crate::catalog::{self, Image, HTTP_IMAGE_PORT};
+use crate::daemon::rows::{FipRow, GroupRow, InstanceRow, VolumeRow};
+use crate::protocol::Page;
+use crate::store::Table;
+use crate::supervisor::{self, files, InstanceBoot};
 
 impl Cloud {
     /// Starts an instance process and waits until it serves.

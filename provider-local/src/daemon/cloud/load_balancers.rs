@@ -1,6 +1,18 @@
 //! Load balancers: TCP proxies on their own loopback address, with health checks and round robin.
 
-use super::*;
+use std::collections::{BTreeSet, HashSet};
+use std::net::IpAddr;
+
+use provider_core::{
+    Error, Listener, LoadBalancer, LoadBalancerSpec, LoadBalancerState, Member, MemberHealth,
+    MemberSpec, Operation, Pool, Result, TagFilter,
+};
+
+use super::{db, lock, new_id, Cloud};
+use crate::daemon::rows::{GroupRow, InstanceRow, LbRow};
+use crate::lb::{LbRuntime, ListenerPlan};
+use crate::protocol::Page;
+use crate::store::Table;
 
 impl Cloud {
     /// Starts a load balancer's listeners on a fresh address.

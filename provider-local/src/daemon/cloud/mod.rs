@@ -8,32 +8,25 @@ mod load_balancers;
 mod security_groups;
 mod volumes;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use ipnet::IpNet;
 use provider_core::{
-    AvailabilityZone, Error, FloatingIp, FloatingIpSpec, IngressRule, Instance, InstanceSpec,
-    InstanceState, Listener, LoadBalancer, LoadBalancerSpec, LoadBalancerState, Member,
-    MemberHealth, MemberSpec, Operation, Pool, ResourceKind, Result, RuleSource, SecurityGroup,
-    SecurityGroupSpec, TagFilter, Tags, Volume, VolumeAttachment, VolumeSpec, VolumeState,
-    MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN,
+    AvailabilityZone, Error, Instance, InstanceState, LoadBalancer, LoadBalancerState, Operation,
+    ResourceKind, Result, RuleSource, TagFilter, Tags, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN,
 };
-use tokio::time::Instant;
 
 use super::rows::{FipRow, GroupRow, InstanceRow, LbRow, Row, VolumeRow};
 use crate::acl::{InstanceNet, NetView, SharedView};
-use crate::catalog::{self, Image, HTTP_IMAGE_PORT};
 use crate::config::LocalConfig;
 use crate::forwarder::Forwarder;
-use crate::lb::{LbRuntime, ListenerPlan};
+use crate::lb::LbRuntime;
 use crate::locate::HelperCommand;
 use crate::protocol::Page;
 use crate::store::{Store, StoreError, Table};
-use crate::supervisor::{self, files, InstanceBoot};
 
 const GIB: u64 = 1024 * 1024 * 1024;
 /// How long a stopped instance gets between SIGTERM and SIGKILL.

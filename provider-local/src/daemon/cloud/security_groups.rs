@@ -1,6 +1,13 @@
 //! Security groups: rules are stored and enforced by the ACL view every forwarder and load balancer reads.
 
-use super::*;
+use provider_core::{
+    Error, IngressRule, Operation, Result, RuleSource, SecurityGroup, SecurityGroupSpec, TagFilter,
+};
+
+use super::{db, new_id, Cloud};
+use crate::daemon::rows::{GroupRow, InstanceRow, LbRow};
+use crate::protocol::Page;
+use crate::store::Table;
 
 impl Cloud {
     pub(super) fn check_rule_source(

@@ -1,6 +1,16 @@
 //! Volumes: sparse files, attached as links in the instance's volumes directory.
 
-use super::*;
+use std::path::PathBuf;
+
+use provider_core::{
+    Error, Operation, Result, TagFilter, Volume, VolumeAttachment, VolumeSpec, VolumeState,
+};
+
+use super::{db, io_err, new_id, Cloud, GIB};
+use crate::daemon::rows::{InstanceRow, VolumeRow};
+use crate::protocol::Page;
+use crate::store::Table;
+use crate::supervisor::files;
 
 impl Cloud {
     pub(super) fn volume_path(&self, id: &str) -> PathBuf {
