@@ -7,7 +7,7 @@ use cluster::plan::{diff, Desired, DiffOptions, Observed, RuleRef};
 use cluster::ClusterSpec;
 use criterion::{criterion_group, criterion_main, Criterion};
 use provider_core::{
-    Capabilities, FloatingIp, Instance, InstanceState, LbProtocol, Listener, LoadBalancer,
+    Capabilities, Family, FloatingIp, Instance, InstanceState, LbProtocol, Listener, LoadBalancer,
     LoadBalancerState, Member, MemberHealth, Pool, RuleSource, SecurityGroup, Volume,
     VolumeAttachment, VolumeState,
 };
@@ -17,8 +17,6 @@ GlusterNodeCount = 1\nLocal.AvailabilityZones = az-1,az-2,az-3\n";
 
 fn caps() -> Capabilities {
     Capabilities {
-        floating_ips: true,
-        load_balancers: true,
         lb_protocols: vec![LbProtocol::Tcp, LbProtocol::Http],
         group_sources: true,
         page_size: 1000,
@@ -137,7 +135,7 @@ fn observed_from(d: &Desired) -> Observed {
 fn bench(c: &mut Criterion) {
     let spec = ClusterSpec::parse("big.properties", SPEC).expect("valid spec");
     let opts = DiffOptions::default();
-    let desired = Desired::from_spec(&spec, &zones(), &caps());
+    let desired = Desired::from_spec(&spec, &zones(), &caps(), Family::ALL);
     assert_eq!(desired.instances.len(), 10_000);
     let full = observed_from(&desired);
     // The synthetic cloud matches the spec: its plan is empty.
@@ -152,7 +150,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("desired+diff, nothing exists", |b| {
         b.iter(|| {
-            let d = Desired::from_spec(black_box(&spec), &zones(), &caps());
+            let d = Desired::from_spec(black_box(&spec), &zones(), &caps(), Family::ALL);
             let p = diff(&d, &Observed::default(), &opts);
             assert_eq!(
                 p.actions
@@ -166,7 +164,7 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("desired+diff, all exists", |b| {
         b.iter(|| {
-            let d = Desired::from_spec(black_box(&spec), &zones(), &caps());
+            let d = Desired::from_spec(black_box(&spec), &zones(), &caps(), Family::ALL);
             diff(&d, black_box(&full), &opts)
         })
     });

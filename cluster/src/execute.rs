@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use provider_core::layer::Retry;
+use provider_core::ProviderExt;
 use provider_core::{
     InstanceSpec, ListenerSpec, LoadBalancerSpec, MemberSpec, Provider, ResourceKind,
     SecurityGroupSpec,

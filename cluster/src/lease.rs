@@ -46,6 +46,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use provider_core::ProviderExt;
 use provider_core::{ErrorKind, Provider, ResourceKind, SecurityGroupSpec, TagFilter, Tags};
 
 use crate::plan::TAG_CLUSTER;

@@ -21,6 +21,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use provider_core::layer::Layered;
+use provider_core::ProviderExt;
 use provider_core::{Provider, SecurityGroupSpec};
 
 use crate::execute::{execute, ExecuteOptions, Observer, Quiet, Report};
@@ -197,6 +198,7 @@ impl Cluster {
             &self.spec,
             &zones,
             &self.provider.capabilities(),
+            &self.provider.families(),
         ))
     }
 

@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use provider_core::{
-    Instance, InstanceSpec, InstanceState, MemberHealth, MemberSpec, Provider, ResourceKind,
-    TagFilter, Tags,
+    Family, Instance, InstanceSpec, InstanceState, MemberHealth, MemberSpec, Provider, ProviderExt,
+    ResourceKind, TagFilter, Tags,
 };
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -303,6 +303,7 @@ impl<'a> Ctx<'a> {
             &spec,
             &zones,
             &self.cluster.provider().capabilities(),
+            &self.cluster.provider().families(),
         ))
     }
 }
@@ -777,7 +778,7 @@ pub async fn run_probe(
 }
 
 async fn memberships(ctx: &Ctx<'_>, old: &Instance, new: &Instance) -> Result<Vec<Membership>> {
-    if !ctx.cluster.provider().capabilities().load_balancers {
+    if !ctx.cluster.provider().supports(Family::LoadBalancers) {
         return Ok(Vec::new());
     }
     let lbs = ctx.p.list_load_balancers(&ctx.filter()).await?;
@@ -905,7 +906,7 @@ async fn move_floating_ips(
     new: &Instance,
     slot: &str,
 ) -> Result<()> {
-    if !ctx.cluster.provider().capabilities().floating_ips {
+    if !ctx.cluster.provider().supports(Family::FloatingIps) {
         return Ok(());
     }
     let slot_fips: BTreeSet<&str> = desired

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use provider_core::{Instance, MemberSpec, ResourceKind};
+use provider_core::{Family, Instance, MemberSpec, ProviderExt, ResourceKind};
 use serde::Serialize;
 
 use crate::plan::TAG_CLUSTER;
@@ -201,10 +201,9 @@ fn rolling(node: &str, message: impl Into<String>) -> Error {
 /// delete.
 async fn remove_node(ctx: &Ctx<'_>, node: &Instance) -> Result<()> {
     let filter = provider_core::TagFilter::new(TAG_CLUSTER, &ctx.cluster.spec().name);
-    let caps = ctx.cluster.provider().capabilities();
     ctx.progress.replacing(&node.name, "", &Step::Draining);
     let mut was_member = false;
-    if caps.load_balancers {
+    if ctx.cluster.provider().supports(Family::LoadBalancers) {
         for lb in ctx.p.list_load_balancers(&filter).await? {
             for l in &lb.listeners {
                 for m in l.pool.members.iter().filter(|m| m.instance_id == node.id) {
@@ -236,7 +235,7 @@ async fn remove_node(ctx: &Ctx<'_>, node: &Instance) -> Result<()> {
             ctx.p.detach_volume(&v.id).await?;
         }
     }
-    if caps.floating_ips {
+    if ctx.cluster.provider().supports(Family::FloatingIps) {
         for f in ctx.p.list_floating_ips(&filter).await? {
             if f.instance_id.as_deref() == Some(node.id.as_str()) {
                 ctx.p.release_floating_ip(&f.id).await?;

@@ -10,6 +10,7 @@ use cluster::execute::Observer;
 use cluster::plan::{Action, PlannedAction};
 use cluster::{Error, Observed};
 use provider_core::layer::{FaultInjecting, FaultPlan, Layered};
+use provider_core::ProviderExt;
 use provider_core::{Operation, Provider, TagFilter};
 
 const CREATES: [Operation; 8] = [

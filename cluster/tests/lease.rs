@@ -14,6 +14,7 @@ use cluster::{Cluster, ClusterSpec, Error, LeaseOptions, Role, Selector};
 use provider_core::layer::{Layer, Layered, Retry};
 use provider_core::memory::{MemoryConfig, MemoryProvider};
 use provider_core::wait::{Poller, Timeouts};
+use provider_core::ProviderExt;
 use provider_core::{Operation, Provider, ResourceKind, SecurityGroup, TagFilter, Tags};
 
 fn spec(name: &str) -> ClusterSpec {

@@ -6,12 +6,10 @@ use std::collections::BTreeMap;
 
 use cluster::plan::{diff, Action, Desired, DiffOptions, Observed, RuleRef, TAG_SPEC_HASH};
 use cluster::spec::Role;
-use provider_core::{Capabilities, IngressRule, LbProtocol, Protocol, RuleSource};
+use provider_core::{Capabilities, Family, IngressRule, LbProtocol, Protocol, RuleSource};
 
 fn caps() -> Capabilities {
     Capabilities {
-        floating_ips: true,
-        load_balancers: true,
         lb_protocols: vec![LbProtocol::Tcp, LbProtocol::Http],
         group_sources: true,
         page_size: 100,
@@ -40,7 +38,7 @@ fn spread_is_even_for_many_counts() {
             spec.masters.count = masters;
             spec.nodes.count = nodes;
             spec.storage.count = storage;
-            let d = Desired::from_spec(&spec, &zones(nz), &caps());
+            let d = Desired::from_spec(&spec, &zones(nz), &caps(), Family::ALL);
             for (role, count) in [
                 (Role::Master, masters),
                 (Role::Node, nodes),
@@ -66,7 +64,7 @@ fn spread_is_even_for_many_counts() {
 #[test]
 fn names_tags_and_spec_hash() {
     let spec = common::memory_spec("demo", 3, 6, 2);
-    let d = Desired::from_spec(&spec, &zones(3), &caps());
+    let d = Desired::from_spec(&spec, &zones(3), &caps(), Family::ALL);
     let names: Vec<_> = d.instances.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(
         &names[..4],
@@ -98,7 +96,7 @@ fn names_tags_and_spec_hash() {
 
     // Counts never change a role's hash; the image does.
     let hash = |spec: &cluster::ClusterSpec, role| {
-        Desired::from_spec(spec, &zones(3), &caps())
+        Desired::from_spec(spec, &zones(3), &caps(), Family::ALL)
             .instances
             .iter()
             .find(|i| i.role == role)
@@ -118,7 +116,7 @@ fn names_tags_and_spec_hash() {
 #[test]
 fn groups_are_least_privilege() {
     let spec = common::memory_spec("lp", 1, 3, 1);
-    let d = Desired::from_spec(&spec, &zones(3), &caps());
+    let d = Desired::from_spec(&spec, &zones(3), &caps(), Family::ALL);
     let g = |n: &str| {
         d.groups
             .iter()
@@ -172,7 +170,7 @@ fn groups_are_least_privilege() {
 #[test]
 fn dag_orders_groups_instances_volumes_ips_then_lbs() {
     let spec = common::memory_spec("dag", 3, 6, 2);
-    let d = Desired::from_spec(&spec, &zones(3), &caps());
+    let d = Desired::from_spec(&spec, &zones(3), &caps(), Family::ALL);
     let plan = diff(
         &d,
         &Observed::default(),
@@ -273,13 +271,16 @@ fn dag_orders_groups_instances_volumes_ips_then_lbs() {
 
 #[test]
 fn a_provider_without_lbs_blocks_apply_unless_the_lb_is_external() {
-    let no_lb = Capabilities {
-        load_balancers: false,
-        floating_ips: false,
-        ..caps()
-    };
+    let no_lb = caps();
+    // Neither floating IPs nor load balancers, as on vSphere.
+    let families = [
+        Family::Core,
+        Family::SecurityGroups,
+        Family::Instances,
+        Family::Volumes,
+    ];
     let spec = common::memory_spec("vs", 1, 3, 0);
-    let d = Desired::from_spec(&spec, &zones(3), &no_lb);
+    let d = Desired::from_spec(&spec, &zones(3), &no_lb, &families);
     assert_eq!(
         d.blockers,
         ["this provider has no load balancers: set LoadBalancer = external in test.properties and bring your own"]
@@ -294,7 +295,7 @@ fn a_provider_without_lbs_blocks_apply_unless_the_lb_is_external() {
 
     let text = common::memory_spec_text("vs", 1, 3, 0) + "LoadBalancer = external\n";
     let spec = cluster::ClusterSpec::parse("ext.properties", &text).unwrap();
-    let d = Desired::from_spec(&spec, &zones(3), &no_lb);
+    let d = Desired::from_spec(&spec, &zones(3), &no_lb, &families);
     assert!(d.blockers.is_empty());
     assert!(d.load_balancers.is_empty());
     // The nodes admit the external LB by its CIDR, and no LB group exists.

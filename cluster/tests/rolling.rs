@@ -23,6 +23,7 @@ use cluster::{Cluster, ClusterSpec, Error, LeaseOptions, Role, Selector};
 use provider_core::layer::{Layer, Layered, Retry};
 use provider_core::memory::{MemoryConfig, MemoryProvider};
 use provider_core::wait::{Poller, Timeouts};
+use provider_core::ProviderExt;
 use provider_core::{Instance, Operation, Provider, TagFilter};
 
 fn spec(name: &str, masters: usize, nodes: usize, storage: usize) -> ClusterSpec {

@@ -1,11 +1,12 @@
-//! The [`Provider`] implementation: each method delegates to its resource family's
-//! module; `update_tags` is here because it spans them.
+//! The [`Provider`] and family implementations: each method delegates to its resource
+//! family's module; `update_tags` is here because it spans them.
 
 use async_trait::async_trait;
 use provider_core::{
-    AvailabilityZone, Capabilities, Error, FloatingIp, FloatingIpSpec, IngressRule, Instance,
-    InstanceSpec, LbProtocol, LoadBalancer, LoadBalancerSpec, MemberSpec, Operation, Provider,
-    ResourceKind, Result, SecurityGroup, SecurityGroupSpec, TagFilter, Tags, Volume, VolumeSpec,
+    AvailabilityZone, Capabilities, Error, FloatingIp, FloatingIpSpec, FloatingIps, IngressRule,
+    Instance, InstanceSpec, Instances, LbProtocol, LoadBalancer, LoadBalancerSpec, LoadBalancers,
+    MemberSpec, Operation, Provider, ResourceKind, Result, SecurityGroup, SecurityGroupSpec,
+    SecurityGroups, TagFilter, Tags, Volume, VolumeSpec, Volumes,
 };
 
 use crate::error::sdk;
@@ -74,8 +75,6 @@ impl Provider for AwsProvider {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            floating_ips: true,
-            load_balancers: true,
             lb_protocols: vec![LbProtocol::Tcp, LbProtocol::Http],
             group_sources: true,
             page_size: self.config.page_size,
@@ -106,6 +105,29 @@ impl Provider for AwsProvider {
         }
     }
 
+    fn security_groups(&self) -> Option<&dyn SecurityGroups> {
+        Some(self)
+    }
+
+    fn instances(&self) -> Option<&dyn Instances> {
+        Some(self)
+    }
+
+    fn volumes(&self) -> Option<&dyn Volumes> {
+        Some(self)
+    }
+
+    fn floating_ips(&self) -> Option<&dyn FloatingIps> {
+        Some(self)
+    }
+
+    fn load_balancers(&self) -> Option<&dyn LoadBalancers> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl SecurityGroups for AwsProvider {
     async fn create_security_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
         self.create_group(spec).await
     }
@@ -129,7 +151,10 @@ impl Provider for AwsProvider {
     async fn delete_security_group(&self, id: &str) -> Result<()> {
         self.delete_group(id).await
     }
+}
 
+#[async_trait]
+impl FloatingIps for AwsProvider {
     async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
         self.allocate_fip(spec).await
     }
@@ -153,7 +178,10 @@ impl Provider for AwsProvider {
     async fn release_floating_ip(&self, id: &str) -> Result<()> {
         self.release_fip(id).await
     }
+}
 
+#[async_trait]
+impl Volumes for AwsProvider {
     async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume> {
         self.create_vol(spec).await
     }
@@ -177,7 +205,10 @@ impl Provider for AwsProvider {
     async fn delete_volume(&self, id: &str) -> Result<()> {
         self.delete_vol(id).await
     }
+}
 
+#[async_trait]
+impl Instances for AwsProvider {
     async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance> {
         self.create_many(std::slice::from_ref(spec))
             .await?
@@ -210,7 +241,10 @@ impl Provider for AwsProvider {
     async fn delete_instance(&self, id: &str) -> Result<()> {
         self.delete_inst(id).await
     }
+}
 
+#[async_trait]
+impl LoadBalancers for AwsProvider {
     async fn create_load_balancer(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer> {
         self.create_lb(spec).await
     }

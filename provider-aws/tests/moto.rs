@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use provider_aws::AwsBuilder;
-use provider_core::{Error, InstanceSpec, Provider, TagFilter, Tags, VolumeSpec};
+use provider_core::{Error, InstanceSpec, ProviderExt, TagFilter, Tags, VolumeSpec};
 
 fn tags(pairs: &[(&str, &str)]) -> Tags {
     pairs

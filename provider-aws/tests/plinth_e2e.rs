@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use aws_sdk_ec2::types::Filter;
-use provider_core::{Provider, TagFilter};
+use provider_core::{ProviderExt, TagFilter};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use cluster::{Cluster, ClusterSpec};
 use provider_core::layer::{Instrumented, Layered};
-use provider_core::{Provider, TagFilter};
+use provider_core::{Provider, ProviderExt, TagFilter};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_bring_up_calls_per_node() {

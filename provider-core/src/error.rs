@@ -14,8 +14,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything a provider call can fail with.
 ///
 /// Messages never carry credentials: backends must not copy request headers or
-/// bodies that hold secrets into `message`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// bodies that hold secrets into `message`. It is serde so that it can cross a process
+/// boundary as itself (provider-local's daemon answers with it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Error {
     /// The resource does not exist (or no longer exists).
@@ -334,5 +336,28 @@ mod tests {
             "create_volume: invalid spec.size_gib: must be at least 1"
         );
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn errors_round_trip_through_json() {
+        let errors = [
+            Error::conflict(Operation::DeleteVolume, "volume v", "attached"),
+            Error::Timeout {
+                operation: Operation::CreateInstance,
+                resource: "instance i".into(),
+                wanted: "running".into(),
+                last_state: "building".into(),
+                waited: Duration::from_millis(1500),
+            },
+            Error::Throttled {
+                operation: Operation::ListVolumes,
+                retry_after: Some(Duration::from_secs(2)),
+            },
+        ];
+        for e in errors {
+            let json = serde_json::to_string(&e).unwrap();
+            let back: Error = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, e);
+        }
     }
 }

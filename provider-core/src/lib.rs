@@ -1,9 +1,13 @@
 //! # provider-core: the Plinth provider contract
 //!
-//! One object-safe async [`Provider`] trait over six resource families (availability
-//! zones, security groups, floating IPs, volumes, instances, load balancers), one
-//! [`Error`] model, and what every backend shares:
+//! One object-safe async [`Provider`] trait (zones, tags, and an accessor per family),
+//! one trait per family of resources ([`SecurityGroups`], [`Instances`], [`Volumes`],
+//! [`FloatingIps`], [`LoadBalancers`]), [`ProviderExt`] to call any family's operation on
+//! any provider, one [`Error`] model, and what every backend shares:
 //!
+//! - [`for_each_operation!`]: the one table of operations that [`Operation`],
+//!   [`ProviderExt`], the layers, the mock and provider-local's wire protocol are
+//!   generated from.
 //! - [`model`]: specs (what to create, self-validating) and records (what exists), all
 //!   tagged; lists filter by [`TagFilter`].
 //! - [`config`]: the keys a provider reads from a spec ([`config::ConfigKey`]) and
@@ -31,7 +35,17 @@ pub mod mock;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use async_trait::async_trait;
 pub use error::{Error, ErrorKind, Result};
 pub use model::*;
-pub use operation::Operation;
-pub use provider::{Capabilities, Provider};
+pub use operation::{Family, Operation};
+pub use provider::{
+    Capabilities, FloatingIps, Instances, LoadBalancers, Provider, ProviderExt, SecurityGroups,
+    Volumes,
+};
+
+/// What a user of providers imports: `use provider_core::prelude::*;` makes every
+/// family's operation callable on `dyn Provider`.
+pub mod prelude {
+    pub use crate::{Provider, ProviderExt};
+}

@@ -1,19 +1,18 @@
-//! The `Provider` trait: the whole contract between Plinth and a cloud.
+//! The contract between Plinth and a cloud: [`Provider`] (zones, tags and an accessor per
+//! family), one trait per family of resources, and [`ProviderExt`], which calls any
+//! family's operation on any provider.
 
 use async_trait::async_trait;
 use futures::future::try_join_all;
 use serde::{Deserialize, Serialize};
 
 use crate::model::*;
-use crate::Result;
+use crate::{Error, Family, Operation, Result};
 
-/// What a provider supports beyond the operations every provider has.
+/// What a provider supports within its families. Which families it has is said by its
+/// accessors ([`Provider::load_balancers`] and the others; [`ProviderExt::supports`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capabilities {
-    /// Floating IPs exist (vSphere has none).
-    pub floating_ips: bool,
-    /// Load balancers exist (vSphere has none).
-    pub load_balancers: bool,
     /// Listener protocols the load balancers speak.
     pub lb_protocols: Vec<LbProtocol>,
     /// Security group rules may name another group as their source.
@@ -24,24 +23,32 @@ pub struct Capabilities {
 
 /// One cloud, as an object-safe async trait used as `Arc<dyn Provider>`.
 ///
+/// Every provider has zones and tags; each other family of operations is a trait of its
+/// own ([`SecurityGroups`], [`Instances`], [`Volumes`], [`FloatingIps`],
+/// [`LoadBalancers`]) that a provider implements when its cloud has it, and returns from
+/// the family's accessor. A family it lacks costs it nothing: the accessor's default is
+/// `None`, and [`ProviderExt`] answers its calls with `Unsupported`.
+///
 /// Rules every implementation follows (the conformance kit checks them):
 /// - Creates validate their spec first (`InvalidInput` naming the field), are idempotent
 ///   by name (same name and spec returns the existing resource; same name with another
 ///   spec is `Conflict`) and return once the resource is usable, or `Timeout`. "Same
 ///   spec" means the spec the resource was created with: tags set later through
 ///   [`Provider::update_tags`] and rules added through
-///   [`Provider::add_security_group_rule`] do not make it another resource (the cluster's
-///   lease tag lives on a group it re-creates idempotently).
+///   [`SecurityGroups::add_security_group_rule`] do not make it another resource (the
+///   cluster's lease tag lives on a group it re-creates idempotently).
 /// - Deletes succeed when the resource is already gone and return once it is gone.
 /// - `get_*` of a missing id is `NotFound`; every list takes a [`TagFilter`] and follows
 ///   pagination to the end.
 /// - Backends classify errors; retry and rate limiting are layers ([`crate::layer`]).
+///
+/// Implementations use `#[async_trait]` (re-exported as [`crate::async_trait`]).
 #[async_trait]
 pub trait Provider: Send + Sync + std::fmt::Debug {
     /// A short name for logs, e.g. `memory` or `openstack`.
     fn name(&self) -> &str;
 
-    /// What this provider supports.
+    /// What this provider supports within its families.
     fn capabilities(&self) -> Capabilities;
 
     /// The availability zones new resources can be placed in.
@@ -56,8 +63,35 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         remove: &[String],
     ) -> Result<()>;
 
-    // --- security groups
+    /// Security groups, if the cloud has them.
+    fn security_groups(&self) -> Option<&dyn SecurityGroups> {
+        None
+    }
 
+    /// Instances, if the cloud has them.
+    fn instances(&self) -> Option<&dyn Instances> {
+        None
+    }
+
+    /// Volumes, if the cloud has them.
+    fn volumes(&self) -> Option<&dyn Volumes> {
+        None
+    }
+
+    /// Floating IPs, if the cloud has them (vSphere has none).
+    fn floating_ips(&self) -> Option<&dyn FloatingIps> {
+        None
+    }
+
+    /// Load balancers, if the cloud has them (vSphere has none).
+    fn load_balancers(&self) -> Option<&dyn LoadBalancers> {
+        None
+    }
+}
+
+/// Security groups and their ingress rules.
+#[async_trait]
+pub trait SecurityGroups: Send + Sync {
     /// Creates a security group with its rules.
     async fn create_security_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup>;
     /// Gets a security group by id.
@@ -70,9 +104,11 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()>;
     /// Deletes a security group; `Conflict` while an instance or rule uses it.
     async fn delete_security_group(&self, id: &str) -> Result<()>;
+}
 
-    // --- floating IPs
-
+/// Floating IPs: addresses from a pool, associated with instances.
+#[async_trait]
+pub trait FloatingIps: Send + Sync {
     /// Allocates a floating IP from a pool.
     async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp>;
     /// Gets a floating IP by id.
@@ -85,9 +121,11 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     async fn disassociate_floating_ip(&self, id: &str) -> Result<FloatingIp>;
     /// Releases a floating IP (disassociating it first).
     async fn release_floating_ip(&self, id: &str) -> Result<()>;
+}
 
-    // --- volumes
-
+/// Block-storage volumes, attached to instances of their zone.
+#[async_trait]
+pub trait Volumes: Send + Sync {
     /// Creates a volume and waits until it is available.
     async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume>;
     /// Gets a volume by id.
@@ -101,16 +139,18 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     async fn detach_volume(&self, volume_id: &str) -> Result<Volume>;
     /// Deletes a volume; `Conflict` while attached.
     async fn delete_volume(&self, id: &str) -> Result<()>;
+}
 
-    // --- instances
-
+/// Instances, one at a time or in batches.
+#[async_trait]
+pub trait Instances: Send + Sync {
     /// Creates an instance and waits until it runs.
     async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance>;
     /// Creates several instances; clouds that launch in batches override this. The whole
     /// batch is validated before anything is created.
     async fn create_instances(&self, specs: &[InstanceSpec]) -> Result<Vec<Instance>> {
         for (i, spec) in specs.iter().enumerate() {
-            spec.validate_for(crate::Operation::CreateInstances, &format!("specs[{i}]"))?;
+            spec.validate_for(Operation::CreateInstances, &format!("specs[{i}]"))?;
         }
         try_join_all(specs.iter().map(|s| self.create_instance(s))).await
     }
@@ -125,9 +165,11 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// Deletes an instance (releasing its floating IP association, detaching nothing:
     /// detach volumes first) and waits until it is gone.
     async fn delete_instance(&self, id: &str) -> Result<()>;
+}
 
-    // --- load balancers
-
+/// Load balancers with their listeners, pools, members and health checks.
+#[async_trait]
+pub trait LoadBalancers: Send + Sync {
     /// Creates a load balancer with its listeners, pools and members; waits until active.
     async fn create_load_balancer(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer>;
     /// Gets a load balancer by id.
@@ -153,3 +195,61 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// Deletes a load balancer and waits until it is gone.
     async fn delete_load_balancer(&self, id: &str) -> Result<()>;
 }
+
+/// The `Unsupported` answer to an operation of a family the provider lacks.
+fn unsupported(provider: &str, op: Operation) -> Error {
+    let family = op.family();
+    Error::unsupported(
+        op,
+        format!("the {provider} provider has no {family}: check provider.supports(Family::{family:?}) first"),
+    )
+}
+
+macro_rules! provider_ext {
+    (
+        core { $($core:tt)* }
+        families { $(
+            $fam:ident $acc:ident $label:literal {
+                $($v:ident = $k:ident $m:ident ($($a:ident : [$($t:tt)*] $(as $o:ty)?),*) -> [$($r:tt)*];)*
+            }
+        )* }
+    ) => {
+        /// Every family's operations on any provider, under their own names: each call goes
+        /// to the family's accessor, or answers `Unsupported` (naming the family) when the
+        /// provider lacks it. Implemented for every [`Provider`], including `dyn Provider`,
+        /// so `provider.create_volume(&spec)` works on an `Arc<dyn Provider>`.
+        ///
+        /// On a concrete type that implements a family trait itself, having both that trait
+        /// and `ProviderExt` in scope makes the call ambiguous: import one of them (or
+        /// call through `&dyn Provider`).
+        #[async_trait]
+        pub trait ProviderExt: Provider {
+            /// Whether the provider has this family (the core one always).
+            fn supports(&self, family: Family) -> bool {
+                match family {
+                    Family::Core => true,
+                    $(Family::$fam => self.$acc().is_some(),)*
+                }
+            }
+
+            /// The families the provider has, in table order.
+            fn families(&self) -> Vec<Family> {
+                Family::ALL.iter().copied().filter(|f| self.supports(*f)).collect()
+            }
+
+            $($(
+                #[doc = concat!("[`", stringify!($fam), "::", stringify!($m), "`], or `Unsupported` without ", $label, ".")]
+                async fn $m(&self, $($a: $($t)*),*) -> Result<$($r)*> {
+                    match self.$acc() {
+                        Some(family) => $fam::$m(family, $($a),*).await,
+                        None => Err(unsupported(self.name(), Operation::$v)),
+                    }
+                }
+            )*)*
+        }
+    };
+}
+
+crate::for_each_operation!(provider_ext);
+
+impl<P: Provider + ?Sized> ProviderExt for P {}

@@ -20,7 +20,7 @@ async fn memory_provider_passes_every_check() {
     );
     assert_eq!(report.passed(), conformance::checks().len(), "{report}");
     // The kit leaves nothing behind.
-    let left = provider_core::Provider::list_security_groups(&provider, &Default::default())
+    let left = provider_core::SecurityGroups::list_security_groups(&provider, &Default::default())
         .await
         .unwrap();
     assert!(left.is_empty(), "security groups left behind: {left:?}");

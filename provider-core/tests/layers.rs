@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use provider_core::layer::{Fault, FaultInjecting, FaultPlan, Instrumented, Layered, Retry};
 use provider_core::memory::MemoryProvider;
-use provider_core::{ErrorKind, Operation, Provider, SecurityGroupSpec, TagFilter, Tags};
+use provider_core::{
+    ErrorKind, Operation, Provider, ProviderExt, SecurityGroupSpec, TagFilter, Tags,
+};
 use rand::{Rng, SeedableRng};
 
 fn group(name: &str) -> SecurityGroupSpec {

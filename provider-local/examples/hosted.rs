@@ -4,7 +4,7 @@
 //!
 //! `cargo run -p provider-local --example hosted`
 
-use provider_core::{InstanceSpec, Provider};
+use provider_core::{InstanceSpec, ProviderExt};
 use provider_local::{LocalConfig, LocalProvider};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

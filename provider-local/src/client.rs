@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use provider_core::{
-    AvailabilityZone, Capabilities, Error, FloatingIp, FloatingIpSpec, IngressRule, Instance,
-    InstanceSpec, LbProtocol, LoadBalancer, LoadBalancerSpec, MemberSpec, Operation, Provider,
-    ResourceKind, Result, SecurityGroup, SecurityGroupSpec, TagFilter, Tags, Volume, VolumeSpec,
+    AvailabilityZone, Capabilities, Error, FloatingIp, FloatingIpSpec, FloatingIps, IngressRule,
+    Instance, InstanceSpec, Instances, LbProtocol, LoadBalancer, LoadBalancerSpec, LoadBalancers,
+    MemberSpec, Operation, Provider, ResourceKind, Result, SecurityGroup, SecurityGroupSpec,
+    SecurityGroups, TagFilter, Tags, Volume, VolumeSpec, Volumes,
 };
 use serde::de::DeserializeOwned;
 use tokio::io::BufReader;
@@ -231,7 +232,7 @@ impl LocalProvider {
                     message: format!("unexpected answer: {e}"),
                 })
             }),
-            Response::Err(e) => Err(Attempt::Failed(e.into())),
+            Response::Err(e) => Err(Attempt::Failed(e)),
         }
     }
 
@@ -330,311 +331,71 @@ enum Attempt {
     Failed(Error),
 }
 
-#[async_trait]
-impl Provider for LocalProvider {
-    fn name(&self) -> &str {
-        "local"
-    }
+/// Generates the [`Provider`] and family impls from the contract's table of operations:
+/// each operation is one request to the daemon (a list, one request per page).
+macro_rules! client {
+    (
+        core { $($cv:ident = $ck:ident $cm:ident ($($ca:ident : [$($ct:tt)*] $(as $co:ty)?),*) -> [$($cr:tt)*];)* }
+        families { $(
+            $fam:ident $acc:ident $label:literal {
+                $($v:ident = $k:ident $m:ident ($($a:ident : [$($t:tt)*] $(as $o:ty)?),*) -> [$($r:tt)*];)*
+            }
+        )* }
+    ) => {
+        #[async_trait]
+        impl Provider for LocalProvider {
+            fn name(&self) -> &str {
+                "local"
+            }
 
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            floating_ips: true,
-            load_balancers: true,
-            // Both are TCP proxies underneath; HTTP health checks speak HTTP.
-            lb_protocols: vec![LbProtocol::Tcp, LbProtocol::Http],
-            group_sources: true,
-            page_size: self.inner.cfg.page_size,
+            fn capabilities(&self) -> Capabilities {
+                Capabilities {
+                    // Both are TCP proxies underneath; HTTP health checks speak HTTP.
+                    lb_protocols: vec![LbProtocol::Tcp, LbProtocol::Http],
+                    group_sources: true,
+                    page_size: self.inner.cfg.page_size,
+                }
+            }
+
+            $(
+                async fn $cm(&self, $($ca: $($ct)*),*) -> Result<$($cr)*> {
+                    client!(@send self $ck $cv ($($ca $(as $co)?),*))
+                }
+            )*
+
+            $(
+                fn $acc(&self) -> Option<&dyn $fam> {
+                    Some(self)
+                }
+            )*
         }
-    }
 
-    async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {
-        self.call(
-            Operation::ListAvailabilityZones,
-            &Request::ListAvailabilityZones,
-        )
-        .await
-    }
-
-    async fn update_tags(
-        &self,
-        kind: ResourceKind,
-        id: &str,
-        set: &Tags,
-        remove: &[String],
-    ) -> Result<()> {
-        self.call(
-            Operation::UpdateTags,
-            &Request::UpdateTags {
-                kind,
-                id: id.into(),
-                set: set.clone(),
-                remove: remove.to_vec(),
-            },
-        )
-        .await
-    }
-
-    async fn create_security_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
-        spec.validate()?;
-        self.call(
-            Operation::CreateSecurityGroup,
-            &Request::CreateSecurityGroup { spec: spec.clone() },
-        )
-        .await
-    }
-
-    async fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {
-        self.call(
-            Operation::GetSecurityGroup,
-            &Request::GetSecurityGroup { id: id.into() },
-        )
-        .await
-    }
-
-    async fn list_security_groups(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>> {
-        self.list_all(Operation::ListSecurityGroups, |after| {
-            Request::ListSecurityGroups {
-                filter: filter.clone(),
-                after,
+        $(
+            #[async_trait]
+            impl $fam for LocalProvider {
+                $(
+                    async fn $m(&self, $($a: $($t)*),*) -> Result<$($r)*> {
+                        client!(@send self $k $v ($($a $(as $o)?),*))
+                    }
+                )*
             }
-        })
-        .await
-    }
-
-    async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
-        self.call(
-            Operation::AddSecurityGroupRule,
-            &Request::AddSecurityGroupRule {
-                group_id: group_id.into(),
-                rule: rule.clone(),
-            },
-        )
-        .await
-    }
-
-    async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
-        self.call(
-            Operation::RemoveSecurityGroupRule,
-            &Request::RemoveSecurityGroupRule {
-                group_id: group_id.into(),
-                rule: rule.clone(),
-            },
-        )
-        .await
-    }
-
-    async fn delete_security_group(&self, id: &str) -> Result<()> {
-        self.call(
-            Operation::DeleteSecurityGroup,
-            &Request::DeleteSecurityGroup { id: id.into() },
-        )
-        .await
-    }
-
-    async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
-        spec.validate()?;
-        self.call(
-            Operation::AllocateFloatingIp,
-            &Request::AllocateFloatingIp { spec: spec.clone() },
-        )
-        .await
-    }
-
-    async fn get_floating_ip(&self, id: &str) -> Result<FloatingIp> {
-        self.call(
-            Operation::GetFloatingIp,
-            &Request::GetFloatingIp { id: id.into() },
-        )
-        .await
-    }
-
-    async fn list_floating_ips(&self, filter: &TagFilter) -> Result<Vec<FloatingIp>> {
-        self.list_all(Operation::ListFloatingIps, |after| {
-            Request::ListFloatingIps {
-                filter: filter.clone(),
-                after,
-            }
-        })
-        .await
-    }
-
-    async fn associate_floating_ip(&self, id: &str, instance_id: &str) -> Result<FloatingIp> {
-        self.call(
-            Operation::AssociateFloatingIp,
-            &Request::AssociateFloatingIp {
-                id: id.into(),
-                instance_id: instance_id.into(),
-            },
-        )
-        .await
-    }
-
-    async fn disassociate_floating_ip(&self, id: &str) -> Result<FloatingIp> {
-        self.call(
-            Operation::DisassociateFloatingIp,
-            &Request::DisassociateFloatingIp { id: id.into() },
-        )
-        .await
-    }
-
-    async fn release_floating_ip(&self, id: &str) -> Result<()> {
-        self.call(
-            Operation::ReleaseFloatingIp,
-            &Request::ReleaseFloatingIp { id: id.into() },
-        )
-        .await
-    }
-
-    async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume> {
-        spec.validate()?;
-        self.call(
-            Operation::CreateVolume,
-            &Request::CreateVolume { spec: spec.clone() },
-        )
-        .await
-    }
-
-    async fn get_volume(&self, id: &str) -> Result<Volume> {
-        self.call(Operation::GetVolume, &Request::GetVolume { id: id.into() })
+        )*
+    };
+    (@send $self:ident call $v:ident ($($a:ident $(as $o:ty)?),*)) => {
+        $self
+            .call(Operation::$v, &Request::$v { $($a: client!(@owned $a $(as $o)?)),* })
             .await
-    }
-
-    async fn list_volumes(&self, filter: &TagFilter) -> Result<Vec<Volume>> {
-        self.list_all(Operation::ListVolumes, |after| Request::ListVolumes {
-            filter: filter.clone(),
-            after,
-        })
-        .await
-    }
-
-    async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
-        self.call(
-            Operation::AttachVolume,
-            &Request::AttachVolume {
-                volume_id: volume_id.into(),
-                instance_id: instance_id.into(),
-            },
-        )
-        .await
-    }
-
-    async fn detach_volume(&self, volume_id: &str) -> Result<Volume> {
-        self.call(
-            Operation::DetachVolume,
-            &Request::DetachVolume {
-                volume_id: volume_id.into(),
-            },
-        )
-        .await
-    }
-
-    async fn delete_volume(&self, id: &str) -> Result<()> {
-        self.call(
-            Operation::DeleteVolume,
-            &Request::DeleteVolume { id: id.into() },
-        )
-        .await
-    }
-
-    async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance> {
-        spec.validate()?;
-        self.call(
-            Operation::CreateInstance,
-            &Request::CreateInstance { spec: spec.clone() },
-        )
-        .await
-    }
-
-    async fn get_instance(&self, id: &str) -> Result<Instance> {
-        self.call(
-            Operation::GetInstance,
-            &Request::GetInstance { id: id.into() },
-        )
-        .await
-    }
-
-    async fn list_instances(&self, filter: &TagFilter) -> Result<Vec<Instance>> {
-        self.list_all(Operation::ListInstances, |after| Request::ListInstances {
-            filter: filter.clone(),
-            after,
-        })
-        .await
-    }
-
-    async fn delete_instance(&self, id: &str) -> Result<()> {
-        self.call(
-            Operation::DeleteInstance,
-            &Request::DeleteInstance { id: id.into() },
-        )
-        .await
-    }
-
-    async fn create_load_balancer(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer> {
-        spec.validate()?;
-        self.call(
-            Operation::CreateLoadBalancer,
-            &Request::CreateLoadBalancer { spec: spec.clone() },
-        )
-        .await
-    }
-
-    async fn get_load_balancer(&self, id: &str) -> Result<LoadBalancer> {
-        self.call(
-            Operation::GetLoadBalancer,
-            &Request::GetLoadBalancer { id: id.into() },
-        )
-        .await
-    }
-
-    async fn list_load_balancers(&self, filter: &TagFilter) -> Result<Vec<LoadBalancer>> {
-        self.list_all(Operation::ListLoadBalancers, |after| {
-            Request::ListLoadBalancers {
-                filter: filter.clone(),
+    };
+    (@send $self:ident paged $v:ident ($($a:ident $(as $o:ty)?),*)) => {
+        $self
+            .list_all(Operation::$v, |after| Request::$v {
+                $($a: client!(@owned $a $(as $o)?),)*
                 after,
-            }
-        })
-        .await
-    }
-
-    async fn add_load_balancer_member(
-        &self,
-        lb_id: &str,
-        listener_port: u16,
-        member: &MemberSpec,
-    ) -> Result<LoadBalancer> {
-        self.call(
-            Operation::AddLoadBalancerMember,
-            &Request::AddLoadBalancerMember {
-                lb_id: lb_id.into(),
-                listener_port,
-                member: member.clone(),
-            },
-        )
-        .await
-    }
-
-    async fn remove_load_balancer_member(
-        &self,
-        lb_id: &str,
-        listener_port: u16,
-        member: &MemberSpec,
-    ) -> Result<LoadBalancer> {
-        self.call(
-            Operation::RemoveLoadBalancerMember,
-            &Request::RemoveLoadBalancerMember {
-                lb_id: lb_id.into(),
-                listener_port,
-                member: member.clone(),
-            },
-        )
-        .await
-    }
-
-    async fn delete_load_balancer(&self, id: &str) -> Result<()> {
-        self.call(
-            Operation::DeleteLoadBalancer,
-            &Request::DeleteLoadBalancer { id: id.into() },
-        )
-        .await
-    }
+            })
+            .await
+    };
+    (@owned $a:ident as $o:ty) => { $a.to_owned() };
+    (@owned $a:ident) => { $a };
 }
+
+provider_core::for_each_operation!(client);

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
+use provider_core::ProviderExt;
 use provider_core::{
     FloatingIpSpec, LbProtocol, ListenerSpec, LoadBalancerSpec, MemberHealth, MemberSpec, Provider,
     TagFilter, VolumeSpec,

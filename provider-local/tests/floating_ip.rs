@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use common::*;
+use provider_core::ProviderExt;
 use provider_core::{FloatingIpSpec, IngressRule};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use provider_core::ProviderExt;
 use provider_core::{ErrorKind, InstanceState, TagFilter, VolumeSpec, VolumeState};
 
 fn volume(name: &str, az: &str, gib: u64) -> VolumeSpec {

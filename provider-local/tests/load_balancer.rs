@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use common::*;
+use provider_core::ProviderExt;
 use provider_core::{
     IngressRule, LbProtocol, ListenerSpec, LoadBalancer, LoadBalancerSpec, MemberHealth,
     MemberSpec, Provider,

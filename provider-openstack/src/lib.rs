@@ -12,11 +12,11 @@
 //! | `network` | Neutron security groups and rules, floating IPs, networks, subnets, ports |
 //! | `volumes` | Cinder volumes, attached through Nova volume attachments |
 //! | `loadbalancer` | Octavia load balancers, listeners, pools, members, health monitors |
-//! | `provider` | [`OpenStackProvider`] and its `Provider` impl |
+//! | `provider` | [`OpenStackProvider`], its `Provider` impl and one impl per family |
 //!
 //! ```no_run
 //! # async fn f() -> provider_core::Result<()> {
-//! use provider_core::{Provider, TagFilter};
+//! use provider_core::{Provider, ProviderExt, TagFilter};
 //! // OS_CLOUD=mycloud, or OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME, ...
 //! let cloud = provider_openstack::OpenStackBuilder::from_env().build().await?;
 //! for zone in cloud.list_availability_zones().await? {

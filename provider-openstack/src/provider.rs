@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use openstack_sdk::types::ServiceType;
 use openstack_sdk::AsyncOpenStack;
 use provider_core::model::*;
-use provider_core::{Capabilities, Provider, Result};
+use provider_core::{
+    Capabilities, FloatingIps, Instances, LoadBalancers, Provider, Result, SecurityGroups, Volumes,
+};
 
 use crate::client::Api;
 use crate::config::{OpenStackBuilder, Settings};
@@ -121,8 +123,6 @@ impl Provider for OpenStackProvider {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            floating_ips: true,
-            load_balancers: true,
             lb_protocols: vec![LbProtocol::Tcp, LbProtocol::Http],
             group_sources: true,
             page_size: self.api.page_size(),
@@ -143,6 +143,29 @@ impl Provider for OpenStackProvider {
         self.update_tags_impl(kind, id, set, remove).await
     }
 
+    fn security_groups(&self) -> Option<&dyn SecurityGroups> {
+        Some(self)
+    }
+
+    fn instances(&self) -> Option<&dyn Instances> {
+        Some(self)
+    }
+
+    fn volumes(&self) -> Option<&dyn Volumes> {
+        Some(self)
+    }
+
+    fn floating_ips(&self) -> Option<&dyn FloatingIps> {
+        Some(self)
+    }
+
+    fn load_balancers(&self) -> Option<&dyn LoadBalancers> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl SecurityGroups for OpenStackProvider {
     async fn create_security_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
         self.create_security_group_impl(spec).await
     }
@@ -167,7 +190,10 @@ impl Provider for OpenStackProvider {
     async fn delete_security_group(&self, id: &str) -> Result<()> {
         self.delete_security_group_impl(id).await
     }
+}
 
+#[async_trait]
+impl FloatingIps for OpenStackProvider {
     async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
         self.allocate_floating_ip_impl(spec).await
     }
@@ -192,7 +218,10 @@ impl Provider for OpenStackProvider {
     async fn release_floating_ip(&self, id: &str) -> Result<()> {
         self.release_floating_ip_impl(id).await
     }
+}
 
+#[async_trait]
+impl Volumes for OpenStackProvider {
     async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume> {
         self.create_volume_impl(spec).await
     }
@@ -217,7 +246,10 @@ impl Provider for OpenStackProvider {
     async fn delete_volume(&self, id: &str) -> Result<()> {
         self.delete_volume_impl(id).await
     }
+}
 
+#[async_trait]
+impl Instances for OpenStackProvider {
     async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance> {
         self.create_instance_impl(spec).await
     }
@@ -234,7 +266,10 @@ impl Provider for OpenStackProvider {
     async fn delete_instance(&self, id: &str) -> Result<()> {
         self.delete_instance_impl(id).await
     }
+}
 
+#[async_trait]
+impl LoadBalancers for OpenStackProvider {
     async fn create_load_balancer(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer> {
         self.create_load_balancer_impl(spec).await
     }
@@ -271,7 +306,6 @@ impl Provider for OpenStackProvider {
         self.delete_load_balancer_impl(id).await
     }
 }
-
 impl OpenStackProvider {
     /// `update_tags`, per kind: Neutron and Octavia tags are replaced whole, Nova and
     /// Cinder metadata keys are set and removed one by one.

@@ -14,8 +14,9 @@ use provider_core::conformance::{self, ConformanceConfig};
 use std::sync::Arc;
 
 use provider_core::layer::{Instrumented, Layered};
+use provider_core::model::*;
 use provider_core::wait::{Poller, Timeouts};
-use provider_core::*;
+use provider_core::{Error, ErrorKind, Provider, ProviderExt};
 use provider_openstack::{OpenStackBuilder, OpenStackProvider};
 use secrecy::{ExposeSecret, SecretString};
 

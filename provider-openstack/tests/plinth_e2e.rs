@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use provider_core::{Provider, TagFilter};
+use provider_core::{ProviderExt, TagFilter};
 use provider_openstack::OpenStackBuilder;
 
 fn cloud_name() -> Option<String> {

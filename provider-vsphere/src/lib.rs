@@ -17,7 +17,7 @@
 //! | instance tags | vCenter custom attributes (one global definition per tag key, `SetField` per value) |
 //! | volume | a virtual disk `[datastore] plinth-volumes/<name>.vmdk` + its record `<name>.json`; id = name |
 //! | security group | a record `[datastore] plinth-security-groups/<name>.json`; **not enforced** |
-//! | floating IP, load balancer | none: `capabilities()` says so and every call is `Unsupported` |
+//! | floating IP, load balancer | none: `floating_ips()` and `load_balancers()` are `None`, so every call is `Unsupported` |
 //!
 //! ## Tags and their limits
 //!

@@ -247,7 +247,9 @@ impl VSphereProvider {
     pub(crate) fn unsupported(op: Operation, what: &str) -> Error {
         Error::unsupported(
             op,
-            format!("vSphere has no {what} (no NSX): capabilities() says so; bring your own"),
+            format!(
+                "vSphere has no {what} (no NSX): the provider has no such family; bring your own"
+            ),
         )
     }
 }
@@ -260,8 +262,6 @@ impl Provider for VSphereProvider {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            floating_ips: false,
-            load_balancers: false,
             lb_protocols: Vec::new(),
             group_sources: true,
             page_size: self.cfg.page_size,
@@ -300,6 +300,21 @@ impl Provider for VSphereProvider {
         }
     }
 
+    fn security_groups(&self) -> Option<&dyn SecurityGroups> {
+        Some(self)
+    }
+
+    fn instances(&self) -> Option<&dyn Instances> {
+        Some(self)
+    }
+
+    fn volumes(&self) -> Option<&dyn Volumes> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl SecurityGroups for VSphereProvider {
     async fn create_security_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
         self.create_group(spec).await
     }
@@ -325,47 +340,10 @@ impl Provider for VSphereProvider {
     async fn delete_security_group(&self, id: &str) -> Result<()> {
         self.delete_group(id).await
     }
+}
 
-    async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
-        spec.validate()?;
-        Err(Self::unsupported(
-            Operation::AllocateFloatingIp,
-            "floating IPs",
-        ))
-    }
-
-    async fn get_floating_ip(&self, _id: &str) -> Result<FloatingIp> {
-        Err(Self::unsupported(Operation::GetFloatingIp, "floating IPs"))
-    }
-
-    async fn list_floating_ips(&self, _filter: &TagFilter) -> Result<Vec<FloatingIp>> {
-        Err(Self::unsupported(
-            Operation::ListFloatingIps,
-            "floating IPs",
-        ))
-    }
-
-    async fn associate_floating_ip(&self, _id: &str, _instance_id: &str) -> Result<FloatingIp> {
-        Err(Self::unsupported(
-            Operation::AssociateFloatingIp,
-            "floating IPs",
-        ))
-    }
-
-    async fn disassociate_floating_ip(&self, _id: &str) -> Result<FloatingIp> {
-        Err(Self::unsupported(
-            Operation::DisassociateFloatingIp,
-            "floating IPs",
-        ))
-    }
-
-    async fn release_floating_ip(&self, _id: &str) -> Result<()> {
-        Err(Self::unsupported(
-            Operation::ReleaseFloatingIp,
-            "floating IPs",
-        ))
-    }
-
+#[async_trait]
+impl Volumes for VSphereProvider {
     async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume> {
         self.create_disk(spec).await
     }
@@ -389,7 +367,10 @@ impl Provider for VSphereProvider {
     async fn delete_volume(&self, id: &str) -> Result<()> {
         self.delete_disk(id).await
     }
+}
 
+#[async_trait]
+impl Instances for VSphereProvider {
     async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance> {
         self.create_vm(Operation::CreateInstance, "spec", spec)
             .await
@@ -420,58 +401,5 @@ impl Provider for VSphereProvider {
 
     async fn delete_instance(&self, id: &str) -> Result<()> {
         self.delete_vm(id).await
-    }
-
-    async fn create_load_balancer(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer> {
-        spec.validate()?;
-        Err(Self::unsupported(
-            Operation::CreateLoadBalancer,
-            "load balancers",
-        ))
-    }
-
-    async fn get_load_balancer(&self, _id: &str) -> Result<LoadBalancer> {
-        Err(Self::unsupported(
-            Operation::GetLoadBalancer,
-            "load balancers",
-        ))
-    }
-
-    async fn list_load_balancers(&self, _filter: &TagFilter) -> Result<Vec<LoadBalancer>> {
-        Err(Self::unsupported(
-            Operation::ListLoadBalancers,
-            "load balancers",
-        ))
-    }
-
-    async fn add_load_balancer_member(
-        &self,
-        _lb_id: &str,
-        _port: u16,
-        _member: &MemberSpec,
-    ) -> Result<LoadBalancer> {
-        Err(Self::unsupported(
-            Operation::AddLoadBalancerMember,
-            "load balancers",
-        ))
-    }
-
-    async fn remove_load_balancer_member(
-        &self,
-        _lb_id: &str,
-        _port: u16,
-        _member: &MemberSpec,
-    ) -> Result<LoadBalancer> {
-        Err(Self::unsupported(
-            Operation::RemoveLoadBalancerMember,
-            "load balancers",
-        ))
-    }
-
-    async fn delete_load_balancer(&self, _id: &str) -> Result<()> {
-        Err(Self::unsupported(
-            Operation::DeleteLoadBalancer,
-            "load balancers",
-        ))
     }
 }

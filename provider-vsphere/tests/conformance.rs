@@ -71,6 +71,5 @@ async fn zones_are_the_clusters_and_no_fip_or_lb() {
     let provider = b.build().await.expect("provider");
     let zones = provider.list_availability_zones().await.expect("zones");
     assert!(!zones.is_empty());
-    let caps = provider.capabilities();
-    assert!(!caps.floating_ips && !caps.load_balancers);
+    assert!(provider.floating_ips().is_none() && provider.load_balancers().is_none());
 }

@@ -3,7 +3,8 @@
 //! as well as a standard port group (`VM Network`); the VM's `network` property is read
 //! back with a client of its own. Skipped without `VSPHERE_URL` (fails under `CI`).
 
-use provider_core::*;
+use provider_core::model::*;
+use provider_core::{Operation, Provider, ProviderExt};
 use provider_vsphere::client::Client;
 use provider_vsphere::soap::MoRef;
 use provider_vsphere::VSphereBuilder;

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use provider_core::layer::{Instrumented, Layered};
-use provider_core::*;
+use provider_core::model::*;
+use provider_core::{Provider, ProviderExt};
 use provider_vsphere::VSphereBuilder;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

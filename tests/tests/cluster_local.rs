@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use cluster::{Cluster, ClusterSpec, Observed};
 use provider_core::layer::{Instrumented, Layered};
+use provider_core::ProviderExt;
 use provider_core::{InstanceState, Operation, Provider, TagFilter};
 use provider_local::{LocalConfig, LocalProvider};
 use tests::{examples_dir, http_get, instance_name, local_helper};

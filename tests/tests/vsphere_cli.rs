@@ -17,6 +17,7 @@ use std::time::Instant;
 use cluster::spec::LoadBalancerMode;
 use cluster::{Cluster, ClusterSpec, Error, Observed};
 use provider_core::layer::{Instrumented, Layered};
+use provider_core::ProviderExt;
 use provider_core::{InstanceState, Operation, Provider, TagFilter};
 use provider_vsphere::VSphereBuilder;
 use tests::examples_dir;

@@ -2,7 +2,8 @@
 //! ownership tags, spread evenly over the AZs.
 
 use provider_core::{
-    Capabilities, HealthCheck, IngressRule, LbProtocol, PortRange, Protocol, RuleSource, Tags,
+    Capabilities, Family, HealthCheck, IngressRule, LbProtocol, PortRange, Protocol, RuleSource,
+    Tags,
 };
 use serde::Serialize;
 
@@ -141,8 +142,16 @@ impl Desired {
         }
     }
 
-    /// Builds the desired state of `spec` over `zones` (the AZs to use, in order).
-    pub fn from_spec(spec: &ClusterSpec, zones: &[String], caps: &Capabilities) -> Desired {
+    /// Builds the desired state of `spec` over `zones` (the AZs to use, in order), for a
+    /// provider with `caps` and `families`.
+    pub fn from_spec(
+        spec: &ClusterSpec,
+        zones: &[String],
+        caps: &Capabilities,
+        families: &[Family],
+    ) -> Desired {
+        let has_lbs = families.contains(&Family::LoadBalancers);
+        let has_fips = families.contains(&Family::FloatingIps);
         let c = &spec.name;
         let net = &spec.network;
         let mut d = Desired {
@@ -151,7 +160,7 @@ impl Desired {
             ..Desired::default()
         };
         let managed_lb = spec.load_balancer_mode == LoadBalancerMode::Provider;
-        if managed_lb && !caps.load_balancers {
+        if managed_lb && !has_lbs {
             d.blockers.push(format!(
                 "this provider has no load balancers: set LoadBalancer = external in {} and bring your own",
                 spec.source
@@ -164,7 +173,7 @@ impl Desired {
                 .filter(|lb| spec.role(lb.role).count > 0)
                 .map(|lb| format!("{} :{} -> {}:{}", lb.name, lb.port, lb.role, lb.target_port))
                 .collect();
-            let none = if caps.load_balancers {
+            let none = if has_lbs {
                 ""
             } else {
                 " (this provider has none)"
@@ -176,7 +185,7 @@ impl Desired {
             ));
         }
         for lb in &spec.load_balancers {
-            if managed_lb && caps.load_balancers && !caps.lb_protocols.contains(&lb.protocol) {
+            if managed_lb && has_lbs && !caps.lb_protocols.contains(&lb.protocol) {
                 d.blockers.push(format!(
                     "the {} load balancer needs {:?} listeners, which this provider does not offer",
                     lb.name, lb.protocol
@@ -226,7 +235,7 @@ impl Desired {
             .iter()
             .filter(|lb| spec.role(lb.role).count > 0)
             .collect();
-        if managed_lb && caps.load_balancers {
+        if managed_lb && has_lbs {
             d.groups.push(DesiredGroup {
                 name: group("lb"),
                 description: format!("{c}: load balancer listeners, from LoadBalancerCIDR"),
@@ -288,7 +297,7 @@ impl Desired {
                         tags: tags.clone(),
                     });
                 }
-                if role == Role::Master && caps.floating_ips {
+                if role == Role::Master && has_fips {
                     if let Some(pool) = &net.floating_ip_pool {
                         d.floating_ips.push(DesiredFloatingIp {
                             name: format!("{name}-fip"),
@@ -314,12 +323,12 @@ impl Desired {
                 });
             }
         }
-        if net.floating_ip_pool.is_some() && !caps.floating_ips {
+        if net.floating_ip_pool.is_some() && !has_fips {
             d.warnings
                 .push("this provider has no floating IPs: the masters get none".into());
         }
 
-        if managed_lb && caps.load_balancers {
+        if managed_lb && has_lbs {
             for lb in lbs {
                 let members = d
                     .instances

@@ -10,8 +10,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use provider_core::{
-    FloatingIp, FloatingIpSpec, Instance, LoadBalancer, MemberSpec, Provider, RuleSource,
-    SecurityGroup, TagFilter, Volume, VolumeSpec,
+    Family, FloatingIp, FloatingIpSpec, Instance, LoadBalancer, MemberSpec, Provider, ProviderExt,
+    RuleSource, SecurityGroup, TagFilter, Volume, VolumeSpec,
 };
 use serde::Serialize;
 
@@ -43,14 +43,14 @@ impl Observed {
             provider.list_instances(&filter),
             provider.list_volumes(&filter),
             async {
-                if provider.capabilities().floating_ips {
+                if provider.supports(Family::FloatingIps) {
                     provider.list_floating_ips(&filter).await
                 } else {
                     Ok(Vec::new())
                 }
             },
             async {
-                if provider.capabilities().load_balancers {
+                if provider.supports(Family::LoadBalancers) {
                     provider.list_load_balancers(&filter).await
                 } else {
                     Ok(Vec::new())

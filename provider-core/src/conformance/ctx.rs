@@ -15,7 +15,7 @@ use ipnet::IpNet;
 
 use super::{CheckFailure, CheckResult, ConformanceConfig, ZoneSelection, CHECK_TAG, RUN_TAG};
 use crate::model::*;
-use crate::{Capabilities, Error, ErrorKind, Provider};
+use crate::{Error, ErrorKind, Family, Provider, ProviderExt};
 
 /// The result of one step of a check.
 pub(crate) type Step<T> = Result<T, CheckFailure>;
@@ -136,12 +136,8 @@ pub(crate) fn net(host: u8) -> IpNet {
 }
 
 /// Whether the provider has resources of `kind`.
-pub(crate) fn supports(caps: &Capabilities, kind: ResourceKind) -> bool {
-    match kind {
-        ResourceKind::FloatingIp => caps.floating_ips,
-        ResourceKind::LoadBalancer => caps.load_balancers,
-        _ => true,
-    }
+pub(crate) fn supports(p: &dyn Provider, kind: ResourceKind) -> bool {
+    p.supports(kind.family())
 }
 
 /// The context of one run of one check.
@@ -243,23 +239,22 @@ impl<'a> Ctx<'a> {
 
     /// Skips unless the provider has floating IPs.
     pub(crate) fn require_floating_ips(&self) -> Step<()> {
-        if self.p.capabilities().floating_ips {
-            Ok(())
-        } else {
-            Err(skipped(
-                "the provider has no floating IPs (capabilities().floating_ips is false)",
-            ))
-        }
+        self.require(Family::FloatingIps, "floating_ips()")
     }
 
     /// Skips unless the provider has load balancers.
     pub(crate) fn require_load_balancers(&self) -> Step<()> {
-        if self.p.capabilities().load_balancers {
+        self.require(Family::LoadBalancers, "load_balancers()")
+    }
+
+    /// Skips, with the reason, unless the provider has `family`.
+    fn require(&self, family: Family, accessor: &str) -> Step<()> {
+        if self.p.supports(family) {
             Ok(())
         } else {
-            Err(skipped(
-                "the provider has no load balancers (capabilities().load_balancers is false)",
-            ))
+            Err(skipped(format!(
+                "the provider has no {family} ({accessor} is None)"
+            )))
         }
     }
 
@@ -705,7 +700,6 @@ impl<'a> Ctx<'a> {
     /// Deletes everything this run created or tagged, in dependency order, then checks
     /// nothing tagged with the run is left.
     async fn sweep(&self) -> Result<(), String> {
-        let caps = self.p.capabilities();
         let filter = self.filter();
         let tracked = std::mem::take(&mut *self.lock());
         let mut problems: Vec<String> = Vec::new();
@@ -716,9 +710,8 @@ impl<'a> Ctx<'a> {
                 .filter(|(k, _)| *k == kind)
                 .map(|(_, id)| id.clone())
                 .collect();
-            // A kind the capabilities deny is not listed, but what the check did create
-            // of it (the capabilities lied) is still deleted.
-            if supports(&caps, kind) {
+            // A kind of a family the provider lacks cannot be listed.
+            if supports(self.p, kind) {
                 match self.list_tagged(kind, &filter).await {
                     // Only what carries our run tag, whatever the provider returned.
                     Ok(listed) => ids.extend(
@@ -755,7 +748,7 @@ impl<'a> Ctx<'a> {
         }
 
         for kind in SWEEP_ORDER {
-            if !supports(&caps, kind) {
+            if !supports(self.p, kind) {
                 continue;
             }
             match self.list_tagged(kind, &filter).await {

@@ -3,6 +3,7 @@
 use super::ctx::*;
 use super::CheckResult;
 use crate::model::*;
+use crate::ProviderExt;
 
 /// The public address `get_instance` reports for `id`.
 async fn public_ip_of(cx: &Ctx<'_>, id: &str) -> Step<Option<std::net::IpAddr>> {

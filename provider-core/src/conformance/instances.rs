@@ -3,6 +3,7 @@
 use super::ctx::*;
 use super::CheckResult;
 use crate::model::*;
+use crate::ProviderExt;
 
 /// User data larger than every provider accepts (the trait's limit is 16 KiB, EC2's).
 const OVERSIZED_USER_DATA: usize = 64 * 1024 + 1;

@@ -4,6 +4,7 @@
 use super::ctx::*;
 use super::CheckResult;
 use crate::model::*;
+use crate::ProviderExt;
 
 /// How many times the listener on `port` has `member` as a member that is not draining.
 fn serving(lb: &LoadBalancer, port: u16, member: &MemberSpec) -> usize {

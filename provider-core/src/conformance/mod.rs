@@ -71,7 +71,7 @@
 //!
 //! | family | behaviours |
 //! |---|---|
-//! | zones | `capabilities()` coherent (unsupported kinds answer `Unsupported`), zones listed, unknown zone is `InvalidInput` |
+//! | zones | `capabilities()` coherent with the families (a family's calls answer `Unsupported` without it), zones listed, unknown zone is `InvalidInput` |
 //! | tags | `update_tags` sets, overwrites and removes on every kind, lists see the change, `NotFound` on a missing id |
 //! | every resource kind | create/get/list/delete, idempotent create (same name and spec returns the same id), `Conflict` for the same name with another spec, `NotFound` on get (and attach, associate, rule or member changes) of a missing id, delete of what is gone succeeds, `InvalidInput` naming the field for bad specs, tag filters return only and all matching resources |
 //! | security groups | rules add/remove (idempotent), `Conflict` on deleting a group in use by an instance or by another group's rule, pagination past one page |
@@ -80,9 +80,9 @@
 //! | instances | batch create and get forms, placement in the requested zone |
 //! | load balancers | listeners, pools and members as asked, member add/remove (idempotent) per listener |
 //!
-//! Checks that need floating IPs or load balancers report [`CheckFailure::Skipped`]
-//! when [`Capabilities`](crate::Capabilities) says the provider has none; the ones that
-//! need two zones are skipped when the config selects one.
+//! Checks of a family the provider lacks (its accessor, e.g.
+//! [`Provider::load_balancers`], returns `None`) report [`CheckFailure::Skipped`] with
+//! the reason; the ones that need two zones are skipped when the config selects one.
 
 #[macro_use]
 mod macros;

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use super::ctx::*;
 use super::CheckResult;
 use crate::model::*;
+use crate::ProviderExt;
 
 fn sorted(rules: &[IngressRule]) -> Vec<IngressRule> {
     let mut r = rules.to_vec();

@@ -4,6 +4,7 @@ use super::ctx::*;
 use super::CheckResult;
 use super::{CHECK_TAG, RUN_TAG};
 use crate::model::*;
+use crate::{Family, ProviderExt};
 
 fn key(k: &str) -> String {
     format!("plinth-conformance-{k}")
@@ -94,7 +95,6 @@ check! {
 }
 
 async fn update_tags_every_kind_body(cx: &Ctx<'_>) -> CheckResult {
-    let caps = cx.p.capabilities();
     let zone = cx.zone().await?;
     let mut targets = vec![
         (ResourceKind::SecurityGroup, cx.sg("ut-sg").await?.id),
@@ -104,10 +104,10 @@ async fn update_tags_every_kind_body(cx: &Ctx<'_>) -> CheckResult {
             cx.instance("ut-inst", &zone).await?.id,
         ),
     ];
-    if caps.floating_ips {
+    if cx.p.supports(Family::FloatingIps) {
         targets.push((ResourceKind::FloatingIp, cx.fip("ut-fip").await?.id));
     }
-    if caps.load_balancers {
+    if cx.p.supports(Family::LoadBalancers) {
         targets.push((ResourceKind::LoadBalancer, cx.empty_lb("ut-lb").await?.id));
     }
     for (kind, id) in targets {
@@ -156,17 +156,16 @@ check! {
 }
 
 async fn update_tags_missing_not_found_body(cx: &Ctx<'_>) -> CheckResult {
-    let caps = cx.p.capabilities();
     let zone = cx.zone().await?;
     let mut gone = vec![
         (ResourceKind::SecurityGroup, cx.gone_sg().await?),
         (ResourceKind::Volume, cx.gone_volume(&zone).await?),
         (ResourceKind::Instance, cx.gone_instance(&zone).await?),
     ];
-    if caps.floating_ips {
+    if cx.p.supports(Family::FloatingIps) {
         gone.push((ResourceKind::FloatingIp, cx.gone_fip().await?));
     }
-    if caps.load_balancers {
+    if cx.p.supports(Family::LoadBalancers) {
         gone.push((ResourceKind::LoadBalancer, cx.gone_lb().await?));
     }
     let set: Tags = [(EXTRA_TAG.to_string(), "x".to_string())].into();

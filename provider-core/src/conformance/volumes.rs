@@ -6,6 +6,7 @@ use super::ctx::*;
 use super::CheckResult;
 use crate::model::*;
 use crate::ErrorKind;
+use crate::ProviderExt;
 
 fn attached_to(v: &Volume) -> Option<&str> {
     v.attachment.as_ref().map(|a| a.instance_id.as_str())

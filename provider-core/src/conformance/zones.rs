@@ -7,11 +7,13 @@ use super::CheckResult;
 use super::ZoneSelection;
 use crate::model::*;
 use crate::ErrorKind;
+use crate::{Family, ProviderExt};
 
 check! {
-    /// `name()` is set and `capabilities()` is coherent: `page_size` is at least 1, a
-    /// provider with load balancers names their protocols, a kind the provider lacks
-    /// answers `Unsupported`, and every list with a filter nothing matches is empty.
+    /// `name()` is set and `capabilities()` is coherent with the families: `page_size`
+    /// is at least 1, a provider with load balancers names their protocols, a kind of a
+    /// family the provider lacks answers `Unsupported`, and every list with a filter
+    /// nothing matches is empty.
     capabilities_are_consistent => capabilities_are_consistent_body
 }
 
@@ -22,7 +24,7 @@ async fn capabilities_are_consistent_body(cx: &Ctx<'_>) -> CheckResult {
         caps.page_size >= 1,
         "capabilities().page_size is 0: give the largest page the lists fetch"
     );
-    if caps.load_balancers {
+    if cx.p.supports(Family::LoadBalancers) {
         ensure!(
             !caps.lb_protocols.is_empty(),
             "capabilities() has load balancers but lists no lb_protocols"
@@ -36,7 +38,7 @@ async fn capabilities_are_consistent_body(cx: &Ctx<'_>) -> CheckResult {
         ResourceKind::Instance,
         ResourceKind::LoadBalancer,
     ] {
-        if !supports(&caps, kind) {
+        if !supports(cx.p, kind) {
             continue;
         }
         let listed = cx
@@ -49,7 +51,7 @@ async fn capabilities_are_consistent_body(cx: &Ctx<'_>) -> CheckResult {
             listed.len()
         );
     }
-    if !caps.floating_ips {
+    if !cx.p.supports(Family::FloatingIps) {
         let spec = FloatingIpSpec {
             name: cx.name("unsupported-fip"),
             pool: cx
@@ -65,7 +67,7 @@ async fn capabilities_are_consistent_body(cx: &Ctx<'_>) -> CheckResult {
             "allocate_floating_ip on a provider without floating IPs",
         )?;
     }
-    if !caps.load_balancers {
+    if !cx.p.supports(Family::LoadBalancers) {
         let spec = cx.lb_spec(
             "unsupported-lb",
             vec![cx.listener(cx.cfg.lb_port, Vec::new())],

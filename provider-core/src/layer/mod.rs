@@ -35,7 +35,10 @@ pub use rate_limit::RateLimit;
 pub use retry::Retry;
 
 use crate::model::*;
-use crate::{Capabilities, Operation, Provider, Result};
+use crate::{
+    Capabilities, FloatingIps, Instances, LoadBalancers, Operation, Provider, ProviderExt, Result,
+    SecurityGroups, Volumes,
+};
 
 /// Behaviour around every provider call.
 #[async_trait]
@@ -48,7 +51,8 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
         Fut: Future<Output = Result<T>> + Send;
 }
 
-/// A provider with a layer around every call.
+/// A provider with a layer around every call. It implements [`Provider`] and every
+/// family trait, and has a family exactly when the provider inside has it.
 #[derive(Debug)]
 pub struct Layered<L> {
     inner: Arc<dyn Provider>,
@@ -72,271 +76,54 @@ impl<L: Layer> Layered<L> {
     }
 }
 
-#[async_trait]
-impl<L: Layer> Provider for Layered<L> {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
+macro_rules! layered {
+    (
+        core { $($cv:ident = $ck:ident $cm:ident ($($ca:ident : [$($ct:tt)*] $(as $co:ty)?),*) -> [$($cr:tt)*];)* }
+        families { $(
+            $fam:ident $acc:ident $label:literal {
+                $($v:ident = $k:ident $m:ident ($($a:ident : [$($t:tt)*] $(as $o:ty)?),*) -> [$($r:tt)*];)*
+            }
+        )* }
+    ) => {
+        #[async_trait]
+        impl<L: Layer> Provider for Layered<L> {
+            fn name(&self) -> &str {
+                self.inner.name()
+            }
 
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
+            fn capabilities(&self) -> Capabilities {
+                self.inner.capabilities()
+            }
 
-    async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {
-        self.layer
-            .call(Operation::ListAvailabilityZones, || {
-                self.inner.list_availability_zones()
-            })
-            .await
-    }
+            $(
+                async fn $cm(&self, $($ca: $($ct)*),*) -> Result<$($cr)*> {
+                    self.layer
+                        .call(Operation::$cv, || self.inner.$cm($($ca),*))
+                        .await
+                }
+            )*
 
-    async fn update_tags(
-        &self,
-        kind: ResourceKind,
-        id: &str,
-        set: &Tags,
-        remove: &[String],
-    ) -> Result<()> {
-        self.layer
-            .call(Operation::UpdateTags, || {
-                self.inner.update_tags(kind, id, set, remove)
-            })
-            .await
-    }
+            // The layer has a family exactly when the provider inside has it.
+            $(
+                fn $acc(&self) -> Option<&dyn $fam> {
+                    self.inner.$acc().map(|_| self as &dyn $fam)
+                }
+            )*
+        }
 
-    async fn create_security_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
-        self.layer
-            .call(Operation::CreateSecurityGroup, || {
-                self.inner.create_security_group(spec)
-            })
-            .await
-    }
-
-    async fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {
-        self.layer
-            .call(Operation::GetSecurityGroup, || {
-                self.inner.get_security_group(id)
-            })
-            .await
-    }
-
-    async fn list_security_groups(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>> {
-        self.layer
-            .call(Operation::ListSecurityGroups, || {
-                self.inner.list_security_groups(filter)
-            })
-            .await
-    }
-
-    async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
-        self.layer
-            .call(Operation::AddSecurityGroupRule, || {
-                self.inner.add_security_group_rule(group_id, rule)
-            })
-            .await
-    }
-
-    async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
-        self.layer
-            .call(Operation::RemoveSecurityGroupRule, || {
-                self.inner.remove_security_group_rule(group_id, rule)
-            })
-            .await
-    }
-
-    async fn delete_security_group(&self, id: &str) -> Result<()> {
-        self.layer
-            .call(Operation::DeleteSecurityGroup, || {
-                self.inner.delete_security_group(id)
-            })
-            .await
-    }
-
-    async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
-        self.layer
-            .call(Operation::AllocateFloatingIp, || {
-                self.inner.allocate_floating_ip(spec)
-            })
-            .await
-    }
-
-    async fn get_floating_ip(&self, id: &str) -> Result<FloatingIp> {
-        self.layer
-            .call(Operation::GetFloatingIp, || self.inner.get_floating_ip(id))
-            .await
-    }
-
-    async fn list_floating_ips(&self, filter: &TagFilter) -> Result<Vec<FloatingIp>> {
-        self.layer
-            .call(Operation::ListFloatingIps, || {
-                self.inner.list_floating_ips(filter)
-            })
-            .await
-    }
-
-    async fn associate_floating_ip(&self, id: &str, instance_id: &str) -> Result<FloatingIp> {
-        self.layer
-            .call(Operation::AssociateFloatingIp, || {
-                self.inner.associate_floating_ip(id, instance_id)
-            })
-            .await
-    }
-
-    async fn disassociate_floating_ip(&self, id: &str) -> Result<FloatingIp> {
-        self.layer
-            .call(Operation::DisassociateFloatingIp, || {
-                self.inner.disassociate_floating_ip(id)
-            })
-            .await
-    }
-
-    async fn release_floating_ip(&self, id: &str) -> Result<()> {
-        self.layer
-            .call(Operation::ReleaseFloatingIp, || {
-                self.inner.release_floating_ip(id)
-            })
-            .await
-    }
-
-    async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume> {
-        self.layer
-            .call(Operation::CreateVolume, || self.inner.create_volume(spec))
-            .await
-    }
-
-    async fn get_volume(&self, id: &str) -> Result<Volume> {
-        self.layer
-            .call(Operation::GetVolume, || self.inner.get_volume(id))
-            .await
-    }
-
-    async fn list_volumes(&self, filter: &TagFilter) -> Result<Vec<Volume>> {
-        self.layer
-            .call(Operation::ListVolumes, || self.inner.list_volumes(filter))
-            .await
-    }
-
-    async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
-        self.layer
-            .call(Operation::AttachVolume, || {
-                self.inner.attach_volume(volume_id, instance_id)
-            })
-            .await
-    }
-
-    async fn detach_volume(&self, volume_id: &str) -> Result<Volume> {
-        self.layer
-            .call(Operation::DetachVolume, || {
-                self.inner.detach_volume(volume_id)
-            })
-            .await
-    }
-
-    async fn delete_volume(&self, id: &str) -> Result<()> {
-        self.layer
-            .call(Operation::DeleteVolume, || self.inner.delete_volume(id))
-            .await
-    }
-
-    async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance> {
-        self.layer
-            .call(Operation::CreateInstance, || {
-                self.inner.create_instance(spec)
-            })
-            .await
-    }
-
-    async fn create_instances(&self, specs: &[InstanceSpec]) -> Result<Vec<Instance>> {
-        self.layer
-            .call(Operation::CreateInstances, || {
-                self.inner.create_instances(specs)
-            })
-            .await
-    }
-
-    async fn get_instance(&self, id: &str) -> Result<Instance> {
-        self.layer
-            .call(Operation::GetInstance, || self.inner.get_instance(id))
-            .await
-    }
-
-    async fn get_instances(&self, ids: &[String]) -> Result<Vec<Instance>> {
-        self.layer
-            .call(Operation::GetInstances, || self.inner.get_instances(ids))
-            .await
-    }
-
-    async fn list_instances(&self, filter: &TagFilter) -> Result<Vec<Instance>> {
-        self.layer
-            .call(Operation::ListInstances, || {
-                self.inner.list_instances(filter)
-            })
-            .await
-    }
-
-    async fn delete_instance(&self, id: &str) -> Result<()> {
-        self.layer
-            .call(Operation::DeleteInstance, || self.inner.delete_instance(id))
-            .await
-    }
-
-    async fn create_load_balancer(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer> {
-        self.layer
-            .call(Operation::CreateLoadBalancer, || {
-                self.inner.create_load_balancer(spec)
-            })
-            .await
-    }
-
-    async fn get_load_balancer(&self, id: &str) -> Result<LoadBalancer> {
-        self.layer
-            .call(Operation::GetLoadBalancer, || {
-                self.inner.get_load_balancer(id)
-            })
-            .await
-    }
-
-    async fn list_load_balancers(&self, filter: &TagFilter) -> Result<Vec<LoadBalancer>> {
-        self.layer
-            .call(Operation::ListLoadBalancers, || {
-                self.inner.list_load_balancers(filter)
-            })
-            .await
-    }
-
-    async fn add_load_balancer_member(
-        &self,
-        lb_id: &str,
-        listener_port: u16,
-        member: &MemberSpec,
-    ) -> Result<LoadBalancer> {
-        self.layer
-            .call(Operation::AddLoadBalancerMember, || {
-                self.inner
-                    .add_load_balancer_member(lb_id, listener_port, member)
-            })
-            .await
-    }
-
-    async fn remove_load_balancer_member(
-        &self,
-        lb_id: &str,
-        listener_port: u16,
-        member: &MemberSpec,
-    ) -> Result<LoadBalancer> {
-        self.layer
-            .call(Operation::RemoveLoadBalancerMember, || {
-                self.inner
-                    .remove_load_balancer_member(lb_id, listener_port, member)
-            })
-            .await
-    }
-
-    async fn delete_load_balancer(&self, id: &str) -> Result<()> {
-        self.layer
-            .call(Operation::DeleteLoadBalancer, || {
-                self.inner.delete_load_balancer(id)
-            })
-            .await
-    }
+        $(
+            #[async_trait]
+            impl<L: Layer> $fam for Layered<L> {
+                $(
+                    async fn $m(&self, $($a: $($t)*),*) -> Result<$($r)*> {
+                        self.layer
+                            .call(Operation::$v, || ProviderExt::$m(&*self.inner, $($a),*))
+                            .await
+                    }
+                )*
+            }
+        )*
+    };
 }
+
+crate::for_each_operation!(layered);

@@ -86,6 +86,19 @@ pub enum ResourceKind {
     LoadBalancer,
 }
 
+impl ResourceKind {
+    /// The family of operations that creates and deletes this kind.
+    pub fn family(self) -> crate::Family {
+        match self {
+            ResourceKind::SecurityGroup => crate::Family::SecurityGroups,
+            ResourceKind::FloatingIp => crate::Family::FloatingIps,
+            ResourceKind::Volume => crate::Family::Volumes,
+            ResourceKind::Instance => crate::Family::Instances,
+            ResourceKind::LoadBalancer => crate::Family::LoadBalancers,
+        }
+    }
+}
+
 impl std::fmt::Display for ResourceKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

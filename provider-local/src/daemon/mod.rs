@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use crate::config::LocalConfig;
 use crate::helper::HOSTED_MARKER;
 use crate::locate::HelperCommand;
-use crate::protocol::{read_frame, write_frame, Request, Response, WireError};
+use crate::protocol::{read_frame, write_frame, Request, Response};
 use crate::store::{Store, StoreError};
 pub use cloud::Cloud;
 
@@ -240,7 +240,7 @@ async fn serve(stream: UnixStream, cloud: &Cloud, stop: &Notify) {
     let stop_after = matches!(req, Request::Shutdown | Request::DestroyAll);
     let resp = match dispatch(cloud, req).await {
         Ok(v) => Response::Ok(v),
-        Err(e) => Response::Err(WireError::from(&e)),
+        Err(e) => Response::Err(e),
     };
     if let Err(e) = write_frame(&mut w, &resp).await {
         tracing::debug!("client went away: {e}");
@@ -259,115 +259,43 @@ fn json<T: serde::Serialize>(op: Operation, v: T) -> Result<serde_json::Value> {
     })
 }
 
-async fn dispatch(c: &Cloud, req: Request) -> Result<serde_json::Value> {
-    use Operation as O;
-    use Request as R;
-    match req {
-        R::Ping => json(O::ListAvailabilityZones, std::process::id()),
-        R::Shutdown => json(O::ListAvailabilityZones, ()),
-        R::DestroyAll => {
-            c.destroy_all().await?;
-            json(O::DeleteInstance, ())
+/// Generates [`dispatch`] from the contract's table of operations: each operation
+/// request calls the cloud's method of the same name (a list's with its page cursor).
+macro_rules! dispatch {
+    (
+        core { $($core:tt)* }
+        families { $($fam:ident $acc:ident $label:literal { $($ops:tt)* })* }
+    ) => {
+        dispatch!(@fn $($core)* $($($ops)*)*);
+    };
+    (@fn $($v:ident = $k:ident $m:ident ($($a:ident : [$($t:tt)*] $(as $o:ty)?),*) -> [$($r:tt)*];)*) => {
+        async fn dispatch(c: &Cloud, req: Request) -> Result<serde_json::Value> {
+            match req {
+                Request::Ping => json(Operation::ListAvailabilityZones, std::process::id()),
+                Request::Shutdown => json(Operation::ListAvailabilityZones, ()),
+                Request::DestroyAll => {
+                    c.destroy_all().await?;
+                    json(Operation::DeleteInstance, ())
+                }
+                $(
+                    dispatch!(@pattern $k $v ($($a),*) after) => json(
+                        Operation::$v,
+                        dispatch!(@call c $k $m ($($a $(as $o)?),*) after).await?,
+                    ),
+                )*
+            }
         }
-        R::ListAvailabilityZones => json(O::ListAvailabilityZones, c.list_availability_zones()),
-        R::UpdateTags {
-            kind,
-            id,
-            set,
-            remove,
-        } => json(
-            O::UpdateTags,
-            c.update_tags(kind, &id, &set, &remove).await?,
-        ),
-        R::CreateSecurityGroup { spec } => json(
-            O::CreateSecurityGroup,
-            c.create_security_group(&spec).await?,
-        ),
-        R::GetSecurityGroup { id } => json(O::GetSecurityGroup, c.get_security_group(&id)?),
-        R::ListSecurityGroups { filter, after } => json(
-            O::ListSecurityGroups,
-            c.list_security_groups(&filter, after.as_deref())?,
-        ),
-        R::AddSecurityGroupRule { group_id, rule } => json(
-            O::AddSecurityGroupRule,
-            c.change_rule(&group_id, &rule, true).await?,
-        ),
-        R::RemoveSecurityGroupRule { group_id, rule } => json(
-            O::RemoveSecurityGroupRule,
-            c.change_rule(&group_id, &rule, false).await?,
-        ),
-        R::DeleteSecurityGroup { id } => {
-            json(O::DeleteSecurityGroup, c.delete_security_group(&id).await?)
-        }
-        R::AllocateFloatingIp { spec } => {
-            json(O::AllocateFloatingIp, c.allocate_floating_ip(&spec).await?)
-        }
-        R::GetFloatingIp { id } => json(O::GetFloatingIp, c.get_floating_ip(&id)?),
-        R::ListFloatingIps { filter, after } => json(
-            O::ListFloatingIps,
-            c.list_floating_ips(&filter, after.as_deref())?,
-        ),
-        R::AssociateFloatingIp { id, instance_id } => json(
-            O::AssociateFloatingIp,
-            c.set_floating_ip_target(&id, Some(&instance_id)).await?,
-        ),
-        R::DisassociateFloatingIp { id } => json(
-            O::DisassociateFloatingIp,
-            c.set_floating_ip_target(&id, None).await?,
-        ),
-        R::ReleaseFloatingIp { id } => {
-            json(O::ReleaseFloatingIp, c.release_floating_ip(&id).await?)
-        }
-        R::CreateVolume { spec } => json(O::CreateVolume, c.create_volume(&spec).await?),
-        R::GetVolume { id } => json(O::GetVolume, c.get_volume(&id)?),
-        R::ListVolumes { filter, after } => json(
-            O::ListVolumes,
-            c.list_volumes_page(&filter, after.as_deref())?,
-        ),
-        R::AttachVolume {
-            volume_id,
-            instance_id,
-        } => json(
-            O::AttachVolume,
-            c.attach_volume(&volume_id, &instance_id).await?,
-        ),
-        R::DetachVolume { volume_id } => json(O::DetachVolume, c.detach_volume(&volume_id).await?),
-        R::DeleteVolume { id } => json(O::DeleteVolume, c.delete_volume(&id).await?),
-        R::CreateInstance { spec } => json(O::CreateInstance, c.create_instance(&spec).await?),
-        R::GetInstance { id } => json(O::GetInstance, c.get_instance(&id)?),
-        R::ListInstances { filter, after } => json(
-            O::ListInstances,
-            c.list_instances(&filter, after.as_deref())?,
-        ),
-        R::DeleteInstance { id } => json(O::DeleteInstance, c.delete_instance(&id).await?),
-        R::CreateLoadBalancer { spec } => {
-            json(O::CreateLoadBalancer, c.create_load_balancer(&spec).await?)
-        }
-        R::GetLoadBalancer { id } => json(O::GetLoadBalancer, c.get_load_balancer(&id)?),
-        R::ListLoadBalancers { filter, after } => json(
-            O::ListLoadBalancers,
-            c.list_load_balancers(&filter, after.as_deref())?,
-        ),
-        R::AddLoadBalancerMember {
-            lb_id,
-            listener_port,
-            member,
-        } => json(
-            O::AddLoadBalancerMember,
-            c.change_member(&lb_id, listener_port, &member, true)
-                .await?,
-        ),
-        R::RemoveLoadBalancerMember {
-            lb_id,
-            listener_port,
-            member,
-        } => json(
-            O::RemoveLoadBalancerMember,
-            c.change_member(&lb_id, listener_port, &member, false)
-                .await?,
-        ),
-        R::DeleteLoadBalancer { id } => {
-            json(O::DeleteLoadBalancer, c.delete_load_balancer(&id).await?)
-        }
-    }
+    };
+    (@pattern call $v:ident ($($a:ident),*) $after:ident) => { Request::$v { $($a),* } };
+    (@pattern paged $v:ident ($($a:ident),*) $after:ident) => { Request::$v { $($a,)* $after } };
+    (@call $c:ident call $m:ident ($($a:ident $(as $o:ty)?),*) $after:ident) => {
+        $c.$m($(dispatch!(@borrow $a $(as $o)?)),*)
+    };
+    (@call $c:ident paged $m:ident ($($a:ident $(as $o:ty)?),*) $after:ident) => {
+        $c.$m($(dispatch!(@borrow $a $(as $o)?),)* $after.as_deref())
+    };
+    (@borrow $a:ident as $o:ty) => { &$a };
+    (@borrow $a:ident) => { $a };
 }
+
+provider_core::for_each_operation!(dispatch);
