@@ -121,7 +121,6 @@ impl PoolRt {
 /// A running load balancer.
 #[derive(Debug)]
 pub struct LbRuntime {
-    address: IpAddr,
     listeners: HashMap<u16, (Arc<PoolRt>, JoinHandle<()>)>,
 }
 
@@ -164,12 +163,7 @@ impl LbRuntime {
             let task = tokio::spawn(accept_loop(listener, port, pool.clone()));
             listeners.insert(port, (pool, task));
         }
-        Ok(Self { address, listeners })
-    }
-
-    /// The LB's address.
-    pub fn address(&self) -> IpAddr {
-        self.address
+        Ok(Self { listeners })
     }
 
     /// The members of the listener on `port` with their health, in the order added.

@@ -29,7 +29,7 @@
 //!   drains (its open connections finish, up to [`LocalConfig::drain_timeout`]) before
 //!   the call returns.
 //! - **State** lives in a redb database in [`LocalConfig::state_dir`], owned by one
-//!   daemon per directory ([`daemon`]), started on demand and reached over a unix
+//!   daemon per directory, started on demand and reached over a unix
 //!   socket. Resources outlive the program that created them; a restarted daemon
 //!   re-adopts instance processes and restarts forwarders and LBs. The daemon exits once
 //!   the state is empty, removing its database, socket and files.
@@ -52,19 +52,19 @@
 
 #![warn(missing_docs)]
 
-pub mod acl;
+mod acl;
 pub mod catalog;
 mod client;
 pub mod config;
-pub mod daemon;
-pub mod forwarder;
+mod daemon;
+mod forwarder;
 pub mod helper;
-pub mod image;
-pub mod lb;
+mod image;
+mod lb;
 pub mod locate;
-pub mod protocol;
-pub mod store;
-pub mod supervisor;
+mod protocol;
+mod store;
+mod supervisor;
 
 pub use client::LocalProvider;
 pub use config::{LocalBuilder, LocalConfig, KEYS};

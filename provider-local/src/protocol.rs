@@ -11,10 +11,6 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 /// Largest line either side accepts (lists are paged, so answers stay small).
 pub const MAX_LINE: usize = 16 * 1024 * 1024;
 
-/// Where a list page starts: after the item with this id.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PageToken(pub Option<String>);
-
 /// One page of a list answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Page<T> {

@@ -98,18 +98,6 @@ fn signal_group(pgid: u32, sig: i32) {
     }
 }
 
-/// Sends `sig` to one process.
-pub fn signal(pid: u32, sig: i32) {
-    if let Ok(pid) = libc::pid_t::try_from(pid) {
-        if pid > 1 {
-            // SAFETY: kill only sends a signal to a positive pid.
-            unsafe {
-                libc::kill(pid, sig);
-            }
-        }
-    }
-}
-
 /// State letter and start time of `pid` from `/proc/<pid>/stat`.
 fn proc_stat(pid: u32) -> Option<(char, u64)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
