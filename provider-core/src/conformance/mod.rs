@@ -96,11 +96,14 @@ mod tags;
 mod volumes;
 mod zones;
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use tokio::time::Instant;
 
 use crate::Provider;
@@ -367,6 +370,32 @@ pub enum Family {
     LoadBalancers,
 }
 
+impl Family {
+    /// The provider family whose accessor decides whether this family's checks run;
+    /// `None` for zones and tags, which every provider has.
+    pub(crate) fn provider_family(self) -> Option<crate::Family> {
+        match self {
+            Family::Zones | Family::Tags => None,
+            Family::SecurityGroups => Some(crate::Family::SecurityGroups),
+            Family::FloatingIps => Some(crate::Family::FloatingIps),
+            Family::Volumes => Some(crate::Family::Volumes),
+            Family::Instances => Some(crate::Family::Instances),
+            Family::LoadBalancers => Some(crate::Family::LoadBalancers),
+        }
+    }
+}
+
+/// The message a panic carried (`panic!("...")` carries a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
 impl fmt::Display for Family {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(match self {
@@ -503,10 +532,16 @@ pub async fn run_checks(
     let mut results = Vec::with_capacity(checks.len());
     for check in checks {
         let start = Instant::now();
-        let outcome = match check.run(provider, config).await {
-            Ok(()) => Outcome::Passed,
-            Err(CheckFailure::Failed(r)) => Outcome::Failed(r),
-            Err(CheckFailure::Skipped(r)) => Outcome::Skipped(r),
+        // The kit's own checks catch a panic themselves (and still sweep); this catches
+        // one in any other `Check` so the report goes on.
+        let run = AssertUnwindSafe(check.run(provider, config)).catch_unwind();
+        let outcome = match run.await {
+            Ok(Ok(())) => Outcome::Passed,
+            Ok(Err(CheckFailure::Failed(r))) => Outcome::Failed(r),
+            Ok(Err(CheckFailure::Skipped(r))) => Outcome::Skipped(r),
+            Err(payload) => {
+                Outcome::Failed(format!("panicked: {}", panic_message(payload.as_ref())))
+            }
         };
         let duration = start.elapsed();
         match &outcome {
