@@ -19,9 +19,14 @@
 //! - [`memory`]: the in-memory reference provider.
 //! - `mock` (feature `mock`): a mockall mock of the trait.
 //! - `conformance` (feature `conformance`): the checks every provider runs.
+//! - [`guide`]: a provider author's guide: what to depend on, implementing the families a
+//!   cloud has, classifying errors, settings and the builder, layers, running the kit
+//!   against a real cloud.
 
 pub mod config;
 pub mod error;
+#[doc = include_str!("../GUIDE.md")]
+pub mod guide {}
 pub mod layer;
 pub mod memory;
 pub mod model;

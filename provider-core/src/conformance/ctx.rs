@@ -6,11 +6,12 @@ use std::collections::BTreeSet;
 use std::fmt::{Debug, Display};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::future::join_all;
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use ipnet::IpNet;
 
 use super::{CheckFailure, CheckResult, ConformanceConfig, ZoneSelection, CHECK_TAG, RUN_TAG};
@@ -140,6 +141,18 @@ pub(crate) fn supports(p: &dyn Provider, kind: ResourceKind) -> bool {
     p.supports(kind.family())
 }
 
+/// The name of the [`Provider`] accessor of `family`.
+fn accessor(family: Family) -> &'static str {
+    match family {
+        Family::SecurityGroups => "security_groups",
+        Family::Instances => "instances",
+        Family::Volumes => "volumes",
+        Family::FloatingIps => "floating_ips",
+        Family::LoadBalancers => "load_balancers",
+        _ => "its accessor",
+    }
+}
+
 /// The context of one run of one check.
 pub(crate) struct Ctx<'a> {
     /// The provider under test.
@@ -211,10 +224,16 @@ impl<'a> Ctx<'a> {
         self.lock().push((kind, id.to_string()));
     }
 
-    /// Runs `body` within the config's check timeout.
+    /// Runs `body` within the config's check timeout; a panic in it (in the provider,
+    /// most likely) fails the check with the panic's message.
     pub(crate) async fn bounded(&self, body: impl Future<Output = CheckResult>) -> CheckResult {
+        let body = AssertUnwindSafe(body).catch_unwind();
         match tokio::time::timeout(self.cfg.check_timeout, body).await {
-            Ok(outcome) => outcome,
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(payload)) => Err(failed(format!(
+                "panicked: {}",
+                super::panic_message(payload.as_ref())
+            ))),
             Err(_) => Err(failed(format!(
                 "did not finish within {:?} (config.check_timeout)",
                 self.cfg.check_timeout
@@ -222,9 +241,32 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Sweeps what the run created and folds a cleanup failure into `outcome`.
+    /// Skips, naming the family, when the provider lacks the family this check belongs
+    /// to (zone and tag checks belong to every provider).
+    pub(crate) fn require_own_family(&self) -> Step<()> {
+        let own = super::checks()
+            .into_iter()
+            .find(|c| c.name == self.check)
+            .map(|c| c.family);
+        match own.and_then(|f| f.provider_family()) {
+            Some(family) => self.require(family),
+            None => Ok(()),
+        }
+    }
+
+    /// Sweeps what the run created and folds a cleanup failure into `outcome`. A panic
+    /// in the sweep is a cleanup failure.
     pub(crate) async fn finish(self, outcome: CheckResult) -> CheckResult {
-        match (outcome, self.sweep().await) {
+        let swept = AssertUnwindSafe(self.sweep())
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|payload| {
+                Err(format!(
+                    "the sweep panicked: {}",
+                    super::panic_message(payload.as_ref())
+                ))
+            });
+        match (outcome, swept) {
             (outcome, Ok(())) => outcome,
             (Ok(()) | Err(CheckFailure::Skipped(_)), Err(e)) => {
                 Err(failed(format!("cleanup failed: {e}")))
@@ -239,21 +281,23 @@ impl<'a> Ctx<'a> {
 
     /// Skips unless the provider has floating IPs.
     pub(crate) fn require_floating_ips(&self) -> Step<()> {
-        self.require(Family::FloatingIps, "floating_ips()")
+        self.require(Family::FloatingIps)
     }
 
     /// Skips unless the provider has load balancers.
     pub(crate) fn require_load_balancers(&self) -> Step<()> {
-        self.require(Family::LoadBalancers, "load_balancers()")
+        self.require(Family::LoadBalancers)
     }
 
-    /// Skips, with the reason, unless the provider has `family`.
-    fn require(&self, family: Family, accessor: &str) -> Step<()> {
+    /// Skips, naming the family and its accessor, unless the provider has `family`.
+    pub(crate) fn require(&self, family: Family) -> Step<()> {
         if self.p.supports(family) {
             Ok(())
         } else {
             Err(skipped(format!(
-                "the provider has no {family} ({accessor} is None)"
+                "the provider has no {} ({}() is None)",
+                family.label(),
+                accessor(family)
             )))
         }
     }
@@ -410,8 +454,10 @@ impl<'a> Ctx<'a> {
         r
     }
 
-    /// `create_security_group` that must succeed.
+    /// `create_security_group` that must succeed; skips the check when the provider
+    /// lacks the family.
     pub(crate) async fn create_sg(&self, spec: &SecurityGroupSpec) -> Step<SecurityGroup> {
+        self.require(Family::SecurityGroups)?;
         self.try_create_sg(spec)
             .await
             .step(format!("create_security_group {}", spec.name))
@@ -431,8 +477,10 @@ impl<'a> Ctx<'a> {
         r
     }
 
-    /// `allocate_floating_ip` that must succeed.
+    /// `allocate_floating_ip` that must succeed; skips the check when the provider
+    /// lacks the family.
     pub(crate) async fn create_fip(&self, spec: &FloatingIpSpec) -> Step<FloatingIp> {
+        self.require(Family::FloatingIps)?;
         self.try_create_fip(spec)
             .await
             .step(format!("allocate_floating_ip {}", spec.name))
@@ -452,8 +500,10 @@ impl<'a> Ctx<'a> {
         r
     }
 
-    /// `create_volume` that must succeed.
+    /// `create_volume` that must succeed; skips the check when the provider
+    /// lacks the family.
     pub(crate) async fn create_volume(&self, spec: &VolumeSpec) -> Step<Volume> {
+        self.require(Family::Volumes)?;
         self.try_create_volume(spec)
             .await
             .step(format!("create_volume {}", spec.name))
@@ -473,8 +523,10 @@ impl<'a> Ctx<'a> {
         r
     }
 
-    /// `create_instance` that must succeed.
+    /// `create_instance` that must succeed; skips the check when the provider
+    /// lacks the family.
     pub(crate) async fn create_instance(&self, spec: &InstanceSpec) -> Step<Instance> {
+        self.require(Family::Instances)?;
         self.try_create_instance(spec)
             .await
             .step(format!("create_instance {}", spec.name))
@@ -511,8 +563,10 @@ impl<'a> Ctx<'a> {
         r
     }
 
-    /// `create_load_balancer` that must succeed.
+    /// `create_load_balancer` that must succeed; skips the check when the provider
+    /// lacks the family.
     pub(crate) async fn create_lb(&self, spec: &LoadBalancerSpec) -> Step<LoadBalancer> {
+        self.require(Family::LoadBalancers)?;
         self.try_create_lb(spec)
             .await
             .step(format!("create_load_balancer {}", spec.name))

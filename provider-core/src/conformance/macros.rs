@@ -12,9 +12,10 @@ macro_rules! ensure {
 /// Defines a public check `name` whose body is the private `async fn body(cx: &Ctx)`:
 /// `check! { /// docs  name => body }`.
 ///
-/// The generated function gives the body a fresh [`Ctx`](super::ctx::Ctx), runs it
-/// (bounded by the config's `check_timeout`), then always sweeps what the check created,
-/// and folds a cleanup failure into the outcome.
+/// The generated function gives the body a fresh [`Ctx`](super::ctx::Ctx), skips it when
+/// the provider lacks the check's family, runs it (bounded by the config's
+/// `check_timeout`, a panic failing it), then always sweeps what the check created, and
+/// folds a cleanup failure into the outcome.
 macro_rules! check {
     ($(#[$meta:meta])* $name:ident => $body:ident) => {
         $(#[$meta])*
@@ -23,7 +24,10 @@ macro_rules! check {
             config: &$crate::conformance::ConformanceConfig,
         ) -> $crate::conformance::CheckResult {
             let cx = $crate::conformance::ctx::Ctx::new(provider, config, stringify!($name));
-            let outcome = cx.bounded($body(&cx)).await;
+            let outcome = match cx.require_own_family() {
+                Ok(()) => cx.bounded($body(&cx)).await,
+                Err(skip) => Err(skip),
+            };
             cx.finish(outcome).await
         }
     };

@@ -11,20 +11,79 @@
 //!
 //! ## Running the kit
 //!
-//! A provider crate runs every check and asserts none failed; the report prints as a
-//! table with one line per check:
+//! A provider crate runs every check in a test and asserts none failed; the report prints
+//! as a table with one line per check. Against a real cloud, run it on the real clock
+//! (a plain `#[tokio::test]`, never `start_paused = true`: paused time needs tokio's
+//! `test-util` feature and makes every wait and [`ConformanceConfig::check_timeout`]
+//! expire at once while the cloud is still working), and give the config your cloud's
+//! own catalog names:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use provider_core::conformance::{self, ConformanceConfig};
+//! use provider_core::Provider;
+//!
+//! /// Called from a `#[tokio::test]` (real time) with the provider your builder made.
+//! async fn conformance_against_my_cloud(provider: &dyn Provider) {
+//!     // Names from *your* cloud's catalog: an image that boots fast, the smallest
+//!     // flavor that boots it, a network and subnet for instances, the floating IP pool.
+//!     let config = ConformanceConfig::new("ubuntu-24.04-minimal", "m1.tiny")
+//!         .with_network("conformance-net")
+//!         .with_subnet("conformance-subnet")
+//!         .with_floating_ip_pool("external")
+//!         .with_concurrency(4)
+//!         .with_check_timeout(Duration::from_secs(20 * 60));
+//!     let report = conformance::run_all(provider, &config).await;
+//!     println!("{report}");
+//!     assert!(report.is_success(), "{report}");
+//! }
+//! ```
+//!
+//! The same against the in-memory reference provider, runnable as is. `"linux"`,
+//! `"small"` and `"public"` are the memory provider's catalog
+//! ([`MemoryConfig`](crate::memory::MemoryConfig)'s image, flavor and pool), not names a
+//! real cloud knows:
 //!
 //! ```
 //! use provider_core::conformance::{self, ConformanceConfig};
 //! use provider_core::memory::MemoryProvider;
 //!
-//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! let provider = MemoryProvider::default(); // your provider here
+//! let provider = MemoryProvider::default();
 //! let config = ConformanceConfig::new("linux", "small").with_floating_ip_pool("public");
 //! let report = conformance::run_all(&provider, &config).await;
-//! println!("{report}");
 //! assert!(report.is_success(), "{report}");
+//! # }
+//! ```
+//!
+//! A provider that lacks families, or a config that selects one zone, gets skips. Assert
+//! the exact list, so that a check that starts skipping (or stops) shows up:
+//!
+//! ```
+//! use provider_core::conformance::{self, ConformanceConfig};
+//! use provider_core::memory::MemoryProvider;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let provider = MemoryProvider::default();
+//! let config = ConformanceConfig::new("linux", "small")
+//!     .with_floating_ip_pool("public")
+//!     .with_zones(["az-1"]);
+//! let zone_checks: Vec<_> = conformance::checks()
+//!     .into_iter()
+//!     .filter(|c| c.name.contains("zone"))
+//!     .collect();
+//! let report = conformance::run_checks(&provider, &config, &zone_checks).await;
+//! let skips: Vec<(&str, &str)> = report
+//!     .skips()
+//!     .map(|c| (c.name, c.outcome.reason().unwrap_or_default()))
+//!     .collect();
+//! assert_eq!(
+//!     skips,
+//!     [("volume_cross_zone_attach", r#"needs two zones; the config selects ["az-1"]"#)]
+//! );
+//! assert_eq!(report.passed(), zone_checks.len() - 1, "{report}");
 //! # }
 //! ```
 //!
@@ -34,7 +93,7 @@
 //! use provider_core::conformance::{self, ConformanceConfig, Family};
 //! use provider_core::memory::MemoryProvider;
 //!
-//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let provider = MemoryProvider::default();
 //! let config = ConformanceConfig::new("linux", "small").with_floating_ip_pool("public");
@@ -66,6 +125,10 @@
 //!   the kit delete what is not its own.
 //! - A check that does not finish within [`ConformanceConfig::check_timeout`] fails, and
 //!   is still swept.
+//! - A check in which the provider panics fails with `panicked: <the message>` and is
+//!   still swept (a panic in the sweep fails it as a cleanup failure); the other checks
+//!   run, and the report goes on. The panic is caught with `catch_unwind`, so the
+//!   default hook still prints it to stderr, and a build with `panic = "abort"` aborts.
 //!
 //! ## What the checks cover
 //!
@@ -81,8 +144,11 @@
 //! | load balancers | listeners, pools and members as asked, member add/remove (idempotent) per listener |
 //!
 //! Checks of a family the provider lacks (its accessor, e.g.
-//! [`Provider::load_balancers`], returns `None`) report [`CheckFailure::Skipped`] with
-//! the reason; the ones that need two zones are skipped when the config selects one.
+//! [`Provider::load_balancers`], returns `None`) report [`CheckFailure::Skipped`] with a
+//! reason naming the family and its accessor (`the provider has no load balancers
+//! (load_balancers() is None)`), and so do checks that need such a family to set up
+//! (attaching a volume needs instances); zone and tag checks use the kinds the provider
+//! has. The ones that need two zones are skipped when the config selects one.
 
 #[macro_use]
 mod macros;
@@ -96,11 +162,14 @@ mod tags;
 mod volumes;
 mod zones;
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use tokio::time::Instant;
 
 use crate::Provider;
@@ -367,6 +436,32 @@ pub enum Family {
     LoadBalancers,
 }
 
+impl Family {
+    /// The provider family whose accessor decides whether this family's checks run;
+    /// `None` for zones and tags, which every provider has.
+    pub(crate) fn provider_family(self) -> Option<crate::Family> {
+        match self {
+            Family::Zones | Family::Tags => None,
+            Family::SecurityGroups => Some(crate::Family::SecurityGroups),
+            Family::FloatingIps => Some(crate::Family::FloatingIps),
+            Family::Volumes => Some(crate::Family::Volumes),
+            Family::Instances => Some(crate::Family::Instances),
+            Family::LoadBalancers => Some(crate::Family::LoadBalancers),
+        }
+    }
+}
+
+/// The message a panic carried (`panic!("...")` carries a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
 impl fmt::Display for Family {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(match self {
@@ -503,10 +598,16 @@ pub async fn run_checks(
     let mut results = Vec::with_capacity(checks.len());
     for check in checks {
         let start = Instant::now();
-        let outcome = match check.run(provider, config).await {
-            Ok(()) => Outcome::Passed,
-            Err(CheckFailure::Failed(r)) => Outcome::Failed(r),
-            Err(CheckFailure::Skipped(r)) => Outcome::Skipped(r),
+        // The kit's own checks catch a panic themselves (and still sweep); this catches
+        // one in any other `Check` so the report goes on.
+        let run = AssertUnwindSafe(check.run(provider, config)).catch_unwind();
+        let outcome = match run.await {
+            Ok(Ok(())) => Outcome::Passed,
+            Ok(Err(CheckFailure::Failed(r))) => Outcome::Failed(r),
+            Ok(Err(CheckFailure::Skipped(r))) => Outcome::Skipped(r),
+            Err(payload) => {
+                Outcome::Failed(format!("panicked: {}", panic_message(payload.as_ref())))
+            }
         };
         let duration = start.elapsed();
         match &outcome {
@@ -622,6 +723,11 @@ impl Report {
     /// The checks that failed.
     pub fn failures(&self) -> impl Iterator<Item = &CheckReport> {
         self.checks.iter().filter(|c| c.outcome.is_failed())
+    }
+
+    /// The checks that were skipped, in the order they ran.
+    pub fn skips(&self) -> impl Iterator<Item = &CheckReport> {
+        self.checks.iter().filter(|c| c.outcome.is_skipped())
     }
 }
 

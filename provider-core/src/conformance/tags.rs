@@ -11,31 +11,52 @@ fn key(k: &str) -> String {
 }
 
 check! {
-    /// `update_tags` on a security group sets new keys, overwrites existing ones, removes
-    /// the `remove` keys (an absent key is fine), keeps the others, and lists filter on the
-    /// new tags at once; an empty update changes nothing.
+    /// `update_tags` on a resource (a security group, else a volume, else an instance:
+    /// the first kind the provider has) sets new keys, overwrites existing ones, removes
+    /// the `remove` keys (an absent key is fine), keeps the others, and lists filter on
+    /// the new tags at once; an empty update changes nothing.
     update_tags_sets_and_removes => update_tags_sets_and_removes_body
 }
 
+/// Creates a resource of the first kind the provider has (security group, volume,
+/// instance) with the run's tags plus `extra`; returns its kind, id and tags as asked.
+async fn tagged_resource(cx: &Ctx<'_>, extra: Tags) -> Step<(ResourceKind, String, Tags)> {
+    if cx.p.supports(Family::SecurityGroups) {
+        let mut spec = cx.sg_spec("tags");
+        spec.tags.extend(extra);
+        let g = cx.create_sg(&spec).await?;
+        return Ok((ResourceKind::SecurityGroup, g.id, spec.tags));
+    }
+    let zone = cx.zone().await?;
+    if cx.p.supports(Family::Volumes) {
+        let mut spec = cx.volume_spec("tags", &zone);
+        spec.tags.extend(extra);
+        let v = cx.create_volume(&spec).await?;
+        return Ok((ResourceKind::Volume, v.id, spec.tags));
+    }
+    if cx.p.supports(Family::Instances) {
+        let mut spec = cx.instance_spec("tags", &zone);
+        spec.tags.extend(extra);
+        let i = cx.create_instance(&spec).await?;
+        return Ok((ResourceKind::Instance, i.id, spec.tags));
+    }
+    Err(skipped(
+        "the provider has no security groups, volumes or instances to tag",
+    ))
+}
+
 async fn update_tags_sets_and_removes_body(cx: &Ctx<'_>) -> CheckResult {
-    let mut spec = cx.sg_spec("tags");
-    spec.tags.insert(key("a"), "1".into());
-    spec.tags.insert(key("b"), "2".into());
-    let g = cx.create_sg(&spec).await?;
+    let extra: Tags = [(key("a"), "1".to_string()), (key("b"), "2".to_string())].into();
+    let (kind, id, created_tags) = tagged_resource(cx, extra).await?;
 
     let set: Tags = [(key("a"), "10".to_string()), (key("c"), "3".to_string())].into();
-    cx.p.update_tags(
-        ResourceKind::SecurityGroup,
-        &g.id,
-        &set,
-        &[key("b"), key("absent")],
-    )
-    .await
-    .step("update_tags")?;
-    let tags = cx
-        .tags_of(ResourceKind::SecurityGroup, &g.id)
+    cx.p.update_tags(kind, &id, &set, &[key("b"), key("absent")])
         .await
-        .step("get_security_group after update_tags")?;
+        .step(format!("update_tags on {kind} {id}"))?;
+    let tags = cx
+        .tags_of(kind, &id)
+        .await
+        .step(format!("get of {kind} {id} after update_tags"))?;
     ensure_tags(&set, &tags, "after update_tags")?;
     ensure!(
         !tags.contains_key(&key("b")),
@@ -44,42 +65,40 @@ async fn update_tags_sets_and_removes_body(cx: &Ctx<'_>) -> CheckResult {
     );
     for k in [RUN_TAG, CHECK_TAG] {
         ensure!(
-            tags.get(k) == spec.tags.get(k),
+            tags.get(k) == created_tags.get(k),
             "update_tags changed tag {k:?}, which it was not asked to touch: {tags:?}"
         );
     }
 
     let filter = cx.filter().and(key("c"), "3");
     let listed = cx
-        .list_tagged(ResourceKind::SecurityGroup, &filter)
+        .list_tagged(kind, &filter)
         .await
-        .step("list_security_groups on the new tag")?;
+        .step(format!("listing {kind}s on the new tag"))?;
     ensure!(
-        listed.iter().any(|(id, _)| *id == g.id),
-        "list_security_groups with filter {:?} does not return group {} after update_tags set those tags",
-        filter.tags,
-        g.id
+        listed.iter().any(|(x, _)| *x == id),
+        "listing {kind}s with filter {:?} does not return {id} after update_tags set those tags",
+        filter.tags
     );
     let filter = cx.filter().and(key("b"), "2");
     let listed = cx
-        .list_tagged(ResourceKind::SecurityGroup, &filter)
+        .list_tagged(kind, &filter)
         .await
-        .step("list_security_groups on the removed tag")?;
+        .step(format!("listing {kind}s on the removed tag"))?;
     ensure!(
-        !listed.iter().any(|(id, _)| *id == g.id),
-        "list_security_groups with filter {:?} still returns group {} after update_tags removed {:?}",
+        !listed.iter().any(|(x, _)| *x == id),
+        "listing {kind}s with filter {:?} still returns {id} after update_tags removed {:?}",
         filter.tags,
-        g.id,
         key("b")
     );
 
-    cx.p.update_tags(ResourceKind::SecurityGroup, &g.id, &Tags::new(), &[])
+    cx.p.update_tags(kind, &id, &Tags::new(), &[])
         .await
         .step("update_tags with nothing to change")?;
     let again = cx
-        .tags_of(ResourceKind::SecurityGroup, &g.id)
+        .tags_of(kind, &id)
         .await
-        .step("get_security_group after an empty update_tags")?;
+        .step(format!("get of {kind} {id} after an empty update_tags"))?;
     ensure!(
         again == tags,
         "an empty update_tags changed the tags from {tags:?} to {again:?}"
@@ -96,14 +115,19 @@ check! {
 
 async fn update_tags_every_kind_body(cx: &Ctx<'_>) -> CheckResult {
     let zone = cx.zone().await?;
-    let mut targets = vec![
-        (ResourceKind::SecurityGroup, cx.sg("ut-sg").await?.id),
-        (ResourceKind::Volume, cx.volume("ut-vol", &zone).await?.id),
-        (
+    let mut targets = Vec::new();
+    if cx.p.supports(Family::SecurityGroups) {
+        targets.push((ResourceKind::SecurityGroup, cx.sg("ut-sg").await?.id));
+    }
+    if cx.p.supports(Family::Volumes) {
+        targets.push((ResourceKind::Volume, cx.volume("ut-vol", &zone).await?.id));
+    }
+    if cx.p.supports(Family::Instances) {
+        targets.push((
             ResourceKind::Instance,
             cx.instance("ut-inst", &zone).await?.id,
-        ),
-    ];
+        ));
+    }
     if cx.p.supports(Family::FloatingIps) {
         targets.push((ResourceKind::FloatingIp, cx.fip("ut-fip").await?.id));
     }
@@ -157,11 +181,16 @@ check! {
 
 async fn update_tags_missing_not_found_body(cx: &Ctx<'_>) -> CheckResult {
     let zone = cx.zone().await?;
-    let mut gone = vec![
-        (ResourceKind::SecurityGroup, cx.gone_sg().await?),
-        (ResourceKind::Volume, cx.gone_volume(&zone).await?),
-        (ResourceKind::Instance, cx.gone_instance(&zone).await?),
-    ];
+    let mut gone = Vec::new();
+    if cx.p.supports(Family::SecurityGroups) {
+        gone.push((ResourceKind::SecurityGroup, cx.gone_sg().await?));
+    }
+    if cx.p.supports(Family::Volumes) {
+        gone.push((ResourceKind::Volume, cx.gone_volume(&zone).await?));
+    }
+    if cx.p.supports(Family::Instances) {
+        gone.push((ResourceKind::Instance, cx.gone_instance(&zone).await?));
+    }
     if cx.p.supports(Family::FloatingIps) {
         gone.push((ResourceKind::FloatingIp, cx.gone_fip().await?));
     }

@@ -51,6 +51,13 @@ async fn capabilities_are_consistent_body(cx: &Ctx<'_>) -> CheckResult {
             listed.len()
         );
     }
+    if !cx.p.supports(Family::SecurityGroups) {
+        expect_kind(
+            cx.try_create_sg(&cx.sg_spec("unsupported-sg")).await,
+            &[ErrorKind::Unsupported],
+            "create_security_group on a provider without security groups",
+        )?;
+    }
     if !cx.p.supports(Family::FloatingIps) {
         let spec = FloatingIpSpec {
             name: cx.name("unsupported-fip"),
@@ -140,24 +147,28 @@ async fn zones_are_listed_body(cx: &Ctx<'_>) -> CheckResult {
 }
 
 check! {
-    /// Creating an instance or a volume in a zone that does not exist is `InvalidInput`
-    /// naming `availability_zone`.
+    /// Creating an instance or a volume (of the families the provider has) in a zone that
+    /// does not exist is `InvalidInput` naming `availability_zone`.
     unknown_zone_invalid_input => unknown_zone_invalid_input_body
 }
 
 async fn unknown_zone_invalid_input_body(cx: &Ctx<'_>) -> CheckResult {
     let zone = format!("plinth-no-such-zone-{}", cx.short());
-    let spec = cx.instance_spec("badzone-inst", &zone);
-    expect_invalid(
-        cx.try_create_instance(&spec).await,
-        "availability_zone",
-        format!("create_instance in unknown zone {zone:?}"),
-    )?;
-    let spec = cx.volume_spec("badzone-vol", &zone);
-    expect_invalid(
-        cx.try_create_volume(&spec).await,
-        "availability_zone",
-        format!("create_volume in unknown zone {zone:?}"),
-    )?;
+    if cx.p.supports(Family::Instances) {
+        let spec = cx.instance_spec("badzone-inst", &zone);
+        expect_invalid(
+            cx.try_create_instance(&spec).await,
+            "availability_zone",
+            format!("create_instance in unknown zone {zone:?}"),
+        )?;
+    }
+    if cx.p.supports(Family::Volumes) {
+        let spec = cx.volume_spec("badzone-vol", &zone);
+        expect_invalid(
+            cx.try_create_volume(&spec).await,
+            "availability_zone",
+            format!("create_volume in unknown zone {zone:?}"),
+        )?;
+    }
     Ok(())
 }
