@@ -375,7 +375,12 @@ fn check_key(provider: Option<ProviderKind>, key: &str) -> Option<String> {
             None => "unknown key: remove it".to_string(),
         });
     };
-    if known(kind) {
+    let own_prefix = key
+        .strip_prefix(kind.key_prefix())
+        .is_some_and(|rest| rest.starts_with('.'));
+    // Without the provider compiled in, its keys are unknowable: the Provider key's error
+    // says how to get it, instead of a wrong "unknown key" here.
+    if known(kind) || (own_prefix && crate::cloud::keys(kind).is_none()) {
         return None;
     }
     let other = ProviderKind::ALL.into_iter().find(|k| {
