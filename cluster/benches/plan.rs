@@ -16,11 +16,9 @@ const SPEC: &str = "Provider = local\nClusterName = big\nMasterCount = 3\nNodeCo
 GlusterNodeCount = 1\nLocal.AvailabilityZones = az-1,az-2,az-3\n";
 
 fn caps() -> Capabilities {
-    Capabilities {
-        lb_protocols: vec![LbProtocol::Tcp, LbProtocol::Http],
-        group_sources: true,
-        page_size: 1000,
-    }
+    Capabilities::new(1000)
+        .with_lb_protocols([LbProtocol::Tcp, LbProtocol::Http])
+        .with_group_sources(true)
 }
 
 fn zones() -> Vec<String> {

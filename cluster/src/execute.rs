@@ -282,12 +282,12 @@ async fn run(p: &dyn Provider, action: &Action, reg: &Registry) -> Result<()> {
             tags,
         } => {
             let g = p
-                .create_security_group(&SecurityGroupSpec {
-                    name: name.clone(),
-                    description: description.clone(),
-                    rules: rules.clone(),
-                    tags: tags.clone(),
-                })
+                .create_security_group(
+                    &SecurityGroupSpec::new(name.clone())
+                        .with_description(description.clone())
+                        .with_rules(rules.clone())
+                        .with_tags(tags.clone()),
+                )
                 .await?;
             reg.insert(K::SecurityGroup, name, &g.id);
         }
@@ -323,18 +323,20 @@ async fn run(p: &dyn Provider, action: &Action, reg: &Registry) -> Result<()> {
                 for g in &i.groups {
                     groups.push(reg.id(K::SecurityGroup, g)?);
                 }
-                specs.push(InstanceSpec {
-                    name: i.name.clone(),
-                    availability_zone: i.availability_zone.clone(),
-                    flavor: i.flavor.clone(),
-                    image: i.image.clone(),
-                    network: i.network.clone(),
-                    subnet: i.subnet.clone(),
-                    security_groups: groups,
-                    keypair: i.keypair.clone(),
-                    user_data: i.user_data.clone(),
-                    tags: i.tags.clone(),
-                });
+                let mut spec = InstanceSpec::new(
+                    i.name.clone(),
+                    i.availability_zone.clone(),
+                    i.flavor.clone(),
+                    i.image.clone(),
+                )
+                .with_security_groups(groups)
+                .with_tags(i.tags.clone());
+                // The plan holds the optional settings as options: copy them as they are.
+                spec.network = i.network.clone();
+                spec.subnet = i.subnet.clone();
+                spec.keypair = i.keypair.clone();
+                spec.user_data = i.user_data.clone();
+                specs.push(spec);
             }
             let created = if specs.len() == 1 {
                 vec![p.create_instance(&specs[0]).await?]
@@ -376,28 +378,19 @@ async fn run(p: &dyn Provider, action: &Action, reg: &Registry) -> Result<()> {
             for m in &lb.members {
                 member_ids.push(reg.id(K::Instance, m)?);
             }
-            let spec = LoadBalancerSpec {
-                name: lb.name.clone(),
-                subnet: lb.subnet.clone(),
-                security_groups: groups,
-                listeners: lb
-                    .listeners
-                    .iter()
-                    .map(|l| ListenerSpec {
-                        protocol: l.protocol,
-                        port: l.port,
-                        health_check: l.health_check.clone(),
-                        members: member_ids
+            let listeners = lb.listeners.iter().map(|l| {
+                ListenerSpec::new(l.protocol, l.port)
+                    .with_health_check(l.health_check.clone())
+                    .with_members(
+                        member_ids
                             .iter()
-                            .map(|id| MemberSpec {
-                                instance_id: id.clone(),
-                                port: l.target_port,
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-                tags: lb.tags.clone(),
-            };
+                            .map(|id| MemberSpec::new(id.clone(), l.target_port)),
+                    )
+            });
+            let mut spec = LoadBalancerSpec::new(lb.name.clone(), listeners)
+                .with_security_groups(groups)
+                .with_tags(lb.tags.clone());
+            spec.subnet = lb.subnet.clone();
             let created = p.create_load_balancer(&spec).await?;
             reg.insert(K::LoadBalancer, &lb.name, &created.id);
         }
@@ -409,15 +402,8 @@ async fn run(p: &dyn Provider, action: &Action, reg: &Registry) -> Result<()> {
         } => {
             let l = reg.id(K::LoadBalancer, lb)?;
             let i = reg.id(K::Instance, instance)?;
-            p.add_load_balancer_member(
-                &l,
-                *port,
-                &MemberSpec {
-                    instance_id: i,
-                    port: *target_port,
-                },
-            )
-            .await?;
+            p.add_load_balancer_member(&l, *port, &MemberSpec::new(i, *target_port))
+                .await?;
         }
         Action::RemoveLoadBalancerMember {
             lb_id,

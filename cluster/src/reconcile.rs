@@ -347,25 +347,17 @@ impl Cluster {
                 return Err(Error::Blocked(desired.blockers));
             }
             let base = lease::base_group_name(&self.spec.name);
-            desired
-                .groups
-                .iter()
-                .find(|g| g.name == base)
-                .map(|g| SecurityGroupSpec {
-                    name: g.name.clone(),
-                    description: g.description.clone(),
-                    // Group references are added by the plan once every group exists,
-                    // as for any group the plan creates.
-                    rules: g
-                        .rules
-                        .iter()
-                        .filter_map(|r| match r {
-                            RuleRef::Rule(r) => Some(r.clone()),
-                            RuleRef::Group { .. } => None,
-                        })
-                        .collect(),
-                    tags: g.tags.clone(),
-                })
+            desired.groups.iter().find(|g| g.name == base).map(|g| {
+                SecurityGroupSpec::new(g.name.clone())
+                    .with_description(g.description.clone())
+                    // Group references are added by the plan once every group
+                    // exists, as for any group the plan creates.
+                    .with_rules(g.rules.iter().filter_map(|r| match r {
+                        RuleRef::Rule(r) => Some(r.clone()),
+                        RuleRef::Group { .. } => None,
+                    }))
+                    .with_tags(g.tags.clone())
+            })
         } else {
             None
         };

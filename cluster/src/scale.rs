@@ -208,10 +208,7 @@ async fn remove_node(ctx: &Ctx<'_>, node: &Instance) -> Result<()> {
             for l in &lb.listeners {
                 for m in l.pool.members.iter().filter(|m| m.instance_id == node.id) {
                     was_member = true;
-                    let member = MemberSpec {
-                        instance_id: node.id.clone(),
-                        port: m.port,
-                    };
+                    let member = MemberSpec::new(node.id.clone(), m.port);
                     ctx.p
                         .remove_load_balancer_member(&lb.id, l.port, &member)
                         .await?;

@@ -9,11 +9,9 @@ use cluster::spec::Role;
 use provider_core::{Capabilities, Family, IngressRule, LbProtocol, Protocol, RuleSource};
 
 fn caps() -> Capabilities {
-    Capabilities {
-        lb_protocols: vec![LbProtocol::Tcp, LbProtocol::Http],
-        group_sources: true,
-        page_size: 100,
-    }
+    Capabilities::new(100)
+        .with_lb_protocols([LbProtocol::Tcp, LbProtocol::Http])
+        .with_group_sources(true)
 }
 
 fn zones(n: usize) -> Vec<String> {

@@ -18,13 +18,18 @@
 //! subnet or key pair in `RunInstances` is the caller's input (`InvalidInput` naming the
 //! field), not a missing resource; see [`AwsError::with_input`].
 
+use std::sync::Arc;
+
 use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use provider_core::error::Source;
 use provider_core::{Error, Operation};
 
 /// An AWS failure, reduced to what classification needs: the error code, message and
-/// HTTP status. It never holds request headers or credentials.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// HTTP status, plus the SDK's error itself, which becomes the classified error's
+/// [`source`](std::error::Error::source). It never holds request headers or
+/// credentials (the SDK's errors hold the answer, not the signed request).
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct AwsError {
     /// The AWS error code (e.g. `InvalidInstanceID.NotFound`), or a name for failures
@@ -36,17 +41,41 @@ pub struct AwsError {
     pub status: Option<u16>,
     /// Whether the request never got an answer (network failure or timeout).
     pub no_answer: bool,
+    /// The SDK's error, when this was reduced from one; equality ignores it.
+    #[source]
+    pub source: Option<Source>,
 }
+
+/// Equal when code, message, status and `no_answer` are: the SDK error is not comparable.
+impl PartialEq for AwsError {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+            && self.message == other.message
+            && self.status == other.status
+            && self.no_answer == other.no_answer
+    }
+}
+
+impl Eq for AwsError {}
 
 impl AwsError {
     /// Reduces an SDK error of any EC2 or ELBv2 operation.
     pub fn from_sdk<E>(err: SdkError<E, HttpResponse>) -> Self
     where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let mut reduced = Self::reduce(&err);
+        reduced.source = Some(Arc::new(err));
+        reduced
+    }
+
+    fn reduce<E>(err: &SdkError<E, HttpResponse>) -> Self
+    where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let code = err.code().map(str::to_string);
         let message = err.message().map(str::to_string);
-        match &err {
+        match err {
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => AwsError {
                 code: code.unwrap_or_else(|| {
                     if matches!(err, SdkError::TimeoutError(_)) {
@@ -55,27 +84,31 @@ impl AwsError {
                         "DispatchFailure".into()
                     }
                 }),
-                message: message.unwrap_or_else(|| describe_chain(&err)),
+                message: message.unwrap_or_else(|| describe_chain(err)),
                 status: None,
                 no_answer: true,
+                source: None,
             },
             SdkError::ServiceError(se) => AwsError {
                 code: code.unwrap_or_else(|| "Unhandled".into()),
                 message: message.unwrap_or_else(|| describe_chain(se.err())),
                 status: Some(se.raw().status().as_u16()),
                 no_answer: false,
+                source: None,
             },
             SdkError::ResponseError(re) => AwsError {
                 code: code.unwrap_or_else(|| "ResponseError".into()),
-                message: message.unwrap_or_else(|| describe_chain(&err)),
+                message: message.unwrap_or_else(|| describe_chain(err)),
                 status: Some(re.raw().status().as_u16()),
                 no_answer: false,
+                source: None,
             },
             _ => AwsError {
                 code: code.unwrap_or_else(|| "ConstructionFailure".into()),
-                message: message.unwrap_or_else(|| describe_chain(&err)),
+                message: message.unwrap_or_else(|| describe_chain(err)),
                 status: None,
                 no_answer: false,
+                source: None,
             },
         }
     }
@@ -91,8 +124,17 @@ impl AwsError {
             )
     }
 
-    /// Classifies into a provider error for `operation` on `resource`.
+    /// Classifies into a provider error for `operation` on `resource`, with the SDK's
+    /// error as its source where the kind keeps one.
     pub fn classify(&self, operation: Operation, resource: &str) -> Error {
+        let e = self.kind_of(operation, resource);
+        match &self.source {
+            Some(s) => e.with_shared_source(Arc::clone(s)),
+            None => e,
+        }
+    }
+
+    fn kind_of(&self, operation: Operation, resource: &str) -> Error {
         let c = self.code.as_str();
         let message = self.message.clone();
         if self.no_answer {
@@ -119,16 +161,10 @@ impl AwsError {
             | "SignatureDoesNotMatch"
             | "ExpiredToken"
             | "UnrecognizedClientException" => {
-                return Error::Unauthorized {
-                    operation,
-                    message: format!("{c}: {message}"),
-                }
+                return Error::unauthorized(operation, format!("{c}: {message}"))
             }
             "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => {
-                return Error::Forbidden {
-                    operation,
-                    message: format!("{c}: {message}"),
-                }
+                return Error::forbidden(operation, format!("{c}: {message}"))
             }
             "InvalidParameterValue"
             | "InvalidParameter"
@@ -157,12 +193,7 @@ impl AwsError {
                 resource: resource.to_string(),
             };
         }
-        Error::Api {
-            operation,
-            status: self.status,
-            code: self.code.clone(),
-            message,
-        }
+        Error::api(operation, self.status, self.code.clone(), message)
     }
 
     /// Classifies, but maps error codes that start with one of `prefixes` to
@@ -205,7 +236,7 @@ pub(crate) fn sdk<E>(
     resource: &str,
 ) -> impl FnOnce(SdkError<E, HttpResponse>) -> Error + '_
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     move |e| AwsError::from_sdk(e).classify(operation, resource)
 }
@@ -221,6 +252,7 @@ mod tests {
             message: "m".into(),
             status: Some(400),
             no_answer: false,
+            source: None,
         }
     }
 
@@ -267,6 +299,7 @@ mod tests {
             message: "html".into(),
             status: Some(500),
             no_answer: false,
+            source: None,
         };
         assert!(unhandled.classify(op, "x").is_retryable());
         let net = AwsError {
@@ -274,8 +307,45 @@ mod tests {
             message: "connection refused".into(),
             status: None,
             no_answer: true,
+            source: None,
         };
         assert_eq!(net.classify(op, "x").kind(), ErrorKind::Transient);
         assert!(!e("VolumeInUse").classify(op, "x").is_retryable());
+    }
+
+    #[tokio::test]
+    async fn an_sdk_failure_is_the_source_and_shows_no_secret_key() {
+        use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+        use std::error::Error as _;
+        let conf = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                "AKIDPLINTHTEST",
+                "s3cret-access-key",
+                Some("s3cret-session-token".into()),
+                None,
+                "test",
+            ))
+            // Nothing listens on port 1.
+            .endpoint_url("http://127.0.0.1:1")
+            .retry_config(aws_sdk_ec2::config::retry::RetryConfig::disabled())
+            .build();
+        let op = Operation::ListAvailabilityZones;
+        let err = aws_sdk_ec2::Client::from_conf(conf)
+            .describe_availability_zones()
+            .send()
+            .await
+            .map_err(sdk(op, "availability zones"))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Transient, "{err:?}");
+        assert!(err.source().is_some(), "{err:?}");
+        let mut shown = format!("{err}\n{err:?}\n");
+        let mut cause = err.source();
+        while let Some(c) = cause {
+            shown.push_str(&format!("{c}\n{c:?}\n"));
+            cause = c.source();
+        }
+        assert!(!shown.contains("s3cret"), "{shown}");
     }
 }

@@ -492,14 +492,9 @@ impl AwsProvider {
                                     .state_reason()
                                     .and_then(|r| r.message())
                                     .unwrap_or("no reason given");
-                                return Err(Error::Api {
-                                    operation: op,
-                                    status: None,
-                                    code: "terminated".into(),
-                                    message: format!(
+                                return Err(Error::api(op, None, "terminated", format!(
                                         "instance {id} terminated while starting ({why}): delete it and retry"
-                                    ),
-                                });
+                                    )));
                             }
                             Some(r) if r.state == InstanceState::Running => {
                                 out.push((id, Poll::Ready(r)))

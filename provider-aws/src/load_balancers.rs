@@ -100,26 +100,30 @@ fn health_check_of(tg: &TargetGroup) -> HealthCheck {
         _ => HealthCheckProtocol::Tcp,
     };
     let d = HealthCheck::default();
-    HealthCheck {
-        protocol,
-        port: tg.health_check_port().and_then(|p| p.parse().ok()),
-        path: match protocol {
-            HealthCheckProtocol::Http => tg.health_check_path().map(str::to_string),
-            HealthCheckProtocol::Tcp => None,
-        },
-        interval: tg
-            .health_check_interval_seconds()
-            .map_or(d.interval, |s| Duration::from_secs(s.max(0) as u64)),
-        timeout: tg
-            .health_check_timeout_seconds()
-            .map_or(d.timeout, |s| Duration::from_secs(s.max(0) as u64)),
-        healthy_threshold: tg
-            .healthy_threshold_count()
-            .map_or(d.healthy_threshold, |n| n.max(0) as u32),
-        unhealthy_threshold: tg
-            .unhealthy_threshold_count()
-            .map_or(d.unhealthy_threshold, |n| n.max(0) as u32),
-    }
+    let mut check = HealthCheck::new(protocol)
+        .with_interval(
+            tg.health_check_interval_seconds()
+                .map_or(d.interval, |s| Duration::from_secs(s.max(0) as u64)),
+        )
+        .with_timeout(
+            tg.health_check_timeout_seconds()
+                .map_or(d.timeout, |s| Duration::from_secs(s.max(0) as u64)),
+        )
+        .with_healthy_threshold(
+            tg.healthy_threshold_count()
+                .map_or(d.healthy_threshold, |n| n.max(0) as u32),
+        )
+        .with_unhealthy_threshold(
+            tg.unhealthy_threshold_count()
+                .map_or(d.unhealthy_threshold, |n| n.max(0) as u32),
+        );
+    // ELBv2 answers with options: copy them as they are.
+    check.port = tg.health_check_port().and_then(|p| p.parse().ok());
+    check.path = match protocol {
+        HealthCheckProtocol::Http => tg.health_check_path().map(str::to_string),
+        HealthCheckProtocol::Tcp => None,
+    };
+    check
 }
 
 fn state_of(lb: &ElbLb) -> LoadBalancerState {
@@ -612,14 +616,12 @@ impl AwsProvider {
                         let lb = self.elb(op, arn).await?;
                         match state_of(&lb) {
                             LoadBalancerState::Active => Ok(Poll::Ready(lb)),
-                            LoadBalancerState::Error => Err(Error::Api {
-                                operation: op,
-                                status: None,
-                                code: "failed".into(),
-                                message: format!(
-                                    "load balancer {arn} failed: delete it and recreate it"
-                                ),
-                            }),
+                            LoadBalancerState::Error => Err(Error::api(
+                                op,
+                                None,
+                                "failed",
+                                format!("load balancer {arn} failed: delete it and recreate it"),
+                            )),
                             s => Ok(Poll::Pending(format!("{s:?}"))),
                         }
                     },

@@ -74,11 +74,9 @@ impl Provider for AwsProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            lb_protocols: vec![LbProtocol::Tcp, LbProtocol::Http],
-            group_sources: true,
-            page_size: self.config.page_size,
-        }
+        Capabilities::new(self.config.page_size)
+            .with_lb_protocols([LbProtocol::Tcp, LbProtocol::Http])
+            .with_group_sources(true)
     }
 
     async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {

@@ -97,11 +97,9 @@ pub(crate) fn from_permissions(perms: &[IpPermission]) -> Vec<IngressRule> {
             }
         }
         for source in sources {
-            out.insert(IngressRule {
-                protocol,
-                ports,
-                source,
-            });
+            let mut rule = IngressRule::new(protocol, source);
+            rule.ports = ports;
+            out.insert(rule);
         }
     }
     out.into_iter().collect()
@@ -516,21 +514,16 @@ mod tests {
         let rules = vec![
             IngressRule::tcp(22, "10.1.1.4/32".parse().unwrap()),
             IngressRule::tcp_from_group(6443, "sg-123"),
-            IngressRule {
-                protocol: Protocol::Icmp,
-                ports: None,
-                source: RuleSource::Cidr("0.0.0.0/0".parse().unwrap()),
-            },
-            IngressRule {
-                protocol: Protocol::Any,
-                ports: None,
-                source: RuleSource::Group("sg-9".into()),
-            },
-            IngressRule {
-                protocol: Protocol::Udp,
-                ports: Some(PortRange { from: 53, to: 54 }),
-                source: RuleSource::Cidr("2001:db8::/32".parse().unwrap()),
-            },
+            IngressRule::new(
+                Protocol::Icmp,
+                RuleSource::Cidr("0.0.0.0/0".parse().unwrap()),
+            ),
+            IngressRule::new(Protocol::Any, RuleSource::Group("sg-9".into())),
+            IngressRule::new(
+                Protocol::Udp,
+                RuleSource::Cidr("2001:db8::/32".parse().unwrap()),
+            )
+            .with_ports(PortRange { from: 53, to: 54 }),
         ];
         let perms: Vec<IpPermission> = rules.iter().map(to_permission).collect();
         let mut back = from_permissions(&perms);

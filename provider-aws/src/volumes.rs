@@ -101,12 +101,12 @@ impl AwsProvider {
                 || async {
                     let (_, v) = self.volume(op, id).await?;
                     if v.state == VolumeState::Error {
-                        return Err(Error::Api {
-                            operation: op,
-                            status: None,
-                            code: "error".into(),
-                            message: format!("volume {id} is in state error: delete it and retry"),
-                        });
+                        return Err(Error::api(
+                            op,
+                            None,
+                            "error",
+                            format!("volume {id} is in state error: delete it and retry"),
+                        ));
                     }
                     Ok(if ready(&v) {
                         Poll::Ready(v)

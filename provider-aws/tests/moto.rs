@@ -26,18 +26,9 @@ fn run_id() -> String {
 }
 
 fn instance(name: &str, zone: &str, ami: &str, t: &Tags) -> InstanceSpec {
-    InstanceSpec {
-        name: name.into(),
-        availability_zone: zone.into(),
-        flavor: "t3.micro".into(),
-        image: ami.into(),
-        network: None,
-        subnet: None,
-        security_groups: vec![],
-        keypair: None,
-        user_data: Some("#!/bin/sh\necho hello\n".into()),
-        tags: t.clone(),
-    }
+    InstanceSpec::new(name, zone, "t3.micro", ami)
+        .with_user_data("#!/bin/sh\necho hello\n")
+        .with_tags(t.clone())
 }
 
 fn invalid_field(e: &Error) -> Option<&str> {
@@ -79,13 +70,7 @@ async fn provider_refuses_what_aws_refuses_and_moto_accepts() {
 
     // A volume in an AZ that does not exist (moto would create it).
     let err = p
-        .create_volume(&VolumeSpec {
-            name: format!("v-{run}"),
-            availability_zone: "us-east-1z".into(),
-            size_gib: 1,
-            volume_type: None,
-            tags: t.clone(),
-        })
+        .create_volume(&VolumeSpec::new(format!("v-{run}"), "us-east-1z", 1).with_tags(t.clone()))
         .await
         .unwrap_err();
     assert_eq!(invalid_field(&err), Some("spec.availability_zone"), "{err}");

@@ -4,6 +4,7 @@
 //! (retry, waiting, the cluster layer) decides on the kind alone. Each variant names the
 //! [`Operation`] it came from and, where there is one, the resource it concerns.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::operation::Operation;
@@ -11,12 +12,19 @@ use crate::operation::Operation;
 /// Result alias used throughout Plinth.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The underlying cause an [`Error`] may carry (see [`Error::with_source`]); shared so
+/// that `Error` stays `Clone`.
+pub type Source = Arc<dyn std::error::Error + Send + Sync>;
+
 /// Everything a provider call can fail with.
 ///
 /// Messages never carry credentials: backends must not copy request headers or
-/// bodies that hold secrets into `message`. It is serde so that it can cross a process
-/// boundary as itself (provider-local's daemon answers with it).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+/// bodies that hold secrets into `message`, nor attach a source whose Display or Debug
+/// shows them (strip passwords from URLs first). It is serde so that it can cross a
+/// process boundary as itself (provider-local's daemon answers with it); the underlying
+/// error of the variants that wrap one ([`Error::source`](std::error::Error::source),
+/// set with [`Error::with_source`]) stays in the process, and equality ignores it.
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Error {
@@ -70,6 +78,11 @@ pub enum Error {
         operation: Operation,
         /// What was wrong (never the credential itself).
         message: String,
+        /// The underlying error, when one caused this (kept in-process only: it is not
+        /// serialized and equality ignores it).
+        #[source]
+        #[serde(skip)]
+        source: Option<Source>,
     },
     /// Authenticated, but not allowed to do this.
     #[error("{operation}: forbidden: {message}")]
@@ -78,6 +91,11 @@ pub enum Error {
         operation: Operation,
         /// What was refused.
         message: String,
+        /// The underlying error, when one caused this (kept in-process only: it is not
+        /// serialized and equality ignores it).
+        #[source]
+        #[serde(skip)]
+        source: Option<Source>,
     },
     /// The request itself is wrong; `field` names the input and `message` the fix.
     #[error("{operation}: invalid {field}: {message}")]
@@ -118,6 +136,11 @@ pub enum Error {
         operation: Operation,
         /// What happened.
         message: String,
+        /// The underlying error, when one caused this (kept in-process only: it is not
+        /// serialized and equality ignores it).
+        #[source]
+        #[serde(skip)]
+        source: Option<Source>,
     },
     /// The provider's configuration is missing or wrong (found while building it);
     /// `key` names the setting, e.g. `OpenStack.AuthURL`, and `message` the fix.
@@ -127,6 +150,11 @@ pub enum Error {
         key: String,
         /// What is wrong and how to fix it. Never holds a secret value.
         message: String,
+        /// The underlying error, when one caused this (kept in-process only: it is not
+        /// serialized and equality ignores it).
+        #[source]
+        #[serde(skip)]
+        source: Option<Source>,
     },
     /// Any other answer of the cloud's API.
     #[error("{operation}: API error {}{code}: {message}", status.map(|s| format!("{s} ")).unwrap_or_default())]
@@ -139,6 +167,11 @@ pub enum Error {
         code: String,
         /// The cloud's message.
         message: String,
+        /// The underlying error, when one caused this (kept in-process only: it is not
+        /// serialized and equality ignores it).
+        #[source]
+        #[serde(skip)]
+        source: Option<Source>,
     },
 }
 
@@ -273,6 +306,7 @@ impl Error {
         Error::Config {
             key: key.into(),
             message: message.into(),
+            source: None,
         }
     }
 
@@ -281,6 +315,90 @@ impl Error {
         Error::Transient {
             operation,
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Shorthand for [`Error::Unauthorized`].
+    pub fn unauthorized(operation: Operation, message: impl Into<String>) -> Self {
+        Error::Unauthorized {
+            operation,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Shorthand for [`Error::Forbidden`].
+    pub fn forbidden(operation: Operation, message: impl Into<String>) -> Self {
+        Error::Forbidden {
+            operation,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Shorthand for [`Error::Api`].
+    pub fn api(
+        operation: Operation,
+        status: Option<u16>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Api {
+            operation,
+            status,
+            code: code.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying error that caused this one, for
+    /// [`source()`](std::error::Error::source) and error reports.
+    ///
+    /// Only the variants that wrap another error keep it (`Unauthorized`, `Forbidden`,
+    /// `Transient`, `Config`, `Api`); the others are the cloud's own verdict and return
+    /// unchanged. The cause must not show secrets in its Display or Debug. Backends keep
+    /// the cause's text in `message` too, because the source does not cross the wire.
+    pub fn with_source(mut self, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        if let Some(slot) = self.source_slot() {
+            *slot = Some(Arc::new(e));
+        }
+        self
+    }
+
+    /// [`Error::with_source`] for a cause that is already shared.
+    pub fn with_shared_source(mut self, e: Source) -> Self {
+        if let Some(slot) = self.source_slot() {
+            *slot = Some(e);
+        }
+        self
+    }
+
+    /// The underlying error, as its own type for `downcast_ref`.
+    ///
+    /// [`source()`](std::error::Error::source) yields the shared [`Source`] (the `Arc`),
+    /// which displays and chains as the cause but downcasts only to the `Arc`; this
+    /// yields what it holds.
+    pub fn underlying(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            Error::Unauthorized { source, .. }
+            | Error::Forbidden { source, .. }
+            | Error::Transient { source, .. }
+            | Error::Config { source, .. }
+            | Error::Api { source, .. } => source.as_deref(),
+            _ => None,
+        }
+    }
+
+    fn source_slot(&mut self) -> Option<&mut Option<Source>> {
+        match self {
+            Error::Unauthorized { source, .. }
+            | Error::Forbidden { source, .. }
+            | Error::Transient { source, .. }
+            | Error::Config { source, .. }
+            | Error::Api { source, .. } => Some(source),
+            _ => None,
         }
     }
 
@@ -292,6 +410,173 @@ impl Error {
         }
     }
 }
+
+/// Equal when kind and details are equal; the underlying error is ignored, because it
+/// is not comparable and does not cross the wire.
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        use Error::*;
+        match (self, other) {
+            (
+                NotFound {
+                    operation: o1,
+                    resource: r1,
+                },
+                NotFound {
+                    operation: o2,
+                    resource: r2,
+                },
+            )
+            | (
+                AlreadyExists {
+                    operation: o1,
+                    resource: r1,
+                },
+                AlreadyExists {
+                    operation: o2,
+                    resource: r2,
+                },
+            ) => o1 == o2 && r1 == r2,
+            (
+                Conflict {
+                    operation: o1,
+                    resource: r1,
+                    message: m1,
+                },
+                Conflict {
+                    operation: o2,
+                    resource: r2,
+                    message: m2,
+                },
+            ) => o1 == o2 && r1 == r2 && m1 == m2,
+            (
+                QuotaExceeded {
+                    operation: o1,
+                    message: m1,
+                },
+                QuotaExceeded {
+                    operation: o2,
+                    message: m2,
+                },
+            )
+            | (
+                Unauthorized {
+                    operation: o1,
+                    message: m1,
+                    ..
+                },
+                Unauthorized {
+                    operation: o2,
+                    message: m2,
+                    ..
+                },
+            )
+            | (
+                Forbidden {
+                    operation: o1,
+                    message: m1,
+                    ..
+                },
+                Forbidden {
+                    operation: o2,
+                    message: m2,
+                    ..
+                },
+            )
+            | (
+                Unsupported {
+                    operation: o1,
+                    message: m1,
+                },
+                Unsupported {
+                    operation: o2,
+                    message: m2,
+                },
+            )
+            | (
+                Transient {
+                    operation: o1,
+                    message: m1,
+                    ..
+                },
+                Transient {
+                    operation: o2,
+                    message: m2,
+                    ..
+                },
+            ) => o1 == o2 && m1 == m2,
+            (
+                Throttled {
+                    operation: o1,
+                    retry_after: r1,
+                },
+                Throttled {
+                    operation: o2,
+                    retry_after: r2,
+                },
+            ) => o1 == o2 && r1 == r2,
+            (
+                InvalidInput {
+                    operation: o1,
+                    field: f1,
+                    message: m1,
+                },
+                InvalidInput {
+                    operation: o2,
+                    field: f2,
+                    message: m2,
+                },
+            ) => o1 == o2 && f1 == f2 && m1 == m2,
+            (
+                Timeout {
+                    operation: o1,
+                    resource: r1,
+                    wanted: w1,
+                    last_state: l1,
+                    waited: d1,
+                },
+                Timeout {
+                    operation: o2,
+                    resource: r2,
+                    wanted: w2,
+                    last_state: l2,
+                    waited: d2,
+                },
+            ) => o1 == o2 && r1 == r2 && w1 == w2 && l1 == l2 && d1 == d2,
+            (
+                Config {
+                    key: k1,
+                    message: m1,
+                    ..
+                },
+                Config {
+                    key: k2,
+                    message: m2,
+                    ..
+                },
+            ) => k1 == k2 && m1 == m2,
+            (
+                Api {
+                    operation: o1,
+                    status: s1,
+                    code: c1,
+                    message: m1,
+                    ..
+                },
+                Api {
+                    operation: o2,
+                    status: s2,
+                    code: c2,
+                    message: m2,
+                    ..
+                },
+            ) => o1 == o2 && s1 == s2 && c1 == c2 && m1 == m2,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Error {}
 
 #[cfg(test)]
 mod tests {
@@ -306,20 +591,8 @@ mod tests {
             retry_after: None
         }
         .is_retryable());
-        assert!(Error::Api {
-            operation: op,
-            status: Some(503),
-            code: "x".into(),
-            message: "y".into()
-        }
-        .is_retryable());
-        assert!(!Error::Api {
-            operation: op,
-            status: Some(400),
-            code: "x".into(),
-            message: "y".into()
-        }
-        .is_retryable());
+        assert!(Error::api(op, Some(503), "x", "y").is_retryable());
+        assert!(!Error::api(op, Some(400), "x", "y").is_retryable());
         assert!(!Error::conflict(op, "volume v", "attached").is_retryable());
         assert!(!Error::not_found(op, "instance i").is_retryable());
     }
@@ -359,5 +632,47 @@ mod tests {
             let back: Error = serde_json::from_str(&json).unwrap();
             assert_eq!(back, e);
         }
+    }
+
+    #[test]
+    fn source_is_kept_in_process_and_left_out_of_the_wire_and_equality() {
+        use std::error::Error as _;
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "peer reset");
+        let e = Error::transient(Operation::ListVolumes, "connection lost").with_source(io);
+        let cause = e.source().map(ToString::to_string);
+        assert_eq!(cause.as_deref(), Some("peer reset"));
+        let io = e
+            .underlying()
+            .and_then(|u| u.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            io.map(|io| io.kind()),
+            Some(std::io::ErrorKind::ConnectionReset)
+        );
+        assert_eq!(
+            e.to_string(),
+            "list_volumes: transient failure: connection lost",
+            "Display is the message only; reports walk source() for the cause"
+        );
+        assert_eq!(
+            e,
+            Error::transient(Operation::ListVolumes, "connection lost")
+        );
+
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(!json.contains("peer reset"), "{json}");
+        let back: Error = serde_json::from_str(&json).unwrap();
+        assert!(back.source().is_none());
+        assert_eq!(back, e);
+
+        let clone = e.clone();
+        assert!(clone.source().is_some());
+    }
+
+    #[test]
+    fn verdicts_without_a_source_slot_ignore_with_source() {
+        use std::error::Error as _;
+        let io = std::io::Error::other("x");
+        let e = Error::not_found(Operation::GetInstance, "instance i").with_source(io);
+        assert!(e.source().is_none());
     }
 }

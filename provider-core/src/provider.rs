@@ -11,7 +11,11 @@ use crate::{Error, Family, Operation, Result};
 
 /// What a provider supports within its families. Which families it has is said by its
 /// accessors ([`Provider::load_balancers`] and the others; [`ProviderExt::supports`]).
+///
+/// Built with [`Capabilities::new`] and the `with_*` setters, so that capabilities added
+/// later do not break providers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Capabilities {
     /// Listener protocols the load balancers speak.
     pub lb_protocols: Vec<LbProtocol>,
@@ -19,6 +23,30 @@ pub struct Capabilities {
     pub group_sources: bool,
     /// Largest page the provider's list calls fetch; lists longer than this span pages.
     pub page_size: usize,
+}
+
+impl Capabilities {
+    /// A provider whose lists fetch pages of `page_size` (at least 1), whose load
+    /// balancers speak no protocol yet and whose rules take CIDR sources only.
+    pub fn new(page_size: usize) -> Self {
+        Self {
+            lb_protocols: Vec::new(),
+            group_sources: false,
+            page_size,
+        }
+    }
+
+    /// Sets the listener protocols the load balancers speak.
+    pub fn with_lb_protocols(mut self, protocols: impl IntoIterator<Item = LbProtocol>) -> Self {
+        self.lb_protocols = protocols.into_iter().collect();
+        self
+    }
+
+    /// Sets whether rules may name another group as their source.
+    pub fn with_group_sources(mut self, group_sources: bool) -> Self {
+        self.group_sources = group_sources;
+        self
+    }
 }
 
 /// One cloud, as an object-safe async trait used as `Arc<dyn Provider>`.

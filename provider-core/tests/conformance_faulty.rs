@@ -262,10 +262,7 @@ impl Provider for Faulty {
     fn capabilities(&self) -> Capabilities {
         let caps = self.inner.capabilities();
         if self.is(Fault::WithoutFloatingIpsOrLbs) || self.is(Fault::CapabilitiesLie) {
-            Capabilities {
-                lb_protocols: vec![],
-                ..caps
-            }
+            caps.with_lb_protocols([])
         } else {
             caps
         }
@@ -399,10 +396,8 @@ impl Volumes for Faulty {
         let kind = ResourceKind::Volume;
         self.before_create(Operation::CreateVolume, kind, &spec.name)
             .await?;
-        let moved = VolumeSpec {
-            availability_zone: self.zone(&spec.availability_zone),
-            ..spec.clone()
-        };
+        let mut moved = spec.clone();
+        moved.availability_zone = self.zone(&spec.availability_zone);
         let r = self.inner.create_volume(&moved).await;
         if let Some(id) = self.conflict_id(&r, kind, &spec.name).await {
             return self.inner.get_volume(&id).await;
@@ -449,10 +444,8 @@ impl Instances for Faulty {
         let kind = ResourceKind::Instance;
         self.before_create(Operation::CreateInstance, kind, &spec.name)
             .await?;
-        let moved = InstanceSpec {
-            availability_zone: self.zone(&spec.availability_zone),
-            ..spec.clone()
-        };
+        let mut moved = spec.clone();
+        moved.availability_zone = self.zone(&spec.availability_zone);
         let r = self.inner.create_instance(&moved).await;
         if let Some(id) = self.conflict_id(&r, kind, &spec.name).await {
             return self.inner.get_instance(&id).await;
@@ -467,9 +460,10 @@ impl Instances for Faulty {
         }
         let moved: Vec<InstanceSpec> = specs
             .iter()
-            .map(|s| InstanceSpec {
-                availability_zone: self.zone(&s.availability_zone),
-                ..s.clone()
+            .map(|s| {
+                let mut moved = s.clone();
+                moved.availability_zone = self.zone(&s.availability_zone);
+                moved
             })
             .collect();
         let r = self.inner.create_instances(&moved).await;
@@ -656,12 +650,10 @@ async fn the_sweep_deletes_only_its_own_resources_when_filters_are_ignored() {
     let p = Faulty::new(Fault::IgnoresTagFilters);
     let bystander = p
         .inner
-        .create_security_group(&SecurityGroupSpec {
-            name: "not-the-kits".into(),
-            description: String::new(),
-            rules: vec![],
-            tags: [("owner".to_string(), "someone-else".to_string())].into(),
-        })
+        .create_security_group(
+            &SecurityGroupSpec::new("not-the-kits")
+                .with_tags([("owner".to_string(), "someone-else".to_string())].into()),
+        )
         .await
         .unwrap();
     let report = conformance::run_checks(&p, &config(), &family(&["_tag_filter"])).await;

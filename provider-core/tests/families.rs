@@ -24,11 +24,7 @@ impl Provider for Bare {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            lb_protocols: vec![],
-            group_sources: false,
-            page_size: 1,
-        }
+        Capabilities::new(1)
     }
 
     async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {
@@ -44,13 +40,7 @@ impl Provider for Bare {
 }
 
 fn volume() -> VolumeSpec {
-    VolumeSpec {
-        name: "data".into(),
-        availability_zone: "az-1".into(),
-        size_gib: 1,
-        volume_type: None,
-        tags: Tags::new(),
-    }
+    VolumeSpec::new("data", "az-1", 1)
 }
 
 #[tokio::test]

@@ -12,12 +12,9 @@ use provider_core::{
 use rand::{Rng, SeedableRng};
 
 fn group(name: &str) -> SecurityGroupSpec {
-    SecurityGroupSpec {
-        name: name.into(),
-        description: "layers test".into(),
-        rules: vec![],
-        tags: Tags::from([("test".to_string(), "layers".to_string())]),
-    }
+    SecurityGroupSpec::new(name)
+        .with_description("layers test")
+        .with_tags(Tags::from([("test".to_string(), "layers".to_string())]))
 }
 
 #[tokio::test]

@@ -19,18 +19,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("plinth-hosted-{}", std::process::id()));
     let p = LocalProvider::open(LocalConfig::with_state_dir(&dir)).await?;
     let i = p
-        .create_instance(&InstanceSpec {
-            name: "hello".into(),
-            availability_zone: "local-a".into(),
-            flavor: "small".into(),
-            image: "http".into(),
-            network: None,
-            subnet: None,
-            security_groups: vec![],
-            keypair: None,
-            user_data: None,
-            tags: Default::default(),
-        })
+        .create_instance(&InstanceSpec::new("hello", "local-a", "small", "http"))
         .await?;
     let ip = i.private_ip.ok_or("no address")?;
     let mut s = tokio::net::TcpStream::connect((ip, 8080)).await?;

@@ -138,14 +138,14 @@ mod tests {
         let mut v = NetView::default();
         v.groups.insert(
             "g".into(),
-            vec![IngressRule {
-                protocol: Protocol::Tcp,
-                ports: Some(PortRange {
-                    from: 1000,
-                    to: 2000,
-                }),
-                source: RuleSource::Cidr("0.0.0.0/0".parse().unwrap()),
-            }],
+            vec![IngressRule::new(
+                Protocol::Tcp,
+                RuleSource::Cidr("0.0.0.0/0".parse().unwrap()),
+            )
+            .with_ports(PortRange {
+                from: 1000,
+                to: 2000,
+            })],
         );
         let p = v.open_tcp_ports(&["g".into()], 3);
         assert_eq!(p.into_iter().collect::<Vec<_>>(), vec![1000, 1001, 1002]);

@@ -43,12 +43,12 @@ struct Inner {
 }
 
 fn setup_err(message: impl Into<String>) -> Error {
-    Error::Api {
-        operation: Operation::ListAvailabilityZones,
-        status: None,
-        code: "local_setup".into(),
-        message: message.into(),
-    }
+    Error::api(
+        Operation::ListAvailabilityZones,
+        None,
+        "local_setup",
+        message,
+    )
 }
 
 impl LocalProvider {
@@ -87,11 +87,12 @@ impl LocalProvider {
                 "creating state directory {}: {e}",
                 config.state_dir.display()
             ))
+            .with_source(e)
         })?;
         let state_dir =
             std::fs::canonicalize(&config.state_dir).unwrap_or(config.state_dir.clone());
-        let helper =
-            helper_command(config.helper.as_deref()).map_err(|e| setup_err(e.to_string()))?;
+        let helper = helper_command(config.helper.as_deref())
+            .map_err(|e| setup_err(e.to_string()).with_source(e))?;
         let socket = paths::socket(&state_dir);
         if socket.as_os_str().len() >= 100 {
             return Err(Error::invalid(
@@ -180,21 +181,23 @@ impl LocalProvider {
     /// One call; starts the daemon (once) when it does not answer, and repeats the
     /// call when the daemon went away before answering (every request is idempotent).
     async fn call<T: DeserializeOwned>(&self, op: Operation, req: &Request) -> Result<T> {
-        let mut last = String::new();
+        let mut last = None;
         for _ in 0..3 {
             match self.try_call(op, req).await {
                 Ok(v) => return Ok(v),
                 Err(Attempt::Failed(e)) => return Err(e),
                 Err(Attempt::Unreachable(why)) => {
-                    last = why;
+                    last = Some(why);
                     self.start_daemon(op).await?;
                 }
             }
         }
-        Err(Error::transient(
-            op,
-            format!("the local daemon does not answer: {last}"),
-        ))
+        let why = last.as_ref().map(ToString::to_string).unwrap_or_default();
+        let e = Error::transient(op, format!("the local daemon does not answer: {why}"));
+        Err(match last {
+            Some(cause) => e.with_source(cause),
+            None => e,
+        })
     }
 
     async fn try_call<T: DeserializeOwned>(
@@ -204,33 +207,28 @@ impl LocalProvider {
     ) -> Result<T, Attempt> {
         let stream = UnixStream::connect(&self.inner.socket)
             .await
-            .map_err(|e| Attempt::Unreachable(e.to_string()))?;
+            .map_err(|e| Attempt::Unreachable(FrameError::Io(e)))?;
         let (r, mut w) = stream.into_split();
         write_frame(&mut w, req)
             .await
-            .map_err(|e| Attempt::Unreachable(e.to_string()))?;
+            .map_err(Attempt::Unreachable)?;
         let resp: Response = match read_frame(&mut BufReader::new(r)).await {
             Ok(resp) => resp,
             Err(e @ (FrameError::Closed | FrameError::Io(_))) => {
-                return Err(Attempt::Unreachable(e.to_string()))
+                return Err(Attempt::Unreachable(e))
             }
             Err(e) => {
-                return Err(Attempt::Failed(Error::Api {
-                    operation: op,
-                    status: None,
-                    code: "protocol".into(),
-                    message: e.to_string(),
-                }))
+                return Err(Attempt::Failed(
+                    Error::api(op, None, "protocol", e.to_string()).with_source(e),
+                ))
             }
         };
         match resp {
             Response::Ok(v) => serde_json::from_value(v).map_err(|e| {
-                Attempt::Failed(Error::Api {
-                    operation: op,
-                    status: None,
-                    code: "protocol".into(),
-                    message: format!("unexpected answer: {e}"),
-                })
+                Attempt::Failed(
+                    Error::api(op, None, "protocol", format!("unexpected answer: {e}"))
+                        .with_source(e),
+                )
             }),
             Response::Err(e) => Err(Attempt::Failed(e)),
         }
@@ -325,8 +323,9 @@ impl LocalProvider {
 
 /// The outcome of one try of a call.
 enum Attempt {
-    /// No daemon answered; starting one may help.
-    Unreachable(String),
+    /// No daemon answered; starting one may help. Kept whole, as the source of the
+    /// `Transient` error reported when no daemon answers at all.
+    Unreachable(FrameError),
     /// The daemon answered with an error (or garbage).
     Failed(Error),
 }
@@ -349,12 +348,10 @@ macro_rules! client {
             }
 
             fn capabilities(&self) -> Capabilities {
-                Capabilities {
-                    // Both are TCP proxies underneath; HTTP health checks speak HTTP.
-                    lb_protocols: vec![LbProtocol::Tcp, LbProtocol::Http],
-                    group_sources: true,
-                    page_size: self.inner.cfg.page_size,
-                }
+                // Both are TCP proxies underneath; HTTP health checks speak HTTP.
+                Capabilities::new(self.inner.cfg.page_size)
+                    .with_lb_protocols([LbProtocol::Tcp, LbProtocol::Http])
+                    .with_group_sources(true)
             }
 
             $(
@@ -399,3 +396,26 @@ macro_rules! client {
 }
 
 provider_core::for_each_operation!(client);
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_setup_failure_keeps_its_io_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let e = LocalProvider::open(LocalConfig::with_state_dir(file.join("state")))
+            .await
+            .unwrap_err();
+        assert!(e.source().is_some(), "{e:?}");
+        let io = e
+            .underlying()
+            .and_then(|u| u.downcast_ref::<std::io::Error>());
+        assert!(io.is_some(), "{e:?}");
+        assert!(e.to_string().contains("creating state directory"), "{e}");
+    }
+}

@@ -62,12 +62,7 @@ pub enum StoreError {
 impl StoreError {
     /// As a provider error of `op` (the store is the local "API": failures are `Api`).
     pub fn into_error(self, op: Operation) -> Error {
-        Error::Api {
-            operation: op,
-            status: None,
-            code: "state_store".into(),
-            message: self.to_string(),
-        }
+        Error::api(op, None, "state_store", self.to_string()).with_source(self)
     }
 }
 

@@ -52,44 +52,25 @@ async fn child_process_role() {
         .await
         .unwrap();
     let v = p
-        .create_volume(&VolumeSpec {
-            name: "data".into(),
-            availability_zone: "local-a".into(),
-            size_gib: 2,
-            volume_type: None,
-            tags: Default::default(),
-        })
+        .create_volume(&VolumeSpec::new("data", "local-a", 2))
         .await
         .unwrap();
     p.attach_volume(&v.id, &a.id).await.unwrap();
     let fip = p
-        .allocate_floating_ip(&FloatingIpSpec {
-            name: "entry".into(),
-            pool: provider_local::config::DEFAULT_POOL.into(),
-            tags: Default::default(),
-        })
+        .allocate_floating_ip(&FloatingIpSpec::new(
+            "entry",
+            provider_local::config::DEFAULT_POOL,
+        ))
         .await
         .unwrap();
     p.associate_floating_ip(&fip.id, &a.id).await.unwrap();
     let lb = p
-        .create_load_balancer(&LoadBalancerSpec {
-            name: "front".into(),
-            subnet: None,
-            security_groups: vec![],
-            listeners: vec![ListenerSpec {
-                protocol: LbProtocol::Tcp,
-                port: 80,
-                health_check: fast_check(),
-                members: [&a.id, &b.id]
-                    .iter()
-                    .map(|id| MemberSpec {
-                        instance_id: id.to_string(),
-                        port: 8080,
-                    })
-                    .collect(),
-            }],
-            tags: Default::default(),
-        })
+        .create_load_balancer(&LoadBalancerSpec::new(
+            "front",
+            [ListenerSpec::new(LbProtocol::Tcp, 80)
+                .with_health_check(fast_check())
+                .with_members([&a.id, &b.id].iter().map(|id| MemberSpec::new(*id, 8080)))],
+        ))
         .await
         .unwrap();
     let ids: BTreeMap<&str, String> = [

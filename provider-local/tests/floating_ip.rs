@@ -24,11 +24,10 @@ async fn forwards_allowed_ports_from_allowed_sources_only() {
         .await
         .unwrap();
     let fip = p
-        .allocate_floating_ip(&FloatingIpSpec {
-            name: "entry".into(),
-            pool: provider_local::config::DEFAULT_POOL.into(),
-            tags: Default::default(),
-        })
+        .allocate_floating_ip(&FloatingIpSpec::new(
+            "entry",
+            provider_local::config::DEFAULT_POOL,
+        ))
         .await
         .unwrap();
     let ip = fip.address;

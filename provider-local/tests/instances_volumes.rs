@@ -7,13 +7,7 @@ use provider_core::ProviderExt;
 use provider_core::{ErrorKind, InstanceState, TagFilter, VolumeSpec, VolumeState};
 
 fn volume(name: &str, az: &str, gib: u64) -> VolumeSpec {
-    VolumeSpec {
-        name: name.into(),
-        availability_zone: az.into(),
-        size_gib: gib,
-        volume_type: None,
-        tags: Default::default(),
-    }
+    VolumeSpec::new(name, az, gib)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

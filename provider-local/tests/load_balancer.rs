@@ -15,24 +15,13 @@ use provider_core::{
 };
 
 fn lb_spec(name: &str, groups: &[String], members: &[&str]) -> LoadBalancerSpec {
-    LoadBalancerSpec {
-        name: name.into(),
-        subnet: None,
-        security_groups: groups.to_vec(),
-        listeners: vec![ListenerSpec {
-            protocol: LbProtocol::Http,
-            port: 80,
-            health_check: fast_check(),
-            members: members
-                .iter()
-                .map(|id| MemberSpec {
-                    instance_id: id.to_string(),
-                    port: 8080,
-                })
-                .collect(),
-        }],
-        tags: Default::default(),
-    }
+    LoadBalancerSpec::new(
+        name,
+        [ListenerSpec::new(LbProtocol::Http, 80)
+            .with_health_check(fast_check())
+            .with_members(members.iter().map(|id| MemberSpec::new(*id, 8080)))],
+    )
+    .with_security_groups(groups.iter().cloned())
 }
 
 fn addr(lb: &LoadBalancer) -> IpAddr {
@@ -262,10 +251,7 @@ async fn removing_a_member_drains_its_open_connection() {
     })
     .await;
 
-    let member = MemberSpec {
-        instance_id: a.id.clone(),
-        port: 8080,
-    };
+    let member = MemberSpec::new(a.id.clone(), 8080);
     let provider = f.provider.clone();
     let (lb_id, m2) = (lb.id.clone(), member.clone());
     let mut removal =

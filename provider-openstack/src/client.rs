@@ -251,6 +251,7 @@ impl Api {
                 op,
                 format!("{}: answer is not JSON: {e}", call.describe()),
             )
+            .with_source(e)
         })
     }
 
@@ -314,6 +315,8 @@ impl Api {
 }
 
 fn decode<T: DeserializeOwned>(op: Operation, what: &str, v: Value) -> Result<T> {
-    serde_json::from_value(v)
-        .map_err(|e| provider_core::Error::transient(op, format!("{what}: unexpected answer: {e}")))
+    serde_json::from_value(v).map_err(|e| {
+        provider_core::Error::transient(op, format!("{what}: unexpected answer: {e}"))
+            .with_source(e)
+    })
 }

@@ -555,15 +555,15 @@ impl OpenStackProvider {
                     let s = self.server(op, id).await?;
                     match s.state() {
                         InstanceState::Running => Ok(Poll::Ready(s)),
-                        InstanceState::Failed => Err(Error::Api {
-                            operation: op,
-                            status: None,
-                            code: "ERROR".into(),
-                            message: format!(
+                        InstanceState::Failed => Err(Error::api(
+                            op,
+                            None,
+                            "ERROR",
+                            format!(
                                 "instance {id} failed to build: {}: delete it and retry",
                                 s.fault_message()
                             ),
-                        }),
+                        )),
                         st => Ok(Poll::Pending(format!("{st:?} ({})", s.status))),
                     }
                 },

@@ -140,8 +140,9 @@ impl OpenStackBuilder {
     }
 
     fn env_config() -> Result<CloudConfig> {
-        let mut config = CloudConfig::from_env()
-            .map_err(|e| config_error("OS_*", format!("cannot read the OS_* variables: {e}")))?;
+        let mut config = CloudConfig::from_env().map_err(|e| {
+            config_error("OS_*", format!("cannot read the OS_* variables: {e}")).with_source(e)
+        })?;
         if let Some(cloud) = non_empty(std::env::var("OS_CLOUD").ok()) {
             let file = Self::named_cloud(&cloud)?;
             config.update(&file);
@@ -162,10 +163,15 @@ impl OpenStackBuilder {
         // (OS_CLIENT_CONFIG_PATH, ./clouds.yaml, ~/.config/openstack, /etc/openstack).
         let explicit = non_empty(std::env::var("OS_CLIENT_CONFIG_FILE").ok()).map(PathBuf::from);
         let files = ConfigFile::new_with_user_specified_configs(explicit, None::<PathBuf>)
-            .map_err(|e| config_error("OS_CLOUD", format!("cannot read clouds.yaml: {e}")))?;
+            .map_err(|e| {
+                config_error("OS_CLOUD", format!("cannot read clouds.yaml: {e}")).with_source(e)
+            })?;
         files
             .get_cloud_config(cloud)
-            .map_err(|e| config_error("OS_CLOUD", format!("cannot read cloud {cloud:?}: {e}")))?
+            .map_err(|e| {
+                config_error("OS_CLOUD", format!("cannot read cloud {cloud:?}: {e}"))
+                    .with_source(e)
+            })?
             .ok_or_else(|| {
                 config_error(
                     "OS_CLOUD",
@@ -499,10 +505,8 @@ impl OpenStackBuilder {
         }
         if let Some(path) = &self.ca_cert_file {
             if let Err(e) = std::fs::metadata(path) {
-                return Err(config_error(
-                    "OpenStack.CACertFile",
-                    format!("cannot read {}: {e}: name an existing PEM file (or remove the key to trust the system's CAs)", path.display()),
-                ));
+                let message = format!("cannot read {}: {e}: name an existing PEM file (or remove the key to trust the system's CAs)", path.display());
+                return Err(config_error("OpenStack.CACertFile", message).with_source(e));
             }
         }
         OpenStackProvider::connect(self).await

@@ -19,13 +19,16 @@
 //! | other | `Api { status, code, message }` |
 //!
 //! Messages carry the service's text and the request path, never headers or bodies of
-//! requests (which hold tokens and passwords).
+//! requests (which hold tokens and passwords). An error built from an sdk or transport
+//! error keeps it as its [`source`](std::error::Error::source).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderMap;
 use openstack_sdk::api::ApiError;
 use openstack_sdk::{OpenStackError, RestError};
+use provider_core::error::Source;
 use provider_core::{Error, Operation};
 use serde_json::Value;
 
@@ -90,18 +93,12 @@ fn classify(
             field: "request".into(),
             message,
         },
-        401 => Error::Unauthorized {
-            operation: op,
-            message,
-        },
+        401 => Error::unauthorized(op, message),
         403 if lower.contains("quota") => Error::QuotaExceeded {
             operation: op,
             message,
         },
-        403 => Error::Forbidden {
-            operation: op,
-            message,
-        },
+        403 => Error::forbidden(op, message),
         404 => Error::NotFound {
             operation: op,
             resource: message,
@@ -121,105 +118,182 @@ fn classify(
             operation: op,
             message,
         },
-        500 | 502 | 503 | 504 => Error::Transient {
-            operation: op,
-            message: format!("HTTP {status} {code}: {message}"),
-        },
-        _ => Error::Api {
-            operation: op,
-            status: Some(status),
-            code,
-            message,
-        },
+        500 | 502 | 503 | 504 => Error::transient(op, format!("HTTP {status} {code}: {message}")),
+        _ => Error::api(op, Some(status), code, message),
     }
 }
 
-/// Classifies an error of the sdk (transport, catalog, auth) for `op`.
+/// Classifies an error of the sdk (transport, catalog, auth) for `op`, keeping it as
+/// the source.
 pub(crate) fn from_api_error(op: Operation, what: &str, e: ApiError<RestError>) -> Error {
+    classify_api(op, what, &e).with_shared_source(safe_source(e))
+}
+
+fn classify_api(op: Operation, what: &str, e: &ApiError<RestError>) -> Error {
     match e {
         ApiError::OpenStack { status, msg, .. } => {
-            classify(op, status.as_u16(), String::new(), msg, None)
+            classify(op, status.as_u16(), String::new(), msg.clone(), None)
         }
         ApiError::OpenStackUnrecognized { status, obj, .. } => {
-            let (code, message) = fault_value(&obj);
+            let (code, message) = fault_value(obj);
             classify(op, status.as_u16(), code, message, None)
         }
         ApiError::OpenStackService { status, data, .. } => {
-            classify(op, status.as_u16(), String::new(), data, None)
+            classify(op, status.as_u16(), String::new(), data.clone(), None)
         }
-        ApiError::Catalog { source } => Error::Unsupported {
-            operation: op,
-            message: format!("{what}: the service catalog has no such endpoint: {source}"),
-        },
-        ApiError::MicroversionIncompatible { .. } => Error::Unsupported {
-            operation: op,
-            message: format!("{what}: {e}"),
-        },
-        ApiError::Client { source } => match source {
-            RestError::AuthError { source } => Error::Unauthorized {
-                operation: op,
-                message: format!("{what}: {source}"),
-            },
-            other => Error::Transient {
-                operation: op,
-                message: format!("{what}: {other}"),
-            },
-        },
-        other => Error::Transient {
-            operation: op,
-            message: format!("{what}: {other}"),
-        },
+        ApiError::Catalog { source } => Error::unsupported(
+            op,
+            format!(
+                "{what}: the service catalog has no such endpoint: {}",
+                shown(source)
+            ),
+        ),
+        ApiError::MicroversionIncompatible { .. } => {
+            Error::unsupported(op, format!("{what}: {}", shown(e)))
+        }
+        ApiError::Client {
+            source: RestError::AuthError { source },
+        } => Error::unauthorized(op, format!("{what}: {}", shown(source))),
+        ApiError::Client { source } => Error::transient(op, format!("{what}: {}", shown(source))),
+        other => Error::transient(op, format!("{what}: {}", shown(other))),
     }
 }
 
-/// Classifies a failure to open the session (authentication, catalog, endpoint).
+/// Classifies a failure to open the session (authentication, catalog, endpoint),
+/// keeping it as the source.
 pub(crate) fn from_connect_error(e: OpenStackError) -> Error {
     let op = Operation::ListAvailabilityZones;
-    match e {
-        OpenStackError::Api { source } => match from_api_error(op, "authenticate", source) {
+    let classified = match &e {
+        OpenStackError::Api { source } => match classify_api(op, "authenticate", source) {
             Error::NotFound {
                 operation,
                 resource,
-            } => Error::Unauthorized {
-                operation,
-                message: format!("authentication failed: {resource}"),
-            },
+            } => Error::unauthorized(operation, format!("authentication failed: {resource}")),
             other => other,
         },
-        OpenStackError::AuthError { source } => Error::Unauthorized {
-            operation: op,
-            message: format!("authentication failed: {source}"),
-        },
-        OpenStackError::Communication { source } => Error::Transient {
-            operation: op,
-            message: format!("cannot reach Keystone: {source}"),
-        },
+        OpenStackError::AuthError { source } => {
+            Error::unauthorized(op, format!("authentication failed: {}", shown(source)))
+        }
+        OpenStackError::Communication { source } => {
+            Error::transient(op, format!("cannot reach Keystone: {}", shown(source)))
+        }
         other => {
-            let text = other.to_string();
+            let text = shown(other);
             if text.contains("401") || text.to_lowercase().contains("unauthorized") {
-                Error::Unauthorized {
-                    operation: op,
-                    message: format!("authentication failed: {text}"),
-                }
+                Error::unauthorized(op, format!("authentication failed: {text}"))
             } else {
-                Error::InvalidInput {
-                    operation: op,
-                    field: "config".into(),
-                    message: format!("cannot open the OpenStack session: {text}"),
-                }
+                // Opening the session starts at the auth URL (discovery, catalog): a
+                // failure here is the configuration's, reported as such with its cause.
+                Error::config(
+                    "OpenStack.AuthURL",
+                    format!("cannot open the OpenStack session: {text}"),
+                )
             }
         }
+    };
+    classified.with_shared_source(safe_source(e))
+}
+
+/// The text of an sdk error, with any URL password masked: the sdk prints the URLs it
+/// used, and `OS_AUTH_URL` may carry `user:password@`.
+fn shown(e: &dyn std::fmt::Display) -> String {
+    redact_url_passwords(&e.to_string())
+}
+
+/// `e` as an error source. When its Display or Debug, or a cause's, shows a URL
+/// password, the source is a copy of those texts with the password masked instead (it
+/// no longer downcasts to the sdk's type, but nothing secret reaches a report).
+fn safe_source(e: impl std::error::Error + Send + Sync + 'static) -> Source {
+    let mut texts = Vec::new();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        texts.push((c.to_string(), format!("{c:?}")));
+        cause = c.source();
     }
+    let leaks = texts
+        .iter()
+        .any(|(d, g)| redact_url_passwords(d) != *d || redact_url_passwords(g) != *g);
+    if !leaks {
+        return Arc::new(e);
+    }
+    let mut chain: Option<Redacted> = None;
+    for (display, debug) in texts.into_iter().rev() {
+        chain = Some(Redacted {
+            display: redact_url_passwords(&display),
+            debug: redact_url_passwords(&debug),
+            source: chain.map(Box::new),
+        });
+    }
+    match chain {
+        Some(r) => Arc::new(r),
+        None => Arc::new(e),
+    }
+}
+
+/// A cause whose texts were copied with URL passwords masked (see [`safe_source`]).
+struct Redacted {
+    display: String,
+    debug: String,
+    source: Option<Box<Redacted>>,
+}
+
+impl std::fmt::Display for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.debug)
+    }
+}
+
+impl std::error::Error for Redacted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|r| r as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Masks the password of every `scheme://user:password@host` in `text`.
+fn redact_url_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        // The authority ends at the path, query, fragment or anything that cannot be in it.
+        let end = tail
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '`' | '"' | '\'' | ')' | '>') || c.is_whitespace()
+            })
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..colon]);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// An answer this crate could not use (a bug or an incompatible service): not retried.
 pub(crate) fn unexpected(op: Operation, what: impl Into<String>) -> Error {
-    Error::Api {
-        operation: op,
-        status: None,
-        code: "unexpected-answer".into(),
-        message: what.into(),
-    }
+    Error::api(op, None, "unexpected-answer", what)
 }
 
 #[cfg(test)]
@@ -298,5 +372,66 @@ mod tests {
             kind(413, r#"{"overLimit": {"message": "Quota exceeded"}}"#).kind(),
             ErrorKind::QuotaExceeded
         );
+    }
+
+    /// Every text a report may show: Display and Debug of the error and of each cause.
+    fn everything_shown(e: &Error) -> String {
+        use std::error::Error as _;
+        let mut out = format!("{e}\n{e:?}\n");
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            out.push_str(&format!("{c}\n{c:?}\n"));
+            cause = c.source();
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_keystone_keeps_the_sdk_error_without_the_password() {
+        use std::error::Error as _;
+        // Nothing listens on port 1; the password also sits in the auth URL.
+        let e = crate::OpenStackBuilder::new()
+            .with_auth_url("http://admin:s3cret-pw@127.0.0.1:1/v3")
+            .with_username("admin")
+            .with_password("s3cret-pw".to_string().into())
+            .with_user_domain_name("Default")
+            .with_project_name("demo")
+            .with_project_domain_name("Default")
+            .build()
+            .await
+            .expect_err("nothing listens on port 1");
+        assert!(e.source().is_some(), "{e:?}");
+        let shown = everything_shown(&e);
+        assert!(!shown.contains("s3cret-pw"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_ca_file_is_a_config_error_with_its_io_cause() {
+        let e = crate::OpenStackBuilder::new()
+            .with_auth_url("http://127.0.0.1:1/v3")
+            .with_username("admin")
+            .with_password("s3cret-pw".to_string().into())
+            .with_ca_cert_file("/nonexistent/plinth-ca.pem")
+            .build()
+            .await
+            .expect_err("the CA file does not exist");
+        assert_eq!(e.kind(), ErrorKind::Config, "{e:?}");
+        assert!(
+            e.underlying()
+                .and_then(|u| u.downcast_ref::<std::io::Error>())
+                .is_some(),
+            "{e:?}"
+        );
+        assert!(!everything_shown(&e).contains("s3cret-pw"));
+    }
+
+    #[test]
+    fn url_passwords_are_masked_wherever_they_appear() {
+        assert_eq!(
+            redact_url_passwords("Url: http://admin:pw@127.0.0.1:1/v3\n\turi: `https://u:p@h`"),
+            "Url: http://admin:***@127.0.0.1:1/v3\n\turi: `https://u:***@h`"
+        );
+        let plain = "GET https://keystone:5000/v3?x=y@z failed";
+        assert_eq!(redact_url_passwords(plain), plain);
     }
 }

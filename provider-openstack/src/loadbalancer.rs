@@ -217,19 +217,20 @@ impl OpenStackProvider {
                             "healthmonitor",
                         )
                         .await?;
-                    pool.health_check = HealthCheck {
-                        protocol: if m.kind.starts_with("HTTP") {
-                            HealthCheckProtocol::Http
-                        } else {
-                            HealthCheckProtocol::Tcp
-                        },
-                        port: members.first().and_then(|x| x.monitor_port),
-                        path: m.url_path.filter(|_| m.kind.starts_with("HTTP")),
-                        interval: Duration::from_secs(m.delay),
-                        timeout: Duration::from_secs(m.timeout),
-                        healthy_threshold: m.max_retries,
-                        unhealthy_threshold: m.max_retries_down,
-                    };
+                    let http = m.kind.starts_with("HTTP");
+                    let mut check = HealthCheck::new(if http {
+                        HealthCheckProtocol::Http
+                    } else {
+                        HealthCheckProtocol::Tcp
+                    })
+                    .with_interval(Duration::from_secs(m.delay))
+                    .with_timeout(Duration::from_secs(m.timeout))
+                    .with_healthy_threshold(m.max_retries)
+                    .with_unhealthy_threshold(m.max_retries_down);
+                    // Octavia's answer holds options: copy them as they are.
+                    check.port = members.first().and_then(|x| x.monitor_port);
+                    check.path = m.url_path.filter(|_| http);
+                    pool.health_check = check;
                 }
                 pool.members = members
                     .iter()
@@ -318,14 +319,12 @@ impl OpenStackProvider {
                     let lb = self.octavia_lb(op, id).await?;
                     match lb.provisioning_status.as_str() {
                         "ACTIVE" => Ok(Poll::Ready(lb)),
-                        "ERROR" => Err(Error::Api {
-                            operation: op,
-                            status: None,
-                            code: "ERROR".into(),
-                            message: format!(
-                                "load balancer {id} is in ERROR: delete and recreate it"
-                            ),
-                        }),
+                        "ERROR" => Err(Error::api(
+                            op,
+                            None,
+                            "ERROR",
+                            format!("load balancer {id} is in ERROR: delete and recreate it"),
+                        )),
                         s => Ok(Poll::Pending(s.to_string())),
                     }
                 },
@@ -675,12 +674,12 @@ impl OpenStackProvider {
             match self.octavia_lb(op, id).await {
                 Err(Error::NotFound { .. }) => Ok(true),
                 Err(e) => Err(e),
-                Ok(lb) if lb.provisioning_status == "ERROR" => Err(Error::Api {
-                    operation: op,
-                    status: None,
-                    code: "ERROR".into(),
-                    message: format!("Octavia failed to delete load balancer {id}"),
-                }),
+                Ok(lb) if lb.provisioning_status == "ERROR" => Err(Error::api(
+                    op,
+                    None,
+                    "ERROR",
+                    format!("Octavia failed to delete load balancer {id}"),
+                )),
                 Ok(_) => Ok(false),
             }
         })
@@ -756,15 +755,13 @@ mod tests {
 
     #[test]
     fn health_checks_map_to_octavia_monitors() {
-        let m = monitor_body(&HealthCheck {
-            protocol: HealthCheckProtocol::Http,
-            port: None,
-            path: Some("/healthz".into()),
-            interval: Duration::from_millis(2500),
-            timeout: Duration::from_secs(2),
-            healthy_threshold: 3,
-            unhealthy_threshold: 20,
-        });
+        let m = monitor_body(
+            &HealthCheck::http("/healthz")
+                .with_interval(Duration::from_millis(2500))
+                .with_timeout(Duration::from_secs(2))
+                .with_healthy_threshold(3)
+                .with_unhealthy_threshold(20),
+        );
         assert_eq!(m["type"], "HTTP");
         assert_eq!(m["delay"], 3);
         assert_eq!(m["timeout"], 2);

@@ -215,11 +215,9 @@ fn rule_from_neutron(r: &NeutronRule) -> Option<IngressRule> {
             .ok()?;
         RuleSource::Cidr(net)
     };
-    Some(IngressRule {
-        protocol,
-        ports,
-        source,
-    })
+    let mut rule = IngressRule::new(protocol, source);
+    rule.ports = ports;
+    Some(rule)
 }
 
 fn rule_body(group_id: &str, rule: &IngressRule) -> Value {
@@ -1019,16 +1017,14 @@ mod tests {
         let rules = [
             IngressRule::tcp(22, "10.1.1.4/32".parse().unwrap()),
             IngressRule::tcp_from_group(8080, "g1"),
-            IngressRule {
-                protocol: Protocol::Icmp,
-                ports: None,
-                source: RuleSource::Cidr("0.0.0.0/0".parse().unwrap()),
-            },
-            IngressRule {
-                protocol: Protocol::Any,
-                ports: None,
-                source: RuleSource::Cidr("2001:db8::/32".parse().unwrap()),
-            },
+            IngressRule::new(
+                Protocol::Icmp,
+                RuleSource::Cidr("0.0.0.0/0".parse().unwrap()),
+            ),
+            IngressRule::new(
+                Protocol::Any,
+                RuleSource::Cidr("2001:db8::/32".parse().unwrap()),
+            ),
         ];
         for r in rules {
             let body = rule_body("sg", &r)["security_group_rule"].clone();

@@ -218,12 +218,12 @@ impl OpenStackProvider {
                 || async {
                     let v = self.get_volume_impl(op, id).await?;
                     if v.state == VolumeState::Error {
-                        return Err(Error::Api {
-                            operation: op,
-                            status: None,
-                            code: "error".into(),
-                            message: format!("volume {id} is in error: delete it and retry"),
-                        });
+                        return Err(Error::api(
+                            op,
+                            None,
+                            "error",
+                            format!("volume {id} is in error: delete it and retry"),
+                        ));
                     }
                     let attached_ok = match attached_to {
                         Some(i) => v.attachment.as_ref().is_some_and(|a| a.instance_id == i),
@@ -390,12 +390,12 @@ impl OpenStackProvider {
             match self.cinder_volume(op, id).await {
                 Err(Error::NotFound { .. }) => Ok(true),
                 Err(e) => Err(e),
-                Ok(v) if v.status == "error_deleting" => Err(Error::Api {
-                    operation: op,
-                    status: None,
-                    code: "error_deleting".into(),
-                    message: format!("Cinder failed to delete volume {id}"),
-                }),
+                Ok(v) if v.status == "error_deleting" => Err(Error::api(
+                    op,
+                    None,
+                    "error_deleting",
+                    format!("Cinder failed to delete volume {id}"),
+                )),
                 Ok(v) => Ok(v.status == "deleted"),
             }
         })

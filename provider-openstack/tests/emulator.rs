@@ -71,18 +71,10 @@ fn run_id() -> String {
 }
 
 fn instance_spec(name: &str, run: &str) -> InstanceSpec {
-    InstanceSpec {
-        name: name.into(),
-        availability_zone: "az1".into(),
-        flavor: "m1.tiny".into(),
-        image: "fake-image".into(),
-        network: Some("private".into()),
-        subnet: None,
-        security_groups: vec![],
-        keypair: None,
-        user_data: Some("#!/bin/sh\necho hello\n".into()),
-        tags: tags(run),
-    }
+    InstanceSpec::new(name, "az1", "m1.tiny", "fake-image")
+        .with_network("private")
+        .with_user_data("#!/bin/sh\necho hello\n")
+        .with_tags(tags(run))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -250,11 +242,9 @@ async fn missing_floating_ip_pool_is_invalid_input() {
     let run = run_id();
     for pool in ["no-such-pool", "private"] {
         let err = p
-            .allocate_floating_ip(&FloatingIpSpec {
-                name: format!("os-fip-{run}"),
-                pool: pool.into(),
-                tags: tags(&run),
-            })
+            .allocate_floating_ip(
+                &FloatingIpSpec::new(format!("os-fip-{run}"), pool).with_tags(tags(&run)),
+            )
             .await
             .expect_err("a pool that is not an external network");
         assert!(
@@ -280,13 +270,7 @@ async fn volume_zone_without_cinder_zone_is_refused() {
     );
     let run = run_id();
     let err = p
-        .create_volume(&VolumeSpec {
-            name: format!("os-vol-{run}"),
-            availability_zone: "az2".into(),
-            size_gib: 1,
-            volume_type: None,
-            tags: tags(&run),
-        })
+        .create_volume(&VolumeSpec::new(format!("os-vol-{run}"), "az2", 1).with_tags(tags(&run)))
         .await
         .expect_err("no silent mismatch");
     assert!(err.to_string().contains("cinder-nowhere"), "{err}");
@@ -330,18 +314,12 @@ async fn load_balancer_in_error_is_reported_not_waited_on() {
         .create_instance(&instance_spec(&format!("os-lb-err-{run}"), &run))
         .await
         .expect("instance");
-    let spec = LoadBalancerSpec {
-        name: format!("os-lb-err-{run}"),
-        subnet: Some("private-subnet".into()),
-        security_groups: vec![],
-        listeners: vec![ListenerSpec {
-            protocol: LbProtocol::Tcp,
-            port: 6443,
-            health_check: HealthCheck::default(),
-            members: vec![],
-        }],
-        tags: tags(&run),
-    };
+    let spec = LoadBalancerSpec::new(
+        format!("os-lb-err-{run}"),
+        [ListenerSpec::new(LbProtocol::Tcp, 6443)],
+    )
+    .with_subnet("private-subnet")
+    .with_tags(tags(&run));
     let lb = p.create_load_balancer(&spec).await.expect("lb");
     mysql(
         &socket,
@@ -354,14 +332,7 @@ async fn load_balancer_in_error_is_reported_not_waited_on() {
     assert_eq!(got.state, LoadBalancerState::Error);
     let started = std::time::Instant::now();
     let err = p
-        .add_load_balancer_member(
-            &lb.id,
-            6443,
-            &MemberSpec {
-                instance_id: inst.id.clone(),
-                port: 6443,
-            },
-        )
+        .add_load_balancer_member(&lb.id, 6443, &MemberSpec::new(inst.id.clone(), 6443))
         .await
         .expect_err("a member change on an LB in ERROR");
     assert_eq!(err.kind(), ErrorKind::Api, "{err}");
@@ -435,24 +406,16 @@ async fn api_calls_per_node() {
         .unwrap();
     count("create_instance", &p);
     let vol = p
-        .create_volume(&VolumeSpec {
-            name: format!("os-calls-{run}"),
-            availability_zone: "az1".into(),
-            size_gib: 1,
-            volume_type: None,
-            tags: tags(&run),
-        })
+        .create_volume(&VolumeSpec::new(format!("os-calls-{run}"), "az1", 1).with_tags(tags(&run)))
         .await
         .unwrap();
     count("create_volume", &p);
     p.attach_volume(&vol.id, &inst.id).await.unwrap();
     count("attach_volume", &p);
     let fip = p
-        .allocate_floating_ip(&FloatingIpSpec {
-            name: format!("os-calls-{run}"),
-            pool: "public".into(),
-            tags: tags(&run),
-        })
+        .allocate_floating_ip(
+            &FloatingIpSpec::new(format!("os-calls-{run}"), "public").with_tags(tags(&run)),
+        )
         .await
         .unwrap();
     count("allocate_floating_ip", &p);

@@ -96,31 +96,30 @@ pub(crate) fn pct(s: &str) -> String {
 impl Client {
     /// A client for `config` (no network traffic yet).
     pub fn new(config: &VSphereConfig) -> Result<Self> {
-        let op = Operation::ListAvailabilityZones;
         let mut builder = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .connect_timeout(Duration::from_secs(15));
         if let Some(path) = &config.ca_cert_file {
             let pem = std::fs::read(path).map_err(|e| {
-                Error::invalid(
-                    op,
+                Error::config(
                     "VSphere.CACertFile",
                     format!("cannot read {}: {e}", path.display()),
                 )
+                .with_source(e)
             })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                Error::invalid(
-                    op,
+                Error::config(
                     "VSphere.CACertFile",
                     format!("{} holds no PEM certificate: {e}", path.display()),
                 )
+                .with_source(e)
             })?;
             for c in certs {
                 builder = builder.add_root_certificate(c);
             }
         }
         let http = builder.build().map_err(|e| {
-            Error::invalid(op, "VSphere.CACertFile", format!("TLS setup failed: {e}"))
+            Error::config("VSphere.CACertFile", format!("TLS setup failed: {e}")).with_source(e)
         })?;
         let base_url = config
             .url
@@ -171,7 +170,7 @@ impl Client {
         if let Some(c) = cookie {
             req = req.header("Cookie", c);
         }
-        let resp = req.send().await.map_err(|e| http_error(op, &e))?;
+        let resp = req.send().await.map_err(|e| http_error(op, e))?;
         let status = resp.status().as_u16();
         let set_cookie = resp
             .headers()
@@ -181,7 +180,7 @@ impl Client {
             .find(|v| v.starts_with(SESSION_COOKIE))
             .and_then(|v| v.split(';').next())
             .map(str::to_string);
-        let text = resp.text().await.map_err(|e| http_error(op, &e))?;
+        let text = resp.text().await.map_err(|e| http_error(op, e))?;
         let doc = match parse(&text) {
             Ok(d) => d,
             Err(e) if status >= 400 => {
@@ -192,10 +191,9 @@ impl Client {
                 ))
             }
             Err(e) => {
-                return Err(Error::transient(
-                    op,
-                    format!("unreadable vCenter answer: {e}"),
-                ))
+                return Err(
+                    Error::transient(op, format!("unreadable vCenter answer: {e}")).with_source(e),
+                )
             }
         };
         Ok((doc, set_cookie))
@@ -222,11 +220,13 @@ impl Client {
                 let get = |name: &str| {
                     rv.child(name)
                         .and_then(Element::moref)
-                        .ok_or_else(|| Error::Api {
-                            operation: op,
-                            status: None,
-                            code: "ServiceContent".into(),
-                            message: format!("vCenter's service content has no {name}"),
+                        .ok_or_else(|| {
+                            Error::api(
+                                op,
+                                None,
+                                "ServiceContent",
+                                format!("vCenter's service content has no {name}"),
+                            )
                         })
                 };
                 Ok(ServiceContent {
@@ -254,9 +254,8 @@ impl Client {
         if let Some(f) = fault_of(&doc) {
             return Err(fault_error(op, "session", &f));
         }
-        cookie.ok_or_else(|| Error::Unauthorized {
-            operation: op,
-            message: "vCenter accepted the login but set no session cookie".into(),
+        cookie.ok_or_else(|| {
+            Error::unauthorized(op, "vCenter accepted the login but set no session cookie")
         })
     }
 
@@ -293,10 +292,10 @@ impl Client {
                 }
             }
         }
-        Err(Error::Unauthorized {
-            operation: op,
-            message: "the vCenter session expired twice in a row".into(),
-        })
+        Err(Error::unauthorized(
+            op,
+            "the vCenter session expired twice in a row",
+        ))
     }
 
     /// Like [`Self::call`], returning the fault itself instead of an error (for calls
@@ -500,7 +499,7 @@ impl Client {
             .header("Cookie", cookie)
             .send()
             .await
-            .map_err(|e| http_error(op, &e))?;
+            .map_err(|e| http_error(op, e))?;
         match resp.status().as_u16() {
             404 => Ok(None),
             s if s >= 300 => Err(status_error(
@@ -508,7 +507,7 @@ impl Client {
                 s,
                 &format!("reading [{datastore}] {path}"),
             )),
-            _ => Ok(Some(resp.text().await.map_err(|e| http_error(op, &e))?)),
+            _ => Ok(Some(resp.text().await.map_err(|e| http_error(op, e))?)),
         }
     }
 
@@ -530,7 +529,7 @@ impl Client {
             .body(body)
             .send()
             .await
-            .map_err(|e| http_error(op, &e))?;
+            .map_err(|e| http_error(op, e))?;
         match resp.status().as_u16() {
             s if s >= 300 => Err(status_error(
                 op,
@@ -539,5 +538,65 @@ impl Client {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::config::VSphereBuilder;
+
+    fn config(url: &str) -> VSphereConfig {
+        VSphereBuilder::new()
+            .with_url(url)
+            .with_username("admin")
+            .with_password("s3cret-pw")
+            .with_datacenter("dc")
+            .with_request_timeout(Duration::from_secs(5))
+            .config()
+            .unwrap()
+    }
+
+    /// Every text a report may show: Display and Debug of the error and of each cause.
+    fn everything_shown(e: &Error) -> String {
+        let mut out = format!("{e}\n{e:?}\n");
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            out.push_str(&format!("{c}\n{c:?}\n"));
+            cause = c.source();
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_transport_failure_keeps_reqwest_as_source_without_the_password() {
+        // Nothing listens on port 1; the password also sits in the URL, as GOVC_URL allows.
+        let client = Client::new(&config("http://admin:s3cret-pw@127.0.0.1:1/sdk")).unwrap();
+        let e = client
+            .call(Operation::ListAvailabilityZones, "zones", "<X/>")
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), provider_core::ErrorKind::Transient, "{e:?}");
+        assert!(e.source().is_some(), "{e:?}");
+        assert!(
+            e.underlying()
+                .and_then(|u| u.downcast_ref::<reqwest::Error>())
+                .is_some(),
+            "{e:?}"
+        );
+        let shown = everything_shown(&e);
+        assert!(!shown.contains("s3cret-pw"), "{shown}");
+    }
+
+    #[test]
+    fn an_unreadable_ca_file_is_a_config_error_with_its_io_cause() {
+        let mut cfg = config("https://127.0.0.1:1/sdk");
+        cfg.ca_cert_file = Some("/nonexistent/plinth-ca.pem".into());
+        let e = Client::new(&cfg).err().unwrap();
+        assert_eq!(e.kind(), provider_core::ErrorKind::Config, "{e:?}");
+        assert!(e.source().is_some(), "{e:?}");
+        assert!(!everything_shown(&e).contains("s3cret-pw"));
     }
 }

@@ -27,14 +27,11 @@ pub(crate) fn fault_error(op: Operation, resource: &str, fault: &Fault) -> Error
         fault.message.clone()
     };
     match fault.kind.as_str() {
-        "InvalidLogin" | "NotAuthenticated" => Error::Unauthorized {
-            operation: op,
-            message: format!("vCenter refused the credentials ({})", fault.kind),
-        },
-        "NoPermission" => Error::Forbidden {
-            operation: op,
-            message,
-        },
+        "InvalidLogin" | "NotAuthenticated" => Error::unauthorized(
+            op,
+            format!("vCenter refused the credentials ({})", fault.kind),
+        ),
+        "NoPermission" => Error::forbidden(op, message),
         "ManagedObjectNotFound" | "NotFound" | "FileNotFound" => {
             Error::not_found(op, resource.to_string())
         }
@@ -66,20 +63,22 @@ pub(crate) fn fault_error(op: Operation, resource: &str, fault: &Fault) -> Error
             operation: op,
             message,
         },
-        _ => Error::Api {
-            operation: op,
-            status: None,
-            code: fault.kind.clone(),
-            message,
-        },
+        _ => Error::api(op, None, fault.kind.clone(), message),
     }
 }
 
-/// The error for a failed HTTP exchange (no SOAP fault to read).
-pub(crate) fn http_error(op: Operation, err: &reqwest::Error) -> Error {
+/// The error for a failed HTTP exchange (no SOAP fault to read), keeping reqwest's
+/// error as the source.
+pub(crate) fn http_error(op: Operation, mut err: reqwest::Error) -> Error {
     // reqwest's Display never includes the request body; drop the URL's query anyway.
     let err_no_url = err.without_url_ref();
-    Error::transient(op, format!("vCenter request failed: {err_no_url}"))
+    // The source shows its URL in Display and Debug. reqwest moves a URL's userinfo
+    // (`https://user:secret@vcenter/sdk`, as GOVC_URL allows) into a header today; clearing
+    // the password here keeps it out of reports even if that changes.
+    if let Some(u) = err.url_mut() {
+        let _ = u.set_password(None);
+    }
+    Error::transient(op, format!("vCenter request failed: {err_no_url}")).with_source(err)
 }
 
 trait WithoutUrl {
@@ -99,25 +98,14 @@ impl WithoutUrl for reqwest::Error {
 /// The error for an HTTP status without a SOAP fault.
 pub(crate) fn status_error(op: Operation, status: u16, what: &str) -> Error {
     match status {
-        401 => Error::Unauthorized {
-            operation: op,
-            message: format!("{what}: HTTP 401"),
-        },
-        403 => Error::Forbidden {
-            operation: op,
-            message: format!("{what}: HTTP 403"),
-        },
+        401 => Error::unauthorized(op, format!("{what}: HTTP 401")),
+        403 => Error::forbidden(op, format!("{what}: HTTP 403")),
         429 => Error::Throttled {
             operation: op,
             retry_after: None,
         },
         s if s >= 500 => Error::transient(op, format!("{what}: HTTP {s}")),
-        s => Error::Api {
-            operation: op,
-            status: Some(s),
-            code: format!("HTTP {s}"),
-            message: what.to_string(),
-        },
+        s => Error::api(op, Some(s), format!("HTTP {s}"), what),
     }
 }
 

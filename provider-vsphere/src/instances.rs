@@ -271,8 +271,9 @@ impl VSphereProvider {
         for (k, v) in &spec.tags {
             tags::set_tag(&self.client, &self.fields, op, vm, k, v).await?;
         }
-        let json = serde_json::to_string(spec)
-            .map_err(|e| Error::transient(op, format!("cannot encode the spec: {e}")))?;
+        let json = serde_json::to_string(spec).map_err(|e| {
+            Error::transient(op, format!("cannot encode the spec: {e}")).with_source(e)
+        })?;
         tags::set_field(&self.client, &self.fields, op, vm, SPEC_FIELD, &json).await
     }
 

@@ -261,11 +261,7 @@ impl Provider for VSphereProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            lb_protocols: Vec::new(),
-            group_sources: true,
-            page_size: self.cfg.page_size,
-        }
+        Capabilities::new(self.cfg.page_size).with_group_sources(true)
     }
 
     async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {

@@ -71,15 +71,11 @@ pub async fn get<T: DeserializeOwned>(
 
 /// The error of a record that never parsed.
 fn corrupt(inv: &Inventory, op: Operation, dir: &str, id: &str, e: serde_json::Error) -> Error {
-    Error::Api {
-        operation: op,
-        status: None,
-        code: "CorruptRecord".into(),
-        message: format!(
-            "[{}] {dir}/{id}.json is not a Plinth record: {e}",
-            inv.datastore_name
-        ),
-    }
+    let message = format!(
+        "[{}] {dir}/{id}.json is not a Plinth record: {e}",
+        inv.datastore_name
+    );
+    Error::api(op, None, "CorruptRecord", message).with_source(e)
 }
 
 /// Writes record `dir/id.json`.
@@ -91,8 +87,9 @@ pub async fn put<T: Serialize>(
     id: &str,
     record: &T,
 ) -> Result<()> {
-    let text = serde_json::to_string_pretty(record)
-        .map_err(|e| Error::transient(op, format!("cannot encode the record: {e}")))?;
+    let text = serde_json::to_string_pretty(record).map_err(|e| {
+        Error::transient(op, format!("cannot encode the record: {e}")).with_source(e)
+    })?;
     client
         .put_file(
             op,

@@ -57,18 +57,10 @@ async fn clones_move_onto_the_configured_network() {
         let p = b.clone().build().await.expect("provider");
         let zone = p.list_availability_zones().await.unwrap()[0].name.clone();
         let vm = p
-            .create_instance(&InstanceSpec {
-                name: format!("{tag}-{i}"),
-                availability_zone: zone,
-                flavor: "1:1024".into(),
-                image: template.clone(),
-                network: None,
-                subnet: None,
-                security_groups: vec![],
-                keypair: None,
-                user_data: None,
-                tags: [("plinth.cluster".to_string(), tag.clone())].into(),
-            })
+            .create_instance(
+                &InstanceSpec::new(format!("{tag}-{i}"), zone, "1:1024", template.clone())
+                    .with_tags([("plinth.cluster".to_string(), tag.clone())].into()),
+            )
             .await
             .expect("create on the configured network");
         let nets = networks_of(&b, &vm.id).await;

@@ -48,12 +48,12 @@ async fn seed_topology_up_and_down() {
     assert!(zones.len() >= 3, "the simulator has 3 clusters: {zones:?}");
 
     let base = p
-        .create_security_group(&SecurityGroupSpec {
-            name: format!("{cluster}-base"),
-            description: "base".into(),
-            rules: vec![IngressRule::tcp(22, "10.1.1.4/32".parse().expect("cidr"))],
-            tags: tag("base", 0),
-        })
+        .create_security_group(
+            &SecurityGroupSpec::new(format!("{cluster}-base"))
+                .with_description("base")
+                .with_rules([IngressRule::tcp(22, "10.1.1.4/32".parse().expect("cidr"))])
+                .with_tags(tag("base", 0)),
+        )
         .await
         .expect("group");
     p.add_security_group_rule(
@@ -63,17 +63,16 @@ async fn seed_topology_up_and_down() {
     .await
     .expect("rule by group reference");
 
-    let spec = |role: &str, i: usize, az: &str, flavor: &str| InstanceSpec {
-        name: format!("{cluster}-{role}-{i}"),
-        availability_zone: az.to_string(),
-        flavor: flavor.into(),
-        image: template.clone(),
-        network: None,
-        subnet: None,
-        security_groups: vec![base.id.clone()],
-        keypair: None,
-        user_data: Some(format!("#cloud-config\nhostname: {role}-{i}\n")),
-        tags: tag(role, i),
+    let spec = |role: &str, i: usize, az: &str, flavor: &str| {
+        InstanceSpec::new(
+            format!("{cluster}-{role}-{i}"),
+            az,
+            flavor,
+            template.clone(),
+        )
+        .with_security_groups([base.id.clone()])
+        .with_user_data(format!("#cloud-config\nhostname: {role}-{i}\n"))
+        .with_tags(tag(role, i))
     };
     let before = vs.api_requests();
     let mut specs = vec![spec("master", 0, &zones[0], "2:2048")];
@@ -89,13 +88,14 @@ async fn seed_topology_up_and_down() {
     let before = vs.api_requests();
     for (i, inst) in instances[4..].iter().enumerate() {
         let v = p
-            .create_volume(&VolumeSpec {
-                name: format!("{cluster}-data-{i}"),
-                availability_zone: inst.availability_zone.clone(),
-                size_gib: 10,
-                volume_type: None,
-                tags: tag("storage", i),
-            })
+            .create_volume(
+                &VolumeSpec::new(
+                    format!("{cluster}-data-{i}"),
+                    inst.availability_zone.clone(),
+                    10,
+                )
+                .with_tags(tag("storage", i)),
+            )
             .await
             .expect("volume");
         let v = p.attach_volume(&v.id, &inst.id).await.expect("attach");

@@ -36,10 +36,10 @@ impl RuleRef {
                 protocol,
                 ports,
                 group,
-            } => id_of(group).map(|id| IngressRule {
-                protocol: *protocol,
-                ports: *ports,
-                source: RuleSource::Group(id),
+            } => id_of(group).map(|id| {
+                let mut rule = IngressRule::new(*protocol, RuleSource::Group(id));
+                rule.ports = *ports;
+                rule
             }),
         }
     }

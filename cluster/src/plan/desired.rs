@@ -209,11 +209,10 @@ impl Desired {
                     group: g,
                 }
             } else {
-                RuleRef::Rule(IngressRule {
-                    protocol: Protocol::Tcp,
-                    ports: Some(port),
-                    source: RuleSource::Cidr(net.load_balancer_cidr),
-                })
+                RuleRef::Rule(
+                    IngressRule::new(Protocol::Tcp, RuleSource::Cidr(net.load_balancer_cidr))
+                        .with_ports(port),
+                )
             }
         };
         let mut base_rules = vec![RuleRef::Rule(IngressRule::tcp(22, net.jumpbox_cidr))];
@@ -252,11 +251,10 @@ impl Desired {
                 from_group(target, group("lb"))
             } else {
                 // An external LB is only known by where it connects from.
-                RuleRef::Rule(IngressRule {
-                    protocol: Protocol::Tcp,
-                    ports: Some(target),
-                    source: RuleSource::Cidr(net.load_balancer_cidr),
-                })
+                RuleRef::Rule(
+                    IngressRule::new(Protocol::Tcp, RuleSource::Cidr(net.load_balancer_cidr))
+                        .with_ports(target),
+                )
             };
             d.groups.push(DesiredGroup {
                 name: group(lb.role.as_str()),
@@ -357,13 +355,11 @@ impl Desired {
 
 /// A TCP check quick enough that new members serve within seconds.
 fn health_check() -> HealthCheck {
-    HealthCheck {
-        interval: std::time::Duration::from_secs(2),
-        timeout: std::time::Duration::from_secs(1),
-        healthy_threshold: 1,
-        unhealthy_threshold: 2,
-        ..HealthCheck::default()
-    }
+    HealthCheck::default()
+        .with_interval(std::time::Duration::from_secs(2))
+        .with_timeout(std::time::Duration::from_secs(1))
+        .with_healthy_threshold(1)
+        .with_unhealthy_threshold(2)
 }
 
 /// The hash of what defines a node of `role` (image, flavor, user data, volume size,

@@ -234,13 +234,8 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
         if !obs_vol.contains_key(v.name.as_str()) {
             let id = plan.push(
                 Action::CreateVolume {
-                    spec: VolumeSpec {
-                        name: v.name.clone(),
-                        availability_zone: v.availability_zone.clone(),
-                        size_gib: v.size_gib,
-                        volume_type: None,
-                        tags: v.tags.clone(),
-                    },
+                    spec: VolumeSpec::new(v.name.clone(), v.availability_zone.clone(), v.size_gib)
+                        .with_tags(v.tags.clone()),
                 },
                 [],
             );
@@ -321,16 +316,15 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
         let of = obs_fip.get(f.name.as_str());
         let mut deps = Vec::new();
         if of.is_none() {
-            deps.push(plan.push(
-                Action::AllocateFloatingIp {
-                    spec: FloatingIpSpec {
-                        name: f.name.clone(),
-                        pool: f.pool.clone(),
-                        tags: f.tags.clone(),
+            deps.push(
+                plan.push(
+                    Action::AllocateFloatingIp {
+                        spec: FloatingIpSpec::new(f.name.clone(), f.pool.clone())
+                            .with_tags(f.tags.clone()),
                     },
-                },
-                [],
-            ));
+                    [],
+                ),
+            );
         }
         let want = inst_id(&f.instance);
         if want.is_some() && of.and_then(|o| o.instance_id.as_deref()) == want {
@@ -410,10 +404,7 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
                                     lb: lb.name.clone(),
                                     lb_id: olb.id.clone(),
                                     port: l.port,
-                                    member: MemberSpec {
-                                        instance_id: om.instance_id.clone(),
-                                        port: om.port,
-                                    },
+                                    member: MemberSpec::new(om.instance_id.clone(), om.port),
                                 },
                                 [],
                             );

@@ -59,10 +59,7 @@ pub(super) async fn replace_one(
     // the pools it already joined) and must be healthy there before the old one leaves.
     let memberships = memberships(ctx, old, &new).await?;
     for m in &memberships {
-        let member = MemberSpec {
-            instance_id: new.id.clone(),
-            port: m.target_port,
-        };
+        let member = MemberSpec::new(new.id.clone(), m.target_port);
         ctx.p
             .add_load_balancer_member(&m.lb_id, m.port, &member)
             .await?;
@@ -74,10 +71,7 @@ pub(super) async fn replace_one(
         .replacing(&old.name, &new_name, &Step::InLoadBalancer);
 
     for m in &memberships {
-        let member = MemberSpec {
-            instance_id: old.id.clone(),
-            port: m.target_port,
-        };
+        let member = MemberSpec::new(old.id.clone(), m.target_port);
         ctx.p
             .remove_load_balancer_member(&m.lb_id, m.port, &member)
             .await?;
@@ -177,18 +171,19 @@ async fn ensure_replacement(
     tags.insert(TAG_SLOT.into(), slot.to_string());
     tags.insert(TAG_GENERATION.into(), (generation_of(old) + 1).to_string());
     tags.insert(TAG_REPLACES.into(), old.name.clone());
-    let spec = InstanceSpec {
-        name: new_name.to_string(),
-        availability_zone: old.availability_zone.clone(),
-        flavor: tmpl.flavor.clone(),
-        image: tmpl.image.clone(),
-        network: tmpl.network.clone(),
-        subnet,
-        security_groups: groups,
-        keypair: tmpl.keypair.clone(),
-        user_data: tmpl.user_data.clone(),
-        tags,
-    };
+    let mut spec = InstanceSpec::new(
+        new_name,
+        old.availability_zone.clone(),
+        tmpl.flavor.clone(),
+        tmpl.image.clone(),
+    )
+    .with_security_groups(groups)
+    .with_tags(tags);
+    // The template holds the optional settings as options: copy them as they are.
+    spec.network = tmpl.network.clone();
+    spec.subnet = subnet;
+    spec.keypair = tmpl.keypair.clone();
+    spec.user_data = tmpl.user_data.clone();
     Ok(ctx.p.create_instance(&spec).await?)
 }
 
@@ -251,10 +246,7 @@ async fn wait_lb_healthy(
 /// Puts `id` back into its pools (best effort: on a failure path, to keep serving).
 async fn restore_members(ctx: &Ctx<'_>, id: &str, memberships: &[Membership]) {
     for m in memberships {
-        let member = MemberSpec {
-            instance_id: id.to_string(),
-            port: m.target_port,
-        };
+        let member = MemberSpec::new(id.to_string(), m.target_port);
         if let Err(e) = ctx
             .p
             .add_load_balancer_member(&m.lb_id, m.port, &member)
@@ -388,10 +380,7 @@ async fn fail(
     };
     if let Some(id) = &new_id {
         for m in memberships {
-            let member = MemberSpec {
-                instance_id: id.clone(),
-                port: m.target_port,
-            };
+            let member = MemberSpec::new(id.clone(), m.target_port);
             if let Err(e) = ctx
                 .p
                 .remove_load_balancer_member(&m.lb_id, m.port, &member)

@@ -132,6 +132,14 @@ pub(crate) fn ensure_tags(want: &Tags, got: &Tags, what: impl Display) -> Step<(
 }
 
 /// A /32 network of TEST-NET-1 (192.0.2.0/24) for rules.
+/// `base` with one edit. The specs are `#[non_exhaustive]`, so outside provider-core
+/// (where readers of the kit write their own checks) struct update syntax is not
+/// available; this is the shape that works everywhere.
+pub(crate) fn edited<T>(mut base: T, edit: impl FnOnce(&mut T)) -> T {
+    edit(&mut base);
+    base
+}
+
 pub(crate) fn net(host: u8) -> IpNet {
     IpNet::from(IpAddr::V4(Ipv4Addr::new(192, 0, 2, host)))
 }
@@ -345,12 +353,10 @@ impl<'a> Ctx<'a> {
 
     /// A security group spec with one rule for the member port.
     pub(crate) fn sg_spec(&self, label: &str) -> SecurityGroupSpec {
-        SecurityGroupSpec {
-            name: self.name(label),
-            description: format!("plinth conformance check {}", self.check),
-            rules: vec![IngressRule::tcp(self.cfg.member_port, net(1))],
-            tags: self.tags(),
-        }
+        SecurityGroupSpec::new(self.name(label))
+            .with_description(format!("plinth conformance check {}", self.check))
+            .with_rules([IngressRule::tcp(self.cfg.member_port, net(1))])
+            .with_tags(self.tags())
     }
 
     /// A floating IP spec from the configured pool.
@@ -358,43 +364,40 @@ impl<'a> Ctx<'a> {
         let pool = self.cfg.floating_ip_pool.clone().ok_or_else(|| {
             failed("the provider has floating IPs but config.floating_ip_pool is not set: set it with with_floating_ip_pool")
         })?;
-        Ok(FloatingIpSpec {
-            name: self.name(label),
-            pool,
-            tags: self.tags(),
-        })
+        Ok(FloatingIpSpec::new(self.name(label), pool).with_tags(self.tags()))
     }
 
     /// A volume spec in `zone`.
     pub(crate) fn volume_spec(&self, label: &str, zone: &str) -> VolumeSpec {
-        VolumeSpec {
-            name: self.name(label),
-            availability_zone: zone.to_string(),
-            size_gib: self.cfg.volume_size_gib,
-            volume_type: self.cfg.volume_type.clone(),
-            tags: self.tags(),
-        }
+        let mut spec = VolumeSpec::new(self.name(label), zone, self.cfg.volume_size_gib)
+            .with_tags(self.tags());
+        // The optional settings come from the kit's config as options, so they are set
+        // directly rather than through the `with_*` setters.
+        spec.volume_type = self.cfg.volume_type.clone();
+        spec
     }
 
     /// An instance spec in `zone`.
     pub(crate) fn instance_spec(&self, label: &str, zone: &str) -> InstanceSpec {
-        InstanceSpec {
-            name: self.name(label),
-            availability_zone: zone.to_string(),
-            flavor: self.cfg.flavor.clone(),
-            image: self.cfg.image.clone(),
-            network: self.cfg.network.clone(),
-            subnet: self
-                .cfg
-                .zone_subnets
-                .get(zone)
-                .cloned()
-                .or_else(|| self.cfg.subnet.clone()),
-            security_groups: self.cfg.extra_security_groups.clone(),
-            keypair: self.cfg.keypair.clone(),
-            user_data: self.cfg.user_data.clone(),
-            tags: self.tags(),
-        }
+        let mut spec = InstanceSpec::new(
+            self.name(label),
+            zone,
+            self.cfg.flavor.clone(),
+            self.cfg.image.clone(),
+        )
+        .with_security_groups(self.cfg.extra_security_groups.clone())
+        .with_tags(self.tags());
+        // Optional settings come from the kit's config as options: set them directly.
+        spec.network = self.cfg.network.clone();
+        spec.subnet = self
+            .cfg
+            .zone_subnets
+            .get(zone)
+            .cloned()
+            .or_else(|| self.cfg.subnet.clone());
+        spec.keypair = self.cfg.keypair.clone();
+        spec.user_data = self.cfg.user_data.clone();
+        spec
     }
 
     /// The listener protocol to use: TCP when the provider speaks it.
@@ -409,35 +412,23 @@ impl<'a> Ctx<'a> {
 
     /// A member on the configured member port.
     pub(crate) fn member(&self, instance_id: &str) -> MemberSpec {
-        MemberSpec {
-            instance_id: instance_id.to_string(),
-            port: self.cfg.member_port,
-        }
+        MemberSpec::new(instance_id, self.cfg.member_port)
     }
 
     /// A listener on `port` with these members.
     pub(crate) fn listener(&self, port: u16, members: Vec<MemberSpec>) -> ListenerSpec {
-        ListenerSpec {
-            protocol: self.lb_protocol(),
-            port,
-            health_check: HealthCheck::default(),
-            members,
-        }
+        ListenerSpec::new(self.lb_protocol(), port).with_members(members)
     }
 
     /// A load balancer spec with these listeners.
     pub(crate) fn lb_spec(&self, label: &str, listeners: Vec<ListenerSpec>) -> LoadBalancerSpec {
-        LoadBalancerSpec {
-            name: self.name(label),
-            subnet: self
-                .cfg
-                .lb_subnet
-                .clone()
-                .or_else(|| self.cfg.subnet.clone()),
-            security_groups: Vec::new(),
-            listeners,
-            tags: self.tags(),
-        }
+        let mut spec = LoadBalancerSpec::new(self.name(label), listeners).with_tags(self.tags());
+        spec.subnet = self
+            .cfg
+            .lb_subnet
+            .clone()
+            .or_else(|| self.cfg.subnet.clone());
+        spec
     }
 
     // --- creates that remember what they made

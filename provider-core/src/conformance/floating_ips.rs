@@ -359,27 +359,20 @@ async fn floating_ip_invalid_input_body(cx: &Ctx<'_>) -> CheckResult {
     let cases = vec![
         (
             "a name starting with '.'",
-            FloatingIpSpec {
-                name: format!(".{}", base.name),
-                ..base.clone()
-            },
+            edited(base.clone(), |s| s.name = format!(".{}", base.name)),
             "name",
         ),
         (
             "an empty name",
-            FloatingIpSpec {
-                name: String::new(),
-                ..base.clone()
-            },
+            edited(base.clone(), |s| s.name = String::new()),
             "name",
         ),
         (
             "an empty pool",
-            FloatingIpSpec {
-                name: cx.name("inv-pool"),
-                pool: " ".into(),
-                ..base.clone()
-            },
+            edited(base.clone(), |s| {
+                s.name = cx.name("inv-pool");
+                s.pool = " ".into();
+            }),
             "pool",
         ),
         ("a tag key containing '='", bad_tag, "tags"),

@@ -279,13 +279,10 @@ async fn instance_name_conflict_body(cx: &Ctx<'_>) -> CheckResult {
     let zone = cx.zone().await?;
     let spec = cx.instance_spec("conflict", &zone);
     cx.create_instance(&spec).await?;
-    let other = InstanceSpec {
-        user_data: Some(format!(
-            "{}\n# another spec",
-            spec.user_data.clone().unwrap_or_default()
-        )),
-        ..spec.clone()
-    };
+    let other = spec.clone().with_user_data(format!(
+        "{}\n# another spec",
+        spec.user_data.clone().unwrap_or_default()
+    ));
     expect_conflict(
         cx.try_create_instance(&other).await,
         "create_instance with an existing name and other user data",
@@ -346,43 +343,30 @@ async fn instance_invalid_input_body(cx: &Ctx<'_>) -> CheckResult {
     let cases = vec![
         (
             "a name starting with '_'",
-            InstanceSpec {
-                name: format!("_{}", base.name),
-                ..base.clone()
-            },
+            edited(base.clone(), |s| s.name = format!("_{}", base.name)),
             "name",
         ),
         (
             "an empty flavor",
-            InstanceSpec {
-                flavor: String::new(),
-                ..named("inv-flavor")
-            },
+            edited(named("inv-flavor"), |s| s.flavor = String::new()),
             "flavor",
         ),
         (
             "an empty image",
-            InstanceSpec {
-                image: " ".into(),
-                ..named("inv-image")
-            },
+            edited(named("inv-image"), |s| s.image = " ".into()),
             "image",
         ),
         (
             "an empty zone",
-            InstanceSpec {
-                availability_zone: String::new(),
-                ..named("inv-zone")
-            },
+            edited(named("inv-zone"), |s| s.availability_zone = String::new()),
             "availability_zone",
         ),
         ("an empty security group id", bad_group, "security_groups"),
         (
             "user data over the limit",
-            InstanceSpec {
-                user_data: Some("x".repeat(OVERSIZED_USER_DATA)),
-                ..named("inv-ud")
-            },
+            edited(named("inv-ud"), |s| {
+                s.user_data = Some("x".repeat(OVERSIZED_USER_DATA))
+            }),
             "user_data",
         ),
         ("a tag key containing '='", bad_tag, "tags"),
@@ -394,10 +378,7 @@ async fn instance_invalid_input_body(cx: &Ctx<'_>) -> CheckResult {
             format!("create_instance with {what}"),
         )?;
     }
-    let batch = vec![InstanceSpec {
-        name: format!("-{}", base.name),
-        ..base.clone()
-    }];
+    let batch = vec![edited(base.clone(), |s| s.name = format!("-{}", base.name))];
     expect_invalid(
         cx.try_create_instances(&batch).await,
         "name",

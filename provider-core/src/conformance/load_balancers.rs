@@ -263,10 +263,9 @@ async fn load_balancer_name_conflict_body(cx: &Ctx<'_>) -> CheckResult {
     let spec = cx.lb_spec("conflict", vec![cx.listener(port, Vec::new())]);
     let a = cx.create_lb(&spec).await?;
     let other_port = port.checked_add(1).unwrap_or(port - 1);
-    let other = LoadBalancerSpec {
-        listeners: vec![cx.listener(other_port, Vec::new())],
-        ..spec.clone()
-    };
+    let other = edited(spec.clone(), |s| {
+        s.listeners = vec![cx.listener(other_port, Vec::new())]
+    });
     expect_conflict(
         cx.try_create_lb(&other).await,
         "create_load_balancer with an existing name and another listener port",
@@ -341,19 +340,9 @@ async fn load_balancer_invalid_input_body(cx: &Ctx<'_>) -> CheckResult {
     cx.require_load_balancers()?;
     let port = cx.cfg.lb_port;
     let named = |label: &str| cx.lb_spec(label, vec![cx.listener(port, Vec::new())]);
-    let placeholder = MemberSpec {
-        instance_id: cx.name("no-instance"),
-        port: 0,
-    };
-    let http_check = HealthCheck {
-        protocol: HealthCheckProtocol::Http,
-        path: None,
-        ..HealthCheck::default()
-    };
-    let slow_check = HealthCheck {
-        timeout: HealthCheck::default().interval * 2,
-        ..HealthCheck::default()
-    };
+    let placeholder = MemberSpec::new(cx.name("no-instance"), 0);
+    let http_check = HealthCheck::new(HealthCheckProtocol::Http);
+    let slow_check = HealthCheck::default().with_timeout(HealthCheck::default().interval * 2);
     let with_check = |label: &str, health_check: HealthCheck| {
         let mut spec = named(label);
         for l in &mut spec.listeners {
@@ -367,42 +356,35 @@ async fn load_balancer_invalid_input_body(cx: &Ctx<'_>) -> CheckResult {
     let cases = vec![
         (
             "no listeners",
-            LoadBalancerSpec {
-                listeners: Vec::new(),
-                ..named("inv-none")
-            },
+            edited(named("inv-none"), |s| s.listeners = Vec::new()),
             "listeners",
         ),
         (
             "a name longer than 63 characters",
-            LoadBalancerSpec {
-                name: format!("{}{}", base.name, "y".repeat(60)),
-                ..base.clone()
-            },
+            edited(base.clone(), |s| {
+                s.name = format!("{}{}", base.name, "y".repeat(60))
+            }),
             "name",
         ),
         (
             "listener port 0",
-            LoadBalancerSpec {
-                listeners: vec![cx.listener(0, Vec::new())],
-                ..named("inv-port")
-            },
+            edited(named("inv-port"), |s| {
+                s.listeners = vec![cx.listener(0, Vec::new())]
+            }),
             "port",
         ),
         (
             "two listeners on one port",
-            LoadBalancerSpec {
-                listeners: vec![cx.listener(port, Vec::new()), cx.listener(port, Vec::new())],
-                ..named("inv-dup")
-            },
+            edited(named("inv-dup"), |s| {
+                s.listeners = vec![cx.listener(port, Vec::new()), cx.listener(port, Vec::new())]
+            }),
             "port",
         ),
         (
             "member port 0",
-            LoadBalancerSpec {
-                listeners: vec![cx.listener(port, vec![placeholder.clone()])],
-                ..named("inv-member")
-            },
+            edited(named("inv-member"), |s| {
+                s.listeners = vec![cx.listener(port, vec![placeholder.clone()])]
+            }),
             "port",
         ),
         (

@@ -28,14 +28,10 @@ async fn security_group_lifecycle_body(cx: &Ctx<'_>) -> CheckResult {
     let mut spec = cx.sg_spec("sg");
     spec.rules = vec![
         IngressRule::tcp(cx.cfg.member_port, net(1)),
-        IngressRule {
-            protocol: Protocol::Tcp,
-            ports: Some(PortRange {
-                from: 30000,
-                to: 30010,
-            }),
-            source: RuleSource::Cidr(net(2)),
-        },
+        IngressRule::new(Protocol::Tcp, RuleSource::Cidr(net(2))).with_ports(PortRange {
+            from: 30000,
+            to: 30010,
+        }),
     ];
     let g = cx.create_sg(&spec).await?;
     ensure!(
@@ -125,11 +121,7 @@ async fn security_group_rules_body(cx: &Ctx<'_>) -> CheckResult {
     spec.rules.clear();
     let g = cx.create_sg(&spec).await?;
     let ssh = IngressRule::tcp(22, net(3));
-    let icmp = IngressRule {
-        protocol: Protocol::Icmp,
-        ports: None,
-        source: RuleSource::Cidr(net(4)),
-    };
+    let icmp = IngressRule::new(Protocol::Icmp, RuleSource::Cidr(net(4)));
     cx.p.add_security_group_rule(&g.id, &ssh)
         .await
         .step("add_security_group_rule (tcp 22)")?;
@@ -402,19 +394,19 @@ check! {
 
 async fn security_group_invalid_input_body(cx: &Ctx<'_>) -> CheckResult {
     let base = cx.sg_spec("inv");
-    let with_name = |name: String| SecurityGroupSpec {
-        name,
-        ..base.clone()
+    let with_name = |name: String| edited(base.clone(), |s| s.name = name);
+    let with_rule = |label: &str, rule: IngressRule| {
+        edited(base.clone(), |s| {
+            s.name = cx.name(label);
+            s.rules = vec![rule];
+        })
     };
-    let with_rule = |label: &str, rule: IngressRule| SecurityGroupSpec {
-        name: cx.name(label),
-        rules: vec![rule],
-        ..base.clone()
-    };
-    let tcp = |from: u16, to: Option<u16>| IngressRule {
-        protocol: Protocol::Tcp,
-        ports: to.map(|to| PortRange { from, to }),
-        source: RuleSource::Cidr(net(7)),
+    let tcp = |from: u16, to: Option<u16>| {
+        let rule = IngressRule::new(Protocol::Tcp, RuleSource::Cidr(net(7)));
+        match to {
+            Some(to) => rule.with_ports(PortRange { from, to }),
+            None => rule,
+        }
     };
     let mut bad_tag = cx.sg_spec("inv-tag");
     bad_tag.tags.insert("a=b".into(), "c".into());
@@ -458,11 +450,8 @@ async fn security_group_invalid_input_body(cx: &Ctx<'_>) -> CheckResult {
             "an ICMP rule with ports",
             with_rule(
                 "inv-icmp",
-                IngressRule {
-                    protocol: Protocol::Icmp,
-                    ports: Some(PortRange::single(1)),
-                    source: RuleSource::Cidr(net(7)),
-                },
+                IngressRule::new(Protocol::Icmp, RuleSource::Cidr(net(7)))
+                    .with_ports(PortRange::single(1)),
             ),
             "ports",
         ),
@@ -519,10 +508,7 @@ async fn security_group_pagination_body(cx: &Ctx<'_>) -> CheckResult {
         )));
     }
     let specs: Vec<SecurityGroupSpec> = (0..n)
-        .map(|i| SecurityGroupSpec {
-            rules: Vec::new(),
-            ..cx.sg_spec(&format!("pg-{i}"))
-        })
+        .map(|i| edited(cx.sg_spec(&format!("pg-{i}")), |s| s.rules = Vec::new()))
         .collect();
     let created = cx
         .create_many(specs.iter().map(|s| cx.create_sg(s)).collect::<Vec<_>>())

@@ -332,10 +332,7 @@ async fn volume_name_conflict_body(cx: &Ctx<'_>) -> CheckResult {
     let zone = cx.zone().await?;
     let spec = cx.volume_spec("conflict", &zone);
     let a = cx.create_volume(&spec).await?;
-    let other = VolumeSpec {
-        size_gib: spec.size_gib + 1,
-        ..spec.clone()
-    };
+    let other = edited(spec.clone(), |s| s.size_gib = spec.size_gib + 1);
     expect_conflict(
         cx.try_create_volume(&other).await,
         "create_volume with an existing name and another size",
@@ -409,42 +406,27 @@ async fn volume_invalid_input_body(cx: &Ctx<'_>) -> CheckResult {
     let cases = vec![
         (
             "a name with '/'",
-            VolumeSpec {
-                name: format!("{}/x", base.name),
-                ..base.clone()
-            },
+            edited(base.clone(), |s| s.name = format!("{}/x", base.name)),
             "name",
         ),
         (
             "size 0",
-            VolumeSpec {
-                size_gib: 0,
-                ..named("inv-zero")
-            },
+            edited(named("inv-zero"), |s| s.size_gib = 0),
             "size_gib",
         ),
         (
             "a size over the maximum",
-            VolumeSpec {
-                size_gib: u64::MAX,
-                ..named("inv-huge")
-            },
+            edited(named("inv-huge"), |s| s.size_gib = u64::MAX),
             "size_gib",
         ),
         (
             "an empty zone",
-            VolumeSpec {
-                availability_zone: String::new(),
-                ..named("inv-zone")
-            },
+            edited(named("inv-zone"), |s| s.availability_zone = String::new()),
             "availability_zone",
         ),
         (
             "an empty volume type",
-            VolumeSpec {
-                volume_type: Some(" ".into()),
-                ..named("inv-type")
-            },
+            edited(named("inv-type"), |s| s.volume_type = Some(" ".into())),
             "volume_type",
         ),
         ("a tag key containing '='", bad_tag, "tags"),

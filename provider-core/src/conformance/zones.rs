@@ -59,15 +59,12 @@ async fn capabilities_are_consistent_body(cx: &Ctx<'_>) -> CheckResult {
         )?;
     }
     if !cx.p.supports(Family::FloatingIps) {
-        let spec = FloatingIpSpec {
-            name: cx.name("unsupported-fip"),
-            pool: cx
-                .cfg
-                .floating_ip_pool
-                .clone()
-                .unwrap_or_else(|| "default".into()),
-            tags: cx.tags(),
-        };
+        let pool = cx
+            .cfg
+            .floating_ip_pool
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let spec = FloatingIpSpec::new(cx.name("unsupported-fip"), pool).with_tags(cx.tags());
         expect_kind(
             cx.try_create_fip(&spec).await,
             &[ErrorKind::Unsupported],

@@ -47,14 +47,12 @@ impl MemoryProvider {
                         let p = match i.state {
                             InstanceState::Running => Poll::Ready(i),
                             InstanceState::Failed => {
-                                return Err(Error::Api {
-                                    operation: op,
-                                    status: None,
-                                    code: "FAILED".into(),
-                                    message: format!(
-                                        "instance {id} failed to start: delete it and retry"
-                                    ),
-                                })
+                                return Err(Error::api(
+                                    op,
+                                    None,
+                                    "FAILED",
+                                    format!("instance {id} failed to start: delete it and retry"),
+                                ))
                             }
                             s => Poll::Pending(format!("{s:?}")),
                         };

@@ -80,14 +80,12 @@ impl MemoryProvider {
                     let lb = self.get_lb_now(op, id)?;
                     match lb.state {
                         LoadBalancerState::Active => Ok(Poll::Ready(lb)),
-                        LoadBalancerState::Error => Err(Error::Api {
-                            operation: op,
-                            status: None,
-                            code: "ERROR".into(),
-                            message: format!(
-                                "load balancer {id} is in ERROR: delete and recreate it"
-                            ),
-                        }),
+                        LoadBalancerState::Error => Err(Error::api(
+                            op,
+                            None,
+                            "ERROR",
+                            format!("load balancer {id} is in ERROR: delete and recreate it"),
+                        )),
                         s => Ok(Poll::Pending(format!("{s:?}"))),
                     }
                 },

@@ -14,13 +14,7 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 //! let cloud = MemoryProvider::default();
 //! let v = cloud
-//!     .create_volume(&VolumeSpec {
-//!         name: "data-0".into(),
-//!         availability_zone: "az-1".into(),
-//!         size_gib: 10,
-//!         volume_type: None,
-//!         tags: Default::default(),
-//!     })
+//!     .create_volume(&VolumeSpec::new("data-0", "az-1", 10))
 //!     .await
 //!     .unwrap();
 //! assert_eq!(v.state, provider_core::VolumeState::Available);
@@ -263,11 +257,9 @@ impl Provider for MemoryProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            lb_protocols: vec![LbProtocol::Tcp, LbProtocol::Http],
-            group_sources: true,
-            page_size: self.config.page_size,
-        }
+        Capabilities::new(self.config.page_size)
+            .with_lb_protocols([LbProtocol::Tcp, LbProtocol::Http])
+            .with_group_sources(true)
     }
 
     async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {

@@ -3,18 +3,7 @@
 use super::*;
 
 fn spec(name: &str, az: &str) -> InstanceSpec {
-    InstanceSpec {
-        name: name.into(),
-        availability_zone: az.into(),
-        flavor: "small".into(),
-        image: "linux".into(),
-        network: None,
-        subnet: None,
-        security_groups: vec![],
-        keypair: None,
-        user_data: None,
-        tags: Tags::new(),
-    }
+    InstanceSpec::new(name, az, "small", "linux")
 }
 
 #[tokio::test]
@@ -30,13 +19,7 @@ async fn volume_zone_mapping_is_invisible_to_callers_but_enforced() {
     let i1 = cloud.create_instance(&spec("a", "az-1")).await.unwrap();
     let i2 = cloud.create_instance(&spec("b", "az-2")).await.unwrap();
     let v = cloud
-        .create_volume(&VolumeSpec {
-            name: "v".into(),
-            availability_zone: "az-1".into(),
-            size_gib: 1,
-            volume_type: None,
-            tags: Tags::new(),
-        })
+        .create_volume(&VolumeSpec::new("v", "az-1", 1))
         .await
         .unwrap();
     assert_eq!(v.availability_zone, "az-1");
@@ -55,12 +38,7 @@ async fn lists_follow_pages() {
     });
     for i in 0..7 {
         cloud
-            .create_security_group(&SecurityGroupSpec {
-                name: format!("g{i}"),
-                description: String::new(),
-                rules: vec![],
-                tags: Tags::new(),
-            })
+            .create_security_group(&SecurityGroupSpec::new(format!("g{i}")))
             .await
             .unwrap();
     }

@@ -6,7 +6,11 @@ use super::{tags::validate_tags, validate_name, validate_non_empty, Tags};
 use crate::{Operation, Result};
 
 /// What to allocate: a floating (public) IP from a pool.
+///
+/// Built with [`FloatingIpSpec::new`] and [`FloatingIpSpec::with_tags`], so that fields
+/// added later do not break callers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FloatingIpSpec {
     /// Unique name (a tag or description on clouds without names).
     pub name: String,
@@ -17,6 +21,21 @@ pub struct FloatingIpSpec {
 }
 
 impl FloatingIpSpec {
+    /// A spec with the fields every floating IP needs, without tags.
+    pub fn new(name: impl Into<String>, pool: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            pool: pool.into(),
+            tags: Tags::new(),
+        }
+    }
+
+    /// Sets the tags, replacing any set before.
+    pub fn with_tags(mut self, tags: Tags) -> Self {
+        self.tags = tags;
+        self
+    }
+
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
         let op = Operation::AllocateFloatingIp;

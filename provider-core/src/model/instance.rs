@@ -9,7 +9,20 @@ use crate::{Error, Operation, Result};
 pub const MAX_USER_DATA_BYTES: usize = 16 * 1024;
 
 /// What to create: one compute instance in an AZ.
+///
+/// Built with [`InstanceSpec::new`] and the `with_*` setters, so that fields added later
+/// do not break callers:
+///
+/// ```
+/// use provider_core::InstanceSpec;
+///
+/// let spec = InstanceSpec::new("web-1", "az-1", "small", "linux")
+///     .with_security_groups(["sg-1"])
+///     .with_user_data("#!/bin/sh\necho hello\n");
+/// assert!(spec.validate().is_ok());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct InstanceSpec {
     /// Unique name; creating the same name and spec again returns the existing instance.
     pub name: String,
@@ -34,6 +47,66 @@ pub struct InstanceSpec {
 }
 
 impl InstanceSpec {
+    /// A spec with the fields every instance needs; the others start empty.
+    pub fn new(
+        name: impl Into<String>,
+        availability_zone: impl Into<String>,
+        flavor: impl Into<String>,
+        image: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            availability_zone: availability_zone.into(),
+            flavor: flavor.into(),
+            image: image.into(),
+            network: None,
+            subnet: None,
+            security_groups: Vec::new(),
+            keypair: None,
+            user_data: None,
+            tags: Tags::new(),
+        }
+    }
+
+    /// Sets the network (id or name).
+    pub fn with_network(mut self, network: impl Into<String>) -> Self {
+        self.network = Some(network.into());
+        self
+    }
+
+    /// Sets the subnet (id or name).
+    pub fn with_subnet(mut self, subnet: impl Into<String>) -> Self {
+        self.subnet = Some(subnet.into());
+        self
+    }
+
+    /// Sets the security group ids, replacing any set before.
+    pub fn with_security_groups<S: Into<String>>(
+        mut self,
+        groups: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.security_groups = groups.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the keypair name.
+    pub fn with_keypair(mut self, keypair: impl Into<String>) -> Self {
+        self.keypair = Some(keypair.into());
+        self
+    }
+
+    /// Sets the user data.
+    pub fn with_user_data(mut self, user_data: impl Into<String>) -> Self {
+        self.user_data = Some(user_data.into());
+        self
+    }
+
+    /// Sets the tags, replacing any set before.
+    pub fn with_tags(mut self, tags: Tags) -> Self {
+        self.tags = tags;
+        self
+    }
+
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
         self.validate_for(Operation::CreateInstance, "spec")

@@ -26,7 +26,11 @@ pub enum HealthCheckProtocol {
 }
 
 /// Member health check of a pool.
+///
+/// Built with [`HealthCheck::new`] (or [`HealthCheck::http`], or `Default`, a TCP check)
+/// and the `with_*` setters, so that fields added later do not break callers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct HealthCheck {
     /// How to check.
     pub protocol: HealthCheckProtocol,
@@ -58,8 +62,64 @@ impl Default for HealthCheck {
     }
 }
 
+impl HealthCheck {
+    /// A check of this protocol with the default timing (every 5 s, 3 s to answer, two
+    /// results to change state) on the member port. HTTP checks also need
+    /// [`HealthCheck::with_path`].
+    pub fn new(protocol: HealthCheckProtocol) -> Self {
+        Self {
+            protocol,
+            ..Self::default()
+        }
+    }
+
+    /// An HTTP check of `path` with the default timing.
+    pub fn http(path: impl Into<String>) -> Self {
+        Self::new(HealthCheckProtocol::Http).with_path(path)
+    }
+
+    /// Checks this port instead of the member port.
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Sets the path of an HTTP check.
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// Sets the time between checks.
+    pub fn with_interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Sets the time one check may take.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the consecutive successes that make a member healthy.
+    pub fn with_healthy_threshold(mut self, n: u32) -> Self {
+        self.healthy_threshold = n;
+        self
+    }
+
+    /// Sets the consecutive failures that make a member unhealthy.
+    pub fn with_unhealthy_threshold(mut self, n: u32) -> Self {
+        self.unhealthy_threshold = n;
+        self
+    }
+}
+
 /// A pool member: an instance and the port traffic goes to.
+///
+/// Built with [`MemberSpec::new`], so that fields added later do not break callers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MemberSpec {
     /// The instance.
     pub instance_id: String,
@@ -67,8 +127,27 @@ pub struct MemberSpec {
     pub port: u16,
 }
 
+impl MemberSpec {
+    /// The member `instance_id`, receiving traffic on `port`.
+    pub fn new(instance_id: impl Into<String>, port: u16) -> Self {
+        Self {
+            instance_id: instance_id.into(),
+            port,
+        }
+    }
+
+    /// Checks the member for `op`.
+    pub fn validate(&self, op: Operation) -> Result<()> {
+        validate_member(op, "member", self)
+    }
+}
+
 /// A listener and the pool behind it.
+///
+/// Built with [`ListenerSpec::new`] and the `with_*` setters, so that fields added later
+/// do not break callers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ListenerSpec {
     /// Protocol.
     pub protocol: LbProtocol,
@@ -80,8 +159,36 @@ pub struct ListenerSpec {
     pub members: Vec<MemberSpec>,
 }
 
+impl ListenerSpec {
+    /// A listener on `port` with the default (TCP) health check and no members.
+    pub fn new(protocol: LbProtocol, port: u16) -> Self {
+        Self {
+            protocol,
+            port,
+            health_check: HealthCheck::default(),
+            members: Vec::new(),
+        }
+    }
+
+    /// Sets the pool's health check.
+    pub fn with_health_check(mut self, health_check: HealthCheck) -> Self {
+        self.health_check = health_check;
+        self
+    }
+
+    /// Sets the initial members, replacing any set before.
+    pub fn with_members(mut self, members: impl IntoIterator<Item = MemberSpec>) -> Self {
+        self.members = members.into_iter().collect();
+        self
+    }
+}
+
 /// What to create: a load balancer with listeners, pools and members.
+///
+/// Built with [`LoadBalancerSpec::new`] and the `with_*` setters, so that fields added
+/// later do not break callers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LoadBalancerSpec {
     /// Unique name.
     pub name: String,
@@ -96,6 +203,39 @@ pub struct LoadBalancerSpec {
 }
 
 impl LoadBalancerSpec {
+    /// A load balancer with these listeners (validation wants at least one), no subnet,
+    /// security groups or tags.
+    pub fn new(name: impl Into<String>, listeners: impl IntoIterator<Item = ListenerSpec>) -> Self {
+        Self {
+            name: name.into(),
+            subnet: None,
+            security_groups: Vec::new(),
+            listeners: listeners.into_iter().collect(),
+            tags: Tags::new(),
+        }
+    }
+
+    /// Sets the VIP's subnet (id or name).
+    pub fn with_subnet(mut self, subnet: impl Into<String>) -> Self {
+        self.subnet = Some(subnet.into());
+        self
+    }
+
+    /// Sets the security group ids, replacing any set before.
+    pub fn with_security_groups<S: Into<String>>(
+        mut self,
+        groups: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.security_groups = groups.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the tags, replacing any set before.
+    pub fn with_tags(mut self, tags: Tags) -> Self {
+        self.tags = tags;
+        self
+    }
+
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
         let op = Operation::CreateLoadBalancer;
@@ -166,13 +306,6 @@ pub(crate) fn validate_member(op: Operation, field: &str, m: &MemberSpec) -> Res
         ));
     }
     Ok(())
-}
-
-impl MemberSpec {
-    /// Checks the member for `op`.
-    pub fn validate(&self, op: Operation) -> Result<()> {
-        validate_member(op, "member", self)
-    }
 }
 
 /// Lifecycle state of a load balancer.

@@ -53,7 +53,12 @@ pub enum RuleSource {
 }
 
 /// One ingress rule: what may reach members of a group.
+///
+/// Built with [`IngressRule::new`] (and [`IngressRule::with_ports`]) or the shorthands
+/// [`IngressRule::tcp`] and [`IngressRule::tcp_from_group`], so that fields added later
+/// do not break callers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct IngressRule {
     /// The protocol.
     pub protocol: Protocol,
@@ -64,6 +69,22 @@ pub struct IngressRule {
 }
 
 impl IngressRule {
+    /// A rule for every port of `protocol` from `source`; TCP and UDP rules also need
+    /// [`IngressRule::with_ports`] (validation says so otherwise).
+    pub fn new(protocol: Protocol, source: RuleSource) -> Self {
+        Self {
+            protocol,
+            ports: None,
+            source,
+        }
+    }
+
+    /// Sets the port range.
+    pub fn with_ports(mut self, ports: PortRange) -> Self {
+        self.ports = Some(ports);
+        self
+    }
+
     /// A TCP rule for one port from a CIDR.
     pub fn tcp(port: u16, cidr: IpNet) -> Self {
         Self {
@@ -127,7 +148,11 @@ impl IngressRule {
 }
 
 /// What to create: a security group with its ingress rules.
+///
+/// Built with [`SecurityGroupSpec::new`] and the `with_*` setters, so that fields added
+/// later do not break callers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SecurityGroupSpec {
     /// Unique name; creating the same name and spec again returns the existing group.
     pub name: String,
@@ -140,6 +165,34 @@ pub struct SecurityGroupSpec {
 }
 
 impl SecurityGroupSpec {
+    /// A group with this name and no description, rules or tags.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            description: String::new(),
+            rules: Vec::new(),
+            tags: Tags::new(),
+        }
+    }
+
+    /// Sets the description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Sets the ingress rules, replacing any set before.
+    pub fn with_rules(mut self, rules: impl IntoIterator<Item = IngressRule>) -> Self {
+        self.rules = rules.into_iter().collect();
+        self
+    }
+
+    /// Sets the tags, replacing any set before.
+    pub fn with_tags(mut self, tags: Tags) -> Self {
+        self.tags = tags;
+        self
+    }
+
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
         let op = Operation::CreateSecurityGroup;

@@ -7,7 +7,11 @@ use crate::{Error, Operation, Result};
 pub const MAX_VOLUME_GIB: u64 = 16 * 1024;
 
 /// What to create: a block-storage volume in an AZ.
+///
+/// Built with [`VolumeSpec::new`] and the `with_*` setters, so that fields added later
+/// do not break callers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct VolumeSpec {
     /// Unique name.
     pub name: String,
@@ -22,6 +26,33 @@ pub struct VolumeSpec {
 }
 
 impl VolumeSpec {
+    /// A spec with the fields every volume needs: the provider's default type, no tags.
+    pub fn new(
+        name: impl Into<String>,
+        availability_zone: impl Into<String>,
+        size_gib: u64,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            availability_zone: availability_zone.into(),
+            size_gib,
+            volume_type: None,
+            tags: Tags::new(),
+        }
+    }
+
+    /// Sets the provider volume type (e.g. `gp3`).
+    pub fn with_volume_type(mut self, volume_type: impl Into<String>) -> Self {
+        self.volume_type = Some(volume_type.into());
+        self
+    }
+
+    /// Sets the tags, replacing any set before.
+    pub fn with_tags(mut self, tags: Tags) -> Self {
+        self.tags = tags;
+        self
+    }
+
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
         let op = Operation::CreateVolume;

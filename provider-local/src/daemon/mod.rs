@@ -251,12 +251,8 @@ async fn serve(stream: UnixStream, cloud: &Cloud, stop: &Notify) {
 }
 
 fn json<T: serde::Serialize>(op: Operation, v: T) -> Result<serde_json::Value> {
-    serde_json::to_value(v).map_err(|e| Error::Api {
-        operation: op,
-        status: None,
-        code: "encode".into(),
-        message: e.to_string(),
-    })
+    serde_json::to_value(v)
+        .map_err(|e| Error::api(op, None, "encode", e.to_string()).with_source(e))
 }
 
 /// Generates [`dispatch`] from the contract's table of operations: each operation

@@ -8,9 +8,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use provider_core::{
-    HealthCheck, HealthCheckProtocol, IngressRule, InstanceSpec, Provider, SecurityGroupSpec,
-};
+use provider_core::{HealthCheck, IngressRule, InstanceSpec, Provider, SecurityGroupSpec};
 use provider_local::{LocalConfig, LocalProvider};
 
 /// The helper built by cargo for this package's tests.
@@ -77,44 +75,27 @@ impl Drop for Fixture {
 
 /// A group letting `cidr` reach TCP `ports`.
 pub fn group(name: &str, cidr: &str, ports: &[u16]) -> SecurityGroupSpec {
-    SecurityGroupSpec {
-        name: name.into(),
-        description: "test".into(),
-        rules: ports
-            .iter()
-            .map(|p| IngressRule::tcp(*p, cidr.parse().expect("cidr")))
-            .collect(),
-        tags: Default::default(),
-    }
+    SecurityGroupSpec::new(name)
+        .with_description("test")
+        .with_rules(
+            ports
+                .iter()
+                .map(|p| IngressRule::tcp(*p, cidr.parse().expect("cidr"))),
+        )
 }
 
 /// An `http` instance spec.
 pub fn http_instance(name: &str, az: &str, groups: &[&str]) -> InstanceSpec {
-    InstanceSpec {
-        name: name.into(),
-        availability_zone: az.into(),
-        flavor: "small".into(),
-        image: "http".into(),
-        network: None,
-        subnet: None,
-        security_groups: groups.iter().map(|g| g.to_string()).collect(),
-        keypair: None,
-        user_data: None,
-        tags: Default::default(),
-    }
+    InstanceSpec::new(name, az, "small", "http").with_security_groups(groups.iter().copied())
 }
 
 /// A quick health check for tests.
 pub fn fast_check() -> HealthCheck {
-    HealthCheck {
-        protocol: HealthCheckProtocol::Http,
-        port: None,
-        path: Some("/".into()),
-        interval: Duration::from_millis(500),
-        timeout: Duration::from_millis(500),
-        healthy_threshold: 1,
-        unhealthy_threshold: 1,
-    }
+    HealthCheck::http("/")
+        .with_interval(Duration::from_millis(500))
+        .with_timeout(Duration::from_millis(500))
+        .with_healthy_threshold(1)
+        .with_unhealthy_threshold(1)
 }
 
 /// What an HTTP GET got: the body, or why there was none.

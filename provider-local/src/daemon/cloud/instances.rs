@@ -191,12 +191,12 @@ impl Cloud {
                     r.record.state = InstanceState::Failed;
                     self.store.put(Table::Instances, id, &r).map_err(db(op))?;
                 }
-                return Err(Error::Api {
-                    operation: op,
-                    status: None,
-                    code: "instance_failed".into(),
-                    message: format!("instance {id} exited while booting: {tail}"),
-                });
+                return Err(Error::api(
+                    op,
+                    None,
+                    "instance_failed",
+                    format!("instance {id} exited while booting: {tail}"),
+                ));
             }
             if Instant::now() >= deadline {
                 return Err(Error::Timeout {

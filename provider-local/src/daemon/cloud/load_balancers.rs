@@ -281,10 +281,7 @@ pub(super) fn plans_of(lb: &LoadBalancer) -> Vec<ListenerPlan> {
                 .pool
                 .members
                 .iter()
-                .map(|m| MemberSpec {
-                    instance_id: m.instance_id.clone(),
-                    port: m.port,
-                })
+                .map(|m| MemberSpec::new(m.instance_id.clone(), m.port))
                 .collect(),
         })
         .collect()

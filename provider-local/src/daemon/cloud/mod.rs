@@ -41,12 +41,9 @@ fn db(op: Operation) -> impl Fn(StoreError) -> Error {
 }
 
 fn io_err(op: Operation, what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |e| Error::Api {
-        operation: op,
-        status: None,
-        code: "local_io".into(),
-        message: format!("{what}: {e}"),
-    }
+    // The message keeps the cause's text: the source stays in the daemon, the message
+    // crosses the socket.
+    move |e| Error::api(op, None, "local_io", format!("{what}: {e}")).with_source(e)
 }
 
 fn new_id(prefix: &str) -> String {
