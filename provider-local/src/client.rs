@@ -262,7 +262,7 @@ impl LocalProvider {
             // Marks the daemon for .ci/check-local-leftovers, whatever its program.
             .env("PLINTH_LOCAL_DAEMON", dir)
             .env(
-                crate::daemon::CONFIG_ENV,
+                crate::config::DAEMON_CONFIG_ENV,
                 String::from_utf8_lossy(&cfg_json).as_ref(),
             )
             .stdin(Stdio::null())

@@ -8,17 +8,6 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-/// First argument that marks a hosted helper invocation.
-pub const HOSTED_MARKER: &str = "__plinth-local";
-
-static HOSTED: AtomicBool = AtomicBool::new(false);
-
-/// Whether this program called [`run_if_requested`] (and so can be its own helper).
-pub fn is_hosted() -> bool {
-    HOSTED.load(Ordering::SeqCst)
-}
 
 /// Call first thing in `main` of a program embedding provider-local. When this
 /// process was started as a helper (`<program> __plinth-local daemon|instance <dir>`)
@@ -26,11 +15,11 @@ pub fn is_hosted() -> bool {
 /// use this program as its helper.
 pub fn run_if_requested() {
     let mut args = std::env::args_os().skip(1);
-    if args.next().as_deref() == Some(std::ffi::OsStr::new(HOSTED_MARKER)) {
+    if args.next().as_deref() == Some(std::ffi::OsStr::new(crate::locate::HOSTED_MARKER)) {
         let code = main(args.collect());
         std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
     }
-    HOSTED.store(true, Ordering::SeqCst);
+    crate::locate::mark_hosted();
 }
 
 fn usage() -> ExitCode {

@@ -53,6 +53,7 @@
 #![warn(missing_docs)]
 
 mod acl;
+mod builder;
 pub mod catalog;
 mod client;
 pub mod config;
@@ -66,5 +67,6 @@ mod protocol;
 mod store;
 mod supervisor;
 
+pub use builder::{LocalBuilder, KEYS};
 pub use client::LocalProvider;
-pub use config::{LocalBuilder, LocalConfig, KEYS};
+pub use config::LocalConfig;

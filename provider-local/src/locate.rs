@@ -9,9 +9,26 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::HELPER_ENV;
-use crate::helper::{is_hosted, HOSTED_MARKER};
+
+/// First argument that marks a hosted helper invocation (`<program> __plinth-local
+/// daemon|instance <dir>`).
+pub const HOSTED_MARKER: &str = "__plinth-local";
+
+static HOSTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this program called [`crate::helper::run_if_requested`] (and so can be its
+/// own helper).
+pub fn is_hosted() -> bool {
+    HOSTED.load(Ordering::SeqCst)
+}
+
+/// Records that this program can host the helper.
+pub(crate) fn mark_hosted() {
+    HOSTED.store(true, Ordering::SeqCst);
+}
 
 /// File name of the helper.
 pub const HELPER_NAME: &str = "plinth-local";

@@ -131,7 +131,7 @@ pub fn spawn_instance(
         .process_group(0)
         // The daemon's own markers are not the instance's.
         .env_remove("PLINTH_LOCAL_DAEMON")
-        .env_remove(crate::daemon::CONFIG_ENV)
+        .env_remove(crate::config::DAEMON_CONFIG_ENV)
         .env("PLINTH_INSTANCE_ID", &boot.id)
         .env("PLINTH_ADDRESS", boot.address.to_string())
         .env("PLINTH_AZ", &boot.availability_zone);

@@ -20,15 +20,12 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::config::LocalConfig;
-use crate::helper::HOSTED_MARKER;
+use crate::config::{LocalConfig, DAEMON_CONFIG_ENV as CONFIG_ENV};
 use crate::locate::HelperCommand;
+use crate::locate::HOSTED_MARKER;
 use crate::protocol::{read_frame, write_frame, Request, Response};
 use crate::store::{Store, StoreError};
 pub use cloud::Cloud;
-
-/// Environment variable carrying the daemon's [`LocalConfig`] as JSON.
-pub const CONFIG_ENV: &str = "PLINTH_LOCAL_DAEMON_CONFIG";
 
 /// How long an empty, unused daemon lingers before it exits.
 pub const IDLE_EXIT: Duration = Duration::from_secs(3);
