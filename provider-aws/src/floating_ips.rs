@@ -5,6 +5,8 @@
 //! (`ipv4pool-...`). Elastic IPs have no name: the `Name` tag carries it, and
 //! allocation is idempotent by a look-up of that tag.
 
+use async_trait::async_trait;
+use provider_core::FloatingIps;
 use std::net::IpAddr;
 
 use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
@@ -56,8 +58,11 @@ impl AwsProvider {
         record(&a)
             .ok_or_else(|| Error::transient(op, format!("floating IP {id} has no address yet")))
     }
+}
 
-    pub(crate) async fn allocate_fip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
+#[async_trait]
+impl FloatingIps for AwsProvider {
+    async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
         let op = Operation::AllocateFloatingIp;
         spec.validate()?;
         tags::check_user_tags(op, "spec.tags", &spec.tags)?;
@@ -122,11 +127,11 @@ impl AwsProvider {
         })
     }
 
-    pub(crate) async fn get_fip(&self, id: &str) -> Result<FloatingIp> {
+    async fn get_floating_ip(&self, id: &str) -> Result<FloatingIp> {
         self.address_record(Operation::GetFloatingIp, id).await
     }
 
-    pub(crate) async fn list_fips(&self, tf: &TagFilter) -> Result<Vec<FloatingIp>> {
+    async fn list_floating_ips(&self, tf: &TagFilter) -> Result<Vec<FloatingIp>> {
         let op = Operation::ListFloatingIps;
         // DescribeAddresses has no pagination: one call answers every address.
         let out = self
@@ -145,7 +150,7 @@ impl AwsProvider {
             .collect())
     }
 
-    pub(crate) async fn associate_fip(&self, id: &str, instance_id: &str) -> Result<FloatingIp> {
+    async fn associate_floating_ip(&self, id: &str, instance_id: &str) -> Result<FloatingIp> {
         let op = Operation::AssociateFloatingIp;
         let resource = format!("floating IP {id}");
         let a = self.address(op, id).await?;
@@ -203,7 +208,7 @@ impl AwsProvider {
         Ok(f)
     }
 
-    pub(crate) async fn disassociate_fip(&self, id: &str) -> Result<FloatingIp> {
+    async fn disassociate_floating_ip(&self, id: &str) -> Result<FloatingIp> {
         let op = Operation::DisassociateFloatingIp;
         let a = self.address(op, id).await?;
         let mut f = record(&a)
@@ -226,7 +231,7 @@ impl AwsProvider {
         Ok(f)
     }
 
-    pub(crate) async fn release_fip(&self, id: &str) -> Result<()> {
+    async fn release_floating_ip(&self, id: &str) -> Result<()> {
         let op = Operation::ReleaseFloatingIp;
         let resource = format!("floating IP {id}");
         let a = match self.address(op, id).await {

@@ -3,10 +3,9 @@
 
 use async_trait::async_trait;
 use provider_core::{
-    AvailabilityZone, Capabilities, Error, FloatingIp, FloatingIpSpec, FloatingIps, IngressRule,
-    Instance, InstanceSpec, Instances, LbProtocol, LoadBalancer, LoadBalancerSpec, LoadBalancers,
-    MemberSpec, Operation, Provider, ResourceKind, Result, SecurityGroup, SecurityGroupSpec,
-    SecurityGroups, TagFilter, Tags, Volume, VolumeSpec, Volumes,
+    AvailabilityZone, Capabilities, Error, FloatingIps, Instance, InstanceSpec, Instances,
+    LbProtocol, LoadBalancer, LoadBalancerSpec, LoadBalancers, MemberSpec, Operation, Provider,
+    ResourceKind, Result, SecurityGroups, TagFilter, Tags, Volumes,
 };
 
 use crate::error::sdk;
@@ -26,17 +25,17 @@ impl AwsProvider {
         // CreateTags of an unknown id may succeed (moto): check the resource first.
         match kind {
             ResourceKind::SecurityGroup => {
-                self.get_group(id)
+                self.get_security_group(id)
                     .await
                     .map_err(|_| Error::not_found(op, &resource))?;
             }
             ResourceKind::FloatingIp => {
-                self.get_fip(id)
+                self.get_floating_ip(id)
                     .await
                     .map_err(|_| Error::not_found(op, &resource))?;
             }
             ResourceKind::Volume => {
-                self.get_vol(id)
+                self.get_volume(id)
                     .await
                     .map_err(|_| Error::not_found(op, &resource))?;
             }
@@ -121,87 +120,6 @@ impl Provider for AwsProvider {
 
     fn load_balancers(&self) -> Option<&dyn LoadBalancers> {
         Some(self)
-    }
-}
-
-#[async_trait]
-impl SecurityGroups for AwsProvider {
-    async fn create_security_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
-        self.create_group(spec).await
-    }
-
-    async fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {
-        self.get_group(id).await
-    }
-
-    async fn list_security_groups(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>> {
-        self.list_groups(filter).await
-    }
-
-    async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
-        self.add_rule(group_id, rule).await
-    }
-
-    async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
-        self.remove_rule(group_id, rule).await
-    }
-
-    async fn delete_security_group(&self, id: &str) -> Result<()> {
-        self.delete_group(id).await
-    }
-}
-
-#[async_trait]
-impl FloatingIps for AwsProvider {
-    async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
-        self.allocate_fip(spec).await
-    }
-
-    async fn get_floating_ip(&self, id: &str) -> Result<FloatingIp> {
-        self.get_fip(id).await
-    }
-
-    async fn list_floating_ips(&self, filter: &TagFilter) -> Result<Vec<FloatingIp>> {
-        self.list_fips(filter).await
-    }
-
-    async fn associate_floating_ip(&self, id: &str, instance_id: &str) -> Result<FloatingIp> {
-        self.associate_fip(id, instance_id).await
-    }
-
-    async fn disassociate_floating_ip(&self, id: &str) -> Result<FloatingIp> {
-        self.disassociate_fip(id).await
-    }
-
-    async fn release_floating_ip(&self, id: &str) -> Result<()> {
-        self.release_fip(id).await
-    }
-}
-
-#[async_trait]
-impl Volumes for AwsProvider {
-    async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume> {
-        self.create_vol(spec).await
-    }
-
-    async fn get_volume(&self, id: &str) -> Result<Volume> {
-        self.get_vol(id).await
-    }
-
-    async fn list_volumes(&self, filter: &TagFilter) -> Result<Vec<Volume>> {
-        self.list_vols(filter).await
-    }
-
-    async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
-        self.attach_vol(volume_id, instance_id).await
-    }
-
-    async fn detach_volume(&self, volume_id: &str) -> Result<Volume> {
-        self.detach_vol(volume_id).await
-    }
-
-    async fn delete_volume(&self, id: &str) -> Result<()> {
-        self.delete_vol(id).await
     }
 }
 

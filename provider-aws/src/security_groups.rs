@@ -6,6 +6,8 @@
 //! marker tag until they are in, so a create that crashed in between is completed by
 //! the next create of the same name and spec.
 
+use async_trait::async_trait;
+use provider_core::SecurityGroups;
 use std::collections::BTreeSet;
 
 use aws_sdk_ec2::types::{
@@ -225,7 +227,44 @@ impl AwsProvider {
         Ok(())
     }
 
-    pub(crate) async fn create_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
+    /// Returns an existing group of the spec's name if it was made from this spec
+    /// (finishing its rules if a create stopped half-way), else `Conflict`.
+    async fn adopt_group(
+        &self,
+        op: Operation,
+        spec: &SecurityGroupSpec,
+        hash: &str,
+        rules: &[IngressRule],
+        g: &Ec2Group,
+    ) -> Result<SecurityGroup> {
+        let id = g.group_id().unwrap_or_default().to_string();
+        let pairs: Vec<(&str, &str)> = tags::ec2_pairs(g.tags()).collect();
+        let theirs = tags::tag_value(pairs.iter().copied(), SPEC_HASH_TAG);
+        if theirs.as_deref() != Some(hash) {
+            return Err(Error::conflict(
+                op,
+                format!("security group {} ({id})", spec.name),
+                "a group of this name exists with a different spec: delete it or choose another name",
+            ));
+        }
+        if tags::tag_value(pairs.iter().copied(), INCOMPLETE_TAG).is_some() {
+            self.authorize(op, &id, rules).await?;
+            self.ec2
+                .delete_tags()
+                .resources(&id)
+                .tags(Tag::builder().key(INCOMPLETE_TAG).build())
+                .send()
+                .await
+                .map_err(sdk(op, &format!("security group {id}")))?;
+            return self.get_security_group(&id).await;
+        }
+        Ok(record(g))
+    }
+}
+
+#[async_trait]
+impl SecurityGroups for AwsProvider {
+    async fn create_security_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
         let op = Operation::CreateSecurityGroup;
         spec.validate()?;
         tags::check_user_tags(op, "spec.tags", &spec.tags)?;
@@ -294,45 +333,11 @@ impl AwsProvider {
         })
     }
 
-    /// Returns an existing group of the spec's name if it was made from this spec
-    /// (finishing its rules if a create stopped half-way), else `Conflict`.
-    async fn adopt_group(
-        &self,
-        op: Operation,
-        spec: &SecurityGroupSpec,
-        hash: &str,
-        rules: &[IngressRule],
-        g: &Ec2Group,
-    ) -> Result<SecurityGroup> {
-        let id = g.group_id().unwrap_or_default().to_string();
-        let pairs: Vec<(&str, &str)> = tags::ec2_pairs(g.tags()).collect();
-        let theirs = tags::tag_value(pairs.iter().copied(), SPEC_HASH_TAG);
-        if theirs.as_deref() != Some(hash) {
-            return Err(Error::conflict(
-                op,
-                format!("security group {} ({id})", spec.name),
-                "a group of this name exists with a different spec: delete it or choose another name",
-            ));
-        }
-        if tags::tag_value(pairs.iter().copied(), INCOMPLETE_TAG).is_some() {
-            self.authorize(op, &id, rules).await?;
-            self.ec2
-                .delete_tags()
-                .resources(&id)
-                .tags(Tag::builder().key(INCOMPLETE_TAG).build())
-                .send()
-                .await
-                .map_err(sdk(op, &format!("security group {id}")))?;
-            return self.get_group(&id).await;
-        }
-        Ok(record(g))
-    }
-
-    pub(crate) async fn get_group(&self, id: &str) -> Result<SecurityGroup> {
+    async fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {
         Ok(record(&self.group(Operation::GetSecurityGroup, id).await?))
     }
 
-    pub(crate) async fn list_groups(&self, tf: &TagFilter) -> Result<Vec<SecurityGroup>> {
+    async fn list_security_groups(&self, tf: &TagFilter) -> Result<Vec<SecurityGroup>> {
         let op = Operation::ListSecurityGroups;
         let mut out = Vec::new();
         let mut token: Option<String> = None;
@@ -363,7 +368,7 @@ impl AwsProvider {
         }
     }
 
-    pub(crate) async fn add_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
+    async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
         let op = Operation::AddSecurityGroupRule;
         rule.validate(op, "rule")?;
         if let RuleSource::Group(src) = &rule.source {
@@ -390,7 +395,7 @@ impl AwsProvider {
             .await
     }
 
-    pub(crate) async fn remove_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
+    async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
         let op = Operation::RemoveSecurityGroupRule;
         let resource = format!("security group {group_id}");
         match self
@@ -413,7 +418,7 @@ impl AwsProvider {
         }
     }
 
-    pub(crate) async fn delete_group(&self, id: &str) -> Result<()> {
+    async fn delete_security_group(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteSecurityGroup;
         let resource = format!("security group {id}");
         match self.group(op, id).await {

@@ -6,8 +6,10 @@
 //! being attached by this process. Nitro instances show them as NVMe devices
 //! (`/dev/nvme1n1`, ...): the record carries the name given to `AttachVolume`.
 
+use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, Volume as Ec2Volume, VolumeType};
 use provider_core::wait::Poll;
+use provider_core::Volumes;
 use provider_core::{
     Error, Operation, Result, TagFilter, Volume, VolumeAttachment, VolumeSpec, VolumeState,
 };
@@ -117,8 +119,11 @@ impl AwsProvider {
             )
             .await
     }
+}
 
-    pub(crate) async fn create_vol(&self, spec: &VolumeSpec) -> Result<Volume> {
+#[async_trait]
+impl Volumes for AwsProvider {
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume> {
         let op = Operation::CreateVolume;
         spec.validate()?;
         tags::check_user_tags(op, "spec.tags", &spec.tags)?;
@@ -202,11 +207,11 @@ impl AwsProvider {
         .await
     }
 
-    pub(crate) async fn get_vol(&self, id: &str) -> Result<Volume> {
+    async fn get_volume(&self, id: &str) -> Result<Volume> {
         Ok(self.volume(Operation::GetVolume, id).await?.1)
     }
 
-    pub(crate) async fn list_vols(&self, tf: &TagFilter) -> Result<Vec<Volume>> {
+    async fn list_volumes(&self, tf: &TagFilter) -> Result<Vec<Volume>> {
         let op = Operation::ListVolumes;
         let mut out = Vec::new();
         let mut token: Option<String> = None;
@@ -236,7 +241,7 @@ impl AwsProvider {
         }
     }
 
-    pub(crate) async fn attach_vol(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
+    async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
         let op = Operation::AttachVolume;
         let (_, v) = self.volume(op, volume_id).await?;
         let inst = self.ec2_instance(op, instance_id).await?;
@@ -342,7 +347,7 @@ impl AwsProvider {
             .unwrap_or_else(|| Error::transient(op, "no device name could be attached")))
     }
 
-    pub(crate) async fn detach_vol(&self, volume_id: &str) -> Result<Volume> {
+    async fn detach_volume(&self, volume_id: &str) -> Result<Volume> {
         let op = Operation::DetachVolume;
         let (_, v) = self.volume(op, volume_id).await?;
         match (&v.state, &v.attachment) {
@@ -381,7 +386,7 @@ impl AwsProvider {
         .await
     }
 
-    pub(crate) async fn delete_vol(&self, id: &str) -> Result<()> {
+    async fn delete_volume(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteVolume;
         let resource = format!("volume {id}");
         let v = match self.volume(op, id).await {

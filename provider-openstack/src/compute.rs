@@ -11,12 +11,13 @@
 //!   from, so re-creating the same name and spec returns it and a different spec is a
 //!   `Conflict`.
 
+use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use provider_core::model::*;
 use provider_core::wait::Poll;
-use provider_core::{Error, Operation, Result};
+use provider_core::{Error, Instances, Operation, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -421,22 +422,6 @@ impl OpenStackProvider {
             .collect())
     }
 
-    pub(crate) async fn list_instances_impl(&self, filter: &TagFilter) -> Result<Vec<Instance>> {
-        let op = Operation::ListInstances;
-        let mut call = Call::get(Service::Compute, "servers/detail");
-        let server_tags = tags::nova_server_tags(&filter.tags);
-        if !server_tags.is_empty() {
-            call = call.query("tags", server_tags.join(","));
-        }
-        let servers: Vec<Server> = self
-            .list_servers(op, call)
-            .await?
-            .into_iter()
-            .filter(|s| filter.matches(&s.metadata))
-            .collect();
-        self.instance_records(op, &servers).await
-    }
-
     /// Resolves and checks a spec; answers the server body to post, or the id of a
     /// server of the same name and spec.
     async fn prepare_server(
@@ -522,26 +507,6 @@ impl OpenStackProvider {
         Ok(Ok(json!({ "server": server })))
     }
 
-    pub(crate) async fn create_instance_impl(&self, spec: &InstanceSpec) -> Result<Instance> {
-        let op = Operation::CreateInstance;
-        let id = match self.prepare_server(op, spec).await? {
-            Err(id) => id,
-            Ok(body) => {
-                let v = self
-                    .api
-                    .send(op, Call::post(Service::Compute, "servers", &body))
-                    .await?;
-                v.pointer("/server/id")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .ok_or_else(|| {
-                        crate::error::unexpected(op, format!("server create answered {v}"))
-                    })?
-            }
-        };
-        self.wait_running(op, &id).await
-    }
-
     async fn wait_running(&self, op: Operation, id: &str) -> Result<Instance> {
         let s = self
             .settings
@@ -572,49 +537,6 @@ impl OpenStackProvider {
         let mut v = self.instance_records(op, std::slice::from_ref(&s)).await?;
         v.pop()
             .ok_or_else(|| Error::not_found(op, format!("instance {id}")))
-    }
-
-    pub(crate) async fn delete_instance_impl(&self, id: &str) -> Result<()> {
-        let op = Operation::DeleteInstance;
-        let s = match self.server(op, id).await {
-            Ok(s) => s,
-            Err(Error::NotFound { .. }) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        if let Some(v) = s.volumes_attached.first() {
-            return Err(Error::conflict(
-                op,
-                format!("instance {id}"),
-                format!(
-                    "volume {} is attached: detach it first so it is not lost",
-                    v.get("id").and_then(Value::as_str).unwrap_or("?")
-                ),
-            ));
-        }
-        if !s.is_deleting() {
-            match self
-                .api
-                .send(op, Call::delete(Service::Compute, format!("servers/{id}")))
-                .await
-            {
-                Ok(_) | Err(Error::NotFound { .. }) => {}
-                Err(Error::Conflict { message, .. }) => {
-                    return Err(Error::transient(
-                        op,
-                        format!("instance {id} is busy: {message}"),
-                    ))
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        self.wait_gone(op, &format!("instance {id}"), || async {
-            match self.server(op, id).await {
-                Err(Error::NotFound { .. }) => Ok(true),
-                Err(e) => Err(e),
-                Ok(_) => Ok(false),
-            }
-        })
-        .await
     }
 
     /// Waits until `gone` answers true.
@@ -699,6 +621,93 @@ impl OpenStackProvider {
             )
             .await
             .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl Instances for OpenStackProvider {
+    async fn get_instance(&self, id: &str) -> Result<Instance> {
+        self.get_instance_impl(provider_core::Operation::GetInstance, id)
+            .await
+    }
+
+    async fn list_instances(&self, filter: &TagFilter) -> Result<Vec<Instance>> {
+        let op = Operation::ListInstances;
+        let mut call = Call::get(Service::Compute, "servers/detail");
+        let server_tags = tags::nova_server_tags(&filter.tags);
+        if !server_tags.is_empty() {
+            call = call.query("tags", server_tags.join(","));
+        }
+        let servers: Vec<Server> = self
+            .list_servers(op, call)
+            .await?
+            .into_iter()
+            .filter(|s| filter.matches(&s.metadata))
+            .collect();
+        self.instance_records(op, &servers).await
+    }
+
+    async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance> {
+        let op = Operation::CreateInstance;
+        let id = match self.prepare_server(op, spec).await? {
+            Err(id) => id,
+            Ok(body) => {
+                let v = self
+                    .api
+                    .send(op, Call::post(Service::Compute, "servers", &body))
+                    .await?;
+                v.pointer("/server/id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        crate::error::unexpected(op, format!("server create answered {v}"))
+                    })?
+            }
+        };
+        self.wait_running(op, &id).await
+    }
+
+    async fn delete_instance(&self, id: &str) -> Result<()> {
+        let op = Operation::DeleteInstance;
+        let s = match self.server(op, id).await {
+            Ok(s) => s,
+            Err(Error::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if let Some(v) = s.volumes_attached.first() {
+            return Err(Error::conflict(
+                op,
+                format!("instance {id}"),
+                format!(
+                    "volume {} is attached: detach it first so it is not lost",
+                    v.get("id").and_then(Value::as_str).unwrap_or("?")
+                ),
+            ));
+        }
+        if !s.is_deleting() {
+            match self
+                .api
+                .send(op, Call::delete(Service::Compute, format!("servers/{id}")))
+                .await
+            {
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(Error::Conflict { message, .. }) => {
+                    return Err(Error::transient(
+                        op,
+                        format!("instance {id} is busy: {message}"),
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.wait_gone(op, &format!("instance {id}"), || async {
+            match self.server(op, id).await {
+                Err(Error::NotFound { .. }) => Ok(true),
+                Err(e) => Err(e),
+                Ok(_) => Ok(false),
+            }
+        })
+        .await
     }
 }
 

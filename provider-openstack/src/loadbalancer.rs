@@ -17,11 +17,12 @@
 //!   a check port other than the member's is the members' `monitor_port`.
 //! - The LB's `description` holds a hash of its spec (idempotent create by name).
 
+use async_trait::async_trait;
 use std::time::Duration;
 
 use provider_core::model::*;
 use provider_core::wait::Poll;
-use provider_core::{Error, Operation, Result};
+use provider_core::{Error, LoadBalancers, Operation, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -282,30 +283,6 @@ impl OpenStackProvider {
         self.lb_record(op, &lb).await
     }
 
-    pub(crate) async fn list_load_balancers_impl(
-        &self,
-        filter: &TagFilter,
-    ) -> Result<Vec<LoadBalancer>> {
-        let op = Operation::ListLoadBalancers;
-        let mut call = self.scoped(Call::get(Service::LoadBalancer, "lbaas/loadbalancers"));
-        if let Some(t) = tags::filter_query(filter, MAX_STRING_TAG_LEN) {
-            call = call.query("tags", t);
-        }
-        let lbs: Vec<OctaviaLb> = self.api.list(op, call, "loadbalancers").await?;
-        let mut out = Vec::new();
-        for lb in lbs.iter().filter(|lb| {
-            lb.provisioning_status != "DELETED" && filter.matches(&tags::from_strings(&lb.tags))
-        }) {
-            match self.lb_record(op, lb).await {
-                Ok(r) => out.push(r),
-                // Deleted between the list and the details.
-                Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
-    }
-
     /// Waits for ACTIVE; ERROR is reported at once.
     async fn wait_lb_active(&self, op: Operation, id: &str) -> Result<OctaviaLb> {
         self.settings
@@ -391,114 +368,6 @@ impl OpenStackProvider {
             port["security_groups"] = json!(spec.security_groups);
         }
         self.create_port(op, &json!({ "port": port })).await
-    }
-
-    pub(crate) async fn create_load_balancer_impl(
-        &self,
-        spec: &LoadBalancerSpec,
-    ) -> Result<LoadBalancer> {
-        let op = Operation::CreateLoadBalancer;
-        spec.validate()?;
-        let tag_strings = tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
-        let hash = spec_hash(spec);
-        let existing: Vec<OctaviaLb> = self
-            .api
-            .list(
-                op,
-                self.scoped(Call::get(Service::LoadBalancer, "lbaas/loadbalancers"))
-                    .query("name", spec.name.clone()),
-                "loadbalancers",
-            )
-            .await?;
-        if let Some(lb) = existing.iter().find(|lb| {
-            lb.name == spec.name
-                && !matches!(
-                    lb.provisioning_status.as_str(),
-                    "DELETED" | "PENDING_DELETE"
-                )
-        }) {
-            if lb.description.as_deref() != Some(hash.as_str()) {
-                return Err(Error::conflict(
-                    op,
-                    format!("load balancer {} ({})", spec.name, lb.id),
-                    "a load balancer of this name exists with a different spec: delete it or choose another name",
-                ));
-            }
-            let lb = self.wait_lb_active(op, &lb.id).await?;
-            return self.lb_record(op, &lb).await;
-        }
-        let subnet = spec.subnet.clone().ok_or_else(|| {
-            Error::invalid(
-                op,
-                "spec.subnet",
-                "OpenStack load balancers need the subnet of their VIP",
-            )
-        })?;
-        for (i, g) in spec.security_groups.iter().enumerate() {
-            match self.neutron_group(op, g).await {
-                Ok(_) => {}
-                Err(Error::NotFound { .. }) => {
-                    return Err(Error::invalid(
-                        op,
-                        format!("spec.security_groups[{i}]"),
-                        format!("no security group with id {g:?}: create it first"),
-                    ))
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let mut listeners = Vec::new();
-        for (i, l) in spec.listeners.iter().enumerate() {
-            let mut members = Vec::new();
-            for (j, m) in l.members.iter().enumerate() {
-                let field = format!("spec.listeners[{i}].members[{j}].instance_id");
-                let addr = self.member_address(op, &field, &m.instance_id).await?;
-                members.push(Self::member_body(m, addr, &l.health_check));
-            }
-            listeners.push(json!({
-                "name": format!("{}-{}", spec.name, l.port),
-                "protocol": protocol_name(l.protocol),
-                "protocol_port": l.port,
-                "default_pool": {
-                    "name": format!("{}-{}", spec.name, l.port),
-                    "protocol": protocol_name(l.protocol),
-                    "lb_algorithm": "ROUND_ROBIN",
-                    "members": members,
-                    "healthmonitor": monitor_body(&l.health_check),
-                },
-            }));
-        }
-        let port = self.vip_port(op, spec, &subnet).await?;
-        let vip_subnet = port
-            .fixed_ips
-            .first()
-            .map(|f| f.subnet_id.clone())
-            .ok_or_else(|| crate::error::unexpected(op, "the VIP port has no address"))?;
-        let mut body = json!({
-            "name": spec.name,
-            "description": hash,
-            "vip_port_id": port.id,
-            "vip_subnet_id": vip_subnet,
-            "listeners": listeners,
-            "tags": tag_strings,
-        });
-        if let Some(ip) = port.fixed_ips.first() {
-            body["vip_address"] = json!(ip.ip_address.to_string());
-        }
-        let lb: OctaviaLb = self
-            .api
-            .send_as(
-                op,
-                Call::post(
-                    Service::LoadBalancer,
-                    "lbaas/loadbalancers",
-                    &json!({ "loadbalancer": body }),
-                ),
-                "loadbalancer",
-            )
-            .await?;
-        let lb = self.wait_lb_active(op, &lb.id).await?;
-        self.lb_record(op, &lb).await
     }
 
     /// Adds or removes one member, serialised per LB and between two ACTIVE states.
@@ -610,7 +479,186 @@ impl OpenStackProvider {
         self.lb_record(op, &lb).await
     }
 
-    pub(crate) async fn delete_load_balancer_impl(&self, id: &str) -> Result<()> {
+    /// Replaces an LB's tags (and its VIP port's).
+    pub(crate) async fn put_lb_tags(&self, op: Operation, id: &str, tags: &Tags) -> Result<()> {
+        let strings = tags::to_strings(op, "set", tags, MAX_STRING_TAG_LEN)?;
+        self.api
+            .send(
+                op,
+                Call::put(
+                    Service::LoadBalancer,
+                    format!("lbaas/loadbalancers/{id}"),
+                    &json!({ "loadbalancer": { "tags": strings } }),
+                ),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                Error::Conflict { message, .. } if is_immutable(&message) => {
+                    Error::transient(op, format!("load balancer {id} is busy: {message}"))
+                }
+                e => e,
+            })
+    }
+
+    pub(crate) async fn lb_tags(&self, op: Operation, id: &str) -> Result<Tags> {
+        Ok(tags::from_strings(&self.octavia_lb(op, id).await?.tags))
+    }
+}
+
+#[async_trait]
+impl LoadBalancers for OpenStackProvider {
+    async fn get_load_balancer(&self, id: &str) -> Result<LoadBalancer> {
+        self.get_load_balancer_impl(provider_core::Operation::GetLoadBalancer, id)
+            .await
+    }
+
+    async fn add_load_balancer_member(
+        &self,
+        lb_id: &str,
+        listener_port: u16,
+        member: &MemberSpec,
+    ) -> Result<LoadBalancer> {
+        self.change_member(lb_id, listener_port, member, true).await
+    }
+
+    async fn remove_load_balancer_member(
+        &self,
+        lb_id: &str,
+        listener_port: u16,
+        member: &MemberSpec,
+    ) -> Result<LoadBalancer> {
+        self.change_member(lb_id, listener_port, member, false)
+            .await
+    }
+
+    async fn list_load_balancers(&self, filter: &TagFilter) -> Result<Vec<LoadBalancer>> {
+        let op = Operation::ListLoadBalancers;
+        let mut call = self.scoped(Call::get(Service::LoadBalancer, "lbaas/loadbalancers"));
+        if let Some(t) = tags::filter_query(filter, MAX_STRING_TAG_LEN) {
+            call = call.query("tags", t);
+        }
+        let lbs: Vec<OctaviaLb> = self.api.list(op, call, "loadbalancers").await?;
+        let mut out = Vec::new();
+        for lb in lbs.iter().filter(|lb| {
+            lb.provisioning_status != "DELETED" && filter.matches(&tags::from_strings(&lb.tags))
+        }) {
+            match self.lb_record(op, lb).await {
+                Ok(r) => out.push(r),
+                // Deleted between the list and the details.
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn create_load_balancer(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer> {
+        let op = Operation::CreateLoadBalancer;
+        spec.validate()?;
+        let tag_strings = tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
+        let hash = spec_hash(spec);
+        let existing: Vec<OctaviaLb> = self
+            .api
+            .list(
+                op,
+                self.scoped(Call::get(Service::LoadBalancer, "lbaas/loadbalancers"))
+                    .query("name", spec.name.clone()),
+                "loadbalancers",
+            )
+            .await?;
+        if let Some(lb) = existing.iter().find(|lb| {
+            lb.name == spec.name
+                && !matches!(
+                    lb.provisioning_status.as_str(),
+                    "DELETED" | "PENDING_DELETE"
+                )
+        }) {
+            if lb.description.as_deref() != Some(hash.as_str()) {
+                return Err(Error::conflict(
+                    op,
+                    format!("load balancer {} ({})", spec.name, lb.id),
+                    "a load balancer of this name exists with a different spec: delete it or choose another name",
+                ));
+            }
+            let lb = self.wait_lb_active(op, &lb.id).await?;
+            return self.lb_record(op, &lb).await;
+        }
+        let subnet = spec.subnet.clone().ok_or_else(|| {
+            Error::invalid(
+                op,
+                "spec.subnet",
+                "OpenStack load balancers need the subnet of their VIP",
+            )
+        })?;
+        for (i, g) in spec.security_groups.iter().enumerate() {
+            match self.neutron_group(op, g).await {
+                Ok(_) => {}
+                Err(Error::NotFound { .. }) => {
+                    return Err(Error::invalid(
+                        op,
+                        format!("spec.security_groups[{i}]"),
+                        format!("no security group with id {g:?}: create it first"),
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut listeners = Vec::new();
+        for (i, l) in spec.listeners.iter().enumerate() {
+            let mut members = Vec::new();
+            for (j, m) in l.members.iter().enumerate() {
+                let field = format!("spec.listeners[{i}].members[{j}].instance_id");
+                let addr = self.member_address(op, &field, &m.instance_id).await?;
+                members.push(Self::member_body(m, addr, &l.health_check));
+            }
+            listeners.push(json!({
+                "name": format!("{}-{}", spec.name, l.port),
+                "protocol": protocol_name(l.protocol),
+                "protocol_port": l.port,
+                "default_pool": {
+                    "name": format!("{}-{}", spec.name, l.port),
+                    "protocol": protocol_name(l.protocol),
+                    "lb_algorithm": "ROUND_ROBIN",
+                    "members": members,
+                    "healthmonitor": monitor_body(&l.health_check),
+                },
+            }));
+        }
+        let port = self.vip_port(op, spec, &subnet).await?;
+        let vip_subnet = port
+            .fixed_ips
+            .first()
+            .map(|f| f.subnet_id.clone())
+            .ok_or_else(|| crate::error::unexpected(op, "the VIP port has no address"))?;
+        let mut body = json!({
+            "name": spec.name,
+            "description": hash,
+            "vip_port_id": port.id,
+            "vip_subnet_id": vip_subnet,
+            "listeners": listeners,
+            "tags": tag_strings,
+        });
+        if let Some(ip) = port.fixed_ips.first() {
+            body["vip_address"] = json!(ip.ip_address.to_string());
+        }
+        let lb: OctaviaLb = self
+            .api
+            .send_as(
+                op,
+                Call::post(
+                    Service::LoadBalancer,
+                    "lbaas/loadbalancers",
+                    &json!({ "loadbalancer": body }),
+                ),
+                "loadbalancer",
+            )
+            .await?;
+        let lb = self.wait_lb_active(op, &lb.id).await?;
+        self.lb_record(op, &lb).await
+    }
+
+    async fn delete_load_balancer(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteLoadBalancer;
         let lb = match self.octavia_lb(op, id).await {
             Ok(lb) => lb,
@@ -695,32 +743,6 @@ impl OpenStackProvider {
             }
         }
         Ok(())
-    }
-
-    /// Replaces an LB's tags (and its VIP port's).
-    pub(crate) async fn put_lb_tags(&self, op: Operation, id: &str, tags: &Tags) -> Result<()> {
-        let strings = tags::to_strings(op, "set", tags, MAX_STRING_TAG_LEN)?;
-        self.api
-            .send(
-                op,
-                Call::put(
-                    Service::LoadBalancer,
-                    format!("lbaas/loadbalancers/{id}"),
-                    &json!({ "loadbalancer": { "tags": strings } }),
-                ),
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| match e {
-                Error::Conflict { message, .. } if is_immutable(&message) => {
-                    Error::transient(op, format!("load balancer {id} is busy: {message}"))
-                }
-                e => e,
-            })
-    }
-
-    pub(crate) async fn lb_tags(&self, op: Operation, id: &str) -> Result<Tags> {
-        Ok(tags::from_strings(&self.octavia_lb(op, id).await?.tags))
     }
 }
 

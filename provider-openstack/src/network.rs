@@ -9,13 +9,15 @@
 //!   port, waiting for the port to exist. Its `status` is not waited on: a cloud without
 //!   an L3 agent (the test services) never sets it ACTIVE.
 
+use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use provider_core::model::*;
 use provider_core::wait::Poll;
-use provider_core::{Error, Operation, Result};
+use provider_core::FloatingIps;
+use provider_core::{Error, Operation, Result, SecurityGroups};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -308,23 +310,6 @@ impl OpenStackProvider {
         Ok(group_record(&self.neutron_group(op, id).await?))
     }
 
-    pub(crate) async fn list_security_groups_impl(
-        &self,
-        filter: &TagFilter,
-    ) -> Result<Vec<SecurityGroup>> {
-        let op = Operation::ListSecurityGroups;
-        let mut call = self.scoped(Call::get(Service::Network, "security-groups"));
-        if let Some(t) = tags::filter_query(filter, MAX_STRING_TAG_LEN) {
-            call = call.query("tags", t);
-        }
-        let groups: Vec<NeutronGroup> = self.api.list(op, call, "security_groups").await?;
-        Ok(groups
-            .iter()
-            .map(group_record)
-            .filter(|g| filter.matches(&g.tags))
-            .collect())
-    }
-
     async fn check_rule_source(
         &self,
         op: Operation,
@@ -347,78 +332,6 @@ impl OpenStackProvider {
         Ok(())
     }
 
-    pub(crate) async fn create_security_group_impl(
-        &self,
-        spec: &SecurityGroupSpec,
-    ) -> Result<SecurityGroup> {
-        let op = Operation::CreateSecurityGroup;
-        spec.validate()?;
-        tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
-        for (i, r) in spec.rules.iter().enumerate() {
-            self.check_rule_source(op, &format!("spec.rules[{i}]"), r)
-                .await?;
-        }
-        let want: BTreeSet<IngressRule> = spec.rules.iter().map(normalise).collect();
-        let existing: Vec<NeutronGroup> = self
-            .api
-            .list(
-                op,
-                self.scoped(Call::get(Service::Network, "security-groups"))
-                    .query("name", spec.name.clone()),
-                "security_groups",
-            )
-            .await?;
-        let group = match existing.into_iter().find(|g| g.name == spec.name) {
-            Some(g) => {
-                let have = group_record(&g);
-                let have_rules: BTreeSet<IngressRule> = have.rules.iter().cloned().collect();
-                // Tags are set last: an untagged group with a subset of the rules is a
-                // create that stopped half-way, and is finished. A tagged one matches when
-                // it carries the spec's tags and rules: tags and rules added since (by
-                // update_tags, add_security_group_rule) do not make it another group.
-                let half_made =
-                    have.tags.is_empty() && !spec.tags.is_empty() && have_rules.is_subset(&want);
-                let carries_spec = spec.tags.iter().all(|(k, v)| have.tags.get(k) == Some(v))
-                    && want.is_subset(&have_rules);
-                if have.description != spec.description || !(half_made || carries_spec) {
-                    return Err(Error::conflict(
-                        op,
-                        format!("security group {} ({})", spec.name, g.id),
-                        "a group of this name exists with a different spec: delete it or choose another name",
-                    ));
-                }
-                g
-            }
-            None => {
-                let body = json!({
-                    "name": spec.name,
-                    "description": spec.description,
-                });
-                // Untagged until its rules are in (see above).
-                self.api
-                    .send_as(
-                        op,
-                        Call::post(
-                            Service::Network,
-                            "security-groups",
-                            &json!({ "security_group": body }),
-                        ),
-                        "security_group",
-                    )
-                    .await?
-            }
-        };
-        let have: BTreeSet<IngressRule> = group_record(&group).rules.into_iter().collect();
-        for rule in want.difference(&have) {
-            self.post_rule(op, &group.id, rule).await?;
-        }
-        if tags::from_strings(&group.tags) != spec.tags {
-            self.put_neutron_tags(op, "security-groups", &group.id, &spec.tags)
-                .await?;
-        }
-        self.get_security_group_impl(op, &group.id).await
-    }
-
     async fn post_rule(&self, op: Operation, group_id: &str, rule: &IngressRule) -> Result<()> {
         match self
             .api
@@ -438,88 +351,6 @@ impl OpenStackProvider {
             Err(Error::NotFound { .. }) => {
                 Err(Error::not_found(op, format!("security group {group_id}")))
             }
-            Err(e) => Err(e),
-        }
-    }
-
-    pub(crate) async fn add_security_group_rule_impl(
-        &self,
-        group_id: &str,
-        rule: &IngressRule,
-    ) -> Result<()> {
-        let op = Operation::AddSecurityGroupRule;
-        rule.validate(op, "rule")?;
-        let g = group_record(&self.neutron_group(op, group_id).await?);
-        self.check_rule_source(op, "rule", rule).await?;
-        let rule = normalise(rule);
-        if g.rules.contains(&rule) {
-            return Ok(());
-        }
-        self.post_rule(op, group_id, &rule).await
-    }
-
-    pub(crate) async fn remove_security_group_rule_impl(
-        &self,
-        group_id: &str,
-        rule: &IngressRule,
-    ) -> Result<()> {
-        let op = Operation::RemoveSecurityGroupRule;
-        let g = self.neutron_group(op, group_id).await?;
-        let rule = normalise(rule);
-        for r in &g.security_group_rules {
-            if rule_from_neutron(r).as_ref() == Some(&rule) {
-                match self
-                    .api
-                    .send(
-                        op,
-                        Call::delete(Service::Network, format!("security-group-rules/{}", r.id)),
-                    )
-                    .await
-                {
-                    Ok(_) | Err(Error::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn delete_security_group_impl(&self, id: &str) -> Result<()> {
-        let op = Operation::DeleteSecurityGroup;
-        match self.neutron_group(op, id).await {
-            Err(Error::NotFound { .. }) => return Ok(()),
-            Err(e) => return Err(e),
-            Ok(_) => {}
-        }
-        // Neutron would silently delete other groups' rules that name this one.
-        let referencing: Vec<NeutronRule> = self
-            .api
-            .list(
-                op,
-                Call::get(Service::Network, "security-group-rules").query("remote_group_id", id),
-                "security_group_rules",
-            )
-            .await?;
-        if let Some(r) = referencing.iter().find(|r| r.security_group_id != id) {
-            return Err(Error::conflict(
-                op,
-                format!("security group {id}"),
-                format!(
-                    "referenced by a rule of group {}: remove that rule first",
-                    r.security_group_id
-                ),
-            ));
-        }
-        match self
-            .api
-            .send(
-                op,
-                Call::delete(Service::Network, format!("security-groups/{id}")),
-            )
-            .await
-        {
-            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
-            Err(Error::Conflict { message, .. }) => Err(self.group_in_use(op, id, message).await),
             Err(e) => Err(e),
         }
     }
@@ -768,170 +599,6 @@ impl OpenStackProvider {
         self.fip_record(op, &f, &names).await
     }
 
-    pub(crate) async fn list_floating_ips_impl(
-        &self,
-        filter: &TagFilter,
-    ) -> Result<Vec<FloatingIp>> {
-        let op = Operation::ListFloatingIps;
-        let mut call = self.scoped(Call::get(Service::Network, "floatingips"));
-        if let Some(t) = tags::filter_query(filter, MAX_STRING_TAG_LEN) {
-            call = call.query("tags", t);
-        }
-        let fips: Vec<NeutronFip> = self.api.list(op, call, "floatingips").await?;
-        let names = self.network_names(op).await?;
-        let mut out = Vec::new();
-        for f in fips
-            .iter()
-            .filter(|f| filter.matches(&tags::from_strings(&f.tags)))
-        {
-            out.push(self.fip_record(op, f, &names).await?);
-        }
-        Ok(out)
-    }
-
-    pub(crate) async fn allocate_floating_ip_impl(
-        &self,
-        spec: &FloatingIpSpec,
-    ) -> Result<FloatingIp> {
-        let op = Operation::AllocateFloatingIp;
-        spec.validate()?;
-        let tag_strings = tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
-        let pool = self
-            .resolve_network(op, "spec.pool", &spec.pool, true)
-            .await?;
-        let existing: Vec<NeutronFip> = self
-            .api
-            .list(
-                op,
-                self.scoped(Call::get(Service::Network, "floatingips"))
-                    .query("description", spec.name.clone()),
-                "floatingips",
-            )
-            .await?;
-        let names = self.network_names(op).await?;
-        if let Some(f) = existing.iter().find(|f| f.description == spec.name) {
-            let have = tags::from_strings(&f.tags);
-            if f.floating_network_id == pool.id && have == spec.tags {
-                return self.fip_record(op, f, &names).await;
-            }
-            // Untagged: an allocation that stopped between the POST and the tags.
-            if f.floating_network_id == pool.id && have.is_empty() {
-                self.put_neutron_tags(op, "floatingips", &f.id, &spec.tags)
-                    .await?;
-                return self.get_floating_ip_impl(op, &f.id).await;
-            }
-            return Err(Error::conflict(
-                op,
-                format!("floating IP {} ({})", spec.name, f.id),
-                "a floating IP of this name exists with a different spec: release it or choose another name",
-            ));
-        }
-        let body = json!({
-            "floating_network_id": pool.id,
-            "description": spec.name,
-        });
-        let mut f: NeutronFip = self
-            .post_tagged(op, "floatingips", "floatingip", body, tag_strings.clone())
-            .await?;
-        f.tags = tag_strings;
-        self.fip_record(op, &f, &names).await
-    }
-
-    pub(crate) async fn associate_floating_ip_impl(
-        &self,
-        id: &str,
-        instance_id: &str,
-    ) -> Result<FloatingIp> {
-        let op = Operation::AssociateFloatingIp;
-        self.neutron_fip(op, id).await?;
-        let server = self.server(op, instance_id).await?;
-        if server.is_deleting() {
-            return Err(Error::conflict(
-                op,
-                format!("instance {instance_id}"),
-                "the instance is being deleted",
-            ));
-        }
-        // The instance's port appears some time after the server does.
-        let instance = instance_id.to_string();
-        let port = self
-            .settings
-            .poller
-            .until(
-                op,
-                &format!("port of instance {instance_id}"),
-                "created",
-                self.settings.timeouts.floating_ip,
-                || async {
-                    let ports = self.ports_of(op, std::slice::from_ref(&instance)).await?;
-                    Ok(match ports.into_iter().find(|p| !p.fixed_ips.is_empty()) {
-                        Some(p) => Poll::Ready(p),
-                        None => Poll::Pending("no port yet".into()),
-                    })
-                },
-            )
-            .await?;
-        let body = json!({ "floatingip": { "port_id": port.id } });
-        let f: NeutronFip = match self
-            .api
-            .send_as(op, Call::put(Service::Network, format!("floatingips/{id}"), &body), "floatingip")
-            .await
-        {
-            Ok(f) => f,
-            Err(Error::NotFound { resource, .. }) if resource.to_lowercase().contains("external") => {
-                return Err(Error::invalid(
-                    op,
-                    "instance_id",
-                    format!("the instance's network cannot reach the pool's network (no router): {resource}"),
-                ))
-            }
-            Err(Error::NotFound { .. }) => return Err(Error::not_found(op, format!("floating IP {id}"))),
-            Err(e) => return Err(e),
-        };
-        let names = self.network_names(op).await?;
-        let mut rec = self.fip_record(op, &f, &names).await?;
-        rec.instance_id = Some(instance_id.to_string());
-        Ok(rec)
-    }
-
-    pub(crate) async fn disassociate_floating_ip_impl(&self, id: &str) -> Result<FloatingIp> {
-        let op = Operation::DisassociateFloatingIp;
-        let f = self.neutron_fip(op, id).await?;
-        let f = if f.port_id.is_some() {
-            let body = json!({ "floatingip": { "port_id": Value::Null } });
-            self.api
-                .send_as(
-                    op,
-                    Call::put(Service::Network, format!("floatingips/{id}"), &body),
-                    "floatingip",
-                )
-                .await
-                .map_err(|e| match e {
-                    Error::NotFound { .. } => Error::not_found(op, format!("floating IP {id}")),
-                    e => e,
-                })?
-        } else {
-            f
-        };
-        let names = self.network_names(op).await?;
-        self.fip_record(op, &f, &names).await
-    }
-
-    pub(crate) async fn release_floating_ip_impl(&self, id: &str) -> Result<()> {
-        let op = Operation::ReleaseFloatingIp;
-        match self
-            .api
-            .send(
-                op,
-                Call::delete(Service::Network, format!("floatingips/{id}")),
-            )
-            .await
-        {
-            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
     /// Creates a Neutron resource with its tags: in the POST where Neutron takes them
     /// (the `tag-creation` extension), else by a PUT of the tags right after (a crash in
     /// between leaves it untagged; a rerun of the create finds it by name and tags it).
@@ -1005,6 +672,333 @@ impl OpenStackProvider {
             )
             .await
             .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl FloatingIps for OpenStackProvider {
+    async fn get_floating_ip(&self, id: &str) -> Result<FloatingIp> {
+        self.get_floating_ip_impl(provider_core::Operation::GetFloatingIp, id)
+            .await
+    }
+
+    async fn list_floating_ips(&self, filter: &TagFilter) -> Result<Vec<FloatingIp>> {
+        let op = Operation::ListFloatingIps;
+        let mut call = self.scoped(Call::get(Service::Network, "floatingips"));
+        if let Some(t) = tags::filter_query(filter, MAX_STRING_TAG_LEN) {
+            call = call.query("tags", t);
+        }
+        let fips: Vec<NeutronFip> = self.api.list(op, call, "floatingips").await?;
+        let names = self.network_names(op).await?;
+        let mut out = Vec::new();
+        for f in fips
+            .iter()
+            .filter(|f| filter.matches(&tags::from_strings(&f.tags)))
+        {
+            out.push(self.fip_record(op, f, &names).await?);
+        }
+        Ok(out)
+    }
+
+    async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
+        let op = Operation::AllocateFloatingIp;
+        spec.validate()?;
+        let tag_strings = tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
+        let pool = self
+            .resolve_network(op, "spec.pool", &spec.pool, true)
+            .await?;
+        let existing: Vec<NeutronFip> = self
+            .api
+            .list(
+                op,
+                self.scoped(Call::get(Service::Network, "floatingips"))
+                    .query("description", spec.name.clone()),
+                "floatingips",
+            )
+            .await?;
+        let names = self.network_names(op).await?;
+        if let Some(f) = existing.iter().find(|f| f.description == spec.name) {
+            let have = tags::from_strings(&f.tags);
+            if f.floating_network_id == pool.id && have == spec.tags {
+                return self.fip_record(op, f, &names).await;
+            }
+            // Untagged: an allocation that stopped between the POST and the tags.
+            if f.floating_network_id == pool.id && have.is_empty() {
+                self.put_neutron_tags(op, "floatingips", &f.id, &spec.tags)
+                    .await?;
+                return self.get_floating_ip_impl(op, &f.id).await;
+            }
+            return Err(Error::conflict(
+                op,
+                format!("floating IP {} ({})", spec.name, f.id),
+                "a floating IP of this name exists with a different spec: release it or choose another name",
+            ));
+        }
+        let body = json!({
+            "floating_network_id": pool.id,
+            "description": spec.name,
+        });
+        let mut f: NeutronFip = self
+            .post_tagged(op, "floatingips", "floatingip", body, tag_strings.clone())
+            .await?;
+        f.tags = tag_strings;
+        self.fip_record(op, &f, &names).await
+    }
+
+    async fn associate_floating_ip(&self, id: &str, instance_id: &str) -> Result<FloatingIp> {
+        let op = Operation::AssociateFloatingIp;
+        self.neutron_fip(op, id).await?;
+        let server = self.server(op, instance_id).await?;
+        if server.is_deleting() {
+            return Err(Error::conflict(
+                op,
+                format!("instance {instance_id}"),
+                "the instance is being deleted",
+            ));
+        }
+        // The instance's port appears some time after the server does.
+        let instance = instance_id.to_string();
+        let port = self
+            .settings
+            .poller
+            .until(
+                op,
+                &format!("port of instance {instance_id}"),
+                "created",
+                self.settings.timeouts.floating_ip,
+                || async {
+                    let ports = self.ports_of(op, std::slice::from_ref(&instance)).await?;
+                    Ok(match ports.into_iter().find(|p| !p.fixed_ips.is_empty()) {
+                        Some(p) => Poll::Ready(p),
+                        None => Poll::Pending("no port yet".into()),
+                    })
+                },
+            )
+            .await?;
+        let body = json!({ "floatingip": { "port_id": port.id } });
+        let f: NeutronFip = match self
+            .api
+            .send_as(op, Call::put(Service::Network, format!("floatingips/{id}"), &body), "floatingip")
+            .await
+        {
+            Ok(f) => f,
+            Err(Error::NotFound { resource, .. }) if resource.to_lowercase().contains("external") => {
+                return Err(Error::invalid(
+                    op,
+                    "instance_id",
+                    format!("the instance's network cannot reach the pool's network (no router): {resource}"),
+                ))
+            }
+            Err(Error::NotFound { .. }) => return Err(Error::not_found(op, format!("floating IP {id}"))),
+            Err(e) => return Err(e),
+        };
+        let names = self.network_names(op).await?;
+        let mut rec = self.fip_record(op, &f, &names).await?;
+        rec.instance_id = Some(instance_id.to_string());
+        Ok(rec)
+    }
+
+    async fn disassociate_floating_ip(&self, id: &str) -> Result<FloatingIp> {
+        let op = Operation::DisassociateFloatingIp;
+        let f = self.neutron_fip(op, id).await?;
+        let f = if f.port_id.is_some() {
+            let body = json!({ "floatingip": { "port_id": Value::Null } });
+            self.api
+                .send_as(
+                    op,
+                    Call::put(Service::Network, format!("floatingips/{id}"), &body),
+                    "floatingip",
+                )
+                .await
+                .map_err(|e| match e {
+                    Error::NotFound { .. } => Error::not_found(op, format!("floating IP {id}")),
+                    e => e,
+                })?
+        } else {
+            f
+        };
+        let names = self.network_names(op).await?;
+        self.fip_record(op, &f, &names).await
+    }
+
+    async fn release_floating_ip(&self, id: &str) -> Result<()> {
+        let op = Operation::ReleaseFloatingIp;
+        match self
+            .api
+            .send(
+                op,
+                Call::delete(Service::Network, format!("floatingips/{id}")),
+            )
+            .await
+        {
+            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl SecurityGroups for OpenStackProvider {
+    async fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {
+        self.get_security_group_impl(provider_core::Operation::GetSecurityGroup, id)
+            .await
+    }
+
+    async fn list_security_groups(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>> {
+        let op = Operation::ListSecurityGroups;
+        let mut call = self.scoped(Call::get(Service::Network, "security-groups"));
+        if let Some(t) = tags::filter_query(filter, MAX_STRING_TAG_LEN) {
+            call = call.query("tags", t);
+        }
+        let groups: Vec<NeutronGroup> = self.api.list(op, call, "security_groups").await?;
+        Ok(groups
+            .iter()
+            .map(group_record)
+            .filter(|g| filter.matches(&g.tags))
+            .collect())
+    }
+
+    async fn create_security_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
+        let op = Operation::CreateSecurityGroup;
+        spec.validate()?;
+        tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
+        for (i, r) in spec.rules.iter().enumerate() {
+            self.check_rule_source(op, &format!("spec.rules[{i}]"), r)
+                .await?;
+        }
+        let want: BTreeSet<IngressRule> = spec.rules.iter().map(normalise).collect();
+        let existing: Vec<NeutronGroup> = self
+            .api
+            .list(
+                op,
+                self.scoped(Call::get(Service::Network, "security-groups"))
+                    .query("name", spec.name.clone()),
+                "security_groups",
+            )
+            .await?;
+        let group = match existing.into_iter().find(|g| g.name == spec.name) {
+            Some(g) => {
+                let have = group_record(&g);
+                let have_rules: BTreeSet<IngressRule> = have.rules.iter().cloned().collect();
+                // Tags are set last: an untagged group with a subset of the rules is a
+                // create that stopped half-way, and is finished. A tagged one matches when
+                // it carries the spec's tags and rules: tags and rules added since (by
+                // update_tags, add_security_group_rule) do not make it another group.
+                let half_made =
+                    have.tags.is_empty() && !spec.tags.is_empty() && have_rules.is_subset(&want);
+                let carries_spec = spec.tags.iter().all(|(k, v)| have.tags.get(k) == Some(v))
+                    && want.is_subset(&have_rules);
+                if have.description != spec.description || !(half_made || carries_spec) {
+                    return Err(Error::conflict(
+                        op,
+                        format!("security group {} ({})", spec.name, g.id),
+                        "a group of this name exists with a different spec: delete it or choose another name",
+                    ));
+                }
+                g
+            }
+            None => {
+                let body = json!({
+                    "name": spec.name,
+                    "description": spec.description,
+                });
+                // Untagged until its rules are in (see above).
+                self.api
+                    .send_as(
+                        op,
+                        Call::post(
+                            Service::Network,
+                            "security-groups",
+                            &json!({ "security_group": body }),
+                        ),
+                        "security_group",
+                    )
+                    .await?
+            }
+        };
+        let have: BTreeSet<IngressRule> = group_record(&group).rules.into_iter().collect();
+        for rule in want.difference(&have) {
+            self.post_rule(op, &group.id, rule).await?;
+        }
+        if tags::from_strings(&group.tags) != spec.tags {
+            self.put_neutron_tags(op, "security-groups", &group.id, &spec.tags)
+                .await?;
+        }
+        self.get_security_group_impl(op, &group.id).await
+    }
+
+    async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
+        let op = Operation::AddSecurityGroupRule;
+        rule.validate(op, "rule")?;
+        let g = group_record(&self.neutron_group(op, group_id).await?);
+        self.check_rule_source(op, "rule", rule).await?;
+        let rule = normalise(rule);
+        if g.rules.contains(&rule) {
+            return Ok(());
+        }
+        self.post_rule(op, group_id, &rule).await
+    }
+
+    async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
+        let op = Operation::RemoveSecurityGroupRule;
+        let g = self.neutron_group(op, group_id).await?;
+        let rule = normalise(rule);
+        for r in &g.security_group_rules {
+            if rule_from_neutron(r).as_ref() == Some(&rule) {
+                match self
+                    .api
+                    .send(
+                        op,
+                        Call::delete(Service::Network, format!("security-group-rules/{}", r.id)),
+                    )
+                    .await
+                {
+                    Ok(_) | Err(Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_security_group(&self, id: &str) -> Result<()> {
+        let op = Operation::DeleteSecurityGroup;
+        match self.neutron_group(op, id).await {
+            Err(Error::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        // Neutron would silently delete other groups' rules that name this one.
+        let referencing: Vec<NeutronRule> = self
+            .api
+            .list(
+                op,
+                Call::get(Service::Network, "security-group-rules").query("remote_group_id", id),
+                "security_group_rules",
+            )
+            .await?;
+        if let Some(r) = referencing.iter().find(|r| r.security_group_id != id) {
+            return Err(Error::conflict(
+                op,
+                format!("security group {id}"),
+                format!(
+                    "referenced by a rule of group {}: remove that rule first",
+                    r.security_group_id
+                ),
+            ));
+        }
+        match self
+            .api
+            .send(
+                op,
+                Call::delete(Service::Network, format!("security-groups/{id}")),
+            )
+            .await
+        {
+            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(Error::Conflict { message, .. }) => Err(self.group_in_use(op, id, message).await),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -6,9 +6,10 @@
 //! Attach is `POST /servers/{id}/os-volume_attachments`, then wait for `in-use`; detach
 //! is the matching `DELETE`, then wait for `available`.
 
+use async_trait::async_trait;
 use provider_core::model::*;
 use provider_core::wait::Poll;
-use provider_core::{Error, Operation, Result};
+use provider_core::{Error, Operation, Result, Volumes};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -101,7 +102,95 @@ impl OpenStackProvider {
         Ok(self.volume_record(&self.cinder_volume(op, id).await?))
     }
 
-    pub(crate) async fn list_volumes_impl(&self, filter: &TagFilter) -> Result<Vec<Volume>> {
+    /// Waits until the volume is in one of `wanted` (and, when given, attached to that
+    /// instance); a volume in error is reported at once.
+    async fn wait_volume(
+        &self,
+        op: Operation,
+        id: &str,
+        wanted: &[VolumeState],
+        attached_to: Option<&str>,
+    ) -> Result<Volume> {
+        self.settings
+            .poller
+            .until(
+                op,
+                &format!("volume {id}"),
+                &format!("{wanted:?}"),
+                self.settings.timeouts.volume,
+                || async {
+                    let v = self.get_volume_impl(op, id).await?;
+                    if v.state == VolumeState::Error {
+                        return Err(Error::api(
+                            op,
+                            None,
+                            "error",
+                            format!("volume {id} is in error: delete it and retry"),
+                        ));
+                    }
+                    let attached_ok = match attached_to {
+                        Some(i) => v.attachment.as_ref().is_some_and(|a| a.instance_id == i),
+                        None => true,
+                    };
+                    Ok(if wanted.contains(&v.state) && attached_ok {
+                        Poll::Ready(v)
+                    } else {
+                        Poll::Pending(format!("{:?}", v.state))
+                    })
+                },
+            )
+            .await
+    }
+
+    /// Sets and removes volume tags (Cinder metadata).
+    pub(crate) async fn update_volume_tags(
+        &self,
+        op: Operation,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
+        tags::check_metadata(op, "set", set)?;
+        let v = self.cinder_volume(op, id).await?;
+        if !set.is_empty() {
+            self.api
+                .send(
+                    op,
+                    Call::post(
+                        Service::Volume,
+                        format!("volumes/{id}/metadata"),
+                        &json!({ "metadata": set }),
+                    ),
+                )
+                .await?;
+        }
+        for k in remove {
+            if v.metadata.contains_key(k) && !set.contains_key(k) {
+                match self
+                    .api
+                    .send(
+                        op,
+                        Call::delete(Service::Volume, format!("volumes/{id}/metadata/{k}")),
+                    )
+                    .await
+                {
+                    Ok(_) | Err(Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Volumes for OpenStackProvider {
+    async fn get_volume(&self, id: &str) -> Result<Volume> {
+        self.get_volume_impl(provider_core::Operation::GetVolume, id)
+            .await
+    }
+
+    async fn list_volumes(&self, filter: &TagFilter) -> Result<Vec<Volume>> {
         let op = Operation::ListVolumes;
         let mut call = Call::get(Service::Volume, "volumes/detail");
         if !filter.tags.is_empty() {
@@ -119,7 +208,7 @@ impl OpenStackProvider {
             .collect())
     }
 
-    pub(crate) async fn create_volume_impl(&self, spec: &VolumeSpec) -> Result<Volume> {
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume> {
         let op = Operation::CreateVolume;
         spec.validate()?;
         tags::check_metadata(op, "spec.tags", &spec.tags)?;
@@ -199,51 +288,7 @@ impl OpenStackProvider {
             .await
     }
 
-    /// Waits until the volume is in one of `wanted` (and, when given, attached to that
-    /// instance); a volume in error is reported at once.
-    async fn wait_volume(
-        &self,
-        op: Operation,
-        id: &str,
-        wanted: &[VolumeState],
-        attached_to: Option<&str>,
-    ) -> Result<Volume> {
-        self.settings
-            .poller
-            .until(
-                op,
-                &format!("volume {id}"),
-                &format!("{wanted:?}"),
-                self.settings.timeouts.volume,
-                || async {
-                    let v = self.get_volume_impl(op, id).await?;
-                    if v.state == VolumeState::Error {
-                        return Err(Error::api(
-                            op,
-                            None,
-                            "error",
-                            format!("volume {id} is in error: delete it and retry"),
-                        ));
-                    }
-                    let attached_ok = match attached_to {
-                        Some(i) => v.attachment.as_ref().is_some_and(|a| a.instance_id == i),
-                        None => true,
-                    };
-                    Ok(if wanted.contains(&v.state) && attached_ok {
-                        Poll::Ready(v)
-                    } else {
-                        Poll::Pending(format!("{:?}", v.state))
-                    })
-                },
-            )
-            .await
-    }
-
-    pub(crate) async fn attach_volume_impl(
-        &self,
-        volume_id: &str,
-        instance_id: &str,
-    ) -> Result<Volume> {
+    async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
         let op = Operation::AttachVolume;
         let v = self.cinder_volume(op, volume_id).await?;
         let server = self.server(op, instance_id).await?;
@@ -308,7 +353,7 @@ impl OpenStackProvider {
             .await
     }
 
-    pub(crate) async fn detach_volume_impl(&self, volume_id: &str) -> Result<Volume> {
+    async fn detach_volume(&self, volume_id: &str) -> Result<Volume> {
         let op = Operation::DetachVolume;
         let v = self.cinder_volume(op, volume_id).await?;
         if let Some((server, _)) = v.attached_to() {
@@ -339,7 +384,7 @@ impl OpenStackProvider {
             .await
     }
 
-    pub(crate) async fn delete_volume_impl(&self, id: &str) -> Result<()> {
+    async fn delete_volume(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteVolume;
         let v = match self.cinder_volume(op, id).await {
             Ok(v) => v,
@@ -400,45 +445,5 @@ impl OpenStackProvider {
             }
         })
         .await
-    }
-
-    /// Sets and removes volume tags (Cinder metadata).
-    pub(crate) async fn update_volume_tags(
-        &self,
-        op: Operation,
-        id: &str,
-        set: &Tags,
-        remove: &[String],
-    ) -> Result<()> {
-        tags::check_metadata(op, "set", set)?;
-        let v = self.cinder_volume(op, id).await?;
-        if !set.is_empty() {
-            self.api
-                .send(
-                    op,
-                    Call::post(
-                        Service::Volume,
-                        format!("volumes/{id}/metadata"),
-                        &json!({ "metadata": set }),
-                    ),
-                )
-                .await?;
-        }
-        for k in remove {
-            if v.metadata.contains_key(k) && !set.contains_key(k) {
-                match self
-                    .api
-                    .send(
-                        op,
-                        Call::delete(Service::Volume, format!("volumes/{id}/metadata/{k}")),
-                    )
-                    .await
-                {
-                    Ok(_) | Err(Error::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        Ok(())
     }
 }

@@ -9,6 +9,7 @@
 //! `Conflict`; a powered-off VM of that name without a recorded spec (a create that
 //! crashed half-way) is adopted and finished.
 
+use async_trait::async_trait;
 use provider_core::wait::Poll;
 use provider_core::*;
 
@@ -314,7 +315,63 @@ impl VSphereProvider {
             .await
     }
 
-    pub(crate) async fn delete_vm(&self, id: &str) -> Result<()> {
+    pub(crate) async fn update_instance_tags(
+        &self,
+        op: Operation,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
+        let vm = match self.get_vm(op, id).await? {
+            Some(vm) if !vm.template => vm,
+            _ => return Err(Error::not_found(op, format!("instance {id}"))),
+        };
+        for k in remove {
+            if !set.contains_key(k)
+                && vm.attrs.contains_key(k)
+                && !k.starts_with(tags::RESERVED_PREFIX)
+            {
+                tags::set_field(&self.client, &self.fields, op, &vm.moref, k, "").await?;
+            }
+        }
+        for (k, v) in set {
+            tags::set_tag(&self.client, &self.fields, op, &vm.moref, k, v).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Instances for VSphereProvider {
+    async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance> {
+        self.create_vm(Operation::CreateInstance, "spec", spec)
+            .await
+    }
+
+    async fn get_instance(&self, id: &str) -> Result<Instance> {
+        let op = Operation::GetInstance;
+        match self.get_vm(op, id).await? {
+            Some(vm) if !vm.template => self.instance_record(&vm).await,
+            _ => Err(Error::not_found(op, format!("instance {id}"))),
+        }
+    }
+
+    async fn list_instances(&self, filter: &TagFilter) -> Result<Vec<Instance>> {
+        let op = Operation::ListInstances;
+        let mut out = Vec::new();
+        for vm in self.list_vms(op).await? {
+            if vm.template {
+                continue;
+            }
+            let i = self.instance_record(&vm).await?;
+            if filter.matches(&i.tags) {
+                out.push(i);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_instance(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteInstance;
         let resource = format!("instance {id}");
         let Some(vm) = self.get_vm(op, id).await? else {
@@ -371,31 +428,6 @@ impl VSphereProvider {
                 },
             )
             .await
-    }
-
-    pub(crate) async fn update_instance_tags(
-        &self,
-        op: Operation,
-        id: &str,
-        set: &Tags,
-        remove: &[String],
-    ) -> Result<()> {
-        let vm = match self.get_vm(op, id).await? {
-            Some(vm) if !vm.template => vm,
-            _ => return Err(Error::not_found(op, format!("instance {id}"))),
-        };
-        for k in remove {
-            if !set.contains_key(k)
-                && vm.attrs.contains_key(k)
-                && !k.starts_with(tags::RESERVED_PREFIX)
-            {
-                tags::set_field(&self.client, &self.fields, op, &vm.moref, k, "").await?;
-            }
-        }
-        for (k, v) in set {
-            tags::set_tag(&self.client, &self.fields, op, &vm.moref, k, v).await?;
-        }
-        Ok(())
     }
 }
 

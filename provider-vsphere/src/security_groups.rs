@@ -9,6 +9,7 @@
 //! The contract's checks still hold: `Conflict` while an instance or another group's
 //! rule uses a group, idempotent create by name.
 
+use async_trait::async_trait;
 use provider_core::*;
 use serde::{Deserialize, Serialize};
 
@@ -64,7 +65,97 @@ impl VSphereProvider {
         Ok(())
     }
 
-    pub(crate) async fn create_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
+    pub(crate) async fn get_group(&self, op: Operation, id: &str) -> Result<SecurityGroup> {
+        self.group_record(op, id)
+            .await?
+            .map(|r| r.group())
+            .ok_or_else(|| Error::not_found(op, format!("security group {id}")))
+    }
+
+    async fn all_groups(&self, op: Operation) -> Result<Vec<GroupRecord>> {
+        let inv = self.inv().await?;
+        let ids =
+            records::list_ids(&self.client, inv, op, GROUP_DIR, self.cfg.timeouts.delete).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(r) = self.group_record(op, &id).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn change_rule(
+        &self,
+        op: Operation,
+        id: &str,
+        rule: &IngressRule,
+        add: bool,
+    ) -> Result<()> {
+        if add {
+            rule.validate(op, "rule")?;
+            self.check_sources(op, "rule", rule, id).await?;
+        }
+        let inv = self.inv().await?;
+        let lock = self.record_lock(&format!("group/{id}")).await;
+        let _guard = lock.lock().await;
+        let mut rec = self
+            .group_record(op, id)
+            .await?
+            .ok_or_else(|| Error::not_found(op, format!("security group {id}")))?;
+        let present = rec.rules.contains(rule);
+        if add == present {
+            return Ok(());
+        }
+        if add {
+            rec.rules.push(rule.clone());
+            rec.rules.sort();
+        } else {
+            rec.rules.retain(|r| r != rule);
+        }
+        records::put(&self.client, inv, op, GROUP_DIR, id, &rec).await
+    }
+
+    pub(crate) async fn update_group_tags(
+        &self,
+        op: Operation,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
+        let inv = self.inv().await?;
+        let lock = self.record_lock(&format!("group/{id}")).await;
+        let _guard = lock.lock().await;
+        let mut rec = self
+            .group_record(op, id)
+            .await?
+            .ok_or_else(|| Error::not_found(op, format!("security group {id}")))?;
+        for k in remove {
+            rec.tags.remove(k);
+        }
+        rec.tags
+            .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+        records::put(&self.client, inv, op, GROUP_DIR, id, &rec).await
+    }
+}
+
+#[async_trait]
+impl SecurityGroups for VSphereProvider {
+    async fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {
+        self.get_group(Operation::GetSecurityGroup, id).await
+    }
+
+    async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
+        self.change_rule(Operation::AddSecurityGroupRule, group_id, rule, true)
+            .await
+    }
+
+    async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
+        self.change_rule(Operation::RemoveSecurityGroupRule, group_id, rule, false)
+            .await
+    }
+
+    async fn create_security_group(&self, spec: &SecurityGroupSpec) -> Result<SecurityGroup> {
         let op = Operation::CreateSecurityGroup;
         spec.validate()?;
         crate::tags::check_keys(op, "spec.tags", &spec.tags)?;
@@ -99,27 +190,7 @@ impl VSphereProvider {
         Ok(rec.group())
     }
 
-    pub(crate) async fn get_group(&self, op: Operation, id: &str) -> Result<SecurityGroup> {
-        self.group_record(op, id)
-            .await?
-            .map(|r| r.group())
-            .ok_or_else(|| Error::not_found(op, format!("security group {id}")))
-    }
-
-    async fn all_groups(&self, op: Operation) -> Result<Vec<GroupRecord>> {
-        let inv = self.inv().await?;
-        let ids =
-            records::list_ids(&self.client, inv, op, GROUP_DIR, self.cfg.timeouts.delete).await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(r) = self.group_record(op, &id).await? {
-                out.push(r);
-            }
-        }
-        Ok(out)
-    }
-
-    pub(crate) async fn list_groups(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>> {
+    async fn list_security_groups(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>> {
         Ok(self
             .all_groups(Operation::ListSecurityGroups)
             .await?
@@ -129,38 +200,7 @@ impl VSphereProvider {
             .collect())
     }
 
-    pub(crate) async fn change_rule(
-        &self,
-        op: Operation,
-        id: &str,
-        rule: &IngressRule,
-        add: bool,
-    ) -> Result<()> {
-        if add {
-            rule.validate(op, "rule")?;
-            self.check_sources(op, "rule", rule, id).await?;
-        }
-        let inv = self.inv().await?;
-        let lock = self.record_lock(&format!("group/{id}")).await;
-        let _guard = lock.lock().await;
-        let mut rec = self
-            .group_record(op, id)
-            .await?
-            .ok_or_else(|| Error::not_found(op, format!("security group {id}")))?;
-        let present = rec.rules.contains(rule);
-        if add == present {
-            return Ok(());
-        }
-        if add {
-            rec.rules.push(rule.clone());
-            rec.rules.sort();
-        } else {
-            rec.rules.retain(|r| r != rule);
-        }
-        records::put(&self.client, inv, op, GROUP_DIR, id, &rec).await
-    }
-
-    pub(crate) async fn delete_group(&self, id: &str) -> Result<()> {
+    async fn delete_security_group(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteSecurityGroup;
         let inv = self.inv().await?;
         let lock = self.record_lock(&format!("group/{id}")).await;
@@ -205,27 +245,5 @@ impl VSphereProvider {
             self.cfg.timeouts.delete,
         )
         .await
-    }
-
-    pub(crate) async fn update_group_tags(
-        &self,
-        op: Operation,
-        id: &str,
-        set: &Tags,
-        remove: &[String],
-    ) -> Result<()> {
-        let inv = self.inv().await?;
-        let lock = self.record_lock(&format!("group/{id}")).await;
-        let _guard = lock.lock().await;
-        let mut rec = self
-            .group_record(op, id)
-            .await?
-            .ok_or_else(|| Error::not_found(op, format!("security group {id}")))?;
-        for k in remove {
-            rec.tags.remove(k);
-        }
-        rec.tags
-            .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
-        records::put(&self.client, inv, op, GROUP_DIR, id, &rec).await
     }
 }

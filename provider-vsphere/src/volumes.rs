@@ -9,6 +9,7 @@
 //! devices, never stored, so it cannot go stale. Zones are recorded, not physical: the
 //! datastore is shared by the clusters, and attaching across zones is refused here.
 
+use async_trait::async_trait;
 use provider_core::wait::Poll;
 use provider_core::*;
 use serde::{Deserialize, Serialize};
@@ -66,7 +67,65 @@ impl VSphereProvider {
         records::get(&self.client, inv, op, VOLUME_DIR, id).await
     }
 
-    pub(crate) async fn create_disk(&self, spec: &VolumeSpec) -> Result<Volume> {
+    pub(crate) async fn get_disk(&self, op: Operation, id: &str) -> Result<Volume> {
+        let rec = self
+            .disk_rec(op, id)
+            .await?
+            .ok_or_else(|| Error::not_found(op, format!("volume {id}")))?;
+        let vms = self.list_vms(op).await?;
+        self.volume_record(id, rec, &vms).await
+    }
+
+    async fn wait_disk(&self, op: Operation, id: &str, wanted: VolumeState) -> Result<Volume> {
+        self.cfg
+            .poller
+            .until(
+                op,
+                &format!("volume {id}"),
+                &format!("{wanted:?}"),
+                self.cfg.timeouts.volume,
+                || async {
+                    let v = self.get_disk(op, id).await?;
+                    Ok(if v.state == wanted {
+                        Poll::Ready(v)
+                    } else {
+                        Poll::Pending(format!("{:?}", v.state))
+                    })
+                },
+            )
+            .await
+    }
+
+    pub(crate) async fn update_volume_tags(
+        &self,
+        op: Operation,
+        id: &str,
+        set: &Tags,
+        remove: &[String],
+    ) -> Result<()> {
+        let inv = self.inv().await?;
+        let lock = self.record_lock(&format!("volume/{id}")).await;
+        let _guard = lock.lock().await;
+        let mut rec = self
+            .disk_rec(op, id)
+            .await?
+            .ok_or_else(|| Error::not_found(op, format!("volume {id}")))?;
+        for k in remove {
+            rec.tags.remove(k);
+        }
+        rec.tags
+            .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+        records::put(&self.client, inv, op, VOLUME_DIR, id, &rec).await
+    }
+}
+
+#[async_trait]
+impl Volumes for VSphereProvider {
+    async fn get_volume(&self, id: &str) -> Result<Volume> {
+        self.get_disk(Operation::GetVolume, id).await
+    }
+
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<Volume> {
         let op = Operation::CreateVolume;
         spec.validate()?;
         crate::tags::check_keys(op, "spec.tags", &spec.tags)?;
@@ -136,16 +195,7 @@ impl VSphereProvider {
         self.volume_record(&id, rec, &[]).await
     }
 
-    pub(crate) async fn get_disk(&self, op: Operation, id: &str) -> Result<Volume> {
-        let rec = self
-            .disk_rec(op, id)
-            .await?
-            .ok_or_else(|| Error::not_found(op, format!("volume {id}")))?;
-        let vms = self.list_vms(op).await?;
-        self.volume_record(id, rec, &vms).await
-    }
-
-    pub(crate) async fn list_disks(&self, filter: &TagFilter) -> Result<Vec<Volume>> {
+    async fn list_volumes(&self, filter: &TagFilter) -> Result<Vec<Volume>> {
         let op = Operation::ListVolumes;
         let inv = self.inv().await?;
         let ids =
@@ -163,7 +213,7 @@ impl VSphereProvider {
         Ok(out)
     }
 
-    pub(crate) async fn attach_disk(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
+    async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
         let op = Operation::AttachVolume;
         let inv = self.inv().await?;
         let rec = self
@@ -255,7 +305,7 @@ impl VSphereProvider {
         self.wait_disk(op, volume_id, VolumeState::InUse).await
     }
 
-    pub(crate) async fn detach_disk(&self, volume_id: &str) -> Result<Volume> {
+    async fn detach_volume(&self, volume_id: &str) -> Result<Volume> {
         let op = Operation::DetachVolume;
         let inv = self.inv().await?;
         let rec = self
@@ -282,27 +332,7 @@ impl VSphereProvider {
         self.wait_disk(op, volume_id, VolumeState::Available).await
     }
 
-    async fn wait_disk(&self, op: Operation, id: &str, wanted: VolumeState) -> Result<Volume> {
-        self.cfg
-            .poller
-            .until(
-                op,
-                &format!("volume {id}"),
-                &format!("{wanted:?}"),
-                self.cfg.timeouts.volume,
-                || async {
-                    let v = self.get_disk(op, id).await?;
-                    Ok(if v.state == wanted {
-                        Poll::Ready(v)
-                    } else {
-                        Poll::Pending(format!("{:?}", v.state))
-                    })
-                },
-            )
-            .await
-    }
-
-    pub(crate) async fn delete_disk(&self, id: &str) -> Result<()> {
+    async fn delete_volume(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteVolume;
         let inv = self.inv().await?;
         let lock = self.record_lock(&format!("volume/{id}")).await;
@@ -342,27 +372,5 @@ impl VSphereProvider {
             self.cfg.timeouts.delete,
         )
         .await
-    }
-
-    pub(crate) async fn update_volume_tags(
-        &self,
-        op: Operation,
-        id: &str,
-        set: &Tags,
-        remove: &[String],
-    ) -> Result<()> {
-        let inv = self.inv().await?;
-        let lock = self.record_lock(&format!("volume/{id}")).await;
-        let _guard = lock.lock().await;
-        let mut rec = self
-            .disk_rec(op, id)
-            .await?
-            .ok_or_else(|| Error::not_found(op, format!("volume {id}")))?;
-        for k in remove {
-            rec.tags.remove(k);
-        }
-        rec.tags
-            .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
-        records::put(&self.client, inv, op, VOLUME_DIR, id, &rec).await
     }
 }
