@@ -64,6 +64,16 @@ pub enum Error {
         /// What happened and why.
         message: String,
     },
+    /// A node did not pass a step of replacement or scaling: it never ran, failed its
+    /// probe or health hook, its load balancer never saw it healthy, or a hook refused.
+    /// A replacement rolls back on it (the old node keeps serving).
+    #[error("{node}: {message}")]
+    NotReady {
+        /// The node that was checked.
+        node: String,
+        /// Why it is not ready.
+        message: String,
+    },
     /// Another operator holds the cluster's lease (see [`crate::lease`]).
     #[error("cluster {cluster} is locked by {holder} until {expires}: {message}")]
     Locked {
@@ -85,7 +95,7 @@ pub enum Error {
         message: String,
     },
     /// A rolling replacement or scaling run was stopped (e.g. by Ctrl-C) after finishing
-    /// the steps in flight; rerunning the same command finishes the job.
+    /// the actions in flight; rerunning the same command finishes the job.
     #[error("stopped: {0}; run the same command again to finish the job")]
     Stopped(String),
     /// An action named a resource that neither existed nor was created before it.

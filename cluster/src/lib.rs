@@ -27,7 +27,8 @@
 //! - [`plan`]: spec -> [`plan::desired`] resources (deterministic names, even AZ spread,
 //!   least-privilege groups); observed state -> [`plan::diff`](mod@plan::diff) -> a
 //!   [`plan::dag`] of actions.
-//! - [`execute`]: runs a plan's DAG with bounded concurrency; [`Observer`] hears progress.
+//! - [`execute`]: the one engine: runs a plan's DAG (apply, destroy, and the moves of
+//!   replacement and scaling) with bounded concurrency; [`Observer`] hears progress.
 //! - [`status`]: nodes by role and AZ, load balancers and member health.
 //! - [`replace`](mod@replace): rolling replacement of nodes, crash-safe through tags on
 //!   the cloud; [`scale`](mod@scale): scaling a role up and down with an even AZ spread;

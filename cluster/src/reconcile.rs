@@ -24,10 +24,10 @@ use provider_core::layer::Layered;
 use provider_core::ProviderExt;
 use provider_core::{Provider, SecurityGroupSpec};
 
-use crate::execute::{execute, ExecuteOptions, Observer, Quiet, Report};
+use crate::execute::{execute, Engine, ExecuteOptions, Observer, Quiet, Report};
 use crate::hooks::{Hooks, NoHooks};
 use crate::lease::{self, Lease};
-use crate::plan::{diff, Desired, DiffOptions, Observed, Plan, RuleRef};
+use crate::plan::{diff, Action, Desired, DiffOptions, Observed, Plan, RuleRef};
 use crate::replace::{ReplaceOptions, ReplaceReport, Selector};
 use crate::scale::ScaleReport;
 use crate::spec::{ClusterSpec, ProviderKind, Role};
@@ -208,10 +208,26 @@ impl Cluster {
     }
 
     /// The plan from what exists to what the spec asks for; [`Cluster::run`] runs it.
+    /// With hooks set, each node it creates is handed to [`Hooks::on_ready`] as soon as
+    /// it runs (an action of the plan).
     pub async fn plan(&self) -> Result<Plan> {
         let (desired, observed) = futures::try_join!(self.desired(), self.observe())?;
         let mut plan = diff(&desired, &observed, &self.diff_options);
         plan.observed = observed;
+        if self.hooks.is_some() {
+            let created: Vec<(usize, String)> = plan
+                .actions
+                .iter()
+                .filter_map(|a| match &a.action {
+                    Action::CreateInstances { instances } => Some((a.id, instances)),
+                    _ => None,
+                })
+                .flat_map(|(id, list)| list.iter().map(move |i| (id, i.name.clone())))
+                .collect();
+            for (create, instance) in created {
+                plan.push(Action::OnReady { instance }, [create]);
+            }
+        }
         Ok(plan)
     }
 
@@ -260,42 +276,7 @@ impl Cluster {
             }
             return self.leased(false, self.execute(plan)).await;
         }
-        self.leased(true, async {
-            let outcome = self.execute(plan).await?;
-            self.new_nodes_ready(&outcome.plan).await?;
-            Ok(outcome)
-        })
-        .await
-    }
-
-    /// Tells the hooks about every node `plan` created (they run: creates wait for
-    /// that). Hooks are idempotent, so a rerun may tell them again.
-    async fn new_nodes_ready(&self, plan: &Plan) -> Result<()> {
-        let Some(hooks) = &self.hooks else {
-            return Ok(());
-        };
-        let created: std::collections::BTreeSet<&str> = plan
-            .actions
-            .iter()
-            .filter_map(|a| match &a.action {
-                crate::plan::Action::CreateInstances { instances } => Some(instances),
-                _ => None,
-            })
-            .flatten()
-            .map(|i| i.name.as_str())
-            .collect();
-        if created.is_empty() {
-            return Ok(());
-        }
-        for node in self.observe().await?.instances {
-            if created.contains(node.name.as_str()) {
-                hooks.on_ready(&node).await.map_err(|e| Error::Rolling {
-                    node: node.name.clone(),
-                    message: format!("on_ready hook: {e}"),
-                })?;
-            }
-        }
-        Ok(())
+        self.leased(true, self.execute(plan)).await
     }
 
     /// Replaces the nodes `selector` picks (see [`crate::replace`]) under the lease.
@@ -376,18 +357,30 @@ impl Cluster {
         if !plan.blockers.is_empty() {
             return Err(Error::Blocked(plan.blockers));
         }
-        let report = execute(
-            self.retrying.clone(),
-            &plan,
-            &plan.observed,
-            &self.options,
-            self.observer(),
-        )
-        .await;
+        let defaults = ReplaceOptions::default();
+        let report = execute(&self.engine(&defaults, self.observer()), &plan).await;
         if !report.is_complete() {
             return Err(Error::Incomplete(Box::new(report)));
         }
         Ok(ApplyOutcome { plan, report })
+    }
+}
+
+impl Cluster {
+    /// The executor's view of this cluster: its retrying provider, options and hooks,
+    /// with `rolling`'s knobs for the waits of replacement and scaling.
+    pub(crate) fn engine<'a>(
+        &'a self,
+        rolling: &'a ReplaceOptions,
+        observer: &'a dyn Observer,
+    ) -> Engine<'a> {
+        Engine {
+            provider: self.retrying.clone(),
+            options: &self.options,
+            rolling,
+            hooks: self.hooks(),
+            observer,
+        }
     }
 }
 

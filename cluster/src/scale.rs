@@ -1,27 +1,27 @@
 //! Scaling one role up or down while keeping its AZ spread even.
 //!
-//! Up: the cluster is applied with the role's new count (every other role keeps the
+//! Up: the plan `apply` would run with the role's new count (every other role keeps the
 //! count it has on the cloud, so an earlier `scale` is not undone); new slots go where
 //! the planner's round robin puts them, which fills the least crowded AZs first. Each
-//! new node is then checked for readiness and handed to [`Hooks::on_ready`](crate::Hooks::on_ready).
+//! new node is then checked for readiness and handed to [`Hooks::on_ready`](crate::Hooks::on_ready),
+//! as actions of the same plan.
 //!
 //! Down: victims are taken from the most crowded AZ first (ties: the highest ordinal, so
 //! a cluster laid out by `apply` keeps exactly the layout `apply` would give it); each
 //! leaves its load balancers, drains, goes through [`Hooks::drain`](crate::Hooks::drain), has its data volumes
 //! detached (kept, never deleted) and its floating IPs released, and is deleted.
-//! Both directions derive everything from the cloud, so a rerun after a crash finishes
-//! the job.
+//! Both directions are one plan each, run by the executor `apply` uses, and derive
+//! everything from the cloud, so a rerun after a crash finishes the job.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use provider_core::{Family, Instance, MemberSpec, ProviderExt, ResourceKind};
+use provider_core::Instance;
 use serde::Serialize;
 
-use crate::plan::TAG_CLUSTER;
-use crate::replace::{ordinal_of, role_of, wait_ready, Ctx, ReplaceOptions, Step};
-use crate::slot::{canonical, slot_of};
+use crate::plan::{diff, Action, DesiredInstance, DiffOptions, Plan};
+use crate::replace::{moves, ordinal_of, role_of, run_moves, ReplaceOptions};
+use crate::slot::canonical;
 use crate::spec::Role;
 use crate::{Cluster, Error, Result};
 
@@ -106,7 +106,7 @@ pub fn spread<'a>(nodes: impl IntoIterator<Item = &'a Instance>) -> BTreeMap<Str
 }
 
 /// Scales `role` to `count` nodes, for [`Cluster::scale`] (which holds the lease). A
-/// stop (see [`crate::ExecuteOptions::stop`], e.g. the first Ctrl-C) lets the steps in
+/// stop (see [`crate::ExecuteOptions::stop`], e.g. the first Ctrl-C) lets the actions in
 /// flight finish and starts no new one; rerunning finishes the job.
 pub(crate) async fn run(
     cluster: &Cluster,
@@ -115,8 +115,13 @@ pub(crate) async fn run(
     opts: &ReplaceOptions,
 ) -> Result<ScaleReport> {
     let start = Instant::now();
-    let ctx = Ctx::new(cluster, opts);
-    let observed = ctx.observe().await?;
+    if role == Role::Master && count == 0 {
+        return Err(Error::Plan {
+            key: "MasterCount".into(),
+            message: "a cluster needs at least one master".into(),
+        });
+    }
+    let observed = cluster.observe().await?;
     let slots = canonical(&observed.instances);
     let current: Vec<&Instance> = slots
         .values()
@@ -132,14 +137,9 @@ pub(crate) async fn run(
         removed: Vec::new(),
         elapsed: Duration::ZERO,
     };
-    if role == Role::Master && count == 0 {
-        return Err(Error::Plan {
-            key: "MasterCount".into(),
-            message: "a cluster needs at least one master".into(),
-        });
-    }
 
-    if count >= from {
+    let mut moves = Vec::new();
+    let plan = if count >= from {
         // Every role keeps what it has on the cloud (an earlier scale is not undone),
         // except this one.
         let mut spec = cluster.spec().clone();
@@ -149,99 +149,55 @@ pub(crate) async fn run(
                 spec.role_mut(r).count = if r == role { count } else { have };
             }
         }
-        let before: Vec<String> = current.iter().map(|i| slot_of(i).to_string()).collect();
-        let scaled =
-            Cluster::new(spec, cluster.provider().clone()).with_options(cluster.options().clone());
-        // The lease is held already (on the same base group).
-        scaled.execute(scaled.plan().await?).await?;
-        let observed = ctx.observe().await?;
-        let mut new: Vec<&Instance> = canonical(&observed.instances)
-            .values()
-            .copied()
-            .filter(|i| role_of(i) == Some(role) && !before.iter().any(|b| b == slot_of(i)))
+        let scaled = Cluster::new(spec, cluster.provider().clone());
+        let mut plan = diff(&scaled.desired().await?, &observed, &DiffOptions::default());
+        plan.observed = observed.clone();
+        if !plan.blockers.is_empty() {
+            return Err(Error::Blocked(plan.blockers));
+        }
+        // Each new node of the role is checked for readiness and handed to on_ready.
+        let created: Vec<(usize, DesiredInstance)> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match &a.action {
+                Action::CreateInstances { instances } => Some((a.id, instances)),
+                _ => None,
+            })
+            .flat_map(|(id, list)| list.iter().map(move |i| (id, i.clone())))
+            .filter(|(_, i)| i.role == role)
             .collect();
-        new.sort_by_key(|i| ordinal_of(i));
-        for n in new {
-            ctx.progress.replacing("", &n.name, &Step::Creating);
-            let ready = wait_ready(&ctx, n)
-                .await
-                .map_err(|why| rolling(&n.name, why))?;
-            ctx.hooks
-                .on_ready(&ready)
-                .await
-                .map_err(|e| rolling(&n.name, format!("on_ready hook: {e}")))?;
-            ctx.progress.replacing("", &n.name, &Step::Done);
-            report.added.push(n.name.clone());
+        for (create, node) in created {
+            moves.push(moves::arrival(
+                &mut plan,
+                &node.name,
+                role.as_str(),
+                &node.availability_zone,
+                create,
+            ));
         }
+        plan
     } else {
-        let victims = pick_victims(&current, from - count);
-        let total = victims.len();
-        for (k, v) in victims.into_iter().enumerate() {
-            if cluster.options().stop.load(Ordering::SeqCst) {
-                return Err(Error::Stopped(format!(
-                    "{k} of {total} {role} node(s) removed in this run"
-                )));
-            }
-            remove_node(&ctx, v).await?;
-            report.removed.push(v.name.clone());
+        let mut plan = Plan::from_observed(&cluster.spec().name, observed.clone());
+        let mut after = Vec::new();
+        for victim in pick_victims(&current, from - count) {
+            let m = moves::removal(&mut plan, &observed, victim, &after);
+            after = m.last().into_iter().collect();
+            moves.push(m);
         }
+        plan
+    };
+    let (done, failed) = run_moves(cluster, opts, &plan, &moves).await;
+    for m in done {
+        if m.old.is_empty() {
+            report.added.push(m.new);
+        } else {
+            report.removed.push(m.old);
+        }
+    }
+    report.added.sort();
+    if let Some((error, _)) = failed {
+        return Err(error);
     }
     report.elapsed = start.elapsed();
     Ok(report)
-}
-
-fn rolling(node: &str, message: impl Into<String>) -> Error {
-    Error::Rolling {
-        node: node.to_string(),
-        message: message.into(),
-    }
-}
-
-/// Cluster API's order: out of the LBs, connections finish, drain hook, detach volumes,
-/// delete.
-async fn remove_node(ctx: &Ctx<'_>, node: &Instance) -> Result<()> {
-    let filter = provider_core::TagFilter::new(TAG_CLUSTER, &ctx.cluster.spec().name);
-    ctx.progress.replacing(&node.name, "", &Step::Draining);
-    let mut was_member = false;
-    if ctx.cluster.provider().supports(Family::LoadBalancers) {
-        for lb in ctx.p.list_load_balancers(&filter).await? {
-            for l in &lb.listeners {
-                for m in l.pool.members.iter().filter(|m| m.instance_id == node.id) {
-                    was_member = true;
-                    let member = MemberSpec::new(node.id.clone(), m.port);
-                    ctx.p
-                        .remove_load_balancer_member(&lb.id, l.port, &member)
-                        .await?;
-                }
-            }
-        }
-    }
-    if was_member && !ctx.opts.drain.is_zero() {
-        tokio::time::sleep(ctx.opts.drain).await;
-    }
-    ctx.hooks
-        .drain(node)
-        .await
-        .map_err(|e| rolling(&node.name, format!("drain hook: {e}")))?;
-    for v in ctx.p.list_volumes(&filter).await? {
-        if v.attachment
-            .as_ref()
-            .is_some_and(|a| a.instance_id == node.id)
-        {
-            // Data volumes are kept: only `destroy` deletes them.
-            ctx.p.detach_volume(&v.id).await?;
-        }
-    }
-    if ctx.cluster.provider().supports(Family::FloatingIps) {
-        for f in ctx.p.list_floating_ips(&filter).await? {
-            if f.instance_id.as_deref() == Some(node.id.as_str()) {
-                ctx.p.release_floating_ip(&f.id).await?;
-            }
-        }
-    }
-    ctx.p.delete_instance(&node.id).await?;
-    // Keep the kind in the log so an operator can match it with the provider's.
-    tracing::info!(kind = %ResourceKind::Instance, node = %node.name, "removed");
-    ctx.progress.replacing(&node.name, "", &Step::Done);
-    Ok(())
 }

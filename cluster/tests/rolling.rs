@@ -617,3 +617,203 @@ async fn crash_at_every_step_of_scale_up_and_down_then_rerun_converges() {
         println!("scale to {target}: {} crash points", calls * 2);
     }
 }
+
+/// Records each node's steps and every action the executor ran.
+#[derive(Default)]
+struct Steps {
+    steps: std::sync::Mutex<Vec<(String, String, cluster::Step)>>,
+    kinds: std::sync::Mutex<Vec<&'static str>>,
+}
+
+impl cluster::Observer for Steps {
+    fn started(&self, action: &cluster::plan::PlannedAction) {
+        self.kinds.lock().unwrap().push(action.action.kind());
+    }
+    fn replacing(&self, old: &str, new: &str, step: &cluster::Step) {
+        self.steps
+            .lock()
+            .unwrap()
+            .push((old.into(), new.into(), step.clone()));
+    }
+}
+
+#[tokio::test]
+async fn replacement_runs_as_plan_actions_with_each_node_s_steps_in_order_and_a_bounded_window() {
+    let m = memory();
+    let c = cluster(spec("eng", 1, 6, 1), m.clone());
+    c.apply().await.unwrap();
+    let seen = Arc::new(Steps::default());
+    let opts = ReplaceOptions {
+        max_surge: 2,
+        ..quick()
+    };
+    let r = c
+        .clone()
+        .with_observer(seen.clone())
+        .replace(&Selector::All, &opts)
+        .await
+        .unwrap();
+    assert_eq!(r.replaced.len(), 8, "{r}");
+    // The executor ran the moves: the same actions as apply plus the waits and hooks.
+    let kinds = seen.kinds.lock().unwrap().clone();
+    for k in [
+        "create_instances",
+        "await_ready",
+        "on_ready",
+        "add_load_balancer_member",
+        "await_member_healthy",
+        "remove_load_balancer_member",
+        "drain",
+        "detach_volume",
+        "attach_volume",
+        "associate_floating_ip",
+        "check_quorum",
+        "delete_instance",
+        "tag_instance",
+    ] {
+        assert!(kinds.contains(&k), "no {k} action ran: {kinds:?}");
+    }
+    let steps = seen.steps.lock().unwrap().clone();
+    use cluster::Step as S;
+    // Every node went through its steps in order (Moved only where something moved).
+    for old in r.replaced.iter().map(|x| x.old.clone()) {
+        let mine: Vec<&S> = steps
+            .iter()
+            .filter(|(o, _, _)| *o == old)
+            .map(|(_, _, s)| s)
+            .collect();
+        let order = |s: &S| match s {
+            S::Creating => 0,
+            S::Ready => 1,
+            S::InLoadBalancer => 2,
+            S::Draining => 3,
+            S::Moved => 4,
+            S::Done => 5,
+            S::Failed(_) => 9,
+        };
+        let ranks: Vec<u8> = mine.iter().map(|s| order(s)).collect();
+        assert!(ranks.windows(2).all(|w| w[0] < w[1]), "{old}: {mine:?}");
+        assert_eq!(ranks.first(), Some(&0), "{old}: {mine:?}");
+        assert_eq!(ranks.last(), Some(&5), "{old}: {mine:?}");
+    }
+    // Masters and storage nodes one at a time, nodes at most two at a time: count the
+    // replacements between their first and last step.
+    let mut open = BTreeSet::new();
+    let mut widest = 0;
+    let mut roles_open = BTreeSet::new();
+    for (old, _, s) in &steps {
+        let role = if old.contains("-node-") {
+            "node"
+        } else {
+            "other"
+        };
+        match s {
+            S::Creating => {
+                open.insert(old.clone());
+                roles_open.insert((role, old.clone()));
+            }
+            S::Done => {
+                open.remove(old);
+                roles_open.remove(&(role, old.clone()));
+            }
+            _ => {}
+        }
+        widest = widest.max(open.len());
+        let others = roles_open.iter().filter(|(r, _)| *r == "other").count();
+        assert!(
+            others <= 1,
+            "two masters or storage nodes at once: {roles_open:?}"
+        );
+        assert!(
+            others == 0 || roles_open.len() == 1,
+            "nodes started before masters and storage were done: {roles_open:?}"
+        );
+    }
+    assert_eq!(widest, 2, "max_surge 2 should replace two nodes at once");
+}
+
+/// Refuses to drain one node.
+struct NoDrain;
+
+#[async_trait]
+impl Hooks for NoDrain {
+    async fn drain(&self, node: &Instance) -> Result<(), cluster::HookError> {
+        if node.name == "nod-storage-0" {
+            Err(cluster::HookError(
+                "the platform still has data there".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_drain_puts_the_old_node_back_into_its_pools() {
+    let m = memory();
+    let c = cluster(spec("nod", 1, 3, 1), m.clone());
+    c.apply().await.unwrap();
+    let before = snapshot(m.as_ref()).await;
+    let err = c
+        .clone()
+        .with_hooks(Arc::new(NoDrain))
+        .replace(&Selector::Role(Role::Storage), &quick())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("drain hook: the platform still has data there"),
+        "{msg}"
+    );
+    assert!(msg.contains("nod-storage-0 keeps serving"), "{msg}");
+    // The old node left its pools before the drain: it is back in them, the successor is
+    // gone, the volume never moved.
+    let mut after = snapshot(m.as_ref()).await;
+    after
+        .instances
+        .get_mut("nod-storage-0")
+        .unwrap()
+        .1
+        .remove(cluster::slot::TAG_REPLACE);
+    assert_eq!(after.instances, before.instances);
+    assert_eq!(after.volumes, before.volumes);
+    assert_eq!(after.lbs, before.lbs);
+}
+
+/// Counts on_ready calls.
+#[derive(Default)]
+struct Ready(std::sync::Mutex<Vec<String>>);
+
+#[async_trait]
+impl Hooks for Ready {
+    async fn on_ready(&self, node: &Instance) -> Result<(), cluster::HookError> {
+        self.0.lock().unwrap().push(node.name.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn apply_with_hooks_plans_on_ready_for_each_node_it_creates() {
+    let m = memory();
+    let hooks = Arc::new(Ready::default());
+    let c = cluster(spec("hk", 1, 3, 0), m.clone()).with_hooks(hooks.clone());
+    let plan = c.plan().await.unwrap();
+    let told: Vec<&str> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match &a.action {
+            cluster::plan::Action::OnReady { instance } => Some(instance.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told.len(), 4, "{plan}");
+    c.run(plan).await.unwrap();
+    let mut called = hooks.0.lock().unwrap().clone();
+    called.sort();
+    assert_eq!(
+        called,
+        ["hk-master-0", "hk-node-0", "hk-node-1", "hk-node-2"]
+    );
+    // Nothing to create, nothing to tell.
+    assert!(c.plan().await.unwrap().is_empty());
+}

@@ -175,6 +175,50 @@ pub enum Action {
         /// Id.
         id: String,
     },
+    /// Wait until a node runs and passes the probe and the installer's health hook
+    /// (replacement and scaling; see [`crate::ReplaceOptions`]).
+    AwaitReady {
+        /// Node name.
+        instance: String,
+    },
+    /// Tell the installer's [`on_ready`](crate::Hooks::on_ready) hook a node is ready.
+    OnReady {
+        /// Node name.
+        instance: String,
+    },
+    /// Wait until a load balancer sees a node healthy on a listener.
+    AwaitMemberHealthy {
+        /// LB name.
+        lb: String,
+        /// Listener port.
+        port: u16,
+        /// Node name.
+        instance: String,
+    },
+    /// Drain a node on its way out: wait the drain period when it left a load balancer,
+    /// then call the installer's [`drain`](crate::Hooks::drain) hook.
+    Drain {
+        /// Node name.
+        instance: String,
+        /// Whether it served in a load balancer (connections need the drain period).
+        served: bool,
+    },
+    /// Refuse to go on unless the running masters other than this one keep quorum.
+    CheckQuorum {
+        /// The master about to go.
+        instance: String,
+        /// Running masters needed besides it.
+        quorum: usize,
+    },
+    /// Set and remove tags of a node (replacement bookkeeping).
+    TagInstance {
+        /// Node name.
+        instance: String,
+        /// Tags to set.
+        set: provider_core::Tags,
+        /// Tag keys to remove.
+        remove: Vec<String>,
+    },
 }
 
 impl Action {
@@ -213,6 +257,12 @@ impl Action {
             Action::RemoveLoadBalancerMember { .. } => "remove_load_balancer_member",
             Action::DeleteLoadBalancer { .. } => "delete_load_balancer",
             Action::DeleteInstance { .. } => "delete_instance",
+            Action::AwaitReady { .. } => "await_ready",
+            Action::OnReady { .. } => "on_ready",
+            Action::AwaitMemberHealthy { .. } => "await_member_healthy",
+            Action::Drain { .. } => "drain",
+            Action::CheckQuorum { .. } => "check_quorum",
+            Action::TagInstance { .. } => "tag_instance",
         }
     }
 }
@@ -281,6 +331,26 @@ impl fmt::Display for Action {
             ),
             Action::DeleteLoadBalancer { name, .. } => write!(f, "delete load balancer {name}"),
             Action::DeleteInstance { name, .. } => write!(f, "delete instance {name}"),
+            Action::AwaitReady { instance } => write!(f, "wait until {instance} is ready"),
+            Action::OnReady { instance } => write!(f, "tell the installer {instance} is ready"),
+            Action::AwaitMemberHealthy { lb, port, instance } => write!(
+                f,
+                "wait until load balancer {lb} port {port} sees {instance} healthy"
+            ),
+            Action::Drain { instance, .. } => write!(f, "drain {instance}"),
+            Action::CheckQuorum { instance, quorum } => write!(
+                f,
+                "check that {quorum} running master(s) besides {instance} keep quorum"
+            ),
+            Action::TagInstance {
+                instance,
+                set,
+                remove,
+            } => {
+                let mut parts: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                parts.extend(remove.iter().map(|k| format!("-{k}")));
+                write!(f, "tag {instance}: {}", parts.join(" "))
+            }
         }
     }
 }
@@ -318,6 +388,15 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// An empty plan for `cluster`, to start from `observed`.
+    pub(crate) fn from_observed(cluster: &str, observed: super::Observed) -> Self {
+        Self {
+            cluster: cluster.to_string(),
+            observed,
+            ..Self::default()
+        }
+    }
+
     /// A plan with nothing to do.
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()

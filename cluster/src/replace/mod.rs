@@ -3,12 +3,17 @@
 //! API's MachineDeployment).
 //!
 //! For each old node: create the replacement (`<slot>-r<generation>`), wait until it runs
-//! and passes the probe and the [`Hooks::health`] check, call [`Hooks::on_ready`], add it
+//! and passes the probe and the [`Hooks::health`](crate::Hooks::health) check, call [`Hooks::on_ready`](crate::Hooks::on_ready), add it
 //! to every load balancer the old node is in and wait until the LB sees it healthy; then
-//! take the old node out of the LBs, wait the drain period, call [`Hooks::drain`], move
+//! take the old node out of the LBs, wait the drain period, call [`Hooks::drain`](crate::Hooks::drain), move
 //! its data volumes (detach, attach to the new node, check the new node again) and its
 //! floating IPs, and only then delete it. Masters and storage nodes go one at a time, and
 //! a master is only deleted while the others keep quorum.
+//!
+//! Each node's steps are actions of one [`Plan`] (built in `moves`), run by the same
+//! executor as `apply`: masters one at a time, then storage nodes one at a time, then
+//! nodes in a window of `max_surge + max_unavailable`, each starting as soon as the one
+//! its window waits for is done.
 //!
 //! Crash safety: progress lives on the cloud. A run first tags every selected node
 //! `plinth.replace=pending`, then records the command on the cluster's base security
@@ -17,33 +22,29 @@
 //! the same command after a crash at any point resumes where the cloud stands: the same
 //! replacement name is found or created, nothing is duplicated, no volume is deleted.
 //!
-//! A replacement that never gets healthy is deleted again; the old node keeps serving
-//! (its LB membership, volumes and floating IP are put back if they had moved) and the
-//! error says why.
+//! A replacement that cannot be created or never gets healthy (or whose old node refuses
+//! to drain) is undone by a second plan: the old node keeps serving (its LB membership,
+//! volumes and floating IP are put back if they had moved), the successor is deleted,
+//! and the error says why. Any other failure (a provider call that failed hard) leaves
+//! the cloud as it is for a rerun to resume.
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
-use provider_core::{Instance, Provider, ProviderExt, ResourceKind, TagFilter, Tags};
+use provider_core::{Instance, ResourceKind, Tags};
 use serde::Serialize;
 
-use crate::execute::Observer;
-use crate::hooks::Hooks;
-use crate::plan::{Desired, Observed, TAG_CLUSTER, TAG_ORDINAL, TAG_ROLE, TAG_SPEC_HASH};
+use crate::execute::execute;
+use crate::plan::{Desired, Observed, Plan, TAG_ORDINAL, TAG_ROLE, TAG_SPEC_HASH};
 use crate::slot::{canonical, slot_of, TAG_REPLACE, TAG_REPLACES};
 use crate::spec::Role;
 use crate::{Cluster, Error, Result};
 
-mod node;
-mod ready;
+pub(crate) mod moves;
 
-use node::replace_one;
-pub use ready::run_probe;
-pub(crate) use ready::wait_ready;
+pub use crate::execute::run_probe;
+use moves::Move;
 
 /// Tag key on the base security group recording the replacement command in progress.
 pub const TAG_REPLACE_OP: &str = "plinth.replace-op";
@@ -254,59 +255,6 @@ impl fmt::Display for ReplaceReport {
     }
 }
 
-/// What every step needs.
-pub(crate) struct Ctx<'a> {
-    pub(crate) p: Arc<dyn Provider>,
-    pub(crate) cluster: &'a Cluster,
-    pub(crate) opts: &'a ReplaceOptions,
-    pub(crate) hooks: &'a dyn Hooks,
-    pub(crate) progress: &'a dyn Observer,
-}
-
-impl<'a> Ctx<'a> {
-    pub(crate) fn new(cluster: &'a Cluster, opts: &'a ReplaceOptions) -> Self {
-        Self {
-            p: cluster.retrying().clone(),
-            cluster,
-            opts,
-            hooks: cluster.hooks(),
-            progress: cluster.observer(),
-        }
-    }
-
-    fn name(&self) -> &str {
-        &self.cluster.spec().name
-    }
-
-    fn filter(&self) -> TagFilter {
-        TagFilter::new(TAG_CLUSTER, self.name())
-    }
-
-    pub(crate) async fn observe(&self) -> Result<Observed> {
-        Ok(Observed::fetch(self.p.as_ref(), self.name()).await?)
-    }
-
-    /// The desired state, with every role's count raised to cover the slots that exist
-    /// (a role scaled beyond the spec's count still has a template for each slot).
-    async fn desired(&self, observed: &Observed) -> Result<Desired> {
-        let zones = self.cluster.zones().await?;
-        let mut spec = self.cluster.spec().clone();
-        for i in &observed.instances {
-            let (Some(role), Some(ord)) = (role_of(i), ordinal_of(i)) else {
-                continue;
-            };
-            let rs = spec.role_mut(role);
-            rs.count = rs.count.max(ord + 1);
-        }
-        Ok(Desired::from_spec(
-            &spec,
-            &zones,
-            &self.cluster.provider().capabilities(),
-            &self.cluster.provider().families(),
-        ))
-    }
-}
-
 pub(crate) fn role_of(i: &Instance) -> Option<Role> {
     i.tags.get(TAG_ROLE).and_then(|r| Role::parse(r))
 }
@@ -315,40 +263,51 @@ pub(crate) fn ordinal_of(i: &Instance) -> Option<usize> {
     i.tags.get(TAG_ORDINAL).and_then(|o| o.parse().ok())
 }
 
-fn rolling(node: &str, message: impl Into<String>) -> Error {
-    Error::Rolling {
-        node: node.to_string(),
-        message: message.into(),
+/// The desired state, with every role's count raised to cover the slots that exist
+/// (a role scaled beyond the spec's count still has a template for each slot).
+async fn desired_covering(cluster: &Cluster, observed: &Observed) -> Result<Desired> {
+    let zones = cluster.zones().await?;
+    let mut spec = cluster.spec().clone();
+    for i in &observed.instances {
+        let (Some(role), Some(ord)) = (role_of(i), ordinal_of(i)) else {
+            continue;
+        };
+        let rs = spec.role_mut(role);
+        rs.count = rs.count.max(ord + 1);
     }
+    Ok(Desired::from_spec(
+        &spec,
+        &zones,
+        &cluster.provider().capabilities(),
+        &provider_core::ProviderExt::families(cluster.provider().as_ref()),
+    ))
 }
 
 /// Replaces the nodes `selector` picks, for [`Cluster::replace`] (which holds the
 /// lease). Rerunning after a crash, a stop (see [`crate::ExecuteOptions::stop`]: the
-/// replacements in flight finish, no new one starts) or a fixed failure resumes the
-/// recorded command first.
+/// actions in flight finish, no new one starts) or a fixed failure resumes the recorded
+/// command first.
 pub(crate) async fn run(
     cluster: &Cluster,
     selector: &Selector,
     opts: &ReplaceOptions,
 ) -> Result<ReplaceReport> {
     let start = Instant::now();
-    let ctx = Ctx::new(cluster, opts);
+    let p = cluster.retrying();
+    let name = &cluster.spec().name;
     let mut report = ReplaceReport::default();
     let key = selector.key();
 
-    let observed = ctx.observe().await?;
-    finalize_orphans(&ctx, &observed).await?;
-    let base_name = format!("{}-base", ctx.name());
+    let observed = cluster.observe().await?;
+    finalize_orphans(cluster, &observed).await?;
+    let base_name = crate::lease::base_group_name(name);
     let base = observed
         .groups
         .iter()
         .find(|g| g.name == base_name)
         .ok_or_else(|| Error::Plan {
             key: "ClusterName".into(),
-            message: format!(
-                "{} has no security group {base_name}: run apply first",
-                ctx.name()
-            ),
+            message: format!("{name} has no security group {base_name}: run apply first"),
         })?
         .clone();
 
@@ -368,8 +327,8 @@ pub(crate) async fn run(
         Some(op) if op.starts_with(DONE) => {}
         Some(op) => {
             report.resumed = true;
-            run_marked(&ctx, &mut report).await?;
-            finish_op(&ctx, &base.id, &op).await?;
+            run_marked(cluster, opts, &mut report).await?;
+            finish_op(cluster, &base.id, &op).await?;
             if op == key {
                 report.elapsed = start.elapsed();
                 return Ok(report);
@@ -378,8 +337,8 @@ pub(crate) async fn run(
         None => {}
     }
 
-    let observed = ctx.observe().await?;
-    let desired = ctx.desired(&observed).await?;
+    let observed = cluster.observe().await?;
+    let desired = desired_covering(cluster, &observed).await?;
     let targets = select(selector, &observed, &desired)?;
     if targets.is_empty() {
         report.elapsed = start.elapsed();
@@ -390,26 +349,24 @@ pub(crate) async fn run(
     let mark: Tags = [(TAG_REPLACE.to_string(), PENDING.to_string())].into();
     for t in &targets {
         if t.tags.get(TAG_REPLACE).map(String::as_str) != Some(PENDING) {
-            ctx.p
-                .update_tags(ResourceKind::Instance, &t.id, &mark, &[])
+            p.update_tags(ResourceKind::Instance, &t.id, &mark, &[])
                 .await?;
         }
     }
-    let op: Tags = [(TAG_REPLACE_OP.to_string(), key)].into();
-    ctx.p
-        .update_tags(ResourceKind::SecurityGroup, &base.id, &op, &[])
+    let op: Tags = [(TAG_REPLACE_OP.to_string(), key.clone())].into();
+    p.update_tags(ResourceKind::SecurityGroup, &base.id, &op, &[])
         .await?;
-    let key = selector.key();
-    run_marked(&ctx, &mut report).await?;
-    finish_op(&ctx, &base.id, &key).await?;
+    run_marked(cluster, opts, &mut report).await?;
+    finish_op(cluster, &base.id, &key).await?;
     report.elapsed = start.elapsed();
     Ok(report)
 }
 
 /// Records that the command `key` finished (one tag write, so it is atomic).
-async fn finish_op(ctx: &Ctx<'_>, base_id: &str, key: &str) -> Result<()> {
+async fn finish_op(cluster: &Cluster, base_id: &str, key: &str) -> Result<()> {
     let done: Tags = [(TAG_REPLACE_OP.to_string(), format!("{DONE}{key}"))].into();
-    ctx.p
+    cluster
+        .retrying()
         .update_tags(ResourceKind::SecurityGroup, base_id, &done, &[])
         .await?;
     Ok(())
@@ -417,12 +374,13 @@ async fn finish_op(ctx: &Ctx<'_>, base_id: &str, key: &str) -> Result<()> {
 
 /// Replacements whose old node is gone lose their `replaces` tag (the last step of a
 /// replacement, which a crash may have cut off).
-async fn finalize_orphans(ctx: &Ctx<'_>, observed: &Observed) -> Result<()> {
+async fn finalize_orphans(cluster: &Cluster, observed: &Observed) -> Result<()> {
     let names: BTreeSet<&str> = observed.instances.iter().map(|i| i.name.as_str()).collect();
     for i in &observed.instances {
         if let Some(old) = i.tags.get(TAG_REPLACES) {
             if !names.contains(old.as_str()) {
-                ctx.p
+                cluster
+                    .retrying()
                     .update_tags(
                         ResourceKind::Instance,
                         &i.id,
@@ -483,37 +441,130 @@ fn select(selector: &Selector, observed: &Observed, desired: &Desired) -> Result
     Ok(picked.into_iter().cloned().collect())
 }
 
-/// Replaces every node marked pending: masters, then storage nodes, then nodes.
-async fn run_marked(ctx: &Ctx<'_>, report: &mut ReplaceReport) -> Result<()> {
+/// Replaces every node marked pending, as one plan: masters one at a time, then storage
+/// nodes one at a time, then nodes in windows of `max_surge + max_unavailable`.
+async fn run_marked(
+    cluster: &Cluster,
+    opts: &ReplaceOptions,
+    report: &mut ReplaceReport,
+) -> Result<()> {
+    let observed = cluster.observe().await?;
+    let desired = desired_covering(cluster, &observed).await?;
+    let quorum = cluster.spec().masters.count / 2 + 1;
+    let mut plan = Plan::from_observed(&cluster.spec().name, observed);
+    let mut moves = Vec::new();
+    let mut previous_role: Vec<usize> = Vec::new();
     for role in [Role::Master, Role::Storage, Role::Node] {
-        let observed = ctx.observe().await?;
-        let desired = ctx.desired(&observed).await?;
-        let mut marked: Vec<&Instance> = observed
+        let mut marked: Vec<Instance> = plan
+            .observed
             .instances
             .iter()
             .filter(|i| {
                 role_of(i) == Some(role)
                     && i.tags.get(TAG_REPLACE).map(String::as_str) == Some(PENDING)
             })
+            .cloned()
             .collect();
         marked.sort_by(|a, b| a.name.cmp(&b.name));
         let width = match role {
-            Role::Node => (ctx.opts.max_surge + ctx.opts.max_unavailable).max(1),
+            Role::Node => (opts.max_surge + opts.max_unavailable).max(1),
             Role::Master | Role::Storage => 1,
         };
-        for (k, chunk) in marked.chunks(width).enumerate() {
-            if ctx.cluster.options().stop.load(Ordering::SeqCst) {
-                return Err(Error::Stopped(format!(
-                    "{} node(s) replaced in this run, {} of role {role} not started",
-                    report.replaced.len(),
-                    marked.len() - k * width
-                )));
+        let mut ends: Vec<usize> = Vec::new();
+        for (k, old) in marked.iter().enumerate() {
+            let mut after = previous_role.clone();
+            if k >= width {
+                after.extend(ends.get(k - width).copied());
             }
-            let results = join_all(chunk.iter().map(|old| replace_one(ctx, &desired, old))).await;
-            for r in results {
-                report.replaced.push(r?);
-            }
+            let observed = plan.observed.clone();
+            let m = moves::replacement(
+                &mut plan,
+                &desired,
+                &cluster.spec().network,
+                &observed,
+                old,
+                (role == Role::Master).then_some(quorum),
+                &after,
+            )?;
+            ends.extend(m.last());
+            moves.push(m);
+        }
+        if !ends.is_empty() {
+            previous_role = ends;
         }
     }
-    Ok(())
+    let (done, failed) = run_moves(cluster, opts, &plan, &moves).await;
+    report.replaced.extend(done);
+    let Some((outcome, failures)) = failed else {
+        return Ok(());
+    };
+    // Undo the replacements that failed their checks; anything else is resumed by a rerun.
+    let failing: Vec<(&Move, String)> = moves
+        .iter()
+        .filter_map(|m| {
+            failures
+                .iter()
+                .find(|f| m.rolls_back_on(f.id))
+                .map(|f| (m, f.error.clone()))
+        })
+        .collect();
+    let Some((first, why)) = failing.first() else {
+        return Err(outcome);
+    };
+    let observed = cluster.observe().await?;
+    let mut undo = Plan::from_observed(&cluster.spec().name, observed);
+    for (m, _) in &failing {
+        if let Some(old) = undo.observed.instances.iter().find(|i| i.name == m.old) {
+            let (old, observed) = (old.clone(), undo.observed.clone());
+            moves::rollback(&mut undo, &desired, &observed, &old, &m.new);
+        }
+    }
+    let (_, undo_failed) = run_moves(cluster, opts, &undo, &[]).await;
+    let mut message = format!(
+        "replacement {} failed: {why}; {} keeps serving (the replacement was removed)",
+        first.new, first.old
+    );
+    if let Some((_, failures)) = undo_failed {
+        let errors: Vec<String> = failures.into_iter().map(|f| f.error).collect();
+        message.push_str(&format!(
+            "; cleanup failed: {} (rerun to retry)",
+            errors.join("; ")
+        ));
+    }
+    Err(Error::Rolling {
+        node: first.old.clone(),
+        message,
+    })
+}
+
+/// Runs a plan of moves with the cluster's engine. Returns the moves completed and, when
+/// the run did not complete, the error to report with the failed actions.
+pub(crate) async fn run_moves(
+    cluster: &Cluster,
+    opts: &ReplaceOptions,
+    plan: &Plan,
+    moves: &[Move],
+) -> (
+    Vec<Replaced>,
+    Option<(Error, Vec<crate::execute::FailedAction>)>,
+) {
+    let tracker = moves::Tracker::new(cluster.observer(), moves);
+    let engine = cluster.engine(opts, &tracker);
+    let report = execute(&engine, plan).await;
+    let done: BTreeSet<usize> = report.done.iter().map(|a| a.id).collect();
+    let finished = tracker.finished(&done);
+    if report.is_complete() {
+        return (finished, None);
+    }
+    let failures = report.failed.clone();
+    let error = if report.stopped && failures.is_empty() {
+        Error::Stopped(format!(
+            "{} node(s) done in this run, {} action(s) not started",
+            finished.len(),
+            report.not_started.len()
+        ))
+    } else {
+        Error::Incomplete(Box::new(report))
+    };
+    (finished, Some((error, failures)))
 }

@@ -1,7 +1,7 @@
 //! `plinth replace` and `plinth scale`: the CLI over [`cluster::Cluster::replace`] and
 //! [`cluster::Cluster::scale`]. Progress goes to stderr one line per node step; the summary (or
-//! one JSON document with `--output json`) to stdout. The first Ctrl-C lets the node
-//! steps in flight finish and starts no new one; a second aborts; a rerun finishes.
+//! one JSON document with `--output json`) to stdout. The first Ctrl-C lets the
+//! actions in flight finish and starts no new one; a second aborts; a rerun finishes.
 
 use std::time::Duration;
 

@@ -1,54 +1,85 @@
-//! Readiness: a node runs, passes the probe and the installer's health hook.
+//! The waits of replacement and scaling: a node runs and passes the probe and the
+//! installer's health hook; a load balancer sees a member healthy. Both give up after
+//! [`ReplaceOptions::ready_timeout`](crate::ReplaceOptions::ready_timeout) and say why.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use provider_core::{Instance, InstanceState, ProviderExt};
+use provider_core::{Instance, InstanceState, MemberHealth, ProviderExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Ctx, Probe};
+use super::Engine;
 use crate::hooks::Health;
+use crate::replace::Probe;
 
-/// Waits until `node` runs, passes the probe and the health hook; `Err` says why not.
-pub(crate) async fn wait_ready(
-    ctx: &Ctx<'_>,
-    node: &Instance,
-) -> std::result::Result<Instance, String> {
-    let deadline = Instant::now() + ctx.opts.ready_timeout;
+/// Waits until node `id` runs, passes the probe and the health hook; `Err` says why not.
+pub(super) async fn wait_ready(engine: &Engine<'_>, id: &str) -> std::result::Result<(), String> {
+    let opts = engine.rolling;
+    let deadline = Instant::now() + opts.ready_timeout;
     loop {
-        let last = match ctx.p.get_instance(&node.id).await {
-            Ok(i) if i.state == InstanceState::Running => match check(ctx, &i).await {
-                Ok(()) => return Ok(i),
-                Err(why) => why,
+        let (name, last) = match engine.provider.get_instance(id).await {
+            Ok(i) if i.state == InstanceState::Running => match check(engine, &i).await {
+                Ok(()) => return Ok(()),
+                Err(why) => (i.name, why),
             },
             Ok(i) if i.state == InstanceState::Failed => {
                 return Err(format!("{} failed (state {:?})", i.name, i.state));
             }
-            Ok(i) => format!("state {:?}", i.state),
+            Ok(i) => (i.name, format!("state {:?}", i.state)),
             // Retryable errors were retried by the Retry layer already: this one is hard.
             Err(e) => return Err(e.to_string()),
         };
         if Instant::now() >= deadline {
             return Err(format!(
-                "{} not healthy after {}s: {last}",
-                node.name,
-                ctx.opts.ready_timeout.as_secs()
+                "{name} not healthy after {}s: {last}",
+                opts.ready_timeout.as_secs()
             ));
         }
-        tokio::time::sleep(ctx.opts.poll_interval).await;
+        tokio::time::sleep(opts.poll_interval).await;
     }
 }
 
-async fn check(ctx: &Ctx<'_>, node: &Instance) -> std::result::Result<(), String> {
-    if let Some(probe) = &ctx.opts.probe {
+async fn check(engine: &Engine<'_>, node: &Instance) -> std::result::Result<(), String> {
+    let opts = engine.rolling;
+    if let Some(probe) = &opts.probe {
         let addr = node
             .private_ip
             .ok_or_else(|| "no private address yet".to_string())?;
-        run_probe(addr, probe, ctx.opts.probe_timeout).await?;
+        run_probe(addr, probe, opts.probe_timeout).await?;
     }
-    match ctx.hooks.health(node).await {
+    match engine.hooks.health(node).await {
         Health::Healthy => Ok(()),
         Health::Unhealthy(why) => Err(format!("health hook: {why}")),
+    }
+}
+
+/// Waits until load balancer `lb_id` (named `lb`) sees member `id` healthy on `port`.
+pub(super) async fn wait_member_healthy(
+    engine: &Engine<'_>,
+    lb: &str,
+    lb_id: &str,
+    port: u16,
+    id: &str,
+) -> std::result::Result<(), String> {
+    let opts = engine.rolling;
+    let deadline = Instant::now() + opts.ready_timeout;
+    loop {
+        let health = match engine.provider.get_load_balancer(lb_id).await {
+            Ok(found) => found
+                .listener(port)
+                .and_then(|l| l.pool.members.iter().find(|m| m.instance_id == id))
+                .map(|m| m.health),
+            Err(e) => return Err(e.to_string()),
+        };
+        if health == Some(MemberHealth::Healthy) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "load balancer {lb} never saw the new node healthy on port {port} (last: {health:?})"
+            ));
+        }
+        tokio::time::sleep(opts.poll_interval).await;
     }
 }
 

@@ -1,0 +1,642 @@
+//! The moves of replacement and scaling as plan actions, for the executor that runs
+//! `apply`'s plans. Each function appends one node's chain to a [`Plan`], derived from
+//! the cloud as observed, so a rerun after a crash plans only what is left: a successor
+//! that exists is not created again, a volume already on it is not moved again.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use provider_core::{Instance, MemberSpec, Tags};
+
+use super::{Replaced, Step};
+use crate::execute::Observer;
+use crate::plan::{Action, Desired, Observed, Plan, PlannedAction, TAG_ROLE};
+use crate::slot::{
+    generation_of, replacement_name, slot_of, TAG_GENERATION, TAG_REPLACES, TAG_SLOT,
+};
+use crate::spec::NetworkSpec;
+use crate::{Error, Result};
+
+/// One node's chain of actions in a plan: which actions are its, and which of them mark
+/// a [`Step`] for progress output.
+#[derive(Debug, Clone)]
+pub(crate) struct Move {
+    /// The node that goes (empty when scaling up).
+    pub(crate) old: String,
+    /// The node that comes (empty when scaling down).
+    pub(crate) new: String,
+    pub(crate) role: String,
+    pub(crate) availability_zone: String,
+    /// Its actions, in plan order; the last one ends the move.
+    pub(crate) actions: Vec<usize>,
+    /// Steps reported when an action starts.
+    on_start: Vec<(usize, Step)>,
+    /// Steps reported when an action succeeds.
+    on_end: Vec<(usize, Step)>,
+    /// Actions whose failure rolls the move back (the successor cannot be brought up,
+    /// or the old node refused to drain).
+    rollback_on: Vec<usize>,
+}
+
+impl Move {
+    fn new(old: &str, new: &str, role: &str, az: &str) -> Self {
+        Self {
+            old: old.to_string(),
+            new: new.to_string(),
+            role: role.to_string(),
+            availability_zone: az.to_string(),
+            actions: Vec::new(),
+            on_start: Vec::new(),
+            on_end: Vec::new(),
+            rollback_on: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, plan: &mut Plan, action: Action, deps: &[usize]) -> usize {
+        let id = plan.push(action, deps.iter().copied());
+        self.actions.push(id);
+        id
+    }
+
+    /// The action that ends the move (the next move of a window waits for it).
+    pub(crate) fn last(&self) -> Option<usize> {
+        self.actions.last().copied()
+    }
+
+    /// Whether the failure of action `id` rolls this move back.
+    pub(crate) fn rolls_back_on(&self, id: usize) -> bool {
+        self.rollback_on.contains(&id)
+    }
+}
+
+/// Appends the replacement of `old` by its successor in the same slot, role and AZ:
+/// create (unless it exists), ready, `on_ready`, into every pool `old` is in and healthy
+/// there, `old` out of the pools, drain, data volumes and floating IPs over, quorum check
+/// for masters, delete `old`, and the successor's `replaces` tag off. Starts after
+/// `after`.
+pub(crate) fn replacement(
+    plan: &mut Plan,
+    desired: &Desired,
+    network: &NetworkSpec,
+    observed: &Observed,
+    old: &Instance,
+    quorum: Option<usize>,
+    after: &[usize],
+) -> Result<Move> {
+    let slot = slot_of(old).to_string();
+    let new = replacement_name(old);
+    let role = old.tags.get(TAG_ROLE).cloned().unwrap_or_default();
+    let mut m = Move::new(&old.name, &new, &role, &old.availability_zone);
+    let existing = observed.instances.iter().find(|i| i.name == new);
+
+    let mut gate: Vec<usize> = after.to_vec();
+    if existing.is_none() {
+        let tmpl = desired
+            .instances
+            .iter()
+            .find(|d| d.name == slot)
+            .ok_or_else(|| Error::Rolling {
+                node: old.name.clone(),
+                message: format!("the spec has no slot {slot}"),
+            })?;
+        let mut successor = tmpl.clone();
+        successor.name = new.clone();
+        successor.availability_zone = old.availability_zone.clone();
+        if let Some(ix) = desired
+            .zones
+            .iter()
+            .position(|z| z == &old.availability_zone)
+        {
+            successor.subnet = network.subnet_for(ix);
+        }
+        successor.tags.insert(TAG_SLOT.into(), slot.clone());
+        successor
+            .tags
+            .insert(TAG_GENERATION.into(), (generation_of(old) + 1).to_string());
+        successor.tags.insert(TAG_REPLACES.into(), old.name.clone());
+        let create = m.push(
+            plan,
+            Action::CreateInstances {
+                instances: vec![successor],
+            },
+            &gate,
+        );
+        m.rollback_on.push(create);
+        gate = vec![create];
+    }
+    let ready = m.push(
+        plan,
+        Action::AwaitReady {
+            instance: new.clone(),
+        },
+        &gate,
+    );
+    let on_ready = m.push(
+        plan,
+        Action::OnReady {
+            instance: new.clone(),
+        },
+        &[ready],
+    );
+    m.rollback_on.extend([ready, on_ready]);
+    m.on_end.push((ready, Step::Ready));
+    let first = m.actions[0];
+    m.on_start.push((first, Step::Creating));
+
+    // The successor joins every pool the old node is in (or, on a rerun, already
+    // joined) and must be healthy there, one pool after the other, before the old one
+    // leaves any.
+    let new_id = existing.map(|i| i.id.as_str());
+    let mut gate = on_ready;
+    let mut removals = Vec::new();
+    let mut served = false;
+    for lb in &observed.load_balancers {
+        for l in &lb.listeners {
+            let old_member = l.pool.members.iter().find(|x| x.instance_id == old.id);
+            let new_member = l
+                .pool
+                .members
+                .iter()
+                .find(|x| Some(x.instance_id.as_str()) == new_id);
+            let Some(target_port) = old_member.or(new_member).map(|x| x.port) else {
+                continue;
+            };
+            if new_member.is_none() {
+                gate = m.push(
+                    plan,
+                    Action::AddLoadBalancerMember {
+                        lb: lb.name.clone(),
+                        port: l.port,
+                        instance: new.clone(),
+                        target_port,
+                    },
+                    &[gate],
+                );
+            }
+            gate = m.push(
+                plan,
+                Action::AwaitMemberHealthy {
+                    lb: lb.name.clone(),
+                    port: l.port,
+                    instance: new.clone(),
+                },
+                &[gate],
+            );
+            m.rollback_on.push(gate);
+            if old_member.is_some() {
+                served = true;
+                removals.push(RemoveMember {
+                    lb: lb.name.clone(),
+                    lb_id: lb.id.clone(),
+                    port: l.port,
+                    member: MemberSpec::new(old.id.clone(), target_port),
+                });
+            }
+        }
+    }
+    if gate != on_ready {
+        m.on_end.push((gate, Step::InLoadBalancer));
+    }
+    let removed: Vec<usize> = removals
+        .into_iter()
+        .map(|r| m.push(plan, r.action(), &[gate]))
+        .collect();
+    let drain_after = if removed.is_empty() {
+        vec![gate]
+    } else {
+        removed
+    };
+    let drain = m.push(
+        plan,
+        Action::Drain {
+            instance: old.name.clone(),
+            served,
+        },
+        &drain_after,
+    );
+    m.rollback_on.push(drain);
+    m.on_start.push((drain, Step::Draining));
+
+    // Data volumes: on the old node, or left detached by a crash mid-move.
+    let slot_volumes: BTreeSet<&str> = desired
+        .volumes
+        .iter()
+        .filter(|v| v.instance == slot)
+        .map(|v| v.name.as_str())
+        .collect();
+    let mut attached = Vec::new();
+    for v in &observed.volumes {
+        let on_old = v
+            .attachment
+            .as_ref()
+            .is_some_and(|a| a.instance_id == old.id);
+        let stranded = slot_volumes.contains(v.name.as_str()) && v.attachment.is_none();
+        if !(on_old || stranded) {
+            continue;
+        }
+        let mut deps = vec![drain];
+        if on_old {
+            deps = vec![m.push(
+                plan,
+                Action::DetachVolume {
+                    name: v.name.clone(),
+                    id: v.id.clone(),
+                },
+                &deps,
+            )];
+        }
+        attached.push(m.push(
+            plan,
+            Action::AttachVolume {
+                volume: v.name.clone(),
+                instance: new.clone(),
+            },
+            &deps,
+        ));
+    }
+    let mut gate = vec![drain];
+    if !attached.is_empty() {
+        // The new node is checked again with its data.
+        let recheck = m.push(
+            plan,
+            Action::AwaitReady {
+                instance: new.clone(),
+            },
+            &attached,
+        );
+        m.rollback_on.push(recheck);
+        gate = vec![recheck];
+    }
+    let slot_fips: BTreeSet<&str> = desired
+        .floating_ips
+        .iter()
+        .filter(|f| f.instance == slot)
+        .map(|f| f.name.as_str())
+        .collect();
+    let mut tail = gate.clone();
+    for f in &observed.floating_ips {
+        let on_old = f.instance_id.as_deref() == Some(old.id.as_str());
+        let stranded = slot_fips.contains(f.name.as_str()) && f.instance_id.is_none();
+        if on_old || stranded {
+            tail.push(m.push(
+                plan,
+                Action::AssociateFloatingIp {
+                    floating_ip: f.name.clone(),
+                    instance: new.clone(),
+                },
+                &gate,
+            ));
+        }
+    }
+    if let Some(last) = m.last().filter(|l| *l != drain) {
+        m.on_end.push((last, Step::Moved));
+    }
+    if let Some(quorum) = quorum {
+        tail = vec![m.push(
+            plan,
+            Action::CheckQuorum {
+                instance: old.name.clone(),
+                quorum,
+            },
+            &tail,
+        )];
+    }
+    let delete = m.push(
+        plan,
+        Action::DeleteInstance {
+            name: old.name.clone(),
+            id: old.id.clone(),
+        },
+        &tail,
+    );
+    let untag = m.push(
+        plan,
+        Action::TagInstance {
+            instance: new.clone(),
+            set: Tags::new(),
+            remove: vec![TAG_REPLACES.to_string()],
+        },
+        &[delete],
+    );
+    m.on_end.push((untag, Step::Done));
+    Ok(m)
+}
+
+/// Appends what undoes a failed replacement of `old` by `new`, from the cloud as now
+/// observed: `old` back into every pool the successor is in, the successor out, data
+/// volumes and floating IPs of the slot back on `old`, and the successor deleted.
+pub(crate) fn rollback(
+    plan: &mut Plan,
+    desired: &Desired,
+    observed: &Observed,
+    old: &Instance,
+    new: &str,
+) {
+    let Some(successor) = observed.instances.iter().find(|i| i.name == new) else {
+        return;
+    };
+    let slot = slot_of(old);
+    let mut m = Move::new(&old.name, new, "", &old.availability_zone);
+    let mut before_delete = Vec::new();
+    for lb in &observed.load_balancers {
+        for l in &lb.listeners {
+            let Some(member) = l
+                .pool
+                .members
+                .iter()
+                .find(|x| x.instance_id == successor.id)
+            else {
+                continue;
+            };
+            let mut deps = Vec::new();
+            if !l.pool.members.iter().any(|x| x.instance_id == old.id) {
+                deps.push(m.push(
+                    plan,
+                    Action::AddLoadBalancerMember {
+                        lb: lb.name.clone(),
+                        port: l.port,
+                        instance: old.name.clone(),
+                        target_port: member.port,
+                    },
+                    &[],
+                ));
+            }
+            let out = RemoveMember {
+                lb: lb.name.clone(),
+                lb_id: lb.id.clone(),
+                port: l.port,
+                member: MemberSpec::new(successor.id.clone(), member.port),
+            };
+            before_delete.push(m.push(plan, out.action(), &deps));
+        }
+    }
+    let slot_volumes: BTreeSet<&str> = desired
+        .volumes
+        .iter()
+        .filter(|v| v.instance == slot)
+        .map(|v| v.name.as_str())
+        .collect();
+    for v in &observed.volumes {
+        let on_new = v
+            .attachment
+            .as_ref()
+            .is_some_and(|a| a.instance_id == successor.id);
+        let stranded = slot_volumes.contains(v.name.as_str()) && v.attachment.is_none();
+        let mut deps = Vec::new();
+        if on_new {
+            deps.push(m.push(
+                plan,
+                Action::DetachVolume {
+                    name: v.name.clone(),
+                    id: v.id.clone(),
+                },
+                &[],
+            ));
+        } else if !stranded {
+            continue;
+        }
+        before_delete.push(m.push(
+            plan,
+            Action::AttachVolume {
+                volume: v.name.clone(),
+                instance: old.name.clone(),
+            },
+            &deps,
+        ));
+    }
+    let slot_fips: BTreeSet<&str> = desired
+        .floating_ips
+        .iter()
+        .filter(|f| f.instance == slot)
+        .map(|f| f.name.as_str())
+        .collect();
+    for f in &observed.floating_ips {
+        let on_new = f.instance_id.as_deref() == Some(successor.id.as_str());
+        let stranded = slot_fips.contains(f.name.as_str()) && f.instance_id.is_none();
+        if on_new || stranded {
+            before_delete.push(m.push(
+                plan,
+                Action::AssociateFloatingIp {
+                    floating_ip: f.name.clone(),
+                    instance: old.name.clone(),
+                },
+                &[],
+            ));
+        }
+    }
+    m.push(
+        plan,
+        Action::DeleteInstance {
+            name: successor.name.clone(),
+            id: successor.id.clone(),
+        },
+        &before_delete,
+    );
+}
+
+/// Appends the removal of `node` (scaling down), in Cluster API's order: out of the
+/// pools, drain, data volumes detached (kept: only `destroy` deletes them), floating IPs
+/// released, delete. Starts after `after`.
+pub(crate) fn removal(
+    plan: &mut Plan,
+    observed: &Observed,
+    node: &Instance,
+    after: &[usize],
+) -> Move {
+    let role = node.tags.get(TAG_ROLE).cloned().unwrap_or_default();
+    let mut m = Move::new(&node.name, "", &role, &node.availability_zone);
+    let mut removed = Vec::new();
+    for lb in &observed.load_balancers {
+        for l in &lb.listeners {
+            for x in l.pool.members.iter().filter(|x| x.instance_id == node.id) {
+                let out = RemoveMember {
+                    lb: lb.name.clone(),
+                    lb_id: lb.id.clone(),
+                    port: l.port,
+                    member: MemberSpec::new(node.id.clone(), x.port),
+                };
+                removed.push(m.push(plan, out.action(), after));
+            }
+        }
+    }
+    let drain = m.push(
+        plan,
+        Action::Drain {
+            instance: node.name.clone(),
+            served: !removed.is_empty(),
+        },
+        if removed.is_empty() { after } else { &removed },
+    );
+    let first = m.actions[0];
+    m.on_start.push((first, Step::Draining));
+    let mut tail = vec![drain];
+    for v in &observed.volumes {
+        if v.attachment
+            .as_ref()
+            .is_some_and(|a| a.instance_id == node.id)
+        {
+            let detach = Action::DetachVolume {
+                name: v.name.clone(),
+                id: v.id.clone(),
+            };
+            tail.push(m.push(plan, detach, &[drain]));
+        }
+    }
+    for f in &observed.floating_ips {
+        if f.instance_id.as_deref() == Some(node.id.as_str()) {
+            let release = Action::ReleaseFloatingIp {
+                name: f.name.clone(),
+                id: f.id.clone(),
+            };
+            tail.push(m.push(plan, release, &[drain]));
+        }
+    }
+    let delete = m.push(
+        plan,
+        Action::DeleteInstance {
+            name: node.name.clone(),
+            id: node.id.clone(),
+        },
+        &tail,
+    );
+    m.on_end.push((delete, Step::Done));
+    m
+}
+
+/// Appends the readiness check and `on_ready` of `node`, created by action `create`
+/// (scaling up).
+pub(crate) fn arrival(plan: &mut Plan, node: &str, role: &str, az: &str, create: usize) -> Move {
+    let mut m = Move::new("", node, role, az);
+    m.actions.push(create);
+    m.on_start.push((create, Step::Creating));
+    let ready = m.push(
+        plan,
+        Action::AwaitReady {
+            instance: node.to_string(),
+        },
+        &[create],
+    );
+    let told = m.push(
+        plan,
+        Action::OnReady {
+            instance: node.to_string(),
+        },
+        &[ready],
+    );
+    m.on_end.push((told, Step::Done));
+    m
+}
+
+/// A pool membership to end.
+struct RemoveMember {
+    lb: String,
+    lb_id: String,
+    port: u16,
+    member: MemberSpec,
+}
+
+impl RemoveMember {
+    fn action(self) -> Action {
+        Action::RemoveLoadBalancerMember {
+            lb: self.lb,
+            lb_id: self.lb_id,
+            port: self.port,
+            member: self.member,
+        }
+    }
+}
+
+/// Follows a run's moves: tells the cluster's observer each node's steps (besides every
+/// action) and times each move.
+pub(crate) struct Tracker<'a> {
+    inner: &'a dyn Observer,
+    moves: &'a [Move],
+    by_action: HashMap<usize, Vec<usize>>,
+    times: Mutex<HashMap<usize, (Instant, Option<Duration>)>>,
+}
+
+impl<'a> Tracker<'a> {
+    pub(crate) fn new(inner: &'a dyn Observer, moves: &'a [Move]) -> Self {
+        let mut by_action: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (k, m) in moves.iter().enumerate() {
+            for a in &m.actions {
+                by_action.entry(*a).or_default().push(k);
+            }
+        }
+        Self {
+            inner,
+            moves,
+            by_action,
+            times: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn each(&self, action: usize, mut f: impl FnMut(usize, &Move)) {
+        for k in self.by_action.get(&action).into_iter().flatten() {
+            f(*k, &self.moves[*k]);
+        }
+    }
+
+    /// The moves whose every action is in `done`, with the time each took.
+    pub(crate) fn finished(&self, done: &BTreeSet<usize>) -> Vec<Replaced> {
+        let times = self.times.lock().unwrap_or_else(|p| p.into_inner());
+        self.moves
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.actions.iter().all(|a| done.contains(a)))
+            .map(|(k, m)| Replaced {
+                old: m.old.clone(),
+                new: m.new.clone(),
+                role: m.role.clone(),
+                availability_zone: m.availability_zone.clone(),
+                took: times.get(&k).and_then(|t| t.1).unwrap_or_default(),
+            })
+            .collect()
+    }
+}
+
+impl Observer for Tracker<'_> {
+    fn started(&self, action: &PlannedAction) {
+        self.inner.started(action);
+        self.each(action.id, |k, m| {
+            self.times
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(k)
+                .or_insert((Instant::now(), None));
+            for (_, step) in m.on_start.iter().filter(|(a, _)| *a == action.id) {
+                self.inner.replacing(&m.old, &m.new, step);
+            }
+        });
+    }
+
+    fn finished(&self, action: &PlannedAction, error: Option<&Error>) {
+        self.inner.finished(action, error);
+        self.each(action.id, |k, m| match error {
+            Some(e) => {
+                let step = Step::Failed(e.to_string());
+                self.inner.replacing(&m.old, &m.new, &step);
+            }
+            None => {
+                for (_, step) in m.on_end.iter().filter(|(a, _)| *a == action.id) {
+                    self.inner.replacing(&m.old, &m.new, step);
+                }
+                if m.last() == Some(action.id) {
+                    if let Some(t) = self
+                        .times
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_mut(&k)
+                    {
+                        t.1 = Some(t.0.elapsed());
+                    }
+                }
+            }
+        });
+    }
+
+    fn replacing(&self, old: &str, new: &str, step: &Step) {
+        self.inner.replacing(old, new, step);
+    }
+}
