@@ -1,6 +1,8 @@
 //! Shared helpers of the cluster tests: specs for the memory provider.
 #![allow(dead_code)]
 
+pub mod rolling;
+
 use std::sync::Arc;
 
 use cluster::execute::ExecuteOptions;
