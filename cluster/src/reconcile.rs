@@ -216,13 +216,9 @@ impl Cluster {
         plan.observed = observed;
         if self.hooks.is_some() {
             let created: Vec<(usize, String)> = plan
-                .actions
-                .iter()
-                .filter_map(|a| match &a.action {
-                    Action::CreateInstances { instances } => Some((a.id, instances)),
-                    _ => None,
-                })
-                .flat_map(|(id, list)| list.iter().map(move |i| (id, i.name.clone())))
+                .created_instances()
+                .into_iter()
+                .map(|(id, i)| (id, i.name.clone()))
                 .collect();
             for (create, instance) in created {
                 plan.push(Action::OnReady { instance }, [create]);

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use provider_core::Instance;
 use serde::Serialize;
 
-use crate::plan::{diff, Action, DesiredInstance, DiffOptions, Plan};
+use crate::plan::{diff, DesiredInstance, DiffOptions, Plan};
 use crate::replace::{moves, ordinal_of, role_of, run_moves, ReplaceOptions};
 use crate::slot::canonical;
 use crate::spec::Role;
@@ -157,14 +157,10 @@ pub(crate) async fn run(
         }
         // Each new node of the role is checked for readiness and handed to on_ready.
         let created: Vec<(usize, DesiredInstance)> = plan
-            .actions
-            .iter()
-            .filter_map(|a| match &a.action {
-                Action::CreateInstances { instances } => Some((a.id, instances)),
-                _ => None,
-            })
-            .flat_map(|(id, list)| list.iter().map(move |i| (id, i.clone())))
+            .created_instances()
+            .into_iter()
             .filter(|(_, i)| i.role == role)
+            .map(|(id, i)| (id, i.clone()))
             .collect();
         for (create, node) in created {
             moves.push(moves::arrival(

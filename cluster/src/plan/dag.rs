@@ -397,6 +397,18 @@ impl Plan {
         }
     }
 
+    /// The nodes the plan creates, each with the id of the action that creates it.
+    pub fn created_instances(&self) -> Vec<(usize, &DesiredInstance)> {
+        self.actions
+            .iter()
+            .filter_map(|a| match &a.action {
+                Action::CreateInstances { instances } => Some((a.id, instances)),
+                _ => None,
+            })
+            .flat_map(|(id, list)| list.iter().map(move |i| (id, i)))
+            .collect()
+    }
+
     /// A plan with nothing to do.
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()

@@ -219,42 +219,7 @@ pub(crate) fn replacement(
     m.on_start.push((drain, Step::Draining));
 
     // Data volumes: on the old node, or left detached by a crash mid-move.
-    let slot_volumes: BTreeSet<&str> = desired
-        .volumes
-        .iter()
-        .filter(|v| v.instance == slot)
-        .map(|v| v.name.as_str())
-        .collect();
-    let mut attached = Vec::new();
-    for v in &observed.volumes {
-        let on_old = v
-            .attachment
-            .as_ref()
-            .is_some_and(|a| a.instance_id == old.id);
-        let stranded = slot_volumes.contains(v.name.as_str()) && v.attachment.is_none();
-        if !(on_old || stranded) {
-            continue;
-        }
-        let mut deps = vec![drain];
-        if on_old {
-            deps = vec![m.push(
-                plan,
-                Action::DetachVolume {
-                    name: v.name.clone(),
-                    id: v.id.clone(),
-                },
-                &deps,
-            )];
-        }
-        attached.push(m.push(
-            plan,
-            Action::AttachVolume {
-                volume: v.name.clone(),
-                instance: new.clone(),
-            },
-            &deps,
-        ));
-    }
+    let attached = move_volumes(&mut m, plan, desired, observed, old, &new, &[drain]);
     let mut gate = vec![drain];
     if !attached.is_empty() {
         // The new node is checked again with its data.
@@ -268,27 +233,10 @@ pub(crate) fn replacement(
         m.rollback_on.push(recheck);
         gate = vec![recheck];
     }
-    let slot_fips: BTreeSet<&str> = desired
-        .floating_ips
-        .iter()
-        .filter(|f| f.instance == slot)
-        .map(|f| f.name.as_str())
-        .collect();
     let mut tail = gate.clone();
-    for f in &observed.floating_ips {
-        let on_old = f.instance_id.as_deref() == Some(old.id.as_str());
-        let stranded = slot_fips.contains(f.name.as_str()) && f.instance_id.is_none();
-        if on_old || stranded {
-            tail.push(m.push(
-                plan,
-                Action::AssociateFloatingIp {
-                    floating_ip: f.name.clone(),
-                    instance: new.clone(),
-                },
-                &gate,
-            ));
-        }
-    }
+    tail.extend(move_floating_ips(
+        &mut m, plan, desired, observed, old, &new, &gate,
+    ));
     if let Some(last) = m.last().filter(|l| *l != drain) {
         m.on_end.push((last, Step::Moved));
     }
@@ -336,7 +284,6 @@ pub(crate) fn rollback(
     let Some(successor) = observed.instances.iter().find(|i| i.name == new) else {
         return;
     };
-    let slot = slot_of(old);
     let mut m = Move::new(&old.name, new, "", &old.availability_zone);
     let mut before_delete = Vec::new();
     for lb in &observed.load_balancers {
@@ -371,60 +318,24 @@ pub(crate) fn rollback(
             before_delete.push(m.push(plan, out.action(), &deps));
         }
     }
-    let slot_volumes: BTreeSet<&str> = desired
-        .volumes
-        .iter()
-        .filter(|v| v.instance == slot)
-        .map(|v| v.name.as_str())
-        .collect();
-    for v in &observed.volumes {
-        let on_new = v
-            .attachment
-            .as_ref()
-            .is_some_and(|a| a.instance_id == successor.id);
-        let stranded = slot_volumes.contains(v.name.as_str()) && v.attachment.is_none();
-        let mut deps = Vec::new();
-        if on_new {
-            deps.push(m.push(
-                plan,
-                Action::DetachVolume {
-                    name: v.name.clone(),
-                    id: v.id.clone(),
-                },
-                &[],
-            ));
-        } else if !stranded {
-            continue;
-        }
-        before_delete.push(m.push(
-            plan,
-            Action::AttachVolume {
-                volume: v.name.clone(),
-                instance: old.name.clone(),
-            },
-            &deps,
-        ));
-    }
-    let slot_fips: BTreeSet<&str> = desired
-        .floating_ips
-        .iter()
-        .filter(|f| f.instance == slot)
-        .map(|f| f.name.as_str())
-        .collect();
-    for f in &observed.floating_ips {
-        let on_new = f.instance_id.as_deref() == Some(successor.id.as_str());
-        let stranded = slot_fips.contains(f.name.as_str()) && f.instance_id.is_none();
-        if on_new || stranded {
-            before_delete.push(m.push(
-                plan,
-                Action::AssociateFloatingIp {
-                    floating_ip: f.name.clone(),
-                    instance: old.name.clone(),
-                },
-                &[],
-            ));
-        }
-    }
+    before_delete.extend(move_volumes(
+        &mut m,
+        plan,
+        desired,
+        observed,
+        successor,
+        &old.name,
+        &[],
+    ));
+    before_delete.extend(move_floating_ips(
+        &mut m,
+        plan,
+        desired,
+        observed,
+        successor,
+        &old.name,
+        &[],
+    ));
     m.push(
         plan,
         Action::DeleteInstance {
@@ -433,6 +344,84 @@ pub(crate) fn rollback(
         },
         &before_delete,
     );
+}
+
+/// Appends the hand-over of the slot's data volumes from node `from` (or left detached
+/// by a crash mid-move) to node `to`, after `after`; returns the attach actions.
+fn move_volumes(
+    m: &mut Move,
+    plan: &mut Plan,
+    desired: &Desired,
+    observed: &Observed,
+    from: &Instance,
+    to: &str,
+    after: &[usize],
+) -> Vec<usize> {
+    let slot = slot_of(from);
+    let slot_volumes: BTreeSet<&str> = desired
+        .volumes
+        .iter()
+        .filter(|v| v.instance == slot)
+        .map(|v| v.name.as_str())
+        .collect();
+    let mut attached = Vec::new();
+    for v in &observed.volumes {
+        let on_from = v
+            .attachment
+            .as_ref()
+            .is_some_and(|a| a.instance_id == from.id);
+        let stranded = slot_volumes.contains(v.name.as_str()) && v.attachment.is_none();
+        if !(on_from || stranded) {
+            continue;
+        }
+        let mut deps = after.to_vec();
+        if on_from {
+            let detach = Action::DetachVolume {
+                name: v.name.clone(),
+                id: v.id.clone(),
+            };
+            deps = vec![m.push(plan, detach, &deps)];
+        }
+        let attach = Action::AttachVolume {
+            volume: v.name.clone(),
+            instance: to.to_string(),
+        };
+        attached.push(m.push(plan, attach, &deps));
+    }
+    attached
+}
+
+/// Appends the hand-over of the slot's floating IPs from node `from` (or left
+/// unassociated by a crash mid-move) to node `to`, after `after`.
+fn move_floating_ips(
+    m: &mut Move,
+    plan: &mut Plan,
+    desired: &Desired,
+    observed: &Observed,
+    from: &Instance,
+    to: &str,
+    after: &[usize],
+) -> Vec<usize> {
+    let slot = slot_of(from);
+    let slot_fips: BTreeSet<&str> = desired
+        .floating_ips
+        .iter()
+        .filter(|f| f.instance == slot)
+        .map(|f| f.name.as_str())
+        .collect();
+    let mut moved = Vec::new();
+    for f in &observed.floating_ips {
+        let on_from = f.instance_id.as_deref() == Some(from.id.as_str());
+        let stranded = slot_fips.contains(f.name.as_str()) && f.instance_id.is_none();
+        if on_from || stranded {
+            let associate = Action::AssociateFloatingIp {
+                floating_ip: f.name.clone(),
+                instance: to.to_string(),
+            };
+            moved.push(m.push(plan, associate, after));
+        }
+    }
+    moved
 }
 
 /// Appends the removal of `node` (scaling down), in Cluster API's order: out of the
