@@ -302,3 +302,63 @@ fn a_provider_without_lbs_blocks_apply_unless_the_lb_is_external() {
     let lbnet = "10.1.1.0/24".parse().unwrap();
     assert_eq!(node.rules, [RuleRef::Rule(IngressRule::tcp(8080, lbnet))]);
 }
+
+#[test]
+fn groups_that_are_only_recorded_are_refused_unless_the_spec_says_the_network_is_secured() {
+    let records_only = Capabilities::new(100)
+        .with_group_sources(true)
+        .with_security_groups_enforced(false);
+    let families = [
+        Family::Core,
+        Family::SecurityGroups,
+        Family::Instances,
+        Family::Volumes,
+    ];
+    let text = common::memory_spec_text("rec", 1, 3, 0) + "LoadBalancer = external\n";
+    let spec = cluster::ClusterSpec::parse("rec.properties", &text).unwrap();
+    let d = Desired::from_spec(&spec, &zones(3), &records_only, &families);
+    assert_eq!(d.blockers.len(), 1, "{:?}", d.blockers);
+    let why = &d.blockers[0];
+    assert!(why.contains("only records security groups"), "{why}");
+    assert!(
+        why.contains("set SecurityGroups = external in rec.properties"),
+        "{why}"
+    );
+    let plan = diff(&d, &Observed::default(), &DiffOptions::default());
+    assert!(plan
+        .to_string()
+        .contains("cannot apply: this provider only records"));
+
+    let text = text + "SecurityGroups = external\n";
+    let spec = cluster::ClusterSpec::parse("rec.properties", &text).unwrap();
+    let d = Desired::from_spec(&spec, &zones(3), &records_only, &families);
+    assert!(d.blockers.is_empty(), "{:?}", d.blockers);
+    assert!(d
+        .warnings
+        .iter()
+        .any(|w| w.starts_with("SecurityGroups = external")));
+    // The least-privilege groups are still planned (recorded on the VMs).
+    assert!(d.groups.iter().any(|g| g.name == "rec-node"));
+
+    // A provider that enforces its groups needs no word.
+    let spec = cluster::ClusterSpec::parse(
+        "enf.properties",
+        &(common::memory_spec_text("enf", 1, 3, 0) + "LoadBalancer = external\n"),
+    )
+    .unwrap();
+    let enforced = Capabilities::new(100).with_group_sources(true);
+    let d = Desired::from_spec(&spec, &zones(3), &enforced, &families);
+    assert!(d.blockers.is_empty() && !d.warnings.iter().any(|w| w.contains("SecurityGroups")));
+}
+
+#[test]
+fn a_bad_security_groups_mode_names_the_key_and_the_values() {
+    let text = common::memory_spec_text("bad", 1, 3, 0) + "SecurityGroups = nsx\n";
+    let err = cluster::ClusterSpec::parse("bad.properties", &text).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("SecurityGroups"), "{msg}");
+    assert!(
+        msg.contains("use provider (the default) or external"),
+        "{msg}"
+    );
+}

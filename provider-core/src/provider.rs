@@ -23,17 +23,29 @@ pub struct Capabilities {
     pub group_sources: bool,
     /// Largest page the provider's list calls fetch; lists longer than this span pages.
     pub page_size: usize,
+    /// Security groups filter traffic. `false` for a provider that only records them
+    /// (its groups and rules are kept and listed as specified, and every other group
+    /// capability describes those records): the network must be secured elsewhere.
+    pub security_groups_enforced: bool,
 }
 
 impl Capabilities {
     /// A provider whose lists fetch pages of `page_size` (at least 1), whose load
-    /// balancers speak no protocol yet and whose rules take CIDR sources only.
+    /// balancers speak no protocol yet, whose rules take CIDR sources only, and whose
+    /// security groups (if it has them) filter traffic.
     pub fn new(page_size: usize) -> Self {
         Self {
             lb_protocols: Vec::new(),
             group_sources: false,
             page_size,
+            security_groups_enforced: true,
         }
+    }
+
+    /// Sets whether security groups filter traffic (`false`: they are records only).
+    pub fn with_security_groups_enforced(mut self, enforced: bool) -> Self {
+        self.security_groups_enforced = enforced;
+        self
     }
 
     /// Sets the listener protocols the load balancers speak.

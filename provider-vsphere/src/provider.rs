@@ -261,7 +261,11 @@ impl Provider for VSphereProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(self.cfg.page_size).with_group_sources(true)
+        // Groups are records on the VMs (vSphere has no security groups; NSX or a
+        // distributed firewall would enforce them): kept exactly, enforced nowhere.
+        Capabilities::new(self.cfg.page_size)
+            .with_group_sources(true)
+            .with_security_groups_enforced(false)
     }
 
     async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {

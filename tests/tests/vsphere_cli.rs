@@ -3,8 +3,9 @@
 //! over the 3 compute clusters DC0_C0..C2, `LoadBalancer = external`) is loaded from a
 //! file and opened on provider-vsphere exactly as `plinth` maps its `VSphere.*`
 //! settings; then plan, apply, apply again (no-op), status and destroy, and the
-//! provider is asked for anything left with the cluster's tag. A second test checks
-//! that without `LoadBalancer = external` apply refuses before creating anything.
+//! provider is asked for anything left with the cluster's tag. Two more check that
+//! without `LoadBalancer = external`, or without `SecurityGroups = external` (vSphere only
+//! records security groups), apply refuses before creating anything.
 //!
 //! The connection comes from the environment (`eval "$(emulators/vsphere/env.sh)"`):
 //! `VSPHERE_URL`, `VSPHERE_USERNAME`, `VSPHERE_PASSWORD`, `VSPHERE_CA_CERT_FILE`.
@@ -14,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cluster::spec::LoadBalancerMode;
+use cluster::spec::{LoadBalancerMode, SecurityGroupsMode};
 use cluster::{Cluster, ClusterSpec, Error, Observed};
 use provider_core::layer::{Instrumented, Layered};
 use provider_core::ProviderExt;
@@ -36,8 +37,8 @@ fn simulator() -> Option<()> {
 
 /// examples/vsphere.properties with the connection from the environment and its own
 /// cluster name (so parallel runs and leftovers of other tests never collide), and
-/// without `LoadBalancer = external` when `external_lb` is false.
-fn spec_text(cluster: &str, external_lb: bool) -> String {
+/// without the keys in `without`.
+fn spec_text(cluster: &str, without: &[&str]) -> String {
     let text = std::fs::read_to_string(examples_dir().join("vsphere.properties")).unwrap();
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     text.lines()
@@ -45,7 +46,7 @@ fn spec_text(cluster: &str, external_lb: bool) -> String {
             let key = line.split('=').next().unwrap_or("").trim();
             let value = match key {
                 "ClusterName" => Some(cluster.to_string()),
-                "LoadBalancer" if !external_lb => return None,
+                k if without.contains(&k) => return None,
                 "VSphere.URL" => env("VSPHERE_URL"),
                 "VSphere.Username" => env("VSPHERE_USERNAME"),
                 "VSphere.Password" => env("VSPHERE_PASSWORD"),
@@ -62,9 +63,9 @@ fn spec_text(cluster: &str, external_lb: bool) -> String {
 }
 
 /// Writes the spec to a file and loads it, as `plinth -i FILE` does.
-fn load(dir: &Path, cluster: &str, external_lb: bool) -> ClusterSpec {
+fn load(dir: &Path, cluster: &str, without: &[&str]) -> ClusterSpec {
     let path = dir.join(format!("{cluster}.properties"));
-    std::fs::write(&path, spec_text(cluster, external_lb)).unwrap();
+    std::fs::write(&path, spec_text(cluster, without)).unwrap();
     ClusterSpec::load(&path).expect("the example spec is valid")
 }
 
@@ -115,7 +116,7 @@ async fn vsphere_example_apply_status_destroy() {
     }
     let dir = tempfile::tempdir().unwrap();
     let name = format!("vs-e2e-{}", std::process::id());
-    let spec = load(dir.path(), &name, true);
+    let spec = load(dir.path(), &name, &[]);
     assert_eq!(spec.load_balancer_mode, LoadBalancerMode::External);
     assert_eq!(spec.availability_zones, ["DC0_C0", "DC0_C1", "DC0_C2"]);
     let vs = Arc::new(open(&spec).await);
@@ -134,6 +135,12 @@ async fn vsphere_example_apply_status_destroy() {
         plan.warnings
             .iter()
             .any(|w| w.contains("LoadBalancer = external") && w.contains("has none")),
+        "{plan}"
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("SecurityGroups = external") && w.contains("only records")),
         "{plan}"
     );
     assert!(
@@ -222,7 +229,7 @@ async fn vsphere_without_external_lb_is_refused_before_anything_is_created() {
     }
     let dir = tempfile::tempdir().unwrap();
     let name = format!("vs-nolb-{}", std::process::id());
-    let spec = load(dir.path(), &name, false);
+    let spec = load(dir.path(), &name, &["LoadBalancer"]);
     assert_eq!(spec.load_balancer_mode, LoadBalancerMode::Provider);
     let p: Arc<dyn Provider> = Arc::new(open(&spec).await);
     let c = Cluster::new(spec, p.clone());
@@ -238,6 +245,40 @@ async fn vsphere_without_external_lb_is_refused_before_anything_is_created() {
     match c.apply().await {
         Err(Error::Blocked(reasons)) => assert!(
             reasons.iter().any(|r| r.contains("no load balancers")),
+            "{reasons:?}"
+        ),
+        other => panic!("apply must refuse: {other:?}"),
+    }
+    assert_eq!(tagged(p.as_ref(), &name).await, (0, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vsphere_without_secured_network_is_refused_before_anything_is_created() {
+    if simulator().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("vs-nosg-{}", std::process::id());
+    let spec = load(dir.path(), &name, &["SecurityGroups"]);
+    assert_eq!(spec.security_groups_mode, SecurityGroupsMode::Provider);
+    let p: Arc<dyn Provider> = Arc::new(open(&spec).await);
+    assert!(!p.capabilities().security_groups_enforced);
+    let c = Cluster::new(spec, p.clone());
+    let _cleanup = Cleanup(c.clone());
+
+    let plan = c.plan().await.expect("plan");
+    let why = plan
+        .blockers
+        .iter()
+        .find(|b| b.contains("only records security groups"))
+        .unwrap_or_else(|| panic!("no blocker about security groups: {plan}"));
+    assert!(why.contains("set SecurityGroups = external in"), "{why}");
+    assert!(why.contains("SSH only from 10.1.1.4/32"), "{why}");
+    match c.apply().await {
+        Err(Error::Blocked(reasons)) => assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("SecurityGroups = external")),
             "{reasons:?}"
         ),
         other => panic!("apply must refuse: {other:?}"),

@@ -8,7 +8,7 @@ use provider_core::{
 use serde::Serialize;
 
 use super::{owner_tags, RuleRef, TAG_ORDINAL, TAG_SPEC_HASH};
-use crate::spec::{ClusterSpec, LoadBalancerMode, Role};
+use crate::spec::{ClusterSpec, LoadBalancerMode, Role, SecurityGroupsMode};
 
 /// A security group to have, with rules that may name other groups of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -190,6 +190,18 @@ impl Desired {
                     "the {} load balancer needs {:?} listeners, which this provider does not offer",
                     lb.name, lb.protocol
                 ));
+            }
+        }
+        let has_groups = families.contains(&Family::SecurityGroups);
+        if has_groups && !caps.security_groups_enforced {
+            match spec.security_groups_mode {
+                SecurityGroupsMode::Provider => d.blockers.push(format!(
+                    "this provider only records security groups, it does not enforce them: the cluster's least-privilege rules (SSH only from {}, the LB ports only from the load balancers) would not filter any traffic. Secure the network elsewhere (NSX, a distributed firewall) and set SecurityGroups = external in {} to say so",
+                    net.jumpbox_cidr, spec.source
+                )),
+                SecurityGroupsMode::External => d.warnings.push(
+                    "SecurityGroups = external: this provider only records the cluster's security groups; the network must be secured elsewhere, as the spec says it is".into(),
+                ),
             }
         }
         if !caps.group_sources {

@@ -196,6 +196,18 @@ pub enum LoadBalancerMode {
     External,
 }
 
+/// Who secures the network between the nodes (`SecurityGroups`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityGroupsMode {
+    /// The provider's security groups (the default); refused on a provider whose groups
+    /// are only records (vSphere).
+    Provider,
+    /// The installer secures the network elsewhere (NSX, a firewall); Plinth still
+    /// creates its least-privilege groups, enforced where the provider enforces them.
+    External,
+}
+
 /// One load balancer of the topology: a listener in front of the nodes of a role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadBalancerDef {
@@ -232,6 +244,8 @@ pub struct ClusterSpec {
     pub network: NetworkSpec,
     /// Who provides the LBs.
     pub load_balancer_mode: LoadBalancerMode,
+    /// Who secures the network.
+    pub security_groups_mode: SecurityGroupsMode,
     /// The LBs (API, and ingress when there are worker nodes).
     pub load_balancers: Vec<LoadBalancerDef>,
     /// The provider's own settings (endpoints, credentials, ...).

@@ -94,6 +94,7 @@ pub const GENERAL_KEYS: &[&str] = &[
     "IngressPort",
     "IngressTargetPort",
     "LoadBalancer",
+    "SecurityGroups",
 ];
 
 /// The cluster's own keys under a provider's prefix (without the prefix): where the
@@ -678,6 +679,18 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
             LoadBalancerMode::Provider
         }
     };
+    let security_groups_mode = match f.get("SecurityGroups") {
+        None => SecurityGroupsMode::Provider,
+        Some(v) if v.eq_ignore_ascii_case("provider") => SecurityGroupsMode::Provider,
+        Some(v) if v.eq_ignore_ascii_case("external") => SecurityGroupsMode::External,
+        Some(v) => {
+            f.error(
+                "SecurityGroups",
+                format!("{v:?} is not a security group mode: use provider (the default) or external (the network is secured elsewhere)"),
+            );
+            SecurityGroupsMode::Provider
+        }
+    };
     let (api_default, api_target_default, ingress_default) = if local {
         // The local `http` image listens on 8080; it stands in for the API server too.
         (6443, 8080, 8080)
@@ -743,6 +756,7 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         storage,
         network,
         load_balancer_mode,
+        security_groups_mode,
         load_balancers,
         provider_config,
     })
