@@ -165,23 +165,23 @@ fn unknown_key_names_the_nearest_known_key() {
 }
 
 #[test]
-fn toml_errors_name_the_key() {
+fn toml_errors_name_the_key_and_its_line() {
     let e = errors(
         "k.toml",
         "Provider = \"local\"\nMasterCount = 2\n[Local]\nJumpboxCIDR = \"nope\"\nImgae = \"http\"\n",
     );
     assert!(
-        e.contains(&"k.toml: Local.Imgae: unknown key: did you mean Local.Image?".to_string()),
+        e.contains(&"k.toml:5: Local.Imgae: unknown key: did you mean Local.Image?".to_string()),
         "{e:?}"
     );
     assert!(
         e.iter()
-            .any(|m| m.starts_with("k.toml: MasterCount: 2 is even")),
+            .any(|m| m.starts_with("k.toml:2: MasterCount: 2 is even")),
         "{e:?}"
     );
     assert!(
         e.iter()
-            .any(|m| m.starts_with("k.toml: Local.JumpboxCIDR: \"nope\" is not a CIDR")),
+            .any(|m| m.starts_with("k.toml:4: Local.JumpboxCIDR: \"nope\" is not a CIDR")),
         "{e:?}"
     );
 }

@@ -2,7 +2,7 @@
 //! crate docs and accepted by the cluster's spec validator (and handed to the provider),
 //! and every `<Prefix>.<Key>` its docs mention is a key the validator accepts.
 
-use cluster::spec::validate::known_keys;
+use cluster::spec::keys::known_keys;
 use cluster::{ClusterSpec, ProviderKind};
 
 /// The crate docs (`lib.rs`) and an example spec of each provider.

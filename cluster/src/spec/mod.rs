@@ -6,6 +6,8 @@
 //! prefixes: `[OpenStack] Password` is `OpenStack.Password`), so one key table and one
 //! validator serve both, and errors name the same keys whichever format was used.
 
+pub mod keys;
+pub mod limits;
 pub mod properties;
 pub mod toml;
 pub mod validate;
@@ -26,9 +28,9 @@ pub use validate::{SpecError, SpecErrors};
 /// Where an entry came from, so errors can point at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
-    /// A line of a properties file (1-based).
+    /// A line of the file (1-based).
     Line(usize),
-    /// A key of a TOML file (errors name the key only).
+    /// A key whose line is not known (errors name the key only).
     Key,
 }
 
@@ -46,7 +48,7 @@ pub struct Entry {
 // Hand-written so a password never reaches Debug output.
 impl fmt::Debug for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let value = if validate::is_secret_key(&self.key) {
+        let value = if keys::is_secret_key(&self.key) {
             "[REDACTED]"
         } else {
             self.value.as_str()
@@ -273,23 +275,63 @@ impl ClusterSpec {
 
     /// Parses and validates spec text; `format` is picked from `source`'s extension
     /// (`.toml` for TOML, anything else for properties).
+    /// Errors never hold a value written to a secret key (see [`limits`]).
     pub fn parse(source: &str, text: &str) -> Result<ClusterSpec> {
-        let entries = if source.ends_with(".toml") {
-            toml::parse(source, text)?
+        let parsed = if text.len() > limits::MAX_FILE_BYTES {
+            Err(too_large(source, text.len()))
+        } else if source.ends_with(".toml") {
+            toml::parse(source, text)
         } else {
-            properties::parse(source, text)?
+            properties::parse(source, text)
         };
-        Ok(validate::build(source, &entries)?)
+        parsed
+            .and_then(|entries| validate::build(source, &entries))
+            .map_err(|errors| Error::Spec(limits::scrub(errors, &limits::secrets_in(text))))
     }
 
-    /// Reads, parses and validates a spec file.
+    /// Reads, parses and validates a spec file (at most [`limits::MAX_FILE_BYTES`]; a
+    /// larger one is refused before it is read).
     pub fn load(path: &Path) -> Result<ClusterSpec> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        use std::io::Read;
+        let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
+        };
+        let source = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut bytes = Vec::new();
+        let cap = limits::MAX_FILE_BYTES as u64 + 1;
+        file.take(cap).read_to_end(&mut bytes).map_err(io)?;
+        if bytes.len() > limits::MAX_FILE_BYTES {
+            let size = std::fs::metadata(path).map_or(bytes.len(), |m| m.len() as usize);
+            return Err(Error::Spec(too_large(&source, size)));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            Error::Spec(SpecErrors(vec![SpecError::at_line(
+                &source,
+                line,
+                "",
+                "not UTF-8 text: save the file as UTF-8",
+            )]))
         })?;
-        ClusterSpec::parse(&path.display().to_string(), &text)
+        ClusterSpec::parse(&source, &text)
     }
+}
+
+fn too_large(source: &str, size: usize) -> SpecErrors {
+    SpecErrors(vec![SpecError::at_key(
+        source,
+        "",
+        format!(
+            "{size} bytes is too large for a spec: keep it under {} bytes",
+            limits::MAX_FILE_BYTES
+        ),
+    )])
 }
 
 /// The provider's own settings from the spec: the `<Prefix>.*` entries its key table

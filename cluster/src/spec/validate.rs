@@ -9,6 +9,11 @@ use ipnet::IpNet;
 // planning with the spec key named.
 use provider_core::{LbProtocol, MAX_USER_DATA_BYTES, MAX_VOLUME_GIB};
 
+use super::keys::KeyTable;
+use super::limits::{
+    excerpt, MAX_LIST_ITEMS, MAX_MASTERS, MAX_NODES, MAX_PROBLEMS, MAX_STORAGE_NODES,
+    MAX_VALUE_BYTES,
+};
 use super::*;
 
 /// One problem with a spec, pointing at where it is and saying how to fix it.
@@ -78,144 +83,12 @@ impl fmt::Display for SpecErrors {
     }
 }
 
-/// Keys every spec may use, whatever the provider.
-pub const GENERAL_KEYS: &[&str] = &[
-    "Provider",
-    "ClusterName",
-    "NodeCount",
-    "MasterCount",
-    "GlusterNodeCount",
-    "GlusterVolumeSize",
-    "MasterUserData",
-    "NodeUserData",
-    "GlusterUserData",
-    "APIPort",
-    "APITargetPort",
-    "IngressPort",
-    "IngressTargetPort",
-    "LoadBalancer",
-    "SecurityGroups",
-];
-
-/// The cluster's own keys under a provider's prefix (without the prefix): where the
-/// seed's spec format names the topology (image, flavors, network, CIDRs, AZs) per
-/// cloud. The provider's own keys come from its table ([`crate::cloud::keys`]); a key
-/// in both (the AZ list, AWS subnets and VPC, the vSphere network) is read by both.
-pub fn topology_keys(kind: ProviderKind) -> &'static [&'static str] {
-    match kind {
-        ProviderKind::OpenStack => &[
-            "LinuxImageID",
-            "MasterFlavorID",
-            "NodeFlavorID",
-            "GlusterFSFlavorID",
-            "Keypair",
-            "KeypairFile",
-            "JumpboxCIDR",
-            "LoadBalancerCIDR",
-            "NetworkID",
-            "SubnetID",
-            "FloatingIPPoolName",
-            "FloatingIPPoolID",
-            "AvailabilityZones",
-        ],
-        ProviderKind::Aws => &[
-            "AMI",
-            "MasterInstanceType",
-            "NodeInstanceType",
-            "GlusterFSInstanceType",
-            "KeyName",
-            "JumpboxCIDR",
-            "LoadBalancerCIDR",
-            "VpcID",
-            "SubnetIDs",
-            "AvailabilityZones",
-        ],
-        ProviderKind::VSphere => &[
-            "Template",
-            "MasterFlavor",
-            "NodeFlavor",
-            "GlusterFSFlavor",
-            "JumpboxCIDR",
-            "LoadBalancerCIDR",
-            "Network",
-            "Clusters",
-        ],
-        ProviderKind::Local => &[
-            "Image",
-            "MasterFlavor",
-            "NodeFlavor",
-            "GlusterFSFlavor",
-            "JumpboxCIDR",
-            "LoadBalancerCIDR",
-            "FloatingIPPool",
-            "AvailabilityZones",
-        ],
-    }
-}
-
-/// Every key a spec for `kind` may use, prefixed: the general keys, the cluster's
-/// topology keys and the provider's own (when it is compiled in).
-pub fn known_keys(kind: ProviderKind) -> Vec<String> {
-    let p = kind.key_prefix();
-    let mut keys: Vec<String> = GENERAL_KEYS.iter().map(|k| k.to_string()).collect();
-    keys.extend(topology_keys(kind).iter().map(|k| format!("{p}.{k}")));
-    for k in crate::cloud::keys(kind).unwrap_or_default() {
-        let key = format!("{p}.{}", k.name);
-        if !keys.contains(&key) {
-            keys.push(key);
-        }
-    }
-    keys
-}
-
-/// Whether the key holds a secret, whose value must never be shown: its provider's
-/// table says so, or (for a provider not compiled in) its name does.
-pub fn is_secret_key(key: &str) -> bool {
-    let lower = key.to_ascii_lowercase();
-    if lower.ends_with("password") || lower.ends_with("secret") {
-        return true;
-    }
-    ProviderKind::ALL.into_iter().any(|kind| {
-        let prefixed = key
-            .strip_prefix(kind.key_prefix())
-            .is_some_and(|rest| rest.starts_with('.'));
-        prefixed
-            && crate::cloud::keys(kind).is_some_and(|keys| {
-                provider_core::config::find_key(kind.key_prefix(), keys, key)
-                    .is_some_and(|k| k.secret)
-            })
-    })
-}
-
-/// The key of a `kind` spec nearest to `key` by edit distance (case-insensitive).
-pub fn nearest_key(kind: ProviderKind, key: &str) -> Option<String> {
-    let lower = key.to_ascii_lowercase();
-    known_keys(kind)
-        .into_iter()
-        .map(|k| (edit_distance(&lower, &k.to_ascii_lowercase()), k))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-/// Levenshtein distance.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// Looks keys up and collects problems.
 struct Fields<'a> {
     file: &'a str,
     entries: HashMap<&'a str, &'a Entry>,
+    /// Keys whose value was refused for its size (reported once, not also as missing).
+    refused: std::collections::HashSet<&'a str>,
     errors: Vec<SpecError>,
 }
 
@@ -247,6 +120,7 @@ impl<'a> Fields<'a> {
     fn required(&mut self, key: &str, fix: &str) -> String {
         match self.get(key) {
             Some(v) => v.to_string(),
+            None if self.refused.contains(key) => String::new(),
             None => {
                 self.error(key, format!("missing: {fix}"));
                 String::new()
@@ -254,8 +128,9 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn list(&self, key: &str) -> Vec<String> {
-        self.get(key)
+    fn list(&mut self, key: &str) -> Vec<String> {
+        let items: Vec<String> = self
+            .get(key)
             .map(|v| {
                 v.split(',')
                     .map(str::trim)
@@ -263,7 +138,18 @@ impl<'a> Fields<'a> {
                     .map(str::to_string)
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if items.len() > MAX_LIST_ITEMS {
+            self.error(
+                key,
+                format!(
+                    "{} items is too many: list at most {MAX_LIST_ITEMS}",
+                    items.len()
+                ),
+            );
+            return Vec::new();
+        }
+        items
     }
 
     fn number<T: std::str::FromStr + Copy + fmt::Display>(
@@ -277,7 +163,8 @@ impl<'a> Fields<'a> {
             Some(v) => match v.parse() {
                 Ok(n) => n,
                 Err(_) => {
-                    self.error(key, format!("{v:?} is not {what}: write e.g. {default}"));
+                    let v = excerpt(v);
+                    self.error(key, format!("{v} is not {what}: write e.g. {default}"));
                     default
                 }
             },
@@ -294,7 +181,7 @@ impl<'a> Fields<'a> {
                 Err(_) => {
                     self.error(
                         key,
-                        format!("{v:?} is not a CIDR: write an address and prefix length, e.g. 10.1.1.4/32 or 10.1.1.0/24"),
+                        format!("{} is not a CIDR: write an address and prefix length, e.g. 10.1.1.4/32 or 10.1.1.0/24", excerpt(v)),
                     );
                     none
                 }
@@ -357,55 +244,15 @@ fn role_keys(kind: ProviderKind) -> RoleKeys {
 const COUNT_KEYS: [&str; 3] = ["MasterCount", "NodeCount", "GlusterNodeCount"];
 const USER_DATA_KEYS: [&str; 3] = ["MasterUserData", "NodeUserData", "GlusterUserData"];
 
-/// Why `key` is not a key of a spec for `provider` (`None`: unknown provider), or
-/// `None` when it is one.
-fn check_key(provider: Option<ProviderKind>, key: &str) -> Option<String> {
-    let known = |kind: ProviderKind| known_keys(kind).iter().any(|k| k == key);
-    let Some(kind) = provider else {
-        // Which keys exist depends on the provider; without one, any provider's do.
-        if ProviderKind::ALL.into_iter().any(known) {
-            return None;
-        }
-        let lower = key.to_ascii_lowercase();
-        let near = ProviderKind::ALL
-            .into_iter()
-            .filter_map(|k| nearest_key(k, key))
-            .min_by_key(|k| edit_distance(&lower, &k.to_ascii_lowercase()));
-        return Some(match near {
-            Some(k) => format!("unknown key: did you mean {k}?"),
-            None => "unknown key: remove it".to_string(),
-        });
-    };
-    let own_prefix = key
-        .strip_prefix(kind.key_prefix())
-        .is_some_and(|rest| rest.starts_with('.'));
-    // Without the provider compiled in, its keys are unknowable: the Provider key's error
-    // says how to get it, instead of a wrong "unknown key" here.
-    if known(kind) || (own_prefix && crate::cloud::keys(kind).is_none()) {
-        return None;
-    }
-    let other = ProviderKind::ALL.into_iter().find(|k| {
-        *k != kind
-            && key
-                .strip_prefix(k.key_prefix())
-                .is_some_and(|rest| rest.starts_with('.'))
-    });
-    Some(match (other, nearest_key(kind, key)) {
-        (Some(other), _) => format!(
-            "a key of provider {other}, but Provider = {kind}: remove it, or set Provider = {other}"
-        ),
-        (None, Some(k)) => format!("unknown key: did you mean {k}?"),
-        (None, None) => "unknown key: remove it".to_string(),
-    })
-}
-
 /// Validates entries into a spec, or reports every problem found.
 pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
     let mut f = Fields {
         file,
         entries: HashMap::new(),
+        refused: Default::default(),
         errors: Vec::new(),
     };
+    let table = KeyTable::new();
     // The provider first: it decides which keys exist.
     let provider_value = entries
         .iter()
@@ -421,7 +268,9 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
     let provider_keys = provider.and_then(crate::cloud::keys).unwrap_or_default();
     let mut provider_config = ProviderConfig::default();
     for e in entries {
-        if let Some(problem) = check_key(provider, &e.key) {
+        // Past the reported problems, a "did you mean" would only cost time.
+        let suggest = f.errors.len() < MAX_PROBLEMS;
+        if let Some(problem) = table.check(provider, &e.key, suggest) {
             f.errors.push(match e.location {
                 Location::Line(l) => SpecError::at_line(file, l, &e.key, problem),
                 Location::Key => SpecError::at_key(file, &e.key, problem),
@@ -437,6 +286,24 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
             if let Some(k) = own {
                 provider_config.insert(e.key.clone(), e.value.clone(), k.secret);
             }
+        }
+        let limit = if USER_DATA_KEYS.contains(&e.key.as_str()) {
+            MAX_USER_DATA_BYTES
+        } else {
+            MAX_VALUE_BYTES
+        };
+        if e.value.len() > limit {
+            f.entries.insert(e.key.as_str(), e);
+            f.error(
+                &e.key,
+                format!(
+                    "{} bytes is too long: keep the value under {limit} bytes",
+                    e.value.len()
+                ),
+            );
+            f.entries.remove(e.key.as_str());
+            f.refused.insert(e.key.as_str());
+            continue;
         }
         if let Some(first) = f.entries.insert(e.key.as_str(), e) {
             let at = match first.location {
@@ -455,7 +322,10 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         ),
         (Some(v), None) => f.error(
             "Provider",
-            format!("unknown provider {v:?}: use one of OpenStack, AWS, VSphere, local"),
+            format!(
+                "unknown provider {}: use one of OpenStack, AWS, VSphere, local",
+                excerpt(v)
+            ),
         ),
         (Some(_), Some(kind)) if crate::cloud::keys(kind).is_none() => f.error(
             "Provider",
@@ -478,14 +348,25 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
     if !name_ok {
         f.error(
             "ClusterName",
-            format!("{name:?} cannot name resources: use 1 to 40 letters, digits or '-', starting with a letter or digit"),
+            format!("{} cannot name resources: use 1 to 40 letters, digits or '-', starting with a letter or digit", excerpt(&name)),
         );
     }
 
     let counts: Vec<usize> = COUNT_KEYS
         .iter()
         .zip([1usize, 3, 0])
-        .map(|(k, d)| f.number(k, d, "a whole number"))
+        .zip([MAX_MASTERS, MAX_NODES, MAX_STORAGE_NODES])
+        .map(|((k, d), max)| {
+            let n = f.number(k, d, "a whole number");
+            if n > max {
+                f.error(
+                    k,
+                    format!("{n} is more than the limit of {max}: use at most {max} (see cluster::spec::limits)"),
+                );
+                return d;
+            }
+            n
+        })
         .collect();
     let (masters, nodes) = (counts[0], counts[1]);
     if masters == 0 {
@@ -519,6 +400,8 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
     if zones.is_empty() {
         if local {
             zones = ["local-a", "local-b", "local-c"].map(String::from).to_vec();
+        } else if f.errors.iter().any(|e| e.key == az_key) || f.refused.contains(az_key.as_str()) {
+            // Refused already (too long, too many items): not also "missing".
         } else {
             f.error(
                 &az_key,
@@ -529,7 +412,10 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
     let mut seen = std::collections::BTreeSet::new();
     for z in &zones {
         if !seen.insert(z) {
-            f.error(&az_key, format!("{z:?} is listed twice: list each AZ once"));
+            f.error(
+                &az_key,
+                format!("{} is listed twice: list each AZ once", excerpt(z)),
+            );
         }
     }
     if !zones.is_empty() && nodes % zones.len() != 0 {
@@ -580,7 +466,10 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         if kind == ProviderKind::VSphere && !flavor.is_empty() && !is_cpus_memory(&flavor) {
             f.error(
                 flavor_key,
-                format!("{flavor:?} is not cpus:memoryMiB: write e.g. 2:4096"),
+                format!(
+                    "{} is not cpus:memoryMiB: write e.g. 2:4096",
+                    excerpt(&flavor)
+                ),
             );
         }
         let user_data = f.string(USER_DATA_KEYS[i]);
@@ -674,7 +563,7 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         Some(v) => {
             f.error(
                 "LoadBalancer",
-                format!("{v:?} is not a load balancer mode: use provider (the default) or external (you bring your own)"),
+                format!("{} is not a load balancer mode: use provider (the default) or external (you bring your own)", excerpt(v)),
             );
             LoadBalancerMode::Provider
         }
@@ -686,7 +575,7 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         Some(v) => {
             f.error(
                 "SecurityGroups",
-                format!("{v:?} is not a security group mode: use provider (the default) or external (the network is secured elsewhere)"),
+                format!("{} is not a security group mode: use provider (the default) or external (the network is secured elsewhere)", excerpt(v)),
             );
             SecurityGroupsMode::Provider
         }
@@ -773,6 +662,7 @@ fn is_cpus_memory(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::keys::{edit_distance, nearest_key};
 
     #[test]
     fn edit_distance_basics() {
