@@ -11,7 +11,9 @@ use crate::plan::{Desired, Observed, TAG_ORDINAL, TAG_ROLE, TAG_SPEC_HASH};
 /// One node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeStatus {
-    /// Name.
+    /// The slot it fills, `<cluster>-<role>-<ordinal>` (see [`crate::slot`]).
+    pub slot: String,
+    /// The instance's name (the slot's, or a replacement's `<slot>-r<generation>`).
     pub name: String,
     /// Role tag (`master`, `node`, `storage`).
     pub role: String,
@@ -95,8 +97,10 @@ pub struct ClusterStatus {
     pub load_balancers: Vec<LoadBalancerStatus>,
     /// Nodes per role and AZ.
     pub spread: BTreeMap<String, BTreeMap<String, usize>>,
-    /// Desired nodes that do not exist yet.
+    /// Slots the spec asks for that no instance fills (what `apply` would create).
     pub missing: Vec<String>,
+    /// What the operator should know (the plan's warnings, e.g. a default cluster name).
+    pub warnings: Vec<String>,
 }
 
 impl ClusterStatus {
@@ -128,6 +132,7 @@ impl ClusterStatus {
                 // By slot: a replacement stands for its slot under another name.
                 let d = want.get(crate::slot::slot_of(i));
                 NodeStatus {
+                    slot: crate::slot::slot_of(i).to_string(),
                     name: i.name.clone(),
                     role: i.tags.get(TAG_ROLE).cloned().unwrap_or_default(),
                     ordinal: i.tags.get(TAG_ORDINAL).and_then(|o| o.parse().ok()),
@@ -189,8 +194,11 @@ impl ClusterStatus {
             })
             .collect();
         load_balancers.sort_by(|a, b| a.name.cmp(&b.name));
-        let present: std::collections::HashSet<&str> =
-            observed.instances.iter().map(|i| i.name.as_str()).collect();
+        let present: std::collections::HashSet<&str> = observed
+            .instances
+            .iter()
+            .map(crate::slot::slot_of)
+            .collect();
         let missing = desired
             .instances
             .iter()
@@ -203,6 +211,7 @@ impl ClusterStatus {
             load_balancers,
             spread,
             missing,
+            warnings: desired.warnings.clone(),
         }
     }
 }

@@ -35,7 +35,7 @@ fn invalid_spec_lists_every_problem_and_fails() {
     )
     .unwrap();
     let out = plinth(&["plan", "-i", spec.to_str().unwrap()], dir.path());
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "a spec error exits 2");
     let err = text(&out.stderr);
     assert!(err.contains("the spec has 3 problems"), "{err}");
     assert!(
@@ -95,6 +95,176 @@ fn missing_input_is_a_usage_error() {
     assert!(text(&out.stderr).contains("--input <FILE>"));
     let out = plinth(&["install", "-i", "/no/such/file.properties"], dir.path());
     assert!(text(&out.stderr).contains("cannot read /no/such/file.properties"));
+    assert_eq!(out.status.code(), Some(2));
+    let out = plinth(
+        &[
+            "replace",
+            "-i",
+            example("local.properties").to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("say what to replace"));
+    let out = plinth(&["--help"], dir.path());
+    assert!(text(&out.stdout).contains("Exit status: 0 done; 1 the cloud"));
+}
+
+/// The local example without some keys and with others, in a file of `dir`.
+#[cfg(feature = "local")]
+fn local_spec(dir: &Path, file: &str, drop: &[&str], add: &str) -> PathBuf {
+    let text = std::fs::read_to_string(example("local.properties")).unwrap();
+    let mut out: Vec<&str> = text
+        .lines()
+        .filter(|l| !drop.iter().any(|k| l.starts_with(&format!("{k} "))))
+        .collect();
+    out.push(add);
+    let path = dir.join(file);
+    std::fs::write(&path, out.join("\n")).unwrap();
+    path
+}
+
+#[cfg(feature = "local")]
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = example("local.properties");
+    for args in [
+        vec!["plan", "-i", spec.to_str().unwrap()],
+        vec!["plan", "--output", "json", "-i", spec.to_str().unwrap()],
+        vec!["status", "-i", spec.to_str().unwrap()],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_plinth"))
+            .args(&args)
+            .env("PLINTH_LOCAL_STATE_DIR", dir.path())
+            .env_remove("PLINTH_LOCAL_HELPER")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before plinth writes, as `| head -c 0` would.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[cfg(feature = "local")]
+#[test]
+fn a_default_cluster_name_is_said_in_plan_apply_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let spec = local_spec(
+        dir.path(),
+        "noname.properties",
+        &["ClusterName", "NodeCount", "GlusterNodeCount"],
+        "NodeCount = 0\nGlusterNodeCount = 0\nLoadBalancer = external\n",
+    );
+    let spec_s = spec.to_str().unwrap();
+    let _cleanup = Cleanup(&state, spec.clone());
+    let notice = "ClusterName is not set: the cluster is named plinth";
+
+    let out = plinth(&["plan", "-i", spec_s], &state);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("warning: {notice}")),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = plinth(&["plan", "--output", "json", "-i", spec_s], &state);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(plan["warnings"].to_string().contains(notice), "{plan}");
+
+    let out = plinth(&["apply", "-i", spec_s], &state);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("warning: {notice}")),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = plinth(&["apply", "--output", "json", "-i", spec_s], &state);
+    let applied: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        applied["plan"]["warnings"].to_string().contains(notice),
+        "{applied}"
+    );
+
+    let out = plinth(&["status", "-i", spec_s], &state);
+    assert!(
+        text(&out.stdout).contains(&format!("warning: {notice}")),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = plinth(&["status", "--output", "json", "-i", spec_s], &state);
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(st["warnings"].to_string().contains(notice), "{st}");
+    assert_eq!(st["nodes"][0]["slot"], "plinth-master-0", "{st}");
+}
+
+#[cfg(feature = "local")]
+#[test]
+fn a_failed_run_exits_1_and_ctrl_c_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    // An image the local cloud does not have: the spec is fine, the cloud refuses.
+    let bad = local_spec(
+        dir.path(),
+        "badimage.properties",
+        &["ClusterName", "Local.Image"],
+        "ClusterName = badimage\nLocal.Image = no-such-image\n",
+    );
+    let _bad_cleanup = Cleanup(&state, bad.clone());
+    let out = plinth(&["apply", "-i", bad.to_str().unwrap()], &state);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+
+    let spec = local_spec(
+        dir.path(),
+        "intr.properties",
+        &["ClusterName"],
+        "ClusterName = intr\n",
+    );
+    let spec_s = spec.to_str().unwrap();
+    let _cleanup = Cleanup(&state, spec.clone());
+    let out = plinth(&["apply", "-i", spec_s], &state);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // A replacement with a long drain, interrupted once: the actions in flight finish,
+    // no new one starts, and the exit says so.
+    let child = Command::new(env!("CARGO_BIN_EXE_plinth"))
+        .args(["replace", "--all", "--drain-secs", "3", "-i", spec_s])
+        .env("PLINTH_LOCAL_STATE_DIR", &state)
+        .env_remove("PLINTH_LOCAL_HELPER")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("stopping: waiting for actions in flight"),
+        "{err}"
+    );
+    // The rerun finishes the job.
+    let out = plinth(
+        &["replace", "--all", "--drain-secs", "0", "-i", spec_s],
+        &state,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("resumed"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 /// Destroys the example cluster of a state dir even if the test fails halfway.

@@ -64,6 +64,12 @@ async fn replace_all_keeps_slots_azs_volumes_and_addresses_and_apply_is_then_a_n
     assert!(plan.actions.is_empty(), "apply after replace: {plan:?}");
     let st = c.status().await.unwrap();
     assert!(st.nodes.iter().all(|n| n.wanted && !n.stale), "{st:?}");
+    // Status speaks of slots: nothing is missing when the plan has nothing to do.
+    assert!(st.missing.is_empty(), "{:?}", st.missing);
+    assert!(
+        st.nodes.iter().all(|n| n.name == format!("{}-r1", n.slot)),
+        "{st:?}"
+    );
     // The same command again is recognised as finished.
     let again = c.replace(&Selector::All, &quick()).await.unwrap();
     assert!(again.already_done && again.replaced.is_empty(), "{again}");
@@ -220,6 +226,15 @@ async fn scale_up_and_down_keeps_the_spread_even() {
         assert!(even(&s, 3), "uneven after scaling to {target}: {s:?}");
         // Other roles are untouched.
         assert_eq!(nodes_of(&all, Role::Master).len(), 1);
+        // Status and plan agree on what is missing (the spec asks for 3 nodes).
+        let st = c.status().await.unwrap();
+        let plan = c.plan().await.unwrap();
+        let planned: Vec<String> = plan
+            .created_instances()
+            .iter()
+            .map(|(_, i)| i.name.clone())
+            .collect();
+        assert_eq!(st.missing, planned, "scaled to {target}");
     }
     // Scaling twice to the same count changes nothing.
     let r = c.scale(Role::Node, 3, &quick()).await.unwrap();

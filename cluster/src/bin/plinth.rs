@@ -26,14 +26,44 @@ use cluster::status::ClusterStatus;
 use cluster::{Cluster, ClusterSpec, Error, ProviderKind, Step};
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// `println!` to stdout that survives a closed pipe (`plinth status | head -1`): the
+/// program ends quietly with 141, as a Unix tool killed by SIGPIPE does.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::emit(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 #[path = "plinth/rolling.rs"]
 mod rolling;
+
+/// Exit status: the spec or the command line is wrong (fix the input).
+const EXIT_USAGE: u8 = 2;
+/// Exit status: the cloud or the run failed (rerun, or look at the cloud).
+const EXIT_FAILURE: u8 = 1;
+/// Exit status: stopped by Ctrl-C (rerun to finish).
+const EXIT_INTERRUPTED: u8 = 130;
+/// Exit status: stdout was closed (128 + SIGPIPE).
+const EXIT_BROKEN_PIPE: i32 = 141;
+
+/// Writes to stdout; see [`outln!`].
+fn emit(args: std::fmt::Arguments) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(EXIT_BROKEN_PIPE);
+        }
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
     name = "plinth",
     version,
-    about = "Multi-AZ, highly available clusters on any IaaS"
+    about = "Multi-AZ, highly available clusters on any IaaS",
+    after_help = "Exit status: 0 done; 1 the cloud or the run failed (rerun the same command); \
+2 the command line or the spec is wrong (fix it: the message names the key); \
+130 stopped by Ctrl-C (rerun to finish); 141 stdout was closed."
 )]
 struct Cli {
     /// More logs on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
@@ -114,8 +144,26 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_status(&e))
         }
+    }
+}
+
+/// The exit status of a failed command (see the `after_help` text).
+fn exit_status(e: &CliError) -> u8 {
+    use provider_core::ErrorKind;
+    match e {
+        CliError::Usage(_) => EXIT_USAGE,
+        CliError::Message(_) => EXIT_FAILURE,
+        CliError::Cluster(e) => match e {
+            Error::Io { .. } | Error::Spec(_) | Error::Plan { .. } | Error::Blocked(_) => {
+                EXIT_USAGE
+            }
+            Error::Open { source, .. } if source.kind() == ErrorKind::Config => EXIT_USAGE,
+            Error::Stopped(_) => EXIT_INTERRUPTED,
+            Error::Incomplete(report) if report.stopped => EXIT_INTERRUPTED,
+            _ => EXIT_FAILURE,
+        },
     }
 }
 
@@ -139,6 +187,10 @@ fn init_tracing(verbose: u8) {
 enum CliError {
     #[error(transparent)]
     Cluster(#[from] Error),
+    /// The command line is wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// Something else failed at run time.
     #[error("{0}")]
     Message(String),
 }
@@ -157,7 +209,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let plan = cluster.plan().await?;
             match out {
                 Output::Json => print_json(&plan)?,
-                Output::Human => print!("{plan}"),
+                Output::Human => emit(format_args!("{plan}")),
             }
         }
         Command::Apply { spec, concurrency } => {
@@ -180,10 +232,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     "status": status,
                 }))?,
                 Output::Human => {
+                    print_warnings(&outcome.plan.warnings);
                     if outcome.plan.is_empty() {
-                        println!("cluster {}: up to date, nothing to do", status.cluster);
+                        outln!("cluster {}: up to date, nothing to do", status.cluster);
                     } else {
-                        println!(
+                        outln!(
                             "cluster {}: {} actions done",
                             status.cluster,
                             outcome.report.done.len()
@@ -212,7 +265,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     Output::Json => {
                         print_json(&serde_json::json!({"cluster": name, "removed": 0}))?
                     }
-                    Output::Human => println!("cluster {name}: nothing to destroy"),
+                    Output::Human => outln!("cluster {name}: nothing to destroy"),
                 }
                 return Ok(());
             }
@@ -229,7 +282,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     "removed": resources,
                     "report": report,
                 }))?,
-                Output::Human => println!(
+                Output::Human => outln!(
                     "cluster {name}: destroyed ({resources} resources, {} actions)",
                     report.done.len()
                 ),
@@ -274,7 +327,7 @@ fn confirm(cluster: &str, resources: usize, yes: bool) -> Result<(), CliError> {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(CliError::Message(format!(
+        return Err(CliError::Usage(format!(
             "refusing to destroy cluster {cluster} ({resources} resources) without confirmation: pass --yes"
         )));
     }
@@ -366,24 +419,34 @@ impl Observer for Progress {
 fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
     let s = serde_json::to_string_pretty(v)
         .map_err(|e| CliError::Message(format!("cannot write JSON: {e}")))?;
-    println!("{s}");
+    outln!("{s}");
     Ok(())
+}
+
+/// The plan's warnings, on stderr with the progress (stdout keeps the result).
+fn print_warnings(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
 }
 
 fn print_endpoints(status: &ClusterStatus) {
     for lb in &status.load_balancers {
         for e in lb.endpoints() {
-            println!("  {:<28} {e}", lb.name);
+            outln!("  {:<28} {e}", lb.name);
         }
     }
 }
 
 fn print_status(status: &ClusterStatus, provider: ProviderKind) {
-    println!("cluster {} on {provider}", status.cluster);
+    outln!("cluster {} on {provider}", status.cluster);
+    for w in &status.warnings {
+        outln!("warning: {w}");
+    }
     if status.nodes.is_empty() {
-        println!("no nodes");
+        outln!("no nodes");
     } else {
-        let rows: Vec<[String; 7]> = status
+        let rows: Vec<[String; 8]> = status
             .nodes
             .iter()
             .map(|n| {
@@ -396,6 +459,7 @@ fn print_status(status: &ClusterStatus, provider: ProviderKind) {
                 }
                 [
                     n.role.clone(),
+                    n.slot.clone(),
                     n.name.clone(),
                     n.availability_zone.clone(),
                     state,
@@ -412,6 +476,7 @@ fn print_status(status: &ClusterStatus, provider: ProviderKind) {
         table(
             &[
                 "ROLE",
+                "SLOT",
                 "NAME",
                 "AZ",
                 "STATE",
@@ -423,14 +488,14 @@ fn print_status(status: &ClusterStatus, provider: ProviderKind) {
         );
     }
     if !status.missing.is_empty() {
-        println!("missing (run apply): {}", status.missing.join(", "));
+        outln!("missing (run apply): {}", status.missing.join(", "));
     }
     for (role, zones) in &status.spread {
         let z: Vec<String> = zones.iter().map(|(az, n)| format!("{az}={n}")).collect();
-        println!("spread {role}: {}", z.join(" "));
+        outln!("spread {role}: {}", z.join(" "));
     }
     if !status.load_balancers.is_empty() {
-        println!();
+        outln!("");
         let mut rows = Vec::new();
         for lb in &status.load_balancers {
             for l in &lb.listeners {
@@ -475,7 +540,7 @@ fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", parts.join("  ").trim_end());
+        outln!("{}", parts.join("  ").trim_end());
     };
     line(header.to_vec());
     for r in rows {

@@ -159,6 +159,12 @@ impl Desired {
             zones: zones.to_vec(),
             ..Desired::default()
         };
+        if spec.name_is_default {
+            d.warnings.push(format!(
+                "ClusterName is not set: the cluster is named {c}, as is every other spec without one on this cloud; set ClusterName in {} to keep them apart",
+                spec.source
+            ));
+        }
         let managed_lb = spec.load_balancer_mode == LoadBalancerMode::Provider;
         if managed_lb && !has_lbs {
             d.blockers.push(format!(

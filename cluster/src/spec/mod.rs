@@ -232,6 +232,9 @@ pub struct ClusterSpec {
     pub source: String,
     /// Owner tag of everything created (`ClusterName`, default `plinth`).
     pub name: String,
+    /// Whether the spec has no `ClusterName` and the default named it (the plan and
+    /// status say so: two such specs on one project share a cluster).
+    pub name_is_default: bool,
     /// Which provider.
     pub provider: ProviderKind,
     /// AZ names in order; nodes are spread over them round robin.

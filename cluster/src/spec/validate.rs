@@ -337,6 +337,7 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         _ => {}
     }
 
+    let name_is_default = f.get("ClusterName").is_none();
     let name = f.string("ClusterName").unwrap_or_else(|| "plinth".into());
     let name_ok = !name.is_empty()
         && name.len() <= 40
@@ -638,6 +639,7 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
     Ok(ClusterSpec {
         source: file.to_string(),
         name,
+        name_is_default,
         provider: kind,
         availability_zones: zones,
         masters,

@@ -90,9 +90,8 @@ pub struct ScaleArgs {
 }
 
 fn role(s: &str) -> Result<Role, CliError> {
-    Role::parse(s).ok_or_else(|| {
-        CliError::Message(format!("unknown role {s:?}: use master, node or storage"))
-    })
+    Role::parse(s)
+        .ok_or_else(|| CliError::Usage(format!("unknown role {s:?}: use master, node or storage")))
 }
 
 /// Runs `plinth replace`.
@@ -106,7 +105,7 @@ pub async fn replace(args: ReplaceArgs, out: Output) -> Result<(), CliError> {
     } else if args.all {
         Selector::All
     } else {
-        return Err(CliError::Message(
+        return Err(CliError::Usage(
             "say what to replace: --all, --role ROLE, --nodes A,B or --stale".into(),
         ));
     };
@@ -124,7 +123,7 @@ pub async fn replace(args: ReplaceArgs, out: Output) -> Result<(), CliError> {
         .await?;
     match out {
         Output::Json => print_json(&report)?,
-        Output::Human => println!("{report}"),
+        Output::Human => outln!("{report}"),
     }
     Ok(())
 }
@@ -140,7 +139,7 @@ pub async fn scale(args: ScaleArgs, out: Output) -> Result<(), CliError> {
         .await?;
     match out {
         Output::Json => print_json(&report)?,
-        Output::Human => println!("{report}"),
+        Output::Human => outln!("{report}"),
     }
     Ok(())
 }
