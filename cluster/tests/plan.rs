@@ -362,3 +362,27 @@ fn a_bad_security_groups_mode_names_the_key_and_the_values() {
         "{msg}"
     );
 }
+
+#[test]
+fn user_data_shows_in_plans_only_as_its_digest() {
+    let text = common::memory_spec_text("ud", 1, 3, 0) + "MasterUserData = token: Zq9-bootstrap\n";
+    let spec = cluster::ClusterSpec::parse("ud.properties", &text).unwrap();
+    assert!(!format!("{spec:?}").contains("Zq9-bootstrap"));
+    let d = Desired::from_spec(&spec, &zones(3), &caps(), Family::ALL);
+    let master = d.instances.iter().find(|i| i.role == Role::Master).unwrap();
+    // The plan still carries it to the provider...
+    assert_eq!(master.user_data.as_deref(), Some("token: Zq9-bootstrap"));
+    // ...and shows only its digest.
+    let plan = diff(&d, &Observed::default(), &DiffOptions::default());
+    for shown in [
+        serde_json::to_string(&plan).unwrap(),
+        format!("{plan:?}"),
+        plan.to_string(),
+        format!("{d:?}"),
+    ] {
+        assert!(!shown.contains("Zq9-bootstrap"), "{shown}");
+    }
+    assert!(serde_json::to_string(&plan)
+        .unwrap()
+        .contains("bytes, sha256:"));
+}

@@ -64,6 +64,13 @@ pub(crate) fn base64(data: &[u8]) -> String {
     out
 }
 
+/// The spec as recorded on the VM, where anyone who can read the VM reads it: without
+/// the user data (bootstrap tokens live there), whose digest still shows a change.
+fn recorded(op: Operation, spec: &InstanceSpec) -> Result<String> {
+    serde_json::to_string(&spec.redacted())
+        .map_err(|e| Error::transient(op, format!("cannot encode the spec: {e}")).with_source(e))
+}
+
 impl VSphereProvider {
     pub(crate) fn spec_of(vm: &Vm) -> Option<InstanceSpec> {
         vm.attrs
@@ -208,7 +215,7 @@ impl VSphereProvider {
             )
         })?;
         match Self::spec_of(&vm) {
-            Some(s) if s == *spec => {}
+            Some(s) if s == spec.redacted() => {}
             Some(_) => {
                 return Err(Error::conflict(
                     op,
@@ -272,9 +279,7 @@ impl VSphereProvider {
         for (k, v) in &spec.tags {
             tags::set_tag(&self.client, &self.fields, op, vm, k, v).await?;
         }
-        let json = serde_json::to_string(spec).map_err(|e| {
-            Error::transient(op, format!("cannot encode the spec: {e}")).with_source(e)
-        })?;
+        let json = recorded(op, spec)?;
         tags::set_field(&self.client, &self.fields, op, vm, SPEC_FIELD, &json).await
     }
 
@@ -433,7 +438,19 @@ impl Instances for VSphereProvider {
 
 #[cfg(test)]
 mod tests {
-    use super::base64;
+    use super::*;
+
+    #[test]
+    fn the_recorded_spec_holds_no_user_data_but_tells_a_change() {
+        let spec = InstanceSpec::new("n", "az", "1:1024", "tmpl")
+            .with_user_data("#cloud-config\ntoken: Zq9-bootstrap-token\n");
+        let json = recorded(Operation::CreateInstance, &spec).unwrap();
+        assert!(!json.contains("Zq9-bootstrap-token"), "{json}");
+        let back: InstanceSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, spec.redacted());
+        let other = spec.clone().with_user_data("#cloud-config\ntoken: other\n");
+        assert_ne!(back, other.redacted());
+    }
 
     #[test]
     fn base64_matches_rfc4648() {

@@ -23,8 +23,9 @@ pub struct DesiredGroup {
     pub tags: Tags,
 }
 
-/// A node to have.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A node to have. Its user data shows in `Debug` and in a plan's JSON only as
+/// [`provider_core::user_data_digest`].
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct DesiredInstance {
     /// Name, `<cluster>-<role>-<ordinal>`.
     pub name: String,
@@ -47,9 +48,42 @@ pub struct DesiredInstance {
     /// Keypair.
     pub keypair: Option<String>,
     /// User data.
+    #[serde(serialize_with = "digest")]
     pub user_data: Option<String>,
     /// Tags (cluster, role, ordinal, spec hash).
     pub tags: Tags,
+}
+
+fn digest<S: serde::Serializer>(user_data: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match user_data {
+        Some(u) => s.serialize_some(&provider_core::user_data_digest(u)),
+        None => s.serialize_none(),
+    }
+}
+
+impl std::fmt::Debug for DesiredInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DesiredInstance")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("ordinal", &self.ordinal)
+            .field("availability_zone", &self.availability_zone)
+            .field("flavor", &self.flavor)
+            .field("image", &self.image)
+            .field("network", &self.network)
+            .field("subnet", &self.subnet)
+            .field("groups", &self.groups)
+            .field("keypair", &self.keypair)
+            .field(
+                "user_data",
+                &self
+                    .user_data
+                    .as_deref()
+                    .map(provider_core::user_data_digest),
+            )
+            .field("tags", &self.tags)
+            .finish()
+    }
 }
 
 /// A data volume to have, attached to a node.

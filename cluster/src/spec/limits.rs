@@ -71,24 +71,49 @@ pub fn excerpt(value: &str) -> String {
 
 /// The values written to secret keys in `text`, found line by line whatever the line
 /// endings (`\n`, `\r\n`, `\r`) and the separator (`=`, `:`, whitespace), in both spec
-/// formats (a TOML key under `[OpenStack]` ends in `Password` too).
+/// formats: a key of a provider's table marked secret, or any key ending in `password`
+/// or `secret` (a TOML key under `[OpenStack]`, an inline table) wherever it stands on
+/// the line.
 pub fn secrets_in(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    for line in text.split(['\n', '\r']) {
-        let line = line.trim_start();
-        let end = line
-            .find(|c: char| c == '=' || c == ':' || c.is_whitespace())
-            .unwrap_or(line.len());
-        let key = line[..end].trim_matches('"');
-        if key.is_empty() || !is_secret_key(key) {
-            continue;
-        }
-        let rest = line[end..].trim_start();
-        let rest = rest.strip_prefix(['=', ':']).unwrap_or(rest).trim();
-        let value = rest.trim_end_matches('\\').trim();
+    let mut add = |value: &str| {
+        let value = value.trim().trim_end_matches('\\').trim();
         for v in [value, value.trim_matches(['"', '\''])] {
             if !v.is_empty() {
                 out.insert(v.to_string());
+            }
+        }
+    };
+    // A secret key's line that continues (`Password \` or `Password = ab\`) puts its
+    // value, or the rest of it, on the next line.
+    let mut continued = false;
+    for line in text.split(['\n', '\r']) {
+        let trimmed = line.trim_start();
+        if std::mem::take(&mut continued) {
+            add(trimmed);
+            continued = trimmed.ends_with('\\');
+        }
+        let end = trimmed
+            .find(|c: char| c == '=' || c == ':' || c.is_whitespace())
+            .unwrap_or(trimmed.len());
+        let key = trimmed[..end].trim_matches('"');
+        let key = key.strip_suffix('\\').unwrap_or(key);
+        if !key.is_empty() && is_secret_key(key) {
+            let rest = trimmed[end..].trim_start();
+            add(rest.strip_prefix(['=', ':']).unwrap_or(rest));
+            continued |= trimmed.ends_with('\\');
+        }
+        // Anywhere on the line: `...password = value`, up to a `,` or `}`.
+        let lower = line.to_ascii_lowercase();
+        for word in ["password", "secret"] {
+            for (at, _) in lower.match_indices(word) {
+                let rest = line[at + word.len()..].trim_start_matches(['"', '\'']);
+                let rest = rest.trim_start();
+                let Some(rest) = rest.strip_prefix(['=', ':']) else {
+                    continue;
+                };
+                let value = rest.split([',', '}']).next().unwrap_or(rest);
+                add(value);
             }
         }
     }
@@ -143,9 +168,9 @@ mod tests {
 
     #[test]
     fn secrets_are_found_whatever_the_line_endings_and_separators() {
-        let text = "Provider = x\r OpenStack.Password S3cr3t\rOpenStack.ApplicationCredentialSecret:k3y\\\n[OpenStack]\nPassword = \"quoted\"\n";
+        let text = "Provider = x\r OpenStack.Password S3cr3t\rOpenStack.ApplicationCredentialSecret:k3y\\\n[OpenStack]\nPassword = \"quoted\"\nOpenStack = { Password = \"inline\", A = 1 }\n";
         let s = secrets_in(text);
-        for want in ["S3cr3t", "k3y", "quoted"] {
+        for want in ["S3cr3t", "k3y", "quoted", "inline"] {
             assert!(s.contains(want), "{want} not in {s:?}");
         }
     }

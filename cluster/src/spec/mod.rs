@@ -145,8 +145,8 @@ impl fmt::Display for Role {
     }
 }
 
-/// What defines the nodes of one role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What defines the nodes of one role. `Debug` shows user data only as its digest.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleSpec {
     /// How many.
     pub count: usize,
@@ -158,6 +158,24 @@ pub struct RoleSpec {
     pub user_data: Option<String>,
     /// Size of each node's data volume in GiB (storage nodes only).
     pub volume_gib: Option<u64>,
+}
+
+impl fmt::Debug for RoleSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoleSpec")
+            .field("count", &self.count)
+            .field("flavor", &self.flavor)
+            .field("image", &self.image)
+            .field(
+                "user_data",
+                &self
+                    .user_data
+                    .as_deref()
+                    .map(provider_core::user_data_digest),
+            )
+            .field("volume_gib", &self.volume_gib)
+            .finish()
+    }
 }
 
 /// Networking shared by every node.

@@ -21,6 +21,11 @@ pub fn parse(source: &str, text: &str) -> Result<Vec<Entry>, SpecErrors> {
         if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
             continue;
         }
+        // A key that runs into a continuation would take the next line (often a value,
+        // sometimes a password) into the key: no spec key spans lines, so refuse it.
+        let key_continues = continues(line)
+            && !line[..line.len() - 1]
+                .contains(|c: char| c == '=' || c == ':' || c.is_whitespace());
         // Join continuation lines before splitting key and value.
         let mut logical = line.to_string();
         let mut too_long = false;
@@ -35,6 +40,16 @@ pub fn parse(source: &str, text: &str) -> Result<Vec<Entry>, SpecErrors> {
                 }
                 None => break,
             }
+        }
+        if key_continues {
+            let first = line.trim_end_matches('\\');
+            errors.push(SpecError::at_line(
+                source,
+                line_no,
+                &quoted_key(first),
+                "the key continues on the next line: write `key = value`, with the key on one line",
+            ));
+            continue;
         }
         let (key, value) = split(&logical);
         if too_long || logical.len() > MAX_LINE_BYTES {

@@ -21,7 +21,10 @@ pub const MAX_USER_DATA_BYTES: usize = 16 * 1024;
 ///     .with_user_data("#!/bin/sh\necho hello\n");
 /// assert!(spec.validate().is_ok());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `Debug` shows user data (where installers put bootstrap tokens) only as its digest;
+/// [`InstanceSpec::redacted`] is the form a provider may store on the cloud.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct InstanceSpec {
     /// Unique name; creating the same name and spec again returns the existing instance.
@@ -46,7 +49,44 @@ pub struct InstanceSpec {
     pub tags: Tags,
 }
 
+/// How user data may be shown or stored: its length and a SHA-256 prefix, enough to
+/// tell two apart and nothing of what they say.
+pub fn user_data_digest(user_data: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(user_data.as_bytes());
+    let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{} bytes, sha256:{hex}", user_data.len())
+}
+
+impl std::fmt::Debug for InstanceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceSpec")
+            .field("name", &self.name)
+            .field("availability_zone", &self.availability_zone)
+            .field("flavor", &self.flavor)
+            .field("image", &self.image)
+            .field("network", &self.network)
+            .field("subnet", &self.subnet)
+            .field("security_groups", &self.security_groups)
+            .field("keypair", &self.keypair)
+            .field(
+                "user_data",
+                &self.user_data.as_deref().map(user_data_digest),
+            )
+            .field("tags", &self.tags)
+            .finish()
+    }
+}
+
 impl InstanceSpec {
+    /// The spec with its user data replaced by [`user_data_digest`]: what a provider
+    /// records on the cloud to recognise the spec later (a change still shows).
+    pub fn redacted(&self) -> InstanceSpec {
+        let mut spec = self.clone();
+        spec.user_data = spec.user_data.as_deref().map(user_data_digest);
+        spec
+    }
+
     /// A spec with the fields every instance needs; the others start empty.
     pub fn new(
         name: impl Into<String>,
@@ -180,4 +220,22 @@ pub struct Instance {
     pub security_groups: Vec<String>,
     /// Tags.
     pub tags: Tags,
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_user_data_as_its_digest_only() {
+        let spec = InstanceSpec::new("n", "az", "f", "i").with_user_data("token: Zq9-secret\n");
+        let shown = format!("{spec:?}");
+        assert!(!shown.contains("Zq9-secret"), "{shown}");
+        assert!(shown.contains("18 bytes, sha256:"), "{shown}");
+        assert_eq!(
+            spec.redacted().user_data.as_deref(),
+            Some(user_data_digest("token: Zq9-secret\n").as_str())
+        );
+        assert_ne!(user_data_digest("a"), user_data_digest("b"));
+    }
 }

@@ -12,7 +12,7 @@ mod volume;
 mod zone;
 
 pub use floating_ip::{FloatingIp, FloatingIpSpec};
-pub use instance::{Instance, InstanceSpec, InstanceState, MAX_USER_DATA_BYTES};
+pub use instance::{user_data_digest, Instance, InstanceSpec, InstanceState, MAX_USER_DATA_BYTES};
 pub use load_balancer::{
     HealthCheck, HealthCheckProtocol, LbProtocol, Listener, ListenerSpec, LoadBalancer,
     LoadBalancerSpec, LoadBalancerState, Member, MemberHealth, MemberSpec, Pool,
