@@ -1,17 +1,21 @@
 //! Classification of AWS answers into [`provider_core::Error`] kinds, by error code.
 //!
-//! | AWS error code | kind |
+//! Classified to the situations of [`provider_core::error::vocabulary`], first by what
+//! the answer is, then by its code:
+//!
+//! | answer | kind |
 //! |---|---|
+//! | no answer (connection failure, request timeout) | `Transient` |
+//! | HTTP 429; `RequestLimitExceeded`, `Throttling`, `ThrottlingException`, `TooManyRequestsException`, `RequestThrottled`, `SlowDown`, ... | `Throttled`, with `Retry-After` when sent |
 //! | `*.NotFound`, `*.Malformed`, `LoadBalancerNotFound`, `TargetGroupNotFound`, `ListenerNotFound` | `NotFound` |
-//! | `VolumeInUse`, `DependencyViolation`, `ResourceInUse` | `Conflict` |
+//! | `VolumeInUse`, `DependencyViolation`, `ResourceInUse`, `*.InUse` | `Conflict` |
 //! | `IncorrectState`, `IncorrectInstanceState`, `InvalidState` (busy, clears by itself) | `Transient` |
-//! | `RequestLimitExceeded`, `Throttling`, `ThrottlingException` | `Throttled` |
 //! | `InsufficientInstanceCapacity`, `*LimitExceeded`, `TooMany*` | `QuotaExceeded` |
-//! | `AuthFailure`, `InvalidClientTokenId`, `SignatureDoesNotMatch`, `ExpiredToken` | `Unauthorized` |
-//! | `UnauthorizedOperation`, `AccessDenied` | `Forbidden` |
-//! | `InvalidParameterValue`, `InvalidParameter`, `InvalidParameterCombination`, `MissingParameter`, `ValidationError`, `InvalidConfigurationRequest`, `InvalidTarget` | `InvalidInput` |
+//! | `AuthFailure`, `InvalidClientTokenId`, `SignatureDoesNotMatch`, `ExpiredToken`, `UnrecognizedClientException` | `Unauthorized` |
+//! | `UnauthorizedOperation`, `AccessDenied`, `AccessDeniedException`, `OptInRequired` | `Forbidden` |
+//! | `InvalidParameterValue`, `InvalidParameter`, `InvalidParameterCombination`, `MissingParameter`, `ValidationError`, `InvalidConfigurationRequest`, `InvalidTarget` | `InvalidInput`, naming the parameter the message names, else `request` |
 //! | `Duplicate*`, `*.Duplicate` | `AlreadyExists` |
-//! | `InternalError`, `InternalFailure`, `ServiceUnavailable`, `Unavailable`; network failures and timeouts | `Transient` |
+//! | `InternalError`, `InternalFailure`, `ServiceUnavailable`, `Unavailable`, `RequestTimeout`, any other 5xx | `Transient` |
 //! | anything else | `Api { status, code, message }` |
 //!
 //! Operations refine this table where the meaning depends on the call: an unknown AMI,
@@ -19,10 +23,12 @@
 //! field), not a missing resource; see [`AwsError::with_input`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-use provider_core::error::Source;
+use provider_core::error::vocabulary::parse_retry_after;
+use provider_core::error::{Source, UNNAMED_FIELD};
 use provider_core::{Error, Operation};
 
 /// An AWS failure, reduced to what classification needs: the error code, message and
@@ -41,18 +47,21 @@ pub struct AwsError {
     pub status: Option<u16>,
     /// Whether the request never got an answer (network failure or timeout).
     pub no_answer: bool,
+    /// The answer's `Retry-After`, when it had one.
+    pub retry_after: Option<Duration>,
     /// The SDK's error, when this was reduced from one; equality ignores it.
     #[source]
     pub source: Option<Source>,
 }
 
-/// Equal when code, message, status and `no_answer` are: the SDK error is not comparable.
+/// Equal when code, message, status, `no_answer` and `retry_after` are: the SDK error is not comparable.
 impl PartialEq for AwsError {
     fn eq(&self, other: &Self) -> bool {
         self.code == other.code
             && self.message == other.message
             && self.status == other.status
             && self.no_answer == other.no_answer
+            && self.retry_after == other.retry_after
     }
 }
 
@@ -87,6 +96,7 @@ impl AwsError {
                 message: message.unwrap_or_else(|| describe_chain(err)),
                 status: None,
                 no_answer: true,
+                retry_after: None,
                 source: None,
             },
             SdkError::ServiceError(se) => AwsError {
@@ -94,6 +104,7 @@ impl AwsError {
                 message: message.unwrap_or_else(|| describe_chain(se.err())),
                 status: Some(se.raw().status().as_u16()),
                 no_answer: false,
+                retry_after: header_retry_after(se.raw()),
                 source: None,
             },
             SdkError::ResponseError(re) => AwsError {
@@ -101,6 +112,7 @@ impl AwsError {
                 message: message.unwrap_or_else(|| describe_chain(err)),
                 status: Some(re.raw().status().as_u16()),
                 no_answer: false,
+                retry_after: header_retry_after(re.raw()),
                 source: None,
             },
             _ => AwsError {
@@ -108,6 +120,7 @@ impl AwsError {
                 message: message.unwrap_or_else(|| describe_chain(err)),
                 status: None,
                 no_answer: false,
+                retry_after: None,
                 source: None,
             },
         }
@@ -140,6 +153,14 @@ impl AwsError {
         if self.no_answer {
             return Error::transient(operation, format!("{}: {}", self.code, message));
         }
+        // Throttling first: EC2 answers RequestLimitExceeded with a 503, and a 429 is a
+        // rate limit whatever its code (an unknown one included).
+        if self.status == Some(429) || is_throttling(c) {
+            return Error::Throttled {
+                operation,
+                retry_after: self.retry_after,
+            };
+        }
         if self.is_not_found() {
             return Error::not_found(operation, resource);
         }
@@ -147,14 +168,9 @@ impl AwsError {
             "VolumeInUse" | "DependencyViolation" | "ResourceInUse" => {
                 return Error::conflict(operation, resource, message)
             }
+            _ if c.ends_with(".InUse") => return Error::conflict(operation, resource, message),
             "IncorrectState" | "IncorrectInstanceState" | "InvalidState" => {
                 return Error::transient(operation, format!("{c}: {message}"))
-            }
-            "RequestLimitExceeded" | "Throttling" | "ThrottlingException" => {
-                return Error::Throttled {
-                    operation,
-                    retry_after: None,
-                }
             }
             "AuthFailure"
             | "InvalidClientTokenId"
@@ -163,17 +179,26 @@ impl AwsError {
             | "UnrecognizedClientException" => {
                 return Error::unauthorized(operation, format!("{c}: {message}"))
             }
-            "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => {
-                return Error::forbidden(operation, format!("{c}: {message}"))
-            }
+            "UnauthorizedOperation"
+            | "AccessDenied"
+            | "AccessDeniedException"
+            | "OptInRequired" => return Error::forbidden(operation, format!("{c}: {message}")),
             "InvalidParameterValue"
             | "InvalidParameter"
             | "InvalidParameterCombination"
             | "MissingParameter"
             | "ValidationError"
             | "InvalidConfigurationRequest"
-            | "InvalidTarget" => return Error::invalid(operation, resource, message),
-            "InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable" => {
+            | "InvalidTarget" => {
+                let field = named_parameter(&message).unwrap_or_else(|| UNNAMED_FIELD.into());
+                return Error::invalid(operation, field, format!("{c}: {message}"));
+            }
+            "InternalError"
+            | "InternalFailure"
+            | "ServiceUnavailable"
+            | "Unavailable"
+            | "RequestTimeout"
+            | "RequestTimeoutException" => {
                 return Error::transient(operation, format!("{c}: {message}"))
             }
             _ => {}
@@ -192,6 +217,9 @@ impl AwsError {
                 operation,
                 resource: resource.to_string(),
             };
+        }
+        if let Some(status) = self.status.filter(|s| *s >= 500) {
+            return Error::transient(operation, format!("HTTP {status} {c}: {message}"));
         }
         Error::api(operation, self.status, self.code.clone(), message)
     }
@@ -218,6 +246,53 @@ impl AwsError {
     }
 }
 
+/// The throttling codes of the AWS SDKs' standard retry classifier.
+fn is_throttling(code: &str) -> bool {
+    matches!(
+        code,
+        "RequestLimitExceeded"
+            | "Throttling"
+            | "ThrottlingException"
+            | "ThrottledException"
+            | "RequestThrottledException"
+            | "TooManyRequestsException"
+            | "RequestThrottled"
+            | "SlowDown"
+            | "PriorRequestNotComplete"
+            | "EC2ThrottledException"
+            | "BandwidthLimitExceeded"
+    )
+}
+
+/// The parameter a validation message names: EC2's "Value (x) for parameter
+/// instanceType is invalid", "The request must contain the parameter size", ELBv2's
+/// "Value 'x' at 'name' failed to satisfy constraint".
+fn named_parameter(message: &str) -> Option<String> {
+    let token = |rest: &str| -> Option<String> {
+        let t: String = rest
+            .trim_start_matches(['\'', '"'])
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
+            .collect();
+        let t = t.trim_end_matches(['.', '-']).to_string();
+        (!t.is_empty()).then_some(t)
+    };
+    ["for parameter ", "the parameter ", "The parameter "]
+        .iter()
+        .find_map(|m| message.split_once(m).and_then(|(_, rest)| token(rest)))
+        .or_else(|| {
+            message
+                .split_once(" at '")
+                .and_then(|(_, rest)| rest.split_once('\'').map(|(f, _)| f.to_string()))
+                .filter(|f| !f.is_empty())
+        })
+}
+
+/// The `Retry-After` of an answer, when it has one.
+fn header_retry_after(raw: &HttpResponse) -> Option<Duration> {
+    raw.headers().get("retry-after").and_then(parse_retry_after)
+}
+
 /// The messages of an error and its sources, joined (for failures without a message).
 fn describe_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
@@ -242,6 +317,9 @@ where
 }
 
 #[cfg(test)]
+mod vocabulary;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use provider_core::ErrorKind;
@@ -252,6 +330,7 @@ mod tests {
             message: "m".into(),
             status: Some(400),
             no_answer: false,
+            retry_after: None,
             source: None,
         }
     }
@@ -299,6 +378,7 @@ mod tests {
             message: "html".into(),
             status: Some(500),
             no_answer: false,
+            retry_after: None,
             source: None,
         };
         assert!(unhandled.classify(op, "x").is_retryable());
@@ -307,6 +387,7 @@ mod tests {
             message: "connection refused".into(),
             status: None,
             no_answer: true,
+            retry_after: None,
             source: None,
         };
         assert_eq!(net.classify(op, "x").kind(), ErrorKind::Transient);

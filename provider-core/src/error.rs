@@ -3,11 +3,22 @@
 //! Backends classify what their cloud answered into these kinds; everything above them
 //! (retry, waiting, the cluster layer) decides on the kind alone. Each variant names the
 //! [`Operation`] it came from and, where there is one, the resource it concerns.
+//!
+//! [`vocabulary`] lists the situations every provider classifies the same way (not found,
+//! busy, in use, quota, rate limited, ...) with the kind, retry verdict and
+//! `retry_after` each must produce, and checks a provider's table of its cloud's answers
+//! against it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::operation::Operation;
+
+#[cfg(feature = "conformance")]
+pub mod replay;
+pub mod vocabulary;
+
+pub use vocabulary::{Situation, UNNAMED_FIELD};
 
 /// Result alias used throughout Plinth.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

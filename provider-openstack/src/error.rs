@@ -7,16 +7,24 @@
 //! - Octavia (WSME): `{"faultcode": "Client", "faultstring": "...", "debuginfo": null}`;
 //! - Keystone: `{"error": {"code": 401, "title": "Unauthorized", "message": "..."}}`.
 //!
+//! Classified by status, then by the fault's code and message, to the situations of
+//! [`provider_core::error::vocabulary`]:
+//!
 //! | status | kind |
 //! |---|---|
-//! | 400 | `InvalidInput` (field `request`, the service's message) |
+//! | 400 | `InvalidInput`, naming the field when the message does ("Invalid input for field/attribute X", Neutron's "Invalid input for X"), else `request` |
 //! | 401 | `Unauthorized` (after the session's own re-authentication failed) |
-//! | 403 | `QuotaExceeded` when the message says quota, else `Forbidden` |
+//! | 403 | `QuotaExceeded` when the message says quota (Nova), else `Forbidden` |
 //! | 404 | `NotFound` |
-//! | 409 | `Conflict`; callers turn busy answers (Octavia's immutable LB) into `Transient` |
-//! | 413, 429 | `Throttled` with `Retry-After` when the body is a rate limit, else `QuotaExceeded` |
-//! | 500, 502, 503, 504 | `Transient` (the generic retry repeats it) |
+//! | 408, 504 | `Transient` (no answer in time) |
+//! | 409 | `QuotaExceeded` for Neutron's `OverQuota`; `AlreadyExists` for a Neutron `*Exists` type (`SecurityGroupRuleExists`); `Transient` when busy (Octavia's `PENDING_*` / immutable, Nova's `task_state`); else `Conflict` (in use) |
+//! | 413 | `QuotaExceeded` when the message says quota (Cinder's `overLimit`); else `Throttled` with `Retry-After` |
+//! | 429 | `Throttled` with `Retry-After` |
+//! | 500, 502, 503 | `Transient` (the generic retry repeats it) |
 //! | other | `Api { status, code, message }` |
+//!
+//! The sdk's own errors (authentication, discovery) carry no headers, so `Retry-After`
+//! is lost there; every call of this crate goes through [`from_response`], which keeps it.
 //!
 //! Messages carry the service's text and the request path, never headers or bodies of
 //! requests (which hold tokens and passwords). An error built from an sdk or transport
@@ -28,7 +36,8 @@ use std::time::Duration;
 use http::HeaderMap;
 use openstack_sdk::api::ApiError;
 use openstack_sdk::{OpenStackError, RestError};
-use provider_core::error::Source;
+use provider_core::error::vocabulary::parse_retry_after;
+use provider_core::error::{Source, UNNAMED_FIELD};
 use provider_core::{Error, Operation};
 use serde_json::Value;
 
@@ -69,14 +78,35 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+        .and_then(parse_retry_after)
 }
 
 /// Classifies an HTTP error answer of `op`.
 pub(crate) fn from_response(op: Operation, status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
     let (code, message) = fault(body);
     classify(op, status, code, message, retry_after(headers))
+}
+
+/// The field an OpenStack validation message names: Nova, Cinder and Octavia say
+/// "Invalid input for field/attribute X.", Neutron "Invalid input for X. Reason: ...".
+fn named_field(message: &str) -> Option<String> {
+    let rest = message.split("Invalid input for ").nth(1)?;
+    let rest = rest.strip_prefix("field/attribute ").unwrap_or(rest);
+    let field: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ':' | '.'))
+        .collect();
+    let field = field.trim_end_matches('.');
+    // Neutron's "Invalid input for operation: ..." names no field.
+    (!field.is_empty() && field != "operation").then(|| field.to_string())
+}
+
+/// Whether a 409 says the resource is busy with a change that clears by itself: Octavia's
+/// `PENDING_*` ("Invalid state PENDING_UPDATE of loadbalancer resource X", "... is
+/// immutable and cannot be updated") and Nova's "Cannot 'x' instance Y while it is in
+/// task_state Z". Other 409s are in use or a state that does not clear.
+fn is_busy(lower: &str) -> bool {
+    lower.contains("pending_") || lower.contains("immutable") || lower.contains("task_state")
 }
 
 fn classify(
@@ -87,14 +117,15 @@ fn classify(
     retry_after: Option<Duration>,
 ) -> Error {
     let lower = message.to_lowercase();
+    let says_quota = code == "OverQuota" || lower.contains("quota");
     match status {
         400 => Error::InvalidInput {
             operation: op,
-            field: "request".into(),
+            field: named_field(&message).unwrap_or_else(|| UNNAMED_FIELD.to_string()),
             message,
         },
         401 => Error::unauthorized(op, message),
-        403 if lower.contains("quota") => Error::QuotaExceeded {
+        403 | 409 | 413 if says_quota => Error::QuotaExceeded {
             operation: op,
             message,
         },
@@ -103,22 +134,24 @@ fn classify(
             operation: op,
             resource: message,
         },
+        // Neutron: SecurityGroupRuleExists, and the other `*Exists` types of a duplicate.
+        409 if code.ends_with("Exists") => Error::AlreadyExists {
+            operation: op,
+            resource: message,
+        },
+        409 if is_busy(&lower) => Error::transient(op, format!("busy: {message}")),
         409 => Error::Conflict {
             operation: op,
             resource: code,
             message,
         },
-        413 | 429 if retry_after.is_some() || status == 429 || lower.contains("rate") => {
-            Error::Throttled {
-                operation: op,
-                retry_after,
-            }
-        }
-        413 => Error::QuotaExceeded {
+        413 | 429 => Error::Throttled {
             operation: op,
-            message,
+            retry_after,
         },
-        500 | 502 | 503 | 504 => Error::transient(op, format!("HTTP {status} {code}: {message}")),
+        408 | 500 | 502 | 503 | 504 => {
+            Error::transient(op, format!("HTTP {status} {code}: {message}"))
+        }
         _ => Error::api(op, Some(status), code, message),
     }
 }
@@ -192,6 +225,58 @@ pub(crate) fn from_connect_error(e: OpenStackError) -> Error {
         }
     };
     classified.with_shared_source(safe_source(e))
+}
+
+/// [`from_connect_error`], except that a failed version discovery of Keystone is told
+/// apart by trying to connect to `auth_url`: the sdk reports an unreachable Keystone and
+/// a wrong URL alike ("Service is not working."), but the first clears by itself
+/// (`Transient`) and the second is the configuration's (`Config`).
+pub(crate) async fn from_connect_failure(e: OpenStackError, auth_url: Option<&str>) -> Error {
+    if let (OpenStackError::Discovery { .. }, Some(url)) = (&e, auth_url) {
+        if let Some(addr) = authority(url) {
+            let connect = tokio::net::TcpStream::connect(addr.as_str());
+            let why = match tokio::time::timeout(CONNECT_PROBE_TIMEOUT, connect).await {
+                Ok(Ok(_)) => None,
+                Ok(Err(io)) => Some(io.to_string()),
+                Err(_) => Some(format!("no connection within {CONNECT_PROBE_TIMEOUT:?}")),
+            };
+            if let Some(why) = why {
+                return Error::transient(
+                    Operation::ListAvailabilityZones,
+                    format!("cannot reach Keystone at {addr}: {why}"),
+                )
+                .with_shared_source(safe_source(e));
+            }
+        }
+    }
+    from_connect_error(e)
+}
+
+/// How long [`from_connect_failure`] waits for a connection to Keystone.
+const CONNECT_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `host:port` of a URL (the scheme's default port when it names none), without any
+/// user info.
+fn authority(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let auth = rest.split(['/', '?', '#']).next()?;
+    let host_port = auth.rsplit('@').next()?;
+    if host_port.is_empty() {
+        return None;
+    }
+    let has_port = match host_port.rfind(']') {
+        Some(i) => host_port[i..].contains(':'),
+        None => host_port.contains(':'),
+    };
+    if has_port {
+        return Some(host_port.to_string());
+    }
+    let port = if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    };
+    Some(format!("{host_port}:{port}"))
 }
 
 /// The text of an sdk error, with any URL password masked: the sdk prints the URLs it
@@ -295,6 +380,9 @@ fn redact_url_passwords(text: &str) -> String {
 pub(crate) fn unexpected(op: Operation, what: impl Into<String>) -> Error {
     Error::api(op, None, "unexpected-answer", what)
 }
+
+#[cfg(test)]
+mod vocabulary;
 
 #[cfg(test)]
 mod tests {
@@ -423,6 +511,18 @@ mod tests {
             "{e:?}"
         );
         assert!(!everything_shown(&e).contains("s3cret-pw"));
+    }
+
+    #[test]
+    fn authority_of_auth_urls() {
+        assert_eq!(authority("http://k:5000/v3").as_deref(), Some("k:5000"));
+        assert_eq!(authority("https://u:pw@k/v3").as_deref(), Some("k:443"));
+        assert_eq!(authority("http://[::1]/v3").as_deref(), Some("[::1]:80"));
+        assert_eq!(
+            authority("http://[::1]:5000").as_deref(),
+            Some("[::1]:5000")
+        );
+        assert_eq!(authority("k:5000"), None);
     }
 
     #[test]

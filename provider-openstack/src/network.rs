@@ -346,8 +346,10 @@ impl OpenStackProvider {
             .await
         {
             Ok(_) => Ok(()),
-            // SecurityGroupRuleExists: adding what is there succeeds.
-            Err(Error::Conflict { .. }) => Ok(()),
+            // Only Neutron's SecurityGroupRuleExists means the rule is there: adding it
+            // again succeeds. Its other 409s (OverQuota, ...) are errors: the rule
+            // does not exist.
+            Err(Error::AlreadyExists { .. }) => Ok(()),
             Err(Error::NotFound { .. }) => {
                 Err(Error::not_found(op, format!("security group {group_id}")))
             }

@@ -14,7 +14,7 @@ use provider_core::{
 
 use crate::client::Api;
 use crate::config::{OpenStackBuilder, Settings};
-use crate::error::from_connect_error;
+use crate::error::from_connect_failure;
 
 /// A Plinth provider for one OpenStack project (Keystone v3 scope) in one region.
 #[derive(Debug)]
@@ -44,11 +44,17 @@ impl OpenStackProvider {
         ));
         let config = builder.cloud_config()?;
         let settings = builder.settings();
-        let os = AsyncOpenStack::builder(&config)
+        let os = match AsyncOpenStack::builder(&config)
             .disable_auth_cache(true)
             .connect()
             .await
-            .map_err(from_connect_error)?;
+        {
+            Ok(os) => os,
+            Err(e) => {
+                let auth_url = config.auth.as_ref().and_then(|a| a.auth_url.as_deref());
+                return Err(from_connect_failure(e, auth_url).await);
+            }
+        };
         // Version discovery: catalogs list Neutron, Octavia and Glance unversioned (or
         // not); the sdk finds the versioned base URL the paths of this crate are relative to.
         for service in [

@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
 use crate::config::VSphereConfig;
-use crate::error::{fault_error, http_error, status_error};
+use crate::error::{fault_error, http_error, retry_after_of, status_error};
 use crate::soap::{envelope, esc, fault_of, parse, Element, Fault, MoRef};
 
 /// The managed objects of `ServiceContent` the provider uses.
@@ -180,6 +180,7 @@ impl Client {
             .find(|v| v.starts_with(SESSION_COOKIE))
             .and_then(|v| v.split(';').next())
             .map(str::to_string);
+        let retry_after = retry_after_of(resp.headers());
         let text = resp.text().await.map_err(|e| http_error(op, e))?;
         let doc = match parse(&text) {
             Ok(d) => d,
@@ -187,7 +188,8 @@ impl Client {
                 return Err(status_error(
                     op,
                     status,
-                    &format!("vCenter SOAP answer ({e})"),
+                    retry_after,
+                    &format!("vCenter SOAP endpoint (answer without a fault: {e})"),
                 ))
             }
             Err(e) => {
@@ -505,6 +507,7 @@ impl Client {
             s if s >= 300 => Err(status_error(
                 op,
                 s,
+                retry_after_of(resp.headers()),
                 &format!("reading [{datastore}] {path}"),
             )),
             _ => Ok(Some(resp.text().await.map_err(|e| http_error(op, e))?)),
@@ -534,6 +537,7 @@ impl Client {
             s if s >= 300 => Err(status_error(
                 op,
                 s,
+                retry_after_of(resp.headers()),
                 &format!("writing [{datastore}] {path}"),
             )),
             _ => Ok(()),

@@ -1,20 +1,31 @@
 //! Classifying vim25 faults and transport failures into [`provider_core::Error`].
 //!
+//! Classified to the situations of [`provider_core::error::vocabulary`]:
+//!
 //! | vim25 fault | kind |
 //! |---|---|
 //! | `InvalidLogin`, `NotAuthenticated` (after one re-login) | `Unauthorized` |
 //! | `NoPermission` | `Forbidden` |
 //! | `ManagedObjectNotFound`, `NotFound`, `FileNotFound` | `NotFound` |
 //! | `DuplicateName`, `FileAlreadyExists`, `AlreadyExists` | `AlreadyExists` |
-//! | `InvalidArgument`, `InvalidRequest`, `InvalidName`, `InvalidDeviceSpec` | `InvalidInput` |
-//! | `InvalidPowerState`, `InvalidState`, `VmConfigFault` | `Conflict` |
-//! | `TaskInProgress`, `ResourceInUse`, `FileLocked`, `HostCommunication`, `RequestCanceled` | `Transient` |
+//! | `InvalidArgument`, `InvalidRequest`, `InvalidName`, `InvalidDeviceSpec` | `InvalidInput`, naming the fault's `invalidProperty`, else `request` |
+//! | `ResourceInUse`, `FileLocked` (in use) | `Conflict` |
+//! | `InvalidPowerState`, `VmConfigFault` (a state that does not clear by itself) | `Conflict` |
+//! | `TaskInProgress`, `InvalidState` (busy, clears by itself) | `Transient` |
+//! | `SystemError`, `HostCommunication`, `RequestCanceled` | `Transient` |
 //! | `InsufficientResourcesFault` and `Insufficient*` | `QuotaExceeded` |
 //! | anything else | `Api { code: <fault type> }` |
 //!
-//! Network errors and HTTP 5xx without a SOAP fault are `Transient`. Messages carry the
-//! fault's text, never a request body (the Login body holds the password).
+//! An HTTP answer without a SOAP fault is classified by its status: 404 `NotFound`,
+//! 409 `Conflict`, 429 `Throttled` (with `Retry-After`), 401 `Unauthorized`, 403
+//! `Forbidden`, 408 and 5xx `Transient`, others `Api`. Network errors and request
+//! timeouts are `Transient`. Messages carry the fault's text, never a request body (the
+//! Login body holds the password).
 
+use std::time::Duration;
+
+use provider_core::error::vocabulary::parse_retry_after;
+use provider_core::error::UNNAMED_FIELD;
 use provider_core::{Error, Operation};
 
 use crate::soap::Fault;
@@ -44,7 +55,7 @@ pub(crate) fn fault_error(op: Operation, resource: &str, fault: &Fault) -> Error
                 .detail
                 .as_ref()
                 .and_then(|d| d.child_text("invalidProperty"))
-                .unwrap_or("request")
+                .unwrap_or(UNNAMED_FIELD)
                 .to_string();
             Error::invalid(
                 op,
@@ -52,13 +63,11 @@ pub(crate) fn fault_error(op: Operation, resource: &str, fault: &Fault) -> Error
                 format!("vCenter answered {}: {message}", fault.kind),
             )
         }
-        "InvalidPowerState" | "InvalidState" | "VmConfigFault" => {
+        "ResourceInUse" | "FileLocked" | "InvalidPowerState" | "VmConfigFault" => {
             Error::conflict(op, resource.to_string(), message)
         }
-        "TaskInProgress" | "ResourceInUse" | "FileLocked" | "HostCommunication"
-        | "RequestCanceled" | "SystemError" => {
-            Error::transient(op, format!("{}: {message}", fault.kind))
-        }
+        "TaskInProgress" | "InvalidState" | "HostCommunication" | "RequestCanceled"
+        | "SystemError" => Error::transient(op, format!("{}: {message}", fault.kind)),
         k if k.starts_with("Insufficient") => Error::QuotaExceeded {
             operation: op,
             message,
@@ -95,19 +104,37 @@ impl WithoutUrl for reqwest::Error {
     }
 }
 
-/// The error for an HTTP status without a SOAP fault.
-pub(crate) fn status_error(op: Operation, status: u16, what: &str) -> Error {
+/// The `Retry-After` of an answer, when it has one.
+pub(crate) fn retry_after_of(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after)
+}
+
+/// The error for an HTTP status without a SOAP fault; `what` names the request.
+pub(crate) fn status_error(
+    op: Operation,
+    status: u16,
+    retry_after: Option<Duration>,
+    what: &str,
+) -> Error {
     match status {
         401 => Error::unauthorized(op, format!("{what}: HTTP 401")),
         403 => Error::forbidden(op, format!("{what}: HTTP 403")),
+        404 => Error::not_found(op, what),
+        409 => Error::conflict(op, what, "HTTP 409"),
         429 => Error::Throttled {
             operation: op,
-            retry_after: None,
+            retry_after,
         },
-        s if s >= 500 => Error::transient(op, format!("{what}: HTTP {s}")),
+        s if s == 408 || s >= 500 => Error::transient(op, format!("{what}: HTTP {s}")),
         s => Error::api(op, Some(s), format!("HTTP {s}"), what),
     }
 }
+
+#[cfg(test)]
+mod vocabulary;
 
 #[cfg(test)]
 mod tests {
@@ -133,6 +160,8 @@ mod tests {
             ("DuplicateName", ErrorKind::AlreadyExists),
             ("InvalidArgument", ErrorKind::InvalidInput),
             ("InvalidPowerState", ErrorKind::Conflict),
+            ("ResourceInUse", ErrorKind::Conflict),
+            ("InvalidState", ErrorKind::Transient),
             ("TaskInProgress", ErrorKind::Transient),
             ("InsufficientMemoryResourcesFault", ErrorKind::QuotaExceeded),
             ("SomethingElse", ErrorKind::Api),
@@ -141,6 +170,9 @@ mod tests {
             assert_eq!(fault_error(op, "instance x", &f(k)).kind(), want, "{k}");
         }
         assert!(fault_error(op, "x", &f("TaskInProgress")).is_retryable());
-        assert_eq!(status_error(op, 503, "x").kind(), ErrorKind::Transient);
+        assert_eq!(
+            status_error(op, 503, None, "x").kind(),
+            ErrorKind::Transient
+        );
     }
 }

@@ -1,0 +1,221 @@
+//! A rule Neutron refuses for quota is an error, not a rule "that exists": against
+//! OpenStack's own services (emulators/openstack/), in a project of its own whose
+//! security-group-rule quota the test lowers, so no other test's project is touched.
+//!
+//! Needs `PLINTH_OS_TEST_CLOUD` (skipped with the reason when unset, failed under `CI`)
+//! and the admin credentials `PLINTH_OS_TEST_AUTH_URL` / `PLINTH_OS_TEST_PASSWORD`
+//! (emulators/openstack/test-env.sh prints them) to make the project.
+
+use std::process::Command;
+
+use provider_core::model::*;
+use provider_core::{ErrorKind, ProviderExt};
+use provider_openstack::OpenStackBuilder;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+const CLOUD_VAR: &str = "PLINTH_OS_TEST_CLOUD";
+
+fn cloud_configured() -> bool {
+    match std::env::var(CLOUD_VAR) {
+        Ok(c) if !c.is_empty() => true,
+        _ => {
+            if std::env::var_os("CI").is_some() {
+                panic!("OpenStack services not running in CI: set {CLOUD_VAR}; see emulators/openstack/README.md");
+            }
+            eprintln!("skipped: OpenStack services not running (set {CLOUD_VAR}; see emulators/openstack/README.md)");
+            false
+        }
+    }
+}
+
+/// One admin call with curl: (status line and headers, JSON body).
+fn curl(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> (String, Value) {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-s",
+        "-D",
+        "-",
+        "-X",
+        method,
+        "-H",
+        "Content-Type: application/json",
+    ]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("X-Auth-Token: {t}")]);
+    }
+    if let Some(b) = body {
+        cmd.args(["-d", &b.to_string()]);
+    }
+    let out = cmd.arg(url).output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (
+        head.to_string(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+/// The admin's token and the Neutron endpoint of its catalog.
+fn admin(auth_url: &str, password: &str) -> (String, String) {
+    let auth = json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}
+    }});
+    let (head, body) = curl(
+        "POST",
+        &format!("{auth_url}/auth/tokens"),
+        None,
+        Some(&auth),
+    );
+    let token = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("X-Subject-Token: ")
+                .or_else(|| l.strip_prefix("x-subject-token: "))
+        })
+        .expect("an admin token")
+        .trim()
+        .to_string();
+    let neutron = body["token"]["catalog"]
+        .as_array()
+        .and_then(|c| c.iter().find(|s| s["type"] == "network"))
+        .and_then(|s| s["endpoints"].as_array())
+        .and_then(|e| e.iter().find(|e| e["interface"] == "public"))
+        .and_then(|e| e["url"].as_str())
+        .expect("a network endpoint")
+        .trim_end_matches('/')
+        .to_string();
+    (token, format!("{neutron}/v2.0"))
+}
+
+#[tokio::test]
+async fn a_rule_over_quota_is_quota_exceeded_and_not_added() {
+    if !cloud_configured() {
+        return;
+    }
+    let auth_url = std::env::var("PLINTH_OS_TEST_AUTH_URL").expect("PLINTH_OS_TEST_AUTH_URL");
+    let password = std::env::var("PLINTH_OS_TEST_PASSWORD").expect("PLINTH_OS_TEST_PASSWORD");
+    let (token, neutron) = admin(&auth_url, &password);
+    let t = Some(token.as_str());
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            & 0xffff_ffff
+    );
+
+    // A project and a member user of its own.
+    let name = format!("plinth-rule-quota-{run}");
+    let (_, p) = curl(
+        "POST",
+        &format!("{auth_url}/projects"),
+        t,
+        Some(&json!({"project": {"name": name, "domain_id": "default"}})),
+    );
+    let project = p["project"]["id"].as_str().expect("project id").to_string();
+    let user_password = format!("pw-{run}-not-a-secret");
+    let (_, u) = curl(
+        "POST",
+        &format!("{auth_url}/users"),
+        t,
+        Some(&json!({"user": {"name": name, "domain_id": "default", "password": user_password}})),
+    );
+    let user = u["user"]["id"].as_str().expect("user id").to_string();
+    let (_, roles) = curl("GET", &format!("{auth_url}/roles?name=member"), t, None);
+    let member = roles["roles"][0]["id"]
+        .as_str()
+        .expect("member role")
+        .to_string();
+    curl(
+        "PUT",
+        &format!("{auth_url}/projects/{project}/users/{user}/roles/{member}"),
+        t,
+        None,
+    );
+
+    let outcome = async {
+        let os = OpenStackBuilder::new()
+            .with_auth_url(auth_url.clone())
+            .with_user_id(user.clone())
+            .with_password(SecretString::from(user_password.clone()))
+            .with_project_id(project.clone())
+            .with_region_name("RegionOne")
+            .build()
+            .await
+            .expect("the project's user authenticates");
+        let ssh = IngressRule::tcp(22, "10.1.1.4/32".parse().expect("cidr"));
+        let https = IngressRule::tcp(443, "10.1.1.0/24".parse().expect("cidr"));
+        let g = os
+            .create_security_group(&SecurityGroupSpec::new("quota").with_rules([ssh.clone()]))
+            .await
+            .expect("a group with one rule");
+
+        // No room for one more rule in the project.
+        let (_, rules) = curl(
+            "GET",
+            &format!("{neutron}/security-group-rules?project_id={project}"),
+            t,
+            None,
+        );
+        let used = rules["security_group_rules"].as_array().map_or(0, Vec::len);
+        let (head, _) = curl(
+            "PUT",
+            &format!("{neutron}/quotas/{project}"),
+            t,
+            Some(&json!({"quota": {"security_group_rule": used}})),
+        );
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "setting the quota: {head}"
+        );
+
+        let added = os.add_security_group_rule(&g.id, &https).await;
+        let after = os.get_security_group(&g.id).await.expect("the group");
+        let created = os
+            .create_security_group(&SecurityGroupSpec::new("quota-2").with_rules([https.clone()]))
+            .await;
+        (added, after, created)
+    }
+    .await;
+
+    // Clean up whatever happened: the project's groups (its default one included), the
+    // user, the project.
+    let (_, groups) = curl(
+        "GET",
+        &format!("{neutron}/security-groups?project_id={project}"),
+        t,
+        None,
+    );
+    for g in groups["security_groups"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        if let Some(id) = g["id"].as_str() {
+            curl(
+                "DELETE",
+                &format!("{neutron}/security-groups/{id}"),
+                t,
+                None,
+            );
+        }
+    }
+    curl("DELETE", &format!("{neutron}/quotas/{project}"), t, None);
+    curl("DELETE", &format!("{auth_url}/users/{user}"), t, None);
+    curl("DELETE", &format!("{auth_url}/projects/{project}"), t, None);
+
+    let (added, after, created) = outcome;
+    let https = IngressRule::tcp(443, "10.1.1.0/24".parse().expect("cidr"));
+    let e = added.expect_err("Neutron refused the rule: OverQuota");
+    assert_eq!(e.kind(), ErrorKind::QuotaExceeded, "{e:?}");
+    assert!(
+        !after.rules.contains(&https),
+        "the refused rule is not there: {after:?}"
+    );
+    let e = created.expect_err("the second group's rule is over quota too");
+    assert_eq!(e.kind(), ErrorKind::QuotaExceeded, "{e:?}");
+}
