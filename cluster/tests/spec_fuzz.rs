@@ -55,6 +55,8 @@ const REGRESSIONS: &[(&str, &str, &str)] = &[
         "Provider = OpenStack\nOpenStack.Password\\\nZq9aaA(\nProvider = ",
         "Zq9aaA(",
     ),
+    // Found by the long run: took over a second (in a debug build on a loaded machine).
+    ("a.properties", "Provider = OpenStack\r\nOpenStack.KeypairFilex60 = O.t^i\r\n# <S]=9e/oce/HN||\r\n# <zsabA%~OGZc%3R#C`\r\nOpenStack.FloatingIPPoolIDx106 0U<w0:6r&rQ=/yc/g]2\\\r\nGlusterVolumeSizex45 = Qq9`.*s&`L{J<2:/N\r\nClusterNamex121 = (<B\r\nOpenStack.ApplicationCredentialNamex197 = !R_?Tz]\\,q\r\nOpenStack.ApplicationCredentialSecretx118 = \r\nOpenStack.SubnetID = *&\\\"I Xsj/'GGKQ!=\"\r\nNodeCountx82 = \"B\r\nOpenStack.VolumeAvailabilityZonesx199 = R<:a\"SZ!\\.?$*v*bp*`q*.\r\nOpenStack.LinuxImageIDx175 = &3:/Msb)K|;FN.=b\r\nOpenStack.Passwordx70 = .5&.\"Ai=Y&K`4\\\\\".O\r\nClusterNamex161 = <A1\\$=*&U~*\r\nOpenStack.Password \\\n  Zq9!eu_=%#\\\\^LU\\\\!=J*m&\r\nOpenStack.GlusterFSFlavorIDx178 = T1EJZ=`\\=d49%.=](f\r\nOpenStack.SubnetIDx184 = NIV)7YcDt4\\NGM{<ug*=T.\r\nNodeUserDatax127 ?$]{QO'#\"O,v&vWdz&KA\\\r\nOpenStack.Passwordx190 = DU{=r'#{qZNT:T-#%%\\\r\nOpenStack.AuthURLx188 = b Zp%utC1nt\r\n# *=:z&'|NK6?*'lztcJb:BF '\r\nOpenStack.AuthURL:;e\\\\\"2=8m<GGZ],%H", "Zq9!eu_=%#\\\\^LU\\\\!=J*m&"),
     // An inline TOML table.
     (
         "a.toml",

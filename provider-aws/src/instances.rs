@@ -25,7 +25,7 @@ use provider_core::{
 use tokio::time::Instant;
 
 use crate::error::{sdk, AwsError};
-use crate::tags::{self, filter, BATCH_TAG, NAME_TAG, SPEC_HASH_TAG};
+use crate::tags::{self, filter, BATCH_TAG, NAME_TAG, ROOT_TAG, SPEC_HASH_TAG};
 use crate::AwsProvider;
 
 /// States of instances that exist for Plinth (not terminated).
@@ -405,6 +405,8 @@ impl AwsProvider {
             if missing > 0 {
                 let mut launch_tags = common.clone();
                 launch_tags.insert(BATCH_TAG.into(), batch.clone());
+                let mut root_tags = common.clone();
+                root_tags.insert(ROOT_TAG.into(), "true".into());
                 let mut req = self
                     .ec2
                     .run_instances()
@@ -416,7 +418,8 @@ impl AwsProvider {
                     .placement(Placement::builder().availability_zone(&key.zone).build())
                     .set_security_group_ids((!key.groups.is_empty()).then(|| key.groups.clone()))
                     .client_token(tags::client_token(&[&batch, &missing.to_string()]))
-                    .tag_specifications(tags::tag_spec(ResourceType::Instance, &launch_tags));
+                    .tag_specifications(tags::tag_spec(ResourceType::Instance, &launch_tags))
+                    .tag_specifications(tags::tag_spec(ResourceType::Volume, &root_tags));
                 if let Some(k) = &key.keypair {
                     req = req.key_name(k);
                 }

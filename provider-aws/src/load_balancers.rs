@@ -423,7 +423,8 @@ impl AwsProvider {
                 .filter_map(|l| l.port().map(|p| p.clamp(0, 65535) as u16))
                 .collect();
             for l in spec.listeners.iter().filter(|l| !have.contains(&l.port)) {
-                self.add_listener(op, &arn, &name, l, &kind).await?;
+                self.add_listener(op, &arn, &name, l, &kind, &spec.tags)
+                    .await?;
             }
             arn
         } else {
@@ -472,15 +473,16 @@ impl AwsProvider {
                 .ok_or_else(|| Error::transient(op, "CreateLoadBalancer answered no ARN"))?
                 .to_string();
             for l in &spec.listeners {
-                self.add_listener(op, &arn, &name, l, &kind).await?;
+                self.add_listener(op, &arn, &name, l, &kind, &spec.tags)
+                    .await?;
             }
             arn
         };
         self.wait_lb_active(op, &arn).await
     }
 
-    /// Creates (or finds) the target group of a listener, registers its members and
-    /// creates the listener.
+    /// Creates (or finds) the target group of a listener, tagged like its load balancer
+    /// (`tags`: the spec's), registers its members and creates the listener.
     async fn add_listener(
         &self,
         op: Operation,
@@ -488,6 +490,7 @@ impl AwsProvider {
         aws_name: &str,
         l: &ListenerSpec,
         kind: &LoadBalancerTypeEnum,
+        tags: &Tags,
     ) -> Result<()> {
         let vpc = self.vpc(op).await?;
         let tg_name = tg_name(aws_name, l.port);
@@ -499,6 +502,7 @@ impl AwsProvider {
             .elb
             .create_target_group()
             .name(&tg_name)
+            .set_tags((!tags.is_empty()).then(|| elb_tags(tags)))
             .protocol(protocol(l.protocol))
             .port(i32::from(l.members.first().map_or(l.port, |m| m.port)))
             .vpc_id(vpc)

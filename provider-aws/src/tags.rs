@@ -19,6 +19,9 @@ pub const BATCH_TAG: &str = "plinth-aws:batch";
 pub const PORTS_TAG: &str = "plinth-aws:ports";
 /// The floating IP pool an Elastic IP was allocated from.
 pub const POOL_TAG: &str = "plinth-aws:pool";
+/// Marks an instance's root volume: tagged with its cluster like everything Plinth
+/// creates, and never listed as a volume of its own (it goes with its instance).
+pub const ROOT_TAG: &str = "plinth-aws:root";
 
 /// Most tags an AWS resource carries (user tags plus the reserved ones).
 pub const MAX_TAGS: usize = 50;

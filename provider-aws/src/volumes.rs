@@ -46,6 +46,10 @@ fn record(v: &Ec2Volume) -> Option<Volume> {
         _ => VolumeState::Available,
     };
     let pairs = || tags::ec2_pairs(v.tags());
+    // A root volume goes with its instance.
+    if tags::tag_value(pairs(), tags::ROOT_TAG).is_some() {
+        return None;
+    }
     Some(Volume {
         id: v.volume_id()?.to_string(),
         name: tags::tag_value(pairs(), NAME_TAG).unwrap_or_default(),

@@ -2,7 +2,8 @@
 //! 2 storage nodes with EBS volumes over 3 AZs, an Elastic IP on the master when the
 //! spec has a pool, an NLB in front of the API port), `status`, `destroy`, then a
 //! `DescribeInstances`/`DescribeVolumes`/`DescribeAddresses`/`DescribeSecurityGroups`
-//! check that nothing tagged with the cluster is left.
+//! check that nothing tagged with the cluster is left. Before the destroy, raw API calls
+//! check that root volumes and target groups carry the cluster's tag.
 //!
 //! Needs moto (`AWS_ENDPOINT_URL`) and the `plinth` binary: `PLINTH_BIN`, else
 //! `<target>/debug/plinth` (built by `cargo test --workspace`), else it is built here.
@@ -74,7 +75,10 @@ async fn seed_spec_applies_reports_and_destroys_on_moto() {
 
     let apply = plinth(&bin, &["apply", "-i", &spec]);
     let status = plinth(&bin, &["status", "-i", &spec, "--output", "json"]);
+    let p = common::provider(&endpoint, &f).await;
+    let problems = what_apply_made(&p, &cluster).await;
     let destroy = plinth(&bin, &["destroy", "-i", &spec, "--yes"]);
+    assert!(problems.is_empty(), "{problems:#?}");
     assert!(apply.status.success(), "apply failed");
     assert!(status.status.success(), "status failed");
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
@@ -83,7 +87,6 @@ async fn seed_spec_applies_reports_and_destroys_on_moto() {
     assert!(destroy.status.success(), "destroy failed");
 
     // Nothing tagged with the cluster is left: through the provider's lists...
-    let p = common::provider(&endpoint, &f).await;
     let tf = TagFilter::new("plinth.cluster", cluster.clone());
     assert!(
         p.list_instances(&tf).await.unwrap().is_empty(),
@@ -155,4 +158,120 @@ async fn seed_spec_applies_reports_and_destroys_on_moto() {
         "groups left: {groups:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What is wrong with the cluster apply made, read with raw EC2 and ELBv2 calls: a volume
+/// of a node (root included) or a target group without the cluster's tag.
+async fn what_apply_made(p: &provider_aws::AwsProvider, cluster: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let ec2 = p.ec2_client();
+    let tag = Filter::builder()
+        .name("tag:plinth.cluster")
+        .values(cluster)
+        .build();
+    let reservations = ec2
+        .describe_instances()
+        .filters(tag.clone())
+        .send()
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in reservations
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+    {
+        ids.push(i.instance_id().unwrap_or_default().to_string());
+    }
+    let volumes = ec2
+        .describe_volumes()
+        .filters(
+            Filter::builder()
+                .name("attachment.instance-id")
+                .set_values(Some(ids.clone()))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let tagged = |tags: &[aws_sdk_ec2::types::Tag]| {
+        tags.iter()
+            .any(|t| t.key() == Some("plinth.cluster") && t.value() == Some(cluster))
+    };
+    let volumes = volumes.volumes();
+    if volumes.len() < ids.len() {
+        problems.push(format!(
+            "{} volumes for {} instances",
+            volumes.len(),
+            ids.len()
+        ));
+    }
+    for v in volumes {
+        if !tagged(v.tags()) {
+            problems.push(format!("volume {:?} has no cluster tag", v.volume_id()));
+        }
+    }
+    let elb = p.elb_client();
+    let lbs = elb.describe_load_balancers().send().await.unwrap();
+    let arns: Vec<String> = lbs
+        .load_balancers()
+        .iter()
+        .filter_map(|l| l.load_balancer_arn().map(str::to_string))
+        .collect();
+    let mut ours = Vec::new();
+    if !arns.is_empty() {
+        let tags = elb
+            .describe_tags()
+            .set_resource_arns(Some(arns))
+            .send()
+            .await
+            .unwrap();
+        for d in tags.tag_descriptions() {
+            if d.tags()
+                .iter()
+                .any(|t| t.key() == Some("plinth.cluster") && t.value() == Some(cluster))
+            {
+                ours.extend(d.resource_arn().map(str::to_string));
+            }
+        }
+    }
+    if ours.is_empty() {
+        problems.push("no load balancer of the cluster".into());
+    }
+    for lb in ours {
+        let groups = elb
+            .describe_target_groups()
+            .load_balancer_arn(&lb)
+            .send()
+            .await
+            .unwrap();
+        let arns: Vec<String> = groups
+            .target_groups()
+            .iter()
+            .filter_map(|g| g.target_group_arn().map(str::to_string))
+            .collect();
+        if arns.is_empty() {
+            problems.push(format!("load balancer {lb} has no target group"));
+            continue;
+        }
+        let tags = elb
+            .describe_tags()
+            .set_resource_arns(Some(arns))
+            .send()
+            .await
+            .unwrap();
+        for d in tags.tag_descriptions() {
+            if !d
+                .tags()
+                .iter()
+                .any(|t| t.key() == Some("plinth.cluster") && t.value() == Some(cluster))
+            {
+                problems.push(format!(
+                    "target group {:?} has no cluster tag",
+                    d.resource_arn()
+                ));
+            }
+        }
+    }
+    problems
 }
