@@ -82,17 +82,17 @@ fn config() -> ConformanceConfig {
 }
 
 /// Families the provider lacks, with the reason the kit gives for skipping theirs.
-const LACKING: [(conformance::Family, &str); 3] = [
+const LACKING: [(Family, &str); 3] = [
     (
-        conformance::Family::SecurityGroups,
+        Family::SecurityGroups,
         "the provider has no security groups (security_groups() is None)",
     ),
     (
-        conformance::Family::FloatingIps,
+        Family::FloatingIps,
         "the provider has no floating IPs (floating_ips() is None)",
     ),
     (
-        conformance::Family::LoadBalancers,
+        Family::LoadBalancers,
         "the provider has no load balancers (load_balancers() is None)",
     ),
 ];

@@ -2,6 +2,8 @@
 //! the provider has none.
 
 use super::ctx::*;
+use super::expect::*;
+use super::fixtures::*;
 use super::CheckResult;
 use crate::model::*;
 use crate::ProviderExt;

@@ -90,8 +90,9 @@
 //! Checks can also be run one by one (each is a plain `async fn`), or filtered:
 //!
 //! ```
-//! use provider_core::conformance::{self, ConformanceConfig, Family};
+//! use provider_core::conformance::{self, ConformanceConfig};
 //! use provider_core::memory::MemoryProvider;
+//! use provider_core::Family;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
@@ -153,7 +154,10 @@
 #[macro_use]
 mod macros;
 pub(crate) mod ctx;
+mod expect;
+mod fixtures;
 mod report;
+mod sweep;
 
 mod floating_ips;
 mod instances;
@@ -173,7 +177,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::time::Instant;
 
-use crate::Provider;
+use crate::{Family, Provider};
 
 pub use floating_ips::*;
 pub use instances::*;
@@ -419,40 +423,6 @@ impl std::error::Error for CheckFailure {}
 /// What a check returns: `Ok(())` when it passed.
 pub type CheckResult = Result<(), CheckFailure>;
 
-/// The resource family a check belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Family {
-    /// Capabilities and availability zones.
-    Zones,
-    /// `update_tags`.
-    Tags,
-    /// Security groups and their rules.
-    SecurityGroups,
-    /// Floating IPs.
-    FloatingIps,
-    /// Volumes.
-    Volumes,
-    /// Instances, single and batch.
-    Instances,
-    /// Load balancers, listeners, pools and members.
-    LoadBalancers,
-}
-
-impl Family {
-    /// The provider family whose accessor decides whether this family's checks run;
-    /// `None` for zones and tags, which every provider has.
-    pub(crate) fn provider_family(self) -> Option<crate::Family> {
-        match self {
-            Family::Zones | Family::Tags => None,
-            Family::SecurityGroups => Some(crate::Family::SecurityGroups),
-            Family::FloatingIps => Some(crate::Family::FloatingIps),
-            Family::Volumes => Some(crate::Family::Volumes),
-            Family::Instances => Some(crate::Family::Instances),
-            Family::LoadBalancers => Some(crate::Family::LoadBalancers),
-        }
-    }
-}
-
 /// The message a panic carried (`panic!("...")` carries a `&str` or a `String`).
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
@@ -461,20 +431,6 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "a panic without a message".to_string()
-    }
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(match self {
-            Family::Zones => "zones",
-            Family::Tags => "tags",
-            Family::SecurityGroups => "security groups",
-            Family::FloatingIps => "floating IPs",
-            Family::Volumes => "volumes",
-            Family::Instances => "instances",
-            Family::LoadBalancers => "load balancers",
-        })
     }
 }
 
@@ -487,7 +443,7 @@ pub type CheckFn =
 pub struct Check {
     /// The name, equal to the name of the public function.
     pub name: &'static str,
-    /// The family it belongs to.
+    /// The family it belongs to; zone and tag checks belong to [`Family::Core`].
     pub family: Family,
     /// The check itself.
     pub func: CheckFn,
@@ -513,12 +469,10 @@ macro_rules! check_list {
 /// Every check of the kit, in the order [`run_all`] runs them.
 pub fn checks() -> Vec<Check> {
     check_list! {
-        Zones: [
+        Core: [
             zones::capabilities_are_consistent,
             zones::zones_are_listed,
             zones::unknown_zone_invalid_input,
-        ],
-        Tags: [
             tags::update_tags_sets_and_removes,
             tags::update_tags_every_kind,
             tags::update_tags_missing_not_found,
@@ -674,7 +628,7 @@ mod tests {
                 },
                 CheckReport {
                     name: "c_check",
-                    family: Family::Zones,
+                    family: Family::Core,
                     outcome: Outcome::Failed("broken".into()),
                     duration: Duration::from_secs(1),
                 },
