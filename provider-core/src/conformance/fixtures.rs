@@ -16,6 +16,8 @@ use crate::{Family, ProviderExt};
 pub(crate) const ROLE_TAG: &str = "plinth-conformance-role";
 /// Tag key the update-tags checks set and remove.
 pub(crate) const EXTRA_TAG: &str = "plinth-conformance-extra";
+/// Tag key checks set with `update_tags` after a create, to re-create after.
+pub(crate) const LATER_TAG: &str = "plinth-conformance-later";
 /// `base` with one edit. The specs are `#[non_exhaustive]`, so outside provider-core
 /// (where readers of the kit write their own checks) struct update syntax is not
 /// available; this is the shape that works everywhere.
