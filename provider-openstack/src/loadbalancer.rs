@@ -479,6 +479,41 @@ impl OpenStackProvider {
         self.lb_record(op, &lb).await
     }
 
+    /// Takes instance `id` out of every pool it is a member of (members are named after
+    /// their instance): Octavia keeps a member whose server is gone, in ERROR, and the
+    /// contract's answer for a deleted member is that it leaves its pools.
+    pub(crate) async fn leave_pools(&self, op: Operation, id: &str) -> Result<()> {
+        let lbs: Vec<OctaviaLb> = self
+            .api
+            .list(
+                op,
+                self.scoped(Call::get(Service::LoadBalancer, "lbaas/loadbalancers")),
+                "loadbalancers",
+            )
+            .await?;
+        for lb in lbs
+            .iter()
+            .filter(|lb| lb.provisioning_status != "PENDING_DELETE")
+        {
+            for l in self.listeners(op, &lb.id).await? {
+                let Some(pool) = &l.default_pool_id else {
+                    continue;
+                };
+                for m in self
+                    .members(op, pool)
+                    .await?
+                    .iter()
+                    .filter(|m| m.name == id)
+                {
+                    let member = MemberSpec::new(id, m.protocol_port);
+                    self.change_member(&lb.id, l.protocol_port, &member, false)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Replaces an LB's tags (and its VIP port's).
     pub(crate) async fn put_lb_tags(&self, op: Operation, id: &str, tags: &Tags) -> Result<()> {
         let strings = tags::to_strings(op, "set", tags, MAX_STRING_TAG_LEN)?;

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::client::{Call, Service};
+use crate::compute::spec_hash;
 use crate::tags::{self, MAX_STRING_TAG_LEN};
 use crate::OpenStackProvider;
 
@@ -275,7 +276,7 @@ fn group_record(g: &NeutronGroup) -> SecurityGroup {
         name: g.name.clone(),
         description: g.description.clone(),
         rules,
-        tags: tags::from_strings(&g.tags),
+        tags: tags::user_tags(&g.tags),
     }
 }
 
@@ -559,7 +560,7 @@ impl OpenStackProvider {
                 .cloned()
                 .unwrap_or_else(|| f.floating_network_id.clone()),
             instance_id,
-            tags: tags::from_strings(&f.tags),
+            tags: tags::user_tags(&f.tags),
         })
     }
 
@@ -579,7 +580,7 @@ impl OpenStackProvider {
             .collect())
     }
 
-    async fn neutron_fip(&self, op: Operation, id: &str) -> Result<NeutronFip> {
+    pub(crate) async fn neutron_fip(&self, op: Operation, id: &str) -> Result<NeutronFip> {
         self.api
             .send_as(
                 op,
@@ -703,7 +704,10 @@ impl FloatingIps for OpenStackProvider {
     async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
         let op = Operation::AllocateFloatingIp;
         spec.validate()?;
-        let tag_strings = tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
+        tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
+        let hash = spec_hash(spec);
+        let created_tags = tags::with_spec(&spec.tags, &hash);
+        let tag_strings = tags::to_strings(op, "spec.tags", &created_tags, MAX_STRING_TAG_LEN)?;
         let pool = self
             .resolve_network(op, "spec.pool", &spec.pool, true)
             .await?;
@@ -718,13 +722,18 @@ impl FloatingIps for OpenStackProvider {
             .await?;
         let names = self.network_names(op).await?;
         if let Some(f) = existing.iter().find(|f| f.description == spec.name) {
-            let have = tags::from_strings(&f.tags);
-            if f.floating_network_id == pool.id && have == spec.tags {
+            // The spec it was allocated with, not its tags now (update_tags changes them).
+            let same = match tags::spec_of(&f.tags) {
+                Some(h) => h == hash,
+                // Allocated before the spec tag: its tags as asked.
+                None => tags::user_tags(&f.tags) == spec.tags,
+            };
+            if f.floating_network_id == pool.id && same {
                 return self.fip_record(op, f, &names).await;
             }
             // Untagged: an allocation that stopped between the POST and the tags.
-            if f.floating_network_id == pool.id && have.is_empty() {
-                self.put_neutron_tags(op, "floatingips", &f.id, &spec.tags)
+            if f.floating_network_id == pool.id && f.tags.is_empty() {
+                self.put_neutron_tags(op, "floatingips", &f.id, &created_tags)
                     .await?;
                 return self.get_floating_ip_impl(op, &f.id).await;
             }
@@ -867,6 +876,7 @@ impl SecurityGroups for OpenStackProvider {
                 .await?;
         }
         let want: BTreeSet<IngressRule> = spec.rules.iter().map(normalise).collect();
+        let hash = spec_hash(spec);
         let existing: Vec<NeutronGroup> = self
             .api
             .list(
@@ -882,13 +892,16 @@ impl SecurityGroups for OpenStackProvider {
                 let have_rules: BTreeSet<IngressRule> = have.rules.iter().cloned().collect();
                 // Tags are set last: an untagged group with a subset of the rules is a
                 // create that stopped half-way, and is finished. A tagged one matches when
-                // it carries the spec's tags and rules: tags and rules added since (by
-                // update_tags, add_security_group_rule) do not make it another group.
-                let half_made =
-                    have.tags.is_empty() && !spec.tags.is_empty() && have_rules.is_subset(&want);
-                let carries_spec = spec.tags.iter().all(|(k, v)| have.tags.get(k) == Some(v))
-                    && want.is_subset(&have_rules);
-                if have.description != spec.description || !(half_made || carries_spec) {
+                // it was created with this spec (its spec tag): tags and rules added since
+                // (by update_tags, add_security_group_rule) do not make it another group,
+                // and fewer tags or rules than it was created with are another spec.
+                let half_made = g.tags.is_empty() && have_rules.is_subset(&want);
+                let same = match tags::spec_of(&g.tags) {
+                    Some(h) => h == hash,
+                    // Created before the spec tag: its tags and rules exactly as asked.
+                    None => have.tags == spec.tags && have_rules == want,
+                };
+                if have.description != spec.description || !(half_made || same) {
                     return Err(Error::conflict(
                         op,
                         format!("security group {} ({})", spec.name, g.id),
@@ -920,8 +933,9 @@ impl SecurityGroups for OpenStackProvider {
         for rule in want.difference(&have) {
             self.post_rule(op, &group.id, rule).await?;
         }
-        if tags::from_strings(&group.tags) != spec.tags {
-            self.put_neutron_tags(op, "security-groups", &group.id, &spec.tags)
+        if group.tags.is_empty() {
+            let created_tags = tags::with_spec(&spec.tags, &hash);
+            self.put_neutron_tags(op, "security-groups", &group.id, &created_tags)
                 .await?;
         }
         self.get_security_group_impl(op, &group.id).await
