@@ -79,7 +79,15 @@ impl Capabilities {
 ///   cluster's lease tag lives on a group it re-creates idempotently).
 /// - Deletes succeed when the resource is already gone and return once it is gone.
 /// - `get_*` of a missing id is `NotFound`; every list takes a [`TagFilter`] and follows
-///   pagination to the end.
+///   pagination to the end. An id that never existed, or that is malformed for the
+///   cloud, is missing like a deleted one: `get_*` is `NotFound` and the delete succeeds
+///   (a provider cannot tell "never existed" from "already gone").
+/// - Deletes of what is in use have one outcome on every cloud, written on each delete:
+///   `Conflict` where going ahead would silently change what the user still relies on
+///   (an attached volume's data, a group's traffic rules), the implicit cleanup where
+///   the delete says all the caller means (an associated floating IP is released, a
+///   load balancer member is taken out of its pools with its instance). Where the cloud
+///   answers otherwise, the provider makes the difference up.
 /// - Backends classify errors; retry and rate limiting are layers ([`crate::layer`]).
 ///
 /// Implementations use `#[async_trait]` (re-exported as [`crate::async_trait`]).
@@ -142,7 +150,10 @@ pub trait SecurityGroups: Send + Sync {
     async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()>;
     /// Removes an ingress rule; removing a rule that is absent succeeds.
     async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()>;
-    /// Deletes a security group; `Conflict` while an instance or rule uses it.
+    /// Deletes a security group. `Conflict` while an instance or a load balancer uses
+    /// it, or another group's rule names it as source (EC2's DependencyViolation,
+    /// Neutron's SecurityGroupInUse): taking it off them would change their traffic
+    /// behind the caller's back.
     async fn delete_security_group(&self, id: &str) -> Result<()>;
 }
 
@@ -159,7 +170,10 @@ pub trait FloatingIps: Send + Sync {
     async fn associate_floating_ip(&self, id: &str, instance_id: &str) -> Result<FloatingIp>;
     /// Disassociates a floating IP; succeeds when it is not associated.
     async fn disassociate_floating_ip(&self, id: &str) -> Result<FloatingIp>;
-    /// Releases a floating IP (disassociating it first).
+    /// Releases a floating IP. An associated one is disassociated and released (Neutron
+    /// does so itself; EC2 refuses with InvalidIPAddress.InUse, so the AWS provider
+    /// disassociates first): the release says all the caller means, no data is lost,
+    /// and removing a node releases its address without a separate disassociate.
     async fn release_floating_ip(&self, id: &str) -> Result<()>;
 }
 
@@ -177,7 +191,8 @@ pub trait Volumes: Send + Sync {
     async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<Volume>;
     /// Detaches a volume and waits until it is available; succeeds when not attached.
     async fn detach_volume(&self, volume_id: &str) -> Result<Volume>;
-    /// Deletes a volume; `Conflict` while attached.
+    /// Deletes a volume; `Conflict` while attached (as EC2 and Cinder answer): detaching
+    /// it from a running instance could lose data the instance has not written out.
     async fn delete_volume(&self, id: &str) -> Result<()>;
 }
 
@@ -202,8 +217,11 @@ pub trait Instances: Send + Sync {
     }
     /// Lists instances whose tags match.
     async fn list_instances(&self, filter: &TagFilter) -> Result<Vec<Instance>>;
-    /// Deletes an instance (releasing its floating IP association, detaching nothing:
-    /// detach volumes first) and waits until it is gone.
+    /// Deletes an instance and waits until it is gone. Its floating IPs stay allocated,
+    /// unassociated; it is taken out of every load balancer pool it is a member of (ELB
+    /// deregisters a terminated target itself, Octavia keeps the member in ERROR and the
+    /// OpenStack provider removes it first): a member whose instance is gone only serves
+    /// errors. Detaches nothing: detach volumes first.
     async fn delete_instance(&self, id: &str) -> Result<()>;
 }
 
@@ -232,7 +250,8 @@ pub trait LoadBalancers: Send + Sync {
         listener_port: u16,
         member: &MemberSpec,
     ) -> Result<LoadBalancer>;
-    /// Deletes a load balancer and waits until it is gone.
+    /// Deletes a load balancer and waits until it is gone; its members' instances and
+    /// its groups stay.
     async fn delete_load_balancer(&self, id: &str) -> Result<()>;
 }
 

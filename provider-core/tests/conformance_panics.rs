@@ -2,11 +2,12 @@
 //! with the panic's message, what it created is still swept, and the other checks run
 //! and pass.
 
-use provider_core::conformance::{self, Check, ConformanceConfig, Family, Outcome};
+use provider_core::conformance::{self, Check, ConformanceConfig, Outcome};
 use provider_core::memory::MemoryProvider;
 use provider_core::{
-    async_trait, AvailabilityZone, Capabilities, FloatingIps, Instance, InstanceSpec, Instances,
-    LoadBalancers, Provider, ResourceKind, Result, SecurityGroups, TagFilter, Tags, Volumes,
+    async_trait, AvailabilityZone, Capabilities, Family, FloatingIps, Instance, InstanceSpec,
+    Instances, LoadBalancers, Provider, ResourceKind, Result, SecurityGroups, TagFilter, Tags,
+    Volumes,
 };
 
 /// What the panicking operation says.

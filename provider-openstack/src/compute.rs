@@ -106,6 +106,9 @@ struct Image {
 }
 
 /// FNV-1a over the spec's JSON: stable across builds and Rust versions.
+/// How a spec hash starts, to tell it from a description someone else wrote.
+pub(crate) const SPEC_PREFIX: &str = "plinth-spec:";
+
 pub(crate) fn spec_hash<T: serde::Serialize>(spec: &T) -> String {
     let text = serde_json::to_string(spec).unwrap_or_default();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -113,7 +116,7 @@ pub(crate) fn spec_hash<T: serde::Serialize>(spec: &T) -> String {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("plinth-spec:{h:016x}")
+    format!("{SPEC_PREFIX}{h:016x}")
 }
 
 /// Standard base64 (user data).
@@ -685,6 +688,7 @@ impl Instances for OpenStackProvider {
             ));
         }
         if !s.is_deleting() {
+            self.leave_pools(op, id).await?;
             match self
                 .api
                 .send(op, Call::delete(Service::Compute, format!("servers/{id}")))

@@ -29,6 +29,8 @@ use serde_json::{json, Value};
 use crate::client::{Call, Service};
 use crate::compute::spec_hash;
 use crate::tags::{self, MAX_STRING_TAG_LEN};
+
+mod members;
 use crate::OpenStackProvider;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -368,115 +370,6 @@ impl OpenStackProvider {
             port["security_groups"] = json!(spec.security_groups);
         }
         self.create_port(op, &json!({ "port": port })).await
-    }
-
-    /// Adds or removes one member, serialised per LB and between two ACTIVE states.
-    pub(crate) async fn change_member(
-        &self,
-        lb_id: &str,
-        port: u16,
-        member: &MemberSpec,
-        add: bool,
-    ) -> Result<LoadBalancer> {
-        let op = if add {
-            Operation::AddLoadBalancerMember
-        } else {
-            Operation::RemoveLoadBalancerMember
-        };
-        member.validate(op)?;
-        let lock = self.lb_lock(lb_id);
-        let _guard = lock.lock().await;
-        self.wait_lb_active(op, lb_id).await?;
-        let listener = self
-            .listeners(op, lb_id)
-            .await?
-            .into_iter()
-            .find(|l| l.protocol_port == port)
-            .ok_or_else(|| {
-                Error::invalid(
-                    op,
-                    "listener_port",
-                    format!("load balancer {lb_id} has no listener on port {port}"),
-                )
-            })?;
-        let pool_id = listener.default_pool_id.ok_or_else(|| {
-            Error::invalid(
-                op,
-                "listener_port",
-                format!("the listener on port {port} has no pool"),
-            )
-        })?;
-        let present = self
-            .members(op, &pool_id)
-            .await?
-            .into_iter()
-            .find(|m| m.name == member.instance_id && m.protocol_port == member.port);
-        let changed = match (add, present) {
-            (true, Some(_)) | (false, None) => false,
-            (true, None) => {
-                let hc = self
-                    .get_load_balancer_impl(op, lb_id)
-                    .await?
-                    .listener(port)
-                    .map(|l| l.pool.health_check.clone())
-                    .unwrap_or_default();
-                let addr = self
-                    .member_address(op, "member.instance_id", &member.instance_id)
-                    .await?;
-                let body = json!({ "member": Self::member_body(member, addr, &hc) });
-                match self
-                    .api
-                    .send(
-                        op,
-                        Call::post(
-                            Service::LoadBalancer,
-                            format!("lbaas/pools/{pool_id}/members"),
-                            &body,
-                        ),
-                    )
-                    .await
-                {
-                    Ok(_) => true,
-                    // Retried after a lost answer: the member is there.
-                    Err(Error::Conflict { message, .. }) if is_duplicate(&message) => true,
-                    Err(Error::Conflict { message, .. }) if is_immutable(&message) => {
-                        return Err(Error::transient(
-                            op,
-                            format!("load balancer {lb_id} is busy: {message}"),
-                        ))
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            (false, Some(m)) => {
-                match self
-                    .api
-                    .send(
-                        op,
-                        Call::delete(
-                            Service::LoadBalancer,
-                            format!("lbaas/pools/{pool_id}/members/{}", m.id),
-                        ),
-                    )
-                    .await
-                {
-                    Ok(_) | Err(Error::NotFound { .. }) => true,
-                    Err(Error::Conflict { message, .. }) if is_immutable(&message) => {
-                        return Err(Error::transient(
-                            op,
-                            format!("load balancer {lb_id} is busy: {message}"),
-                        ))
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        };
-        let lb = if changed {
-            self.wait_lb_active(op, lb_id).await?
-        } else {
-            self.octavia_lb(op, lb_id).await?
-        };
-        self.lb_record(op, &lb).await
     }
 
     /// Replaces an LB's tags (and its VIP port's).

@@ -10,20 +10,21 @@
 //!   an L3 agent (the test services) never sets it ACTIVE.
 
 use async_trait::async_trait;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use provider_core::model::*;
-use provider_core::wait::Poll;
-use provider_core::FloatingIps;
 use provider_core::{Error, Operation, Result, SecurityGroups};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::client::{Call, Service};
+use crate::compute::spec_hash;
 use crate::tags::{self, MAX_STRING_TAG_LEN};
 use crate::OpenStackProvider;
+
+mod floating_ips;
 
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct NeutronRule {
@@ -55,21 +56,6 @@ pub(crate) struct NeutronGroup {
     pub(crate) security_group_rules: Vec<NeutronRule>,
     #[serde(default)]
     pub(crate) tags: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct NeutronFip {
-    pub(crate) id: String,
-    pub(crate) floating_ip_address: IpAddr,
-    pub(crate) floating_network_id: String,
-    #[serde(default)]
-    pub(crate) port_id: Option<String>,
-    #[serde(default)]
-    pub(crate) description: String,
-    #[serde(default)]
-    pub(crate) tags: Vec<String>,
-    #[serde(default)]
-    pub(crate) port_details: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,15 +103,6 @@ pub(crate) trait HasTags {
 }
 
 impl HasTags for NeutronGroup {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn set_tags(&mut self, tags: Vec<String>) {
-        self.tags = tags;
-    }
-}
-
-impl HasTags for NeutronFip {
     fn id(&self) -> &str {
         &self.id
     }
@@ -275,7 +252,7 @@ fn group_record(g: &NeutronGroup) -> SecurityGroup {
         name: g.name.clone(),
         description: g.description.clone(),
         rules,
-        tags: tags::from_strings(&g.tags),
+        tags: tags::user_tags(&g.tags),
     }
 }
 
@@ -467,23 +444,6 @@ impl OpenStackProvider {
         Ok(out)
     }
 
-    /// The floating IPs on these ports, in one call per 50 ids.
-    pub(crate) async fn fips_on_ports(
-        &self,
-        op: Operation,
-        port_ids: &[String],
-    ) -> Result<Vec<NeutronFip>> {
-        let mut out = Vec::new();
-        for chunk in port_ids.chunks(50) {
-            let mut call = Call::get(Service::Network, "floatingips");
-            for id in chunk {
-                call = call.query("port_id", id.clone());
-            }
-            out.extend(self.api.list::<NeutronFip>(op, call, "floatingips").await?);
-        }
-        Ok(out)
-    }
-
     pub(crate) async fn create_port(&self, op: Operation, body: &Value) -> Result<NeutronPort> {
         self.api
             .send_as(op, Call::post(Service::Network, "ports", body), "port")
@@ -522,83 +482,6 @@ impl OpenStackProvider {
             Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
         }
-    }
-
-    // --- floating IPs
-
-    async fn fip_record(
-        &self,
-        op: Operation,
-        f: &NeutronFip,
-        names: &BTreeMap<String, String>,
-    ) -> Result<FloatingIp> {
-        let instance_id = match &f.port_id {
-            None => None,
-            Some(port) => {
-                let from_details = f
-                    .port_details
-                    .as_ref()
-                    .and_then(|d| d.get("device_id"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
-                match from_details {
-                    Some(d) => Some(d),
-                    None => match self.get_port(op, port).await {
-                        Ok(p) => Some(p.device_id),
-                        Err(Error::NotFound { .. }) => None,
-                        Err(e) => return Err(e),
-                    },
-                }
-                .filter(|d| !d.is_empty())
-            }
-        };
-        Ok(FloatingIp {
-            id: f.id.clone(),
-            name: f.description.clone(),
-            address: f.floating_ip_address,
-            pool: names
-                .get(&f.floating_network_id)
-                .cloned()
-                .unwrap_or_else(|| f.floating_network_id.clone()),
-            instance_id,
-            tags: tags::from_strings(&f.tags),
-        })
-    }
-
-    async fn network_names(&self, op: Operation) -> Result<BTreeMap<String, String>> {
-        Ok(self
-            .networks(op)
-            .await?
-            .into_iter()
-            .map(|n| {
-                let name = if n.name.is_empty() {
-                    n.id.clone()
-                } else {
-                    n.name
-                };
-                (n.id, name)
-            })
-            .collect())
-    }
-
-    async fn neutron_fip(&self, op: Operation, id: &str) -> Result<NeutronFip> {
-        self.api
-            .send_as(
-                op,
-                Call::get(Service::Network, format!("floatingips/{id}")),
-                "floatingip",
-            )
-            .await
-            .map_err(|e| match e {
-                Error::NotFound { .. } => Error::not_found(op, format!("floating IP {id}")),
-                e => e,
-            })
-    }
-
-    pub(crate) async fn get_floating_ip_impl(&self, op: Operation, id: &str) -> Result<FloatingIp> {
-        let f = self.neutron_fip(op, id).await?;
-        let names = self.network_names(op).await?;
-        self.fip_record(op, &f, &names).await
     }
 
     /// Creates a Neutron resource with its tags: in the POST where Neutron takes them
@@ -678,168 +561,6 @@ impl OpenStackProvider {
 }
 
 #[async_trait]
-impl FloatingIps for OpenStackProvider {
-    async fn get_floating_ip(&self, id: &str) -> Result<FloatingIp> {
-        self.get_floating_ip_impl(provider_core::Operation::GetFloatingIp, id)
-            .await
-    }
-
-    async fn list_floating_ips(&self, filter: &TagFilter) -> Result<Vec<FloatingIp>> {
-        let op = Operation::ListFloatingIps;
-        let mut call = self.scoped(Call::get(Service::Network, "floatingips"));
-        if let Some(t) = tags::filter_query(filter, MAX_STRING_TAG_LEN) {
-            call = call.query("tags", t);
-        }
-        let fips: Vec<NeutronFip> = self.api.list(op, call, "floatingips").await?;
-        let names = self.network_names(op).await?;
-        let mut out = Vec::new();
-        for f in fips
-            .iter()
-            .filter(|f| filter.matches(&tags::from_strings(&f.tags)))
-        {
-            out.push(self.fip_record(op, f, &names).await?);
-        }
-        Ok(out)
-    }
-
-    async fn allocate_floating_ip(&self, spec: &FloatingIpSpec) -> Result<FloatingIp> {
-        let op = Operation::AllocateFloatingIp;
-        spec.validate()?;
-        let tag_strings = tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
-        let pool = self
-            .resolve_network(op, "spec.pool", &spec.pool, true)
-            .await?;
-        let existing: Vec<NeutronFip> = self
-            .api
-            .list(
-                op,
-                self.scoped(Call::get(Service::Network, "floatingips"))
-                    .query("description", spec.name.clone()),
-                "floatingips",
-            )
-            .await?;
-        let names = self.network_names(op).await?;
-        if let Some(f) = existing.iter().find(|f| f.description == spec.name) {
-            let have = tags::from_strings(&f.tags);
-            if f.floating_network_id == pool.id && have == spec.tags {
-                return self.fip_record(op, f, &names).await;
-            }
-            // Untagged: an allocation that stopped between the POST and the tags.
-            if f.floating_network_id == pool.id && have.is_empty() {
-                self.put_neutron_tags(op, "floatingips", &f.id, &spec.tags)
-                    .await?;
-                return self.get_floating_ip_impl(op, &f.id).await;
-            }
-            return Err(Error::conflict(
-                op,
-                format!("floating IP {} ({})", spec.name, f.id),
-                "a floating IP of this name exists with a different spec: release it or choose another name",
-            ));
-        }
-        let body = json!({
-            "floating_network_id": pool.id,
-            "description": spec.name,
-        });
-        let mut f: NeutronFip = self
-            .post_tagged(op, "floatingips", "floatingip", body, tag_strings.clone())
-            .await?;
-        f.tags = tag_strings;
-        self.fip_record(op, &f, &names).await
-    }
-
-    async fn associate_floating_ip(&self, id: &str, instance_id: &str) -> Result<FloatingIp> {
-        let op = Operation::AssociateFloatingIp;
-        self.neutron_fip(op, id).await?;
-        let server = self.server(op, instance_id).await?;
-        if server.is_deleting() {
-            return Err(Error::conflict(
-                op,
-                format!("instance {instance_id}"),
-                "the instance is being deleted",
-            ));
-        }
-        // The instance's port appears some time after the server does.
-        let instance = instance_id.to_string();
-        let port = self
-            .settings
-            .poller
-            .until(
-                op,
-                &format!("port of instance {instance_id}"),
-                "created",
-                self.settings.timeouts.floating_ip,
-                || async {
-                    let ports = self.ports_of(op, std::slice::from_ref(&instance)).await?;
-                    Ok(match ports.into_iter().find(|p| !p.fixed_ips.is_empty()) {
-                        Some(p) => Poll::Ready(p),
-                        None => Poll::Pending("no port yet".into()),
-                    })
-                },
-            )
-            .await?;
-        let body = json!({ "floatingip": { "port_id": port.id } });
-        let f: NeutronFip = match self
-            .api
-            .send_as(op, Call::put(Service::Network, format!("floatingips/{id}"), &body), "floatingip")
-            .await
-        {
-            Ok(f) => f,
-            Err(Error::NotFound { resource, .. }) if resource.to_lowercase().contains("external") => {
-                return Err(Error::invalid(
-                    op,
-                    "instance_id",
-                    format!("the instance's network cannot reach the pool's network (no router): {resource}"),
-                ))
-            }
-            Err(Error::NotFound { .. }) => return Err(Error::not_found(op, format!("floating IP {id}"))),
-            Err(e) => return Err(e),
-        };
-        let names = self.network_names(op).await?;
-        let mut rec = self.fip_record(op, &f, &names).await?;
-        rec.instance_id = Some(instance_id.to_string());
-        Ok(rec)
-    }
-
-    async fn disassociate_floating_ip(&self, id: &str) -> Result<FloatingIp> {
-        let op = Operation::DisassociateFloatingIp;
-        let f = self.neutron_fip(op, id).await?;
-        let f = if f.port_id.is_some() {
-            let body = json!({ "floatingip": { "port_id": Value::Null } });
-            self.api
-                .send_as(
-                    op,
-                    Call::put(Service::Network, format!("floatingips/{id}"), &body),
-                    "floatingip",
-                )
-                .await
-                .map_err(|e| match e {
-                    Error::NotFound { .. } => Error::not_found(op, format!("floating IP {id}")),
-                    e => e,
-                })?
-        } else {
-            f
-        };
-        let names = self.network_names(op).await?;
-        self.fip_record(op, &f, &names).await
-    }
-
-    async fn release_floating_ip(&self, id: &str) -> Result<()> {
-        let op = Operation::ReleaseFloatingIp;
-        match self
-            .api
-            .send(
-                op,
-                Call::delete(Service::Network, format!("floatingips/{id}")),
-            )
-            .await
-        {
-            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-#[async_trait]
 impl SecurityGroups for OpenStackProvider {
     async fn get_security_group(&self, id: &str) -> Result<SecurityGroup> {
         self.get_security_group_impl(provider_core::Operation::GetSecurityGroup, id)
@@ -869,6 +590,7 @@ impl SecurityGroups for OpenStackProvider {
                 .await?;
         }
         let want: BTreeSet<IngressRule> = spec.rules.iter().map(normalise).collect();
+        let hash = spec_hash(spec);
         let existing: Vec<NeutronGroup> = self
             .api
             .list(
@@ -884,13 +606,16 @@ impl SecurityGroups for OpenStackProvider {
                 let have_rules: BTreeSet<IngressRule> = have.rules.iter().cloned().collect();
                 // Tags are set last: an untagged group with a subset of the rules is a
                 // create that stopped half-way, and is finished. A tagged one matches when
-                // it carries the spec's tags and rules: tags and rules added since (by
-                // update_tags, add_security_group_rule) do not make it another group.
-                let half_made =
-                    have.tags.is_empty() && !spec.tags.is_empty() && have_rules.is_subset(&want);
-                let carries_spec = spec.tags.iter().all(|(k, v)| have.tags.get(k) == Some(v))
-                    && want.is_subset(&have_rules);
-                if have.description != spec.description || !(half_made || carries_spec) {
+                // it was created with this spec (its spec tag): tags and rules added since
+                // (by update_tags, add_security_group_rule) do not make it another group,
+                // and fewer tags or rules than it was created with are another spec.
+                let half_made = g.tags.is_empty() && have_rules.is_subset(&want);
+                let same = match tags::spec_of(&g.tags) {
+                    Some(h) => h == hash,
+                    // Created before the spec tag: its tags and rules exactly as asked.
+                    None => have.tags == spec.tags && have_rules == want,
+                };
+                if have.description != spec.description || !(half_made || same) {
                     return Err(Error::conflict(
                         op,
                         format!("security group {} ({})", spec.name, g.id),
@@ -922,8 +647,9 @@ impl SecurityGroups for OpenStackProvider {
         for rule in want.difference(&have) {
             self.post_rule(op, &group.id, rule).await?;
         }
-        if tags::from_strings(&group.tags) != spec.tags {
-            self.put_neutron_tags(op, "security-groups", &group.id, &spec.tags)
+        if group.tags.is_empty() {
+            let created_tags = tags::with_spec(&spec.tags, &hash);
+            self.put_neutron_tags(op, "security-groups", &group.id, &created_tags)
                 .await?;
         }
         self.get_security_group_impl(op, &group.id).await

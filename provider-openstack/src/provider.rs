@@ -194,18 +194,18 @@ impl OpenStackProvider {
             e => e,
         };
         match kind {
+            // From the raw string tags, so the spec tag the records leave out is kept.
             ResourceKind::SecurityGroup => {
-                let g = self
-                    .get_security_group_impl(op, id)
-                    .await
-                    .map_err(not_found)?;
-                self.put_neutron_tags(op, "security-groups", id, &merge(g.tags))
+                let g = self.neutron_group(op, id).await.map_err(not_found)?;
+                let tags = merge(crate::tags::from_strings(&g.tags));
+                self.put_neutron_tags(op, "security-groups", id, &tags)
                     .await
                     .map_err(not_found)
             }
             ResourceKind::FloatingIp => {
-                let f = self.get_floating_ip_impl(op, id).await.map_err(not_found)?;
-                self.put_neutron_tags(op, "floatingips", id, &merge(f.tags))
+                let f = self.neutron_fip(op, id).await.map_err(not_found)?;
+                let tags = merge(crate::tags::from_strings(&f.tags));
+                self.put_neutron_tags(op, "floatingips", id, &tags)
                     .await
                     .map_err(not_found)
             }

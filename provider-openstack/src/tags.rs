@@ -11,6 +11,32 @@
 
 use provider_core::{Error, Operation, Result, TagFilter, Tags};
 
+/// The string tag key holding the hash of the spec a Neutron resource (security group,
+/// floating IP) was created with, which has no field for it: a create of an existing
+/// name compares it, not the tags and rules changed since. Records leave it out.
+pub const SPEC_TAG: &str = "plinth.spec";
+
+/// The tags of a Neutron record: its string tags without [`SPEC_TAG`].
+pub(crate) fn user_tags<'a>(strings: impl IntoIterator<Item = &'a String>) -> Tags {
+    let mut tags = from_strings(strings);
+    tags.remove(SPEC_TAG);
+    tags
+}
+
+/// The spec hash recorded in a Neutron resource's string tags, if any.
+pub(crate) fn spec_of(strings: &[String]) -> Option<&str> {
+    strings
+        .iter()
+        .find_map(|s| s.strip_prefix(SPEC_TAG)?.strip_prefix('='))
+}
+
+/// `tags` with the spec hash, as written on a new Neutron resource.
+pub(crate) fn with_spec(tags: &Tags, hash: &str) -> Tags {
+    let mut all = tags.clone();
+    all.insert(SPEC_TAG.to_string(), hash.to_string());
+    all
+}
+
 /// Longest Neutron / Octavia string tag.
 pub const MAX_STRING_TAG_LEN: usize = 255;
 /// Longest Nova server tag.

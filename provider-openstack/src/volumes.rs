@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::client::{Call, Service};
+use crate::compute::{spec_hash, SPEC_PREFIX};
 use crate::tags;
 use crate::OpenStackProvider;
 
@@ -32,6 +33,9 @@ pub(crate) struct CinderVolume {
     volume_type: Option<String>,
     #[serde(default)]
     metadata: Tags,
+    /// The hash of the spec it was created with (see `create_volume`).
+    #[serde(default)]
+    description: Option<String>,
     #[serde(default)]
     attachments: Vec<Value>,
 }
@@ -228,6 +232,7 @@ impl Volumes for OpenStackProvider {
                 ),
             ));
         }
+        let hash = spec_hash(spec);
         let existing: Vec<CinderVolume> = self
             .api
             .list(
@@ -241,10 +246,18 @@ impl Volumes for OpenStackProvider {
                 && !matches!(v.status.as_str(), "deleting" | "deleted" | "error_deleting")
         }) {
             Some(v) => {
-                let same = v.availability_zone.as_deref() == Some(vz.as_str())
-                    && v.size == spec.size_gib
-                    && (spec.volume_type.is_none() || v.volume_type == spec.volume_type)
-                    && v.metadata == spec.tags;
+                // The spec it was created with (its description), not its metadata now:
+                // update_tags changes that.
+                let same = match v.description.as_deref() {
+                    Some(d) if d.starts_with(SPEC_PREFIX) => d == hash,
+                    // Created before the spec hash: its settings and tags as asked.
+                    _ => {
+                        v.availability_zone.as_deref() == Some(vz.as_str())
+                            && v.size == spec.size_gib
+                            && (spec.volume_type.is_none() || v.volume_type == spec.volume_type)
+                            && v.metadata == spec.tags
+                    }
+                };
                 if !same {
                     return Err(Error::conflict(
                         op,
@@ -260,6 +273,7 @@ impl Volumes for OpenStackProvider {
                     "size": spec.size_gib,
                     "availability_zone": vz,
                     "metadata": spec.tags,
+                    "description": hash,
                 });
                 if let Some(t) = &spec.volume_type {
                     body["volume_type"] = json!(t);

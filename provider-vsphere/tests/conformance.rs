@@ -7,7 +7,7 @@
 //! fail.
 
 use provider_core::conformance::{self, ConformanceConfig};
-use provider_core::{ErrorKind, Provider};
+use provider_core::{ErrorKind, Family, Provider};
 use provider_vsphere::VSphereBuilder;
 
 fn builder() -> Option<VSphereBuilder> {
@@ -30,13 +30,34 @@ fn template() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_kit_passes() {
     let Some(b) = builder() else { return };
-    let provider = b.build().await.expect("provider");
+    // A small page, so the pagination checks cross pages with few VMs.
+    let provider = b.with_page_size(5).build().await.expect("provider");
     let config = ConformanceConfig::new(template(), "1:256")
         .with_user_data("#cloud-config\n")
         .with_concurrency(4);
     let report = conformance::run_all(&provider, &config).await;
     println!("{report}");
     assert!(report.is_success(), "{report}");
+
+    // vSphere has no floating IPs and no load balancers: their checks are skipped, and
+    // so is the one that needs a load balancer to use a group. Nothing else.
+    let no_fip = "the provider has no floating IPs (floating_ips() is None)";
+    let no_lb = "the provider has no load balancers (load_balancers() is None)";
+    let expected: Vec<(&str, &str)> = conformance::checks()
+        .iter()
+        .filter_map(|c| match c.family {
+            Family::FloatingIps => Some((c.name, no_fip)),
+            Family::LoadBalancers => Some((c.name, no_lb)),
+            _ if c.name == "security_group_lb_in_use_conflict" => Some((c.name, no_lb)),
+            _ => None,
+        })
+        .collect();
+    let skipped: Vec<(&str, &str)> = report
+        .skips()
+        .map(|c| (c.name, c.outcome.reason().unwrap_or_default()))
+        .collect();
+    assert_eq!(skipped, expected, "{report}");
+    assert_eq!(skipped.len(), 14 + 12 + 1, "{report}");
 }
 
 #[tokio::test]

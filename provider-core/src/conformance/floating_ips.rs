@@ -1,6 +1,8 @@
 //! Checks of floating IPs. Each is skipped when the provider has none.
 
 use super::ctx::*;
+use super::expect::*;
+use super::fixtures::*;
 use super::CheckResult;
 use crate::model::*;
 use crate::ProviderExt;

@@ -1,6 +1,8 @@
 //! Checks of instances, single and batch, and their placement.
 
 use super::ctx::*;
+use super::expect::*;
+use super::fixtures::*;
 use super::CheckResult;
 use crate::model::*;
 use crate::{Family, ProviderExt};

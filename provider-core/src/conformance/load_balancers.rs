@@ -2,12 +2,14 @@
 //! the provider has none.
 
 use super::ctx::*;
+use super::expect::*;
+use super::fixtures::*;
 use super::CheckResult;
 use crate::model::*;
 use crate::ProviderExt;
 
 /// How many times the listener on `port` has `member` as a member that is not draining.
-fn serving(lb: &LoadBalancer, port: u16, member: &MemberSpec) -> usize {
+pub(super) fn serving(lb: &LoadBalancer, port: u16, member: &MemberSpec) -> usize {
     lb.listener(port).map_or(0, |l| {
         l.pool
             .members
@@ -22,7 +24,7 @@ fn serving(lb: &LoadBalancer, port: u16, member: &MemberSpec) -> usize {
 }
 
 /// The members of the listener on `port`, for messages.
-fn members(lb: &LoadBalancer, port: u16) -> String {
+pub(super) fn members(lb: &LoadBalancer, port: u16) -> String {
     match lb.listener(port) {
         Some(l) => brief(&l.pool.members),
         None => format!("no listener on port {port}"),

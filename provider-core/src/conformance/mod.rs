@@ -90,8 +90,9 @@
 //! Checks can also be run one by one (each is a plain `async fn`), or filtered:
 //!
 //! ```
-//! use provider_core::conformance::{self, ConformanceConfig, Family};
+//! use provider_core::conformance::{self, ConformanceConfig};
 //! use provider_core::memory::MemoryProvider;
+//! use provider_core::Family;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
@@ -136,12 +137,12 @@
 //! |---|---|
 //! | zones | `capabilities()` coherent with the families (a family's calls answer `Unsupported` without it), zones listed, unknown zone is `InvalidInput` |
 //! | tags | `update_tags` sets, overwrites and removes on every kind, lists see the change, `NotFound` on a missing id |
-//! | every resource kind | create/get/list/delete, idempotent create (same name and spec returns the same id), `Conflict` for the same name with another spec, `NotFound` on get (and attach, associate, rule or member changes) of a missing id, delete of what is gone succeeds, `InvalidInput` naming the field for bad specs, tag filters return only and all matching resources |
-//! | security groups | rules add/remove (idempotent), `Conflict` on deleting a group in use by an instance or by another group's rule, pagination past one page |
-//! | floating IPs | associate, disassociate, move between instances, survive their instance |
-//! | volumes | attach/detach states (idempotent), `Conflict` on deleting an attached volume, attach across zones refused, placement in the requested zone, pagination past one page |
+//! | every resource kind | create/get/list/delete, idempotent create (same name and spec returns the same id), also after `update_tags` (and, for groups, `add_security_group_rule`) while a spec with fewer tags or rules than the creation spec is `Conflict`, `Conflict` for the same name with another spec, `NotFound` on get (and attach, associate, rule or member changes) of a deleted id, `NotFound` on get of an id that never existed or is malformed (whose delete succeeds), delete of what is gone succeeds, `InvalidInput` naming the field for bad specs, tag filters return only and all matching resources, pagination past one page |
+//! | security groups | rules add/remove (idempotent), `Conflict` on deleting a group in use by an instance, a load balancer or another group's rule |
+//! | floating IPs | associate, disassociate, move between instances, survive their instance, release of an associated address ends the association |
+//! | volumes | attach/detach states (idempotent), `Conflict` on deleting an attached volume, attach across zones refused, placement in the requested zone |
 //! | instances | batch create and get forms, placement in the requested zone |
-//! | load balancers | listeners, pools and members as asked, member add/remove (idempotent) per listener |
+//! | load balancers | listeners, pools and members as asked, member add/remove (idempotent) per listener, a deleted instance leaves every pool |
 //!
 //! Checks of a family the provider lacks (its accessor, e.g.
 //! [`Provider::load_balancers`], returns `None`) report [`CheckFailure::Skipped`] with a
@@ -153,13 +154,20 @@
 #[macro_use]
 mod macros;
 pub(crate) mod ctx;
+mod expect;
+mod fixtures;
 mod report;
+mod sweep;
 
 mod floating_ips;
+mod in_use;
 mod instances;
 mod load_balancers;
+mod pagination;
+mod recreate;
 mod security_groups;
 mod tags;
+mod unknown_ids;
 mod volumes;
 mod zones;
 
@@ -173,14 +181,18 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::time::Instant;
 
-use crate::Provider;
+use crate::{Family, Provider};
 
 pub use floating_ips::*;
+pub use in_use::*;
 pub use instances::*;
 pub use load_balancers::*;
+pub use pagination::*;
+pub use recreate::*;
 pub use report::{CheckReport, Outcome, Report};
 pub use security_groups::*;
 pub use tags::*;
+pub use unknown_ids::*;
 pub use volumes::*;
 pub use zones::*;
 
@@ -419,40 +431,6 @@ impl std::error::Error for CheckFailure {}
 /// What a check returns: `Ok(())` when it passed.
 pub type CheckResult = Result<(), CheckFailure>;
 
-/// The resource family a check belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Family {
-    /// Capabilities and availability zones.
-    Zones,
-    /// `update_tags`.
-    Tags,
-    /// Security groups and their rules.
-    SecurityGroups,
-    /// Floating IPs.
-    FloatingIps,
-    /// Volumes.
-    Volumes,
-    /// Instances, single and batch.
-    Instances,
-    /// Load balancers, listeners, pools and members.
-    LoadBalancers,
-}
-
-impl Family {
-    /// The provider family whose accessor decides whether this family's checks run;
-    /// `None` for zones and tags, which every provider has.
-    pub(crate) fn provider_family(self) -> Option<crate::Family> {
-        match self {
-            Family::Zones | Family::Tags => None,
-            Family::SecurityGroups => Some(crate::Family::SecurityGroups),
-            Family::FloatingIps => Some(crate::Family::FloatingIps),
-            Family::Volumes => Some(crate::Family::Volumes),
-            Family::Instances => Some(crate::Family::Instances),
-            Family::LoadBalancers => Some(crate::Family::LoadBalancers),
-        }
-    }
-}
-
 /// The message a panic carried (`panic!("...")` carries a `&str` or a `String`).
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
@@ -461,20 +439,6 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "a panic without a message".to_string()
-    }
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(match self {
-            Family::Zones => "zones",
-            Family::Tags => "tags",
-            Family::SecurityGroups => "security groups",
-            Family::FloatingIps => "floating IPs",
-            Family::Volumes => "volumes",
-            Family::Instances => "instances",
-            Family::LoadBalancers => "load balancers",
-        })
     }
 }
 
@@ -487,7 +451,7 @@ pub type CheckFn =
 pub struct Check {
     /// The name, equal to the name of the public function.
     pub name: &'static str,
-    /// The family it belongs to.
+    /// The family it belongs to; zone and tag checks belong to [`Family::Core`].
     pub family: Family,
     /// The check itself.
     pub func: CheckFn,
@@ -513,12 +477,10 @@ macro_rules! check_list {
 /// Every check of the kit, in the order [`run_all`] runs them.
 pub fn checks() -> Vec<Check> {
     check_list! {
-        Zones: [
+        Core: [
             zones::capabilities_are_consistent,
             zones::zones_are_listed,
             zones::unknown_zone_invalid_input,
-        ],
-        Tags: [
             tags::update_tags_sets_and_removes,
             tags::update_tags_every_kind,
             tags::update_tags_missing_not_found,
@@ -535,6 +497,9 @@ pub fn checks() -> Vec<Check> {
             security_groups::security_group_invalid_input,
             security_groups::security_group_tag_filter,
             security_groups::security_group_pagination,
+            recreate::security_group_recreate_after_rules,
+            unknown_ids::security_group_unknown_id_not_found,
+            in_use::security_group_lb_in_use_conflict,
         ],
         FloatingIps: [
             floating_ips::floating_ip_lifecycle,
@@ -547,6 +512,10 @@ pub fn checks() -> Vec<Check> {
             floating_ips::floating_ip_delete_gone_ok,
             floating_ips::floating_ip_invalid_input,
             floating_ips::floating_ip_tag_filter,
+            recreate::floating_ip_recreate_after_tags,
+            unknown_ids::floating_ip_unknown_id_not_found,
+            in_use::floating_ip_release_associated,
+            pagination::floating_ip_pagination,
         ],
         Volumes: [
             volumes::volume_lifecycle,
@@ -561,6 +530,8 @@ pub fn checks() -> Vec<Check> {
             volumes::volume_invalid_input,
             volumes::volume_tag_filter,
             volumes::volume_pagination,
+            recreate::volume_recreate_after_tags,
+            unknown_ids::volume_unknown_id_not_found,
         ],
         Instances: [
             instances::instance_lifecycle,
@@ -572,6 +543,9 @@ pub fn checks() -> Vec<Check> {
             instances::instance_delete_gone_ok,
             instances::instance_invalid_input,
             instances::instance_tag_filter,
+            recreate::instance_recreate_after_tags,
+            unknown_ids::instance_unknown_id_not_found,
+            pagination::instance_pagination,
         ],
         LoadBalancers: [
             load_balancers::load_balancer_lifecycle,
@@ -582,6 +556,10 @@ pub fn checks() -> Vec<Check> {
             load_balancers::load_balancer_delete_gone_ok,
             load_balancers::load_balancer_invalid_input,
             load_balancers::load_balancer_tag_filter,
+            recreate::load_balancer_recreate_after_tags,
+            unknown_ids::load_balancer_unknown_id_not_found,
+            in_use::load_balancer_member_deleted,
+            pagination::load_balancer_pagination,
         ],
     }
 }
@@ -674,7 +652,7 @@ mod tests {
                 },
                 CheckReport {
                     name: "c_check",
-                    family: Family::Zones,
+                    family: Family::Core,
                     outcome: Outcome::Failed("broken".into()),
                     duration: Duration::from_secs(1),
                 },

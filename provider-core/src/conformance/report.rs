@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::Family;
+use crate::Family;
 
 /// How one check ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,8 @@
 //! Checks of `update_tags`.
 
 use super::ctx::*;
+use super::expect::*;
+use super::fixtures::*;
 use super::CheckResult;
 use super::{CHECK_TAG, RUN_TAG};
 use crate::model::*;

@@ -3,6 +3,8 @@
 use std::collections::BTreeSet;
 
 use super::ctx::*;
+use super::expect::*;
+use super::fixtures::*;
 use super::CheckResult;
 use crate::model::*;
 use crate::ErrorKind;

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::ctx::*;
+use super::expect::*;
 use super::CheckResult;
 use super::ZoneSelection;
 use crate::model::*;

@@ -262,6 +262,13 @@ impl Instances for MemoryProvider {
                     f.fip.instance_id = None;
                 }
             }
+            // The contract's uniform answer for a member that goes: out of every pool
+            // (Octavia would keep it in ERROR, ELB drains it).
+            for lb in st.lbs.values_mut() {
+                for pool in lb.members.values_mut() {
+                    pool.retain(|m| m.instance_id != id);
+                }
+            }
             let until = self.until();
             if let Some(r) = st.instances.get_mut(id) {
                 r.deleting.get_or_insert(until);

@@ -302,11 +302,15 @@ impl Cloud {
                         .map_err(db(op))?;
                 }
             }
+            let drains = self.leave_pools(op, id)?;
             row.record.state = InstanceState::Deleting;
             self.store.put(Table::Instances, id, &row).map_err(db(op))?;
             self.refresh_view(op)?;
-            row
+            (row, drains)
         };
+        // Connections through the load balancers finish before the process stops.
+        let (row, drains) = row;
+        futures::future::join_all(drains).await;
         if let Some(p) = row.process {
             p.stop_group(STOP_GRACE).await;
         }

@@ -251,6 +251,43 @@ impl Cloud {
         self.get_load_balancer(lb_id).await
     }
 
+    /// Takes instance `id` out of every pool it is a member of (the contract's answer
+    /// for a member whose instance goes) and returns the drains of its open
+    /// connections, to await once `changes` is released. Called with `changes` held.
+    pub(super) fn leave_pools(
+        &self,
+        op: Operation,
+        id: &str,
+    ) -> Result<Vec<impl std::future::Future<Output = ()> + Send + 'static>> {
+        let mut drains = Vec::new();
+        for mut row in self
+            .store
+            .all::<LbRow>(Table::LoadBalancers)
+            .map_err(db(op))?
+        {
+            let mut gone = Vec::new();
+            for l in &mut row.record.listeners {
+                for m in l.pool.members.iter().filter(|m| m.instance_id == id) {
+                    gone.push((l.port, MemberSpec::new(id, m.port)));
+                }
+                l.pool.members.retain(|m| m.instance_id != id);
+            }
+            if gone.is_empty() {
+                continue;
+            }
+            let lb_id = row.record.id.clone();
+            self.store
+                .put(Table::LoadBalancers, &lb_id, &row)
+                .map_err(db(op))?;
+            if let Some(rt) = lock(&self.lbs).get(&lb_id) {
+                for (port, member) in &gone {
+                    drains.push(rt.remove_member(*port, member, self.cfg.drain_timeout));
+                }
+            }
+        }
+        Ok(drains)
+    }
+
     /// Stops the proxies and removes the load balancer.
     pub async fn delete_load_balancer(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteLoadBalancer;
