@@ -10,15 +10,19 @@ fn example(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn plinth(args: &[&str], state_dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_plinth"))
-        .args(args)
+/// `plinth args` on the local cloud of `state_dir`, with no input.
+fn command(args: &[&str], state_dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_plinth"));
+    c.args(args)
         .env("PLINTH_LOCAL_STATE_DIR", state_dir)
         .env_remove("PLINTH_LOCAL_HELPER")
         .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run plinth")
+        .stdin(Stdio::null());
+    c
+}
+
+fn plinth(args: &[&str], state_dir: &Path) -> Output {
+    command(args, state_dir).output().expect("run plinth")
 }
 
 fn text(b: &[u8]) -> String {
@@ -134,11 +138,7 @@ fn output_to_a_closed_pipe_ends_quietly() {
         vec!["plan", "--output", "json", "-i", spec.to_str().unwrap()],
         vec!["status", "-i", spec.to_str().unwrap()],
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_plinth"))
-            .args(&args)
-            .env("PLINTH_LOCAL_STATE_DIR", dir.path())
-            .env_remove("PLINTH_LOCAL_HELPER")
-            .stdin(Stdio::null())
+        let mut child = command(&args, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -232,15 +232,14 @@ fn a_failed_run_exits_1_and_ctrl_c_exits_130() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     // A replacement with a long drain, interrupted once: the actions in flight finish,
     // no new one starts, and the exit says so.
-    let child = Command::new(env!("CARGO_BIN_EXE_plinth"))
-        .args(["replace", "--all", "--drain-secs", "3", "-i", spec_s])
-        .env("PLINTH_LOCAL_STATE_DIR", &state)
-        .env_remove("PLINTH_LOCAL_HELPER")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = command(
+        &["replace", "--all", "--drain-secs", "3", "-i", spec_s],
+        &state,
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     std::thread::sleep(std::time::Duration::from_secs(3));
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])

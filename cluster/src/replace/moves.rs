@@ -357,13 +357,13 @@ fn move_volumes(
     to: &str,
     after: &[usize],
 ) -> Vec<usize> {
-    let slot = slot_of(from);
-    let slot_volumes: BTreeSet<&str> = desired
-        .volumes
-        .iter()
-        .filter(|v| v.instance == slot)
-        .map(|v| v.name.as_str())
-        .collect();
+    let slot_volumes = of_slot(
+        desired
+            .volumes
+            .iter()
+            .map(|v| (v.instance.as_str(), v.name.as_str())),
+        slot_of(from),
+    );
     let mut attached = Vec::new();
     for v in &observed.volumes {
         let on_from = v
@@ -402,13 +402,13 @@ fn move_floating_ips(
     to: &str,
     after: &[usize],
 ) -> Vec<usize> {
-    let slot = slot_of(from);
-    let slot_fips: BTreeSet<&str> = desired
-        .floating_ips
-        .iter()
-        .filter(|f| f.instance == slot)
-        .map(|f| f.name.as_str())
-        .collect();
+    let slot_fips = of_slot(
+        desired
+            .floating_ips
+            .iter()
+            .map(|f| (f.instance.as_str(), f.name.as_str())),
+        slot_of(from),
+    );
     let mut moved = Vec::new();
     for f in &observed.floating_ips {
         let on_from = f.instance_id.as_deref() == Some(from.id.as_str());
@@ -422,6 +422,14 @@ fn move_floating_ips(
         }
     }
     moved
+}
+
+/// The names of the `(node, name)` pairs that belong to `slot`.
+fn of_slot<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, slot: &str) -> BTreeSet<&'a str> {
+    pairs
+        .filter(|(n, _)| *n == slot)
+        .map(|(_, name)| name)
+        .collect()
 }
 
 /// Appends the removal of `node` (scaling down), in Cluster API's order: out of the
