@@ -153,13 +153,14 @@ async fn crash_at_every_step_of_apply_and_replace_then_rerun_converges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_at_every_step_of_scale_up_and_down_then_rerun_converges() {
-    let base = || spec("sca", 1, 3, 0);
-    for target in [5, 1] {
+    // Scaling masters down releases their floating IPs (disassociated first).
+    for (role, masters, target) in [(Role::Node, 1, 5), (Role::Node, 1, 1), (Role::Master, 3, 1)] {
+        let base = || spec("sca", masters, 3, 0);
         let m = memory();
         cluster(base(), m.clone()).apply().await.unwrap();
         let counter = Arc::new(Crash::new(usize::MAX, Side::Before));
         let c = cluster(base(), crashing(m.clone(), &counter));
-        c.scale(Role::Node, target, &quick()).await.unwrap();
+        c.scale(role, target, &quick()).await.unwrap();
         let calls = counter.count.load(Ordering::SeqCst);
         let clean = snapshot(m.as_ref()).await;
         assert!(calls > 0);
@@ -169,19 +170,19 @@ async fn crash_at_every_step_of_scale_up_and_down_then_rerun_converges() {
                 cluster(base(), m.clone()).apply().await.unwrap();
                 let crash = Arc::new(Crash::new(at, side));
                 let c = cluster(base(), crashing(m.clone(), &crash));
-                let r = c.scale(Role::Node, target, &quick()).await;
+                let r = c.scale(role, target, &quick()).await;
                 assert!(r.is_err(), "scale crash at {at} {side:?} did not stop it");
                 let c = cluster(base(), m.clone());
-                c.scale(Role::Node, target, &quick())
+                c.scale(role, target, &quick())
                     .await
                     .unwrap_or_else(|e| panic!("rerun after scale crash at {at} {side:?}: {e}"));
                 assert_eq!(
                     snapshot(m.as_ref()).await,
                     clean,
-                    "scale to {target}: crash at {at} {side:?}"
+                    "scale {role:?} to {target}: crash at {at} {side:?}"
                 );
             }
         }
-        println!("scale to {target}: {} crash points", calls * 2);
+        println!("scale {role:?} to {target}: {} crash points", calls * 2);
     }
 }

@@ -238,19 +238,12 @@ impl FloatingIps for AwsProvider {
             Err(Error::NotFound { .. }) => return Ok(()),
             r => r?,
         };
-        if let Some(assoc) = a.association_id().filter(|s| !s.is_empty()) {
-            if let Err(e) = self
-                .ec2
-                .disassociate_address()
-                .association_id(assoc)
-                .send()
-                .await
-            {
-                let e = AwsError::from_sdk(e);
-                if !e.is_not_found() {
-                    return Err(e.classify(op, &resource));
-                }
-            }
+        // EC2 refuses too (InvalidIPAddress.InUse); checked here so the answer does not
+        // depend on the endpoint's version of that rule.
+        if a.association_id().is_some_and(|s| !s.is_empty()) {
+            let to = a.instance_id().or(a.network_interface_id()).unwrap_or("?");
+            let why = format!("associated with {to}: disassociate it first");
+            return Err(Error::conflict(op, resource, why));
         }
         if let Err(e) = self.ec2.release_address().allocation_id(id).send().await {
             let e = AwsError::from_sdk(e);

@@ -84,10 +84,10 @@ impl Capabilities {
 ///   (a provider cannot tell "never existed" from "already gone").
 /// - Deletes of what is in use have one outcome on every cloud, written on each delete:
 ///   `Conflict` where going ahead would silently change what the user still relies on
-///   (an attached volume's data, a group's traffic rules), the implicit cleanup where
-///   the delete says all the caller means (an associated floating IP is released, a
-///   load balancer member is taken out of its pools with its instance). Where the cloud
-///   answers otherwise, the provider makes the difference up.
+///   (an attached volume's data, a group's traffic rules, an associated floating IP's
+///   route to its instance); the implicit cleanup only where the delete says all the
+///   caller means (a load balancer member is taken out of its pools with its instance).
+///   Where the cloud answers otherwise, the provider makes the difference up.
 /// - Backends classify errors; retry and rate limiting are layers ([`crate::layer`]).
 ///
 /// Implementations use `#[async_trait]` (re-exported as [`crate::async_trait`]).
@@ -170,10 +170,10 @@ pub trait FloatingIps: Send + Sync {
     async fn associate_floating_ip(&self, id: &str, instance_id: &str) -> Result<FloatingIp>;
     /// Disassociates a floating IP; succeeds when it is not associated.
     async fn disassociate_floating_ip(&self, id: &str) -> Result<FloatingIp>;
-    /// Releases a floating IP. An associated one is disassociated and released (Neutron
-    /// does so itself; EC2 refuses with InvalidIPAddress.InUse, so the AWS provider
-    /// disassociates first): the release says all the caller means, no data is lost,
-    /// and removing a node releases its address without a separate disassociate.
+    /// Releases a floating IP. An associated one is `Conflict` (disassociate it first):
+    /// the address may be how users reach the instance, so a release never cuts that
+    /// route as a side effect. EC2 refuses the same way (`InvalidIPAddress.InUse`);
+    /// Neutron would release it, so providers on such clouds check first.
     async fn release_floating_ip(&self, id: &str) -> Result<()>;
 }
 

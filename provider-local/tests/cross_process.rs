@@ -199,6 +199,7 @@ async fn created_by_one_process_used_and_deleted_by_another() {
     // Deleted, one by one, by this process.
     let p2: &dyn Provider = &p2;
     p2.delete_load_balancer(&id("lb")).await.unwrap();
+    p2.disassociate_floating_ip(&id("fip")).await.unwrap();
     p2.release_floating_ip(&id("fip")).await.unwrap();
     p2.detach_volume(&id("volume")).await.unwrap();
     p2.delete_volume(&id("volume")).await.unwrap();

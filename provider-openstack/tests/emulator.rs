@@ -437,6 +437,8 @@ async fn api_calls_per_node() {
         .await
         .unwrap();
     count("list_instances", &p);
+    p.disassociate_floating_ip(&fip.id).await.unwrap();
+    count("disassociate_floating_ip", &p);
     p.release_floating_ip(&fip.id).await.unwrap();
     count("release_floating_ip", &p);
     p.detach_volume(&vol.id).await.unwrap();

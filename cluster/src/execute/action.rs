@@ -164,6 +164,9 @@ pub(super) async fn perform(engine: &Engine<'_>, action: &Action, reg: &Registry
             let i = reg.id(K::Instance, instance)?;
             p.associate_floating_ip(&f, &i).await?;
         }
+        Action::DisassociateFloatingIp { id, .. } => {
+            p.disassociate_floating_ip(id).await?;
+        }
         Action::ReleaseFloatingIp { id, .. } => p.release_floating_ip(id).await?,
         Action::CreateLoadBalancer { lb } => {
             let mut groups = Vec::new();

@@ -8,7 +8,7 @@ use provider_core::{IngressRule, MemberSpec, PortRange, Protocol, RuleSource, Vo
 use serde::Serialize;
 
 use super::desired::{DesiredInstance, DesiredLoadBalancer};
-use provider_core::FloatingIpSpec;
+use provider_core::{FloatingIp, FloatingIpSpec};
 
 /// An ingress rule whose group source is named, not yet resolved to an id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -127,7 +127,15 @@ pub enum Action {
         /// Node name.
         instance: String,
     },
-    /// Release a floating IP.
+    /// Disassociate a floating IP from its node (releasing an associated one is
+    /// `Conflict`).
+    DisassociateFloatingIp {
+        /// Name.
+        name: String,
+        /// Id.
+        id: String,
+    },
+    /// Release a floating IP that is not associated.
     ReleaseFloatingIp {
         /// Name.
         name: String,
@@ -221,6 +229,29 @@ pub enum Action {
     },
 }
 
+/// The actions that release floating IP `f` after `after`: disassociate it first when it
+/// is associated (the contract makes releasing an associated address `Conflict`), then
+/// release. `push` adds one action with its dependencies and returns its id; the result
+/// is `(ends the association, released)`: the first is what the node's delete must wait
+/// for, the second the release itself.
+pub(crate) fn release_floating_ip(
+    f: &FloatingIp,
+    after: &[usize],
+    mut push: impl FnMut(Action, Vec<usize>) -> usize,
+) -> (usize, usize) {
+    let (name, id) = (f.name.clone(), f.id.clone());
+    let unbound = f.instance_id.as_ref().map(|_| {
+        let disassociate = Action::DisassociateFloatingIp {
+            name: name.clone(),
+            id: id.clone(),
+        };
+        push(disassociate, after.to_vec())
+    });
+    let deps = unbound.map_or_else(|| after.to_vec(), |u| vec![u]);
+    let released = push(Action::ReleaseFloatingIp { name, id }, deps);
+    (unbound.unwrap_or(released), released)
+}
+
 impl Action {
     /// Whether the action creates or changes toward the spec (rather than removing).
     pub fn is_delete(&self) -> bool {
@@ -230,6 +261,7 @@ impl Action {
                 | Action::DeleteSecurityGroup { .. }
                 | Action::DetachVolume { .. }
                 | Action::DeleteVolume { .. }
+                | Action::DisassociateFloatingIp { .. }
                 | Action::ReleaseFloatingIp { .. }
                 | Action::RemoveLoadBalancerMember { .. }
                 | Action::DeleteLoadBalancer { .. }
@@ -251,6 +283,7 @@ impl Action {
             Action::DeleteVolume { .. } => "delete_volume",
             Action::AllocateFloatingIp { .. } => "allocate_floating_ip",
             Action::AssociateFloatingIp { .. } => "associate_floating_ip",
+            Action::DisassociateFloatingIp { .. } => "disassociate_floating_ip",
             Action::ReleaseFloatingIp { .. } => "release_floating_ip",
             Action::CreateLoadBalancer { .. } => "create_load_balancer",
             Action::AddLoadBalancerMember { .. } => "add_load_balancer_member",
@@ -308,6 +341,9 @@ impl fmt::Display for Action {
                 floating_ip,
                 instance,
             } => write!(f, "associate floating IP {floating_ip} with {instance}"),
+            Action::DisassociateFloatingIp { name, .. } => {
+                write!(f, "disassociate floating IP {name}")
+            }
             Action::ReleaseFloatingIp { name, .. } => write!(f, "release floating IP {name}"),
             Action::CreateLoadBalancer { lb } => {
                 let ports: Vec<String> = lb.listeners.iter().map(|l| l.port.to_string()).collect();

@@ -15,7 +15,7 @@ use provider_core::{
 };
 use serde::Serialize;
 
-use super::dag::{Action, Plan, RuleRef};
+use super::dag::{release_floating_ip, Action, Plan, RuleRef};
 use super::desired::Desired;
 use super::TAG_CLUSTER;
 
@@ -464,15 +464,9 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
         .iter()
         .filter(|f| !want_fip.contains(f.name.as_str()))
     {
-        let id = plan.push(
-            Action::ReleaseFloatingIp {
-                name: of.name.clone(),
-                id: of.id.clone(),
-            },
-            [],
-        );
+        let (unbound, _) = release_floating_ip(of, &[], |a, deps| plan.push(a, deps));
         if let Some(i) = &of.instance_id {
-            before_instance.entry(i.clone()).or_default().push(id);
+            before_instance.entry(i.clone()).or_default().push(unbound);
         }
     }
     let doomed: BTreeSet<&str> = observed

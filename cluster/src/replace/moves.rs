@@ -7,11 +7,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use provider_core::{Instance, MemberSpec, Tags};
+use provider_core::{FloatingIp, Instance, MemberSpec, Tags};
 
 use super::{Replaced, Step};
 use crate::execute::Observer;
-use crate::plan::{Action, Desired, Observed, Plan, PlannedAction, TAG_ROLE};
+use crate::plan::dag::release_floating_ip;
+use crate::plan::{Action, Desired, Observed, Plan, PlannedAction, TAG_ORDINAL, TAG_ROLE};
 use crate::slot::{
     generation_of, replacement_name, slot_of, TAG_GENERATION, TAG_REPLACES, TAG_SLOT,
 };
@@ -480,13 +481,17 @@ pub(crate) fn removal(
             tail.push(m.push(plan, detach, &[drain]));
         }
     }
+    // The node's addresses, and its slot's address that a crash left disassociated.
+    let same_slot = |f: &FloatingIp| {
+        [TAG_ROLE, TAG_ORDINAL]
+            .iter()
+            .all(|k| f.tags.get(*k).is_some() && f.tags.get(*k) == node.tags.get(*k))
+    };
     for f in &observed.floating_ips {
-        if f.instance_id.as_deref() == Some(node.id.as_str()) {
-            let release = Action::ReleaseFloatingIp {
-                name: f.name.clone(),
-                id: f.id.clone(),
-            };
-            tail.push(m.push(plan, release, &[drain]));
+        let on_node = f.instance_id.as_deref() == Some(node.id.as_str());
+        if on_node || (f.instance_id.is_none() && same_slot(f)) {
+            let (_, released) = release_floating_ip(f, &[drain], |a, deps| m.push(plan, a, &deps));
+            tail.push(released);
         }
     }
     let delete = m.push(

@@ -1,6 +1,6 @@
 //! Deletes of things in use that the family modules do not check: a group a load
-//! balancer uses (`Conflict`), an associated floating IP (released, its association
-//! ended), an instance that is a load balancer member (deleted, and out of every pool).
+//! balancer uses (`Conflict`), an associated floating IP (`Conflict`, the association
+//! kept), an instance that is a load balancer member (deleted, and out of every pool).
 //! The outcomes are the ones written on the family traits.
 
 use super::ctx::*;
@@ -56,9 +56,9 @@ async fn security_group_lb_in_use_conflict_body(cx: &Ctx<'_>) -> CheckResult {
 }
 
 check! {
-    /// Releasing an associated address ends the association and releases it: the
-    /// release succeeds, the address is `NotFound`, and the instance runs on without a
-    /// public IP.
+    /// Releasing an associated address is `Conflict` and changes nothing: the address
+    /// stays associated and the instance keeps its public IP; once disassociated, the
+    /// release succeeds and the address is `NotFound`.
     floating_ip_release_associated => floating_ip_release_associated_body
 }
 
@@ -77,26 +77,46 @@ async fn floating_ip_release_associated_body(cx: &Ctx<'_>) -> CheckResult {
         got.instance_id,
         inst.id
     );
-    cx.p.release_floating_ip(&f.id).await.step(format!(
-        "release_floating_ip of {} associated with {}",
-        f.id, inst.id
-    ))?;
-    expect_not_found(
-        cx.p.get_floating_ip(&f.id).await,
-        "get_floating_ip after releasing an associated address",
+    expect_conflict(
+        cx.p.release_floating_ip(&f.id).await,
+        format!(
+            "release_floating_ip of {} associated with {}",
+            f.id, inst.id
+        ),
     )?;
+    let kept = cx.p.get_floating_ip(&f.id).await.step(format!(
+        "get_floating_ip {} after the refused release",
+        f.id
+    ))?;
+    ensure!(
+        kept.instance_id.as_deref() == Some(inst.id.as_str()),
+        "after the refused release floating IP {} says instance_id {:?}, expected {}",
+        f.id,
+        kept.instance_id,
+        inst.id
+    );
     let i = cx.p.get_instance(&inst.id).await.step(format!(
-        "get_instance {} after its address was released",
+        "get_instance {} after the refused release",
         inst.id
     ))?;
     ensure!(
-        i.public_ip.is_none() && i.state == InstanceState::Running,
-        "after its address was released instance {} says public_ip {:?}, state {:?}",
+        i.public_ip == Some(f.address) && i.state == InstanceState::Running,
+        "after the refused release instance {} says public_ip {:?}, state {:?}; expected {}, running",
         inst.id,
         i.public_ip,
-        i.state
+        i.state,
+        f.address
     );
-    Ok(())
+    cx.p.disassociate_floating_ip(&f.id)
+        .await
+        .step("disassociate_floating_ip")?;
+    cx.p.release_floating_ip(&f.id)
+        .await
+        .step("release_floating_ip once disassociated")?;
+    expect_not_found(
+        cx.p.get_floating_ip(&f.id).await,
+        "get_floating_ip after the release",
+    )
 }
 
 check! {

@@ -139,7 +139,7 @@
 //! | tags | `update_tags` sets, overwrites and removes on every kind, lists see the change, `NotFound` on a missing id |
 //! | every resource kind | create/get/list/delete, idempotent create (same name and spec returns the same id), also after `update_tags` (and, for groups, `add_security_group_rule`) while a spec with fewer tags or rules than the creation spec is `Conflict`, `Conflict` for the same name with another spec, `NotFound` on get (and attach, associate, rule or member changes) of a deleted id, `NotFound` on get of an id that never existed or is malformed (whose delete succeeds), delete of what is gone succeeds, `InvalidInput` naming the field for bad specs, tag filters return only and all matching resources, pagination past one page |
 //! | security groups | rules add/remove (idempotent), `Conflict` on deleting a group in use by an instance, a load balancer or another group's rule |
-//! | floating IPs | associate, disassociate, move between instances, survive their instance, release of an associated address ends the association |
+//! | floating IPs | associate, disassociate, move between instances, survive their instance, `Conflict` on releasing an associated address (the association kept) |
 //! | volumes | attach/detach states (idempotent), `Conflict` on deleting an attached volume, attach across zones refused, placement in the requested zone |
 //! | instances | batch create and get forms, placement in the requested zone |
 //! | load balancers | listeners, pools and members as asked, member add/remove (idempotent) per listener, a deleted instance leaves every pool |

@@ -59,6 +59,11 @@ impl Ctx<'_> {
                         self.unlink_group_for_sweep(id, &mut problems).await;
                     }
                 }
+                ResourceKind::FloatingIp => {
+                    for id in &ids {
+                        self.disassociate_for_sweep(id, &mut problems).await;
+                    }
+                }
                 _ => {}
             }
             let results = join_all(ids.iter().map(|id| self.delete_for_sweep(kind, id))).await;
@@ -102,6 +107,14 @@ impl Ctx<'_> {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => problems.push(format!("getting volume {id} to sweep it: {e}")),
+        }
+    }
+
+    async fn disassociate_for_sweep(&self, id: &str, problems: &mut Vec<String>) {
+        match self.p.disassociate_floating_ip(id).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => problems.push(format!("disassociating floating IP {id}: {e}")),
         }
     }
 

@@ -135,7 +135,10 @@ impl FloatingIps for MemoryProvider {
             match st.fips.get_mut(id) {
                 None => return Ok(()),
                 Some(r) => {
-                    r.fip.instance_id = None;
+                    if let Some(i) = &r.fip.instance_id {
+                        let why = format!("associated with instance {i}: disassociate it first");
+                        return Err(Error::conflict(op, format!("floating IP {id}"), why));
+                    }
                     r.deleting.get_or_insert(until);
                 }
             }

@@ -55,8 +55,9 @@ pub enum Fault {
     RejectsMalformedIds,
     /// A delete refused as in use answers `Ok` and deletes nothing.
     SwallowsInUseConflict,
-    /// Releasing an associated floating IP is `Conflict` (EC2's own answer).
-    RefusesAssociatedRelease,
+    /// Releasing an associated floating IP disassociates and releases it (Neutron's own
+    /// answer, unchecked).
+    ReleasesAssociated,
     /// A deleted instance stays in its load balancer pools (Octavia's own behaviour).
     KeepsDeletedMembers,
     /// Deleting an instance that is a load balancer member is `Conflict`.
@@ -550,17 +551,17 @@ impl FloatingIps for Faulty {
         let op = Operation::ReleaseFloatingIp;
         self.check_id(op, id)?;
         self.delete_gone(self.inner.get_floating_ip(id)).await?;
-        if self.is(Fault::RefusesAssociatedRelease) {
+        if self.is(Fault::ReleasesAssociated) {
             if let Ok(FloatingIp {
-                instance_id: Some(i),
+                instance_id: Some(_),
                 ..
             }) = self.inner.get_floating_ip(id).await
             {
-                let why = format!("associated with {i}: disassociate it first");
-                return Err(Error::conflict(op, format!("floating IP {id}"), why));
+                self.inner.disassociate_floating_ip(id).await?;
             }
         }
-        self.inner.release_floating_ip(id).await
+        let r = self.inner.release_floating_ip(id).await;
+        self.swallow(r)
     }
 }
 

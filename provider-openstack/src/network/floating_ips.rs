@@ -292,6 +292,17 @@ impl FloatingIps for OpenStackProvider {
 
     async fn release_floating_ip(&self, id: &str) -> Result<()> {
         let op = Operation::ReleaseFloatingIp;
+        // Neutron releases an associated address itself; the contract refuses, so look
+        // first. (An association made between this read and the delete is still
+        // released: Neutron has no conditional delete.)
+        let f = match self.neutron_fip(op, id).await {
+            Err(Error::NotFound { .. }) => return Ok(()),
+            r => r?,
+        };
+        if let Some(port) = &f.port_id {
+            let why = format!("associated with port {port}: disassociate it first");
+            return Err(Error::conflict(op, format!("floating IP {id}"), why));
+        }
         match self
             .api
             .send(

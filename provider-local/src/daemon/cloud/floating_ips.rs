@@ -149,10 +149,18 @@ impl Cloud {
         Ok(row.record)
     }
 
-    /// Releases a floating IP.
+    /// Releases a floating IP; an associated one is `Conflict`.
     pub async fn release_floating_ip(&self, id: &str) -> Result<()> {
         let op = Operation::ReleaseFloatingIp;
         let _g = self.changes.lock().await;
+        let row = match self.get_row::<FipRow>(op, Table::FloatingIps, "floating IP", id) {
+            Err(Error::NotFound { .. }) => return Ok(()),
+            r => r?,
+        };
+        if let Some(i) = row.record.instance_id {
+            let why = format!("associated with instance {i}: disassociate it first");
+            return Err(Error::conflict(op, format!("floating IP {id}"), why));
+        }
         self.store.delete(Table::FloatingIps, id).map_err(db(op))?;
         self.refresh_view(op)
     }

@@ -408,6 +408,7 @@ impl Cloud {
             .all::<FipRow>(Table::FloatingIps)
             .map_err(db(op))?
         {
+            self.disassociate_floating_ip(&f.record.id).await?;
             self.release_floating_ip(&f.record.id).await?;
         }
         for v in self
