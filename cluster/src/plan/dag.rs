@@ -219,6 +219,16 @@ pub enum Action {
         /// Tag keys to remove.
         remove: Vec<String>,
     },
+    /// Set and remove tags of a security group (the base group records a delete-first
+    /// replacement's vacated slots).
+    TagGroup {
+        /// Group name.
+        group: String,
+        /// Tags to set.
+        set: provider_core::Tags,
+        /// Tag keys to remove.
+        remove: Vec<String>,
+    },
 }
 
 impl Action {
@@ -263,6 +273,7 @@ impl Action {
             Action::Drain { .. } => "drain",
             Action::CheckQuorum { .. } => "check_quorum",
             Action::TagInstance { .. } => "tag_instance",
+            Action::TagGroup { .. } => "tag_group",
         }
     }
 }
@@ -350,6 +361,11 @@ impl fmt::Display for Action {
                 let mut parts: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 parts.extend(remove.iter().map(|k| format!("-{k}")));
                 write!(f, "tag {instance}: {}", parts.join(" "))
+            }
+            Action::TagGroup { group, set, remove } => {
+                let mut parts: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                parts.extend(remove.iter().map(|k| format!("-{k}")));
+                write!(f, "tag security group {group}: {}", parts.join(" "))
             }
         }
     }
