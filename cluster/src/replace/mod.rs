@@ -32,7 +32,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use provider_core::{Instance, InstanceState, ResourceKind, Tags};
+use provider_core::{Instance, ResourceKind, Tags};
 use serde::Serialize;
 
 use crate::execute::execute;
@@ -382,7 +382,10 @@ pub(crate) async fn run(
     if opts.max_surge == 0 {
         // Refused before anything is marked.
         let quorum = cluster.spec().masters.count / 2 + 1;
-        refuse_below_quorum(&observed, quorum, |i| targets.iter().any(|t| t.id == i.id))?;
+        let vacant = vacancies_of(&observed, &base_name);
+        refuse_below_quorum(name, &observed, &vacant, quorum, |i| {
+            targets.iter().any(|t| t.id == i.id)
+        })?;
     }
     // Marks first, the command last: a crash in between leaves no command recorded, so
     // the rerun selects (and marks) the same nodes again.
@@ -508,7 +511,7 @@ async fn run_marked(
     };
     let delete_first = opts.max_surge == 0;
     if delete_first {
-        refuse_below_quorum(&observed, quorum, |i| {
+        refuse_below_quorum(name, &observed, &vacant, quorum, |i| {
             i.tags.get(TAG_REPLACE).map(String::as_str) == Some(PENDING)
                 && !vacant.iter().any(|v| v.old_name() == i.name)
         })?;
@@ -665,11 +668,15 @@ fn vacancies_of(observed: &Observed, base_group: &str) -> Vec<Vacancy> {
         .unwrap_or_default()
 }
 
-/// Refuses a delete-first replacement of the masters `selected` picks when the other
-/// running masters would not keep quorum without one (e.g. a single master): such
-/// masters need a surge node.
+/// Refuses a delete-first replacement of the masters `selected` picks when the cluster's
+/// masters could not keep quorum with one of them down (e.g. a single master): such
+/// masters need a surge node. Counts master slots (filled, or emptied by a delete-first
+/// run), not running masters: whether the others run when a master is about to go is
+/// checked then, by the move's quorum check.
 fn refuse_below_quorum(
+    cluster: &str,
     observed: &Observed,
+    vacant: &[Vacancy],
     quorum: usize,
     selected: impl Fn(&Instance) -> bool,
 ) -> Result<()> {
@@ -677,19 +684,22 @@ fn refuse_below_quorum(
         .into_values()
         .filter(|i| role_of(i) == Some(Role::Master))
         .collect();
-    let pending = masters.iter().any(|i| selected(i));
-    let running = masters
+    if !masters.iter().any(|i| selected(i)) {
+        return Ok(());
+    }
+    let emptied = vacant
         .iter()
-        .filter(|i| i.state == InstanceState::Running)
+        .filter(|v| slot::parse_slot(cluster, &v.slot).map(|(r, _)| r) == Some(Role::Master))
+        .filter(|v| !masters.iter().any(|i| slot_of(i) == v.slot))
         .count();
-    if pending && running.saturating_sub(1) < quorum {
+    let others = (masters.len() + emptied).saturating_sub(1);
+    if others < quorum {
         return Err(Error::Plan {
             key: "max_surge".into(),
             message: format!(
                 "--max-surge 0 deletes a master before its successor exists, which would leave \
-                 {} running master(s), below the quorum of {quorum}: replace the masters with \
-                 --max-surge 1 (room for one more instance), or other roles with --max-surge 0",
-                running.saturating_sub(1)
+                 {others} master(s), below the quorum of {quorum}: replace the masters with \
+                 --max-surge 1 (room for one more instance), or other roles with --max-surge 0"
             ),
         });
     }
