@@ -203,55 +203,98 @@ fn delete_first() -> ReplaceOptions {
 /// The delete-first path in a project whose quota has no room for one more instance:
 /// a crash at every mutating call (both sides), also between deleting an old node and
 /// creating its successor; the rerun (in the same full project) converges to the clean
-/// run's state, every data volume kept and on its slot's node.
+/// run's state, every data volume kept and on its slot's node. Once without hooks and
+/// once with hooks, where every successor is also told `on_ready` once (twice only for
+/// a node whose hook had returned when the crash hit, before its marker was written).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_at_every_step_of_delete_first_replace_in_a_full_project_then_rerun_converges() {
     let seed = || spec("dfc", 3, 3, 2);
     let slots = [("master", 3), ("node", 3), ("storage", 2)];
     let full = |m: &Arc<MemoryProvider>| Arc::new(Watch::new(m.clone(), Some(8), &slots));
-    let m = memory();
-    cluster(seed(), m.clone()).apply().await.unwrap();
-    let volumes_before = snapshot(m.as_ref()).await.volumes.len();
-    let counter = Arc::new(Crash::new(usize::MAX, Side::Before));
-    let watch = full(&m);
-    let c = cluster(seed(), crashing_over(watched(&m, watch.clone()), &counter));
-    let r = c.replace(&Selector::All, &delete_first()).await.unwrap();
-    assert_eq!(r.replaced.len(), 8, "{r}");
-    assert_eq!(watch.samples().refused, 0);
-    let calls = counter.count.load(Ordering::SeqCst);
-    let clean = snapshot(m.as_ref()).await;
-    assert!(calls > 50, "{calls}");
+    for hooked in [false, true] {
+        let with = |c: cluster::Cluster, told: &Arc<Told>| {
+            if hooked {
+                c.with_hooks(told.clone())
+            } else {
+                c
+            }
+        };
+        let m = memory();
+        cluster(seed(), m.clone()).apply().await.unwrap();
+        let volumes_before = snapshot(m.as_ref()).await.volumes.len();
+        let counter = Arc::new(Crash::new(usize::MAX, Side::Before));
+        let watch = full(&m);
+        let told = Arc::new(Told::default());
+        let c = with(
+            cluster(seed(), crashing_over(watched(&m, watch.clone()), &counter)),
+            &told,
+        );
+        let r = c.replace(&Selector::All, &delete_first()).await.unwrap();
+        assert_eq!(r.replaced.len(), 8, "{r}");
+        assert_eq!(watch.samples().refused, 0);
+        let calls = counter.count.load(Ordering::SeqCst);
+        let clean = snapshot(m.as_ref()).await;
+        let successors: Vec<String> = told.calls().into_keys().collect();
+        assert_eq!(successors.len(), if hooked { 8 } else { 0 });
+        assert!(calls > 50, "{calls}");
 
-    let mut points = 0;
-    for side in [Side::Before, Side::After] {
-        for at in 0..calls {
-            let m = memory();
-            cluster(seed(), m.clone()).apply().await.unwrap();
-            let crash = Arc::new(Crash::new(at, side));
-            let watch = full(&m);
-            let c = cluster(seed(), crashing_over(watched(&m, watch.clone()), &crash));
-            let r = c.replace(&Selector::All, &delete_first()).await;
-            assert!(
-                r.is_err(),
-                "delete-first crash at {at} {side:?} did not stop it"
-            );
-            let c = cluster(seed(), watched(&m, watch.clone()));
-            c.replace(&Selector::All, &delete_first())
-                .await
-                .unwrap_or_else(|e| panic!("rerun after delete-first crash at {at} {side:?}: {e}"));
-            let seen = watch.samples();
-            assert_eq!(seen.refused, 0, "crash at {at} {side:?}: {seen:?}");
-            assert!(
-                seen.fewest_masters >= Some(2),
-                "crash at {at} {side:?}: {seen:?}"
-            );
-            let s = snapshot(m.as_ref()).await;
-            assert_eq!(s.volumes.len(), volumes_before, "a volume was lost");
-            assert_eq!(s, clean, "delete-first crash at {at} {side:?}");
-            points += 1;
+        let (mut points, mut twice) = (0, 0);
+        for side in [Side::Before, Side::After] {
+            for at in 0..calls {
+                let m = memory();
+                cluster(seed(), m.clone()).apply().await.unwrap();
+                let crash = Arc::new(Crash::new(at, side));
+                let watch = full(&m);
+                let told = Arc::new(Told::default());
+                let c = with(
+                    cluster(seed(), crashing_over(watched(&m, watch.clone()), &crash)),
+                    &told,
+                );
+                let r = c.replace(&Selector::All, &delete_first()).await;
+                assert!(
+                    r.is_err(),
+                    "delete-first crash at {at} {side:?} did not stop it"
+                );
+                let unmarked = untold(m.as_ref()).await;
+                let edge: Vec<String> = told
+                    .calls()
+                    .into_keys()
+                    .filter(|n| unmarked.contains(n))
+                    .collect();
+                let c = with(cluster(seed(), watched(&m, watch.clone())), &told);
+                c.replace(&Selector::All, &delete_first())
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("rerun after delete-first crash at {at} {side:?}: {e}")
+                    });
+                let seen = watch.samples();
+                assert_eq!(seen.refused, 0, "crash at {at} {side:?}: {seen:?}");
+                assert!(
+                    seen.fewest_masters >= Some(2),
+                    "crash at {at} {side:?}: {seen:?}"
+                );
+                let s = snapshot(m.as_ref()).await;
+                assert_eq!(s.volumes.len(), volumes_before, "a volume was lost");
+                assert_eq!(s, clean, "delete-first crash at {at} {side:?}");
+                let calls_now = told.calls();
+                assert_eq!(calls_now.len(), successors.len(), "{calls_now:?}");
+                for n in &successors {
+                    let want = if edge.contains(n) { 2 } else { 1 };
+                    assert_eq!(
+                        calls_now.get(n),
+                        Some(&want),
+                        "crash at {at} {side:?}: {calls_now:?} (edge {edge:?})"
+                    );
+                }
+                points += 1;
+                twice += edge.len();
+            }
         }
+        println!(
+            "delete-first replace{}: {points} crash points ({calls} mutating calls, both sides), {twice} node(s) told twice",
+            if hooked { " with hooks" } else { "" }
+        );
     }
-    println!("delete-first replace: {points} crash points ({calls} mutating calls, both sides)");
 }
 
 /// Counts on_ready calls per node.
