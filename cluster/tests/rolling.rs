@@ -864,3 +864,53 @@ async fn on_ready_is_called_once_per_node_by_apply_scale_and_replace_and_never_a
         );
     }
 }
+
+#[tokio::test]
+async fn a_vacant_slot_filled_again_by_apply_is_not_filled_twice() {
+    use provider_core::Provider as _;
+    let m = memory();
+    let c = cluster(spec("fill", 1, 3, 0), m.clone());
+    c.apply().await.unwrap();
+    // What a crash between the delete and the create leaves: the slot recorded vacant,
+    // its node gone. Then the operator runs apply, which fills the slot itself.
+    let all = m.list_instances(&TagFilter::all()).await.unwrap();
+    let old = all.iter().find(|i| i.name == "fill-node-1").unwrap();
+    let base = m
+        .list_security_groups(&TagFilter::all())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|g| g.name == cluster::lease::base_group_name("fill"))
+        .unwrap();
+    let v = cluster::slot::Vacancy::of(old);
+    m.update_tags(
+        provider_core::ResourceKind::SecurityGroup,
+        &base.id,
+        &[(v.key(), v.value())].into(),
+        &[],
+    )
+    .await
+    .unwrap();
+    m.delete_instance(&old.id).await.unwrap();
+    c.apply().await.unwrap();
+    let r = c
+        .replace(
+            &Selector::Nodes(vec!["fill-node-2".into()]),
+            &delete_first(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.replaced.len(), 1, "{r}");
+    let names: BTreeSet<String> = m
+        .list_instances(&TagFilter::all())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert!(
+        names.contains("fill-node-1") && !names.contains("fill-node-1-r1"),
+        "{names:?}"
+    );
+    assert!(vacancies(&m, "fill").await.is_empty());
+}

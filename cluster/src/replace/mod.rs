@@ -22,11 +22,25 @@
 //! the same command after a crash at any point resumes where the cloud stands: the same
 //! replacement name is found or created, nothing is duplicated, no volume is deleted.
 //!
+//! Delete-first (`max_surge` 0, for a project whose quota has no room for one more
+//! node; see [`ReplaceOptions::max_surge`]): each old node leaves its load balancers,
+//! drains, has its data volumes detached (kept) and is deleted before its successor is
+//! created in the same slot and AZ, gets the volumes and floating IPs and serves again;
+//! at most `max_unavailable` nodes at once, masters and storage nodes one at a time,
+//! masters only while the others keep quorum. Before an old node goes, its slot is
+//! recorded on the base group ([`crate::slot::TAG_VACANT`]) until the successor serves:
+//! while the slot has no instance, a rerun finds it by that record. A surge create the
+//! quota refuses stops the run with the old node serving and an error that suggests
+//! `--max-surge 0`.
+//!
 //! A replacement that cannot be created or never gets healthy (or whose old node refuses
 //! to drain) is undone by a second plan: the old node keeps serving (its LB membership,
 //! volumes and floating IP are put back if they had moved), the successor is deleted,
-//! and the error says why. Any other failure (a provider call that failed hard) leaves
-//! the cloud as it is for a rerun to resume.
+//! and the error says why. A delete-first replacement is undone only while its old node
+//! exists (a refused drain puts it back into its pools and drops the vacancy record);
+//! once the old node is gone, a successor that fails is left for a rerun. Any other
+//! failure (a provider call that failed hard) leaves the cloud as it is for a rerun to
+//! resume.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -517,6 +531,28 @@ async fn run_marked(
         })?;
     }
     let mut plan = Plan::from_observed(name, observed);
+    // A slot filled again by someone else (e.g. `apply` run after a crash, which
+    // creates the slot's first-generation name) is no longer vacant: its record goes,
+    // and nothing is created for it. The slot's own nodes are the old one while marked
+    // pending, and the successor.
+    let (vacant, refilled): (Vec<Vacancy>, Vec<Vacancy>) = vacant.into_iter().partition(|v| {
+        !ctx.observed.instances.iter().any(|i| {
+            let old = i.name == v.old_name()
+                && i.tags.get(TAG_REPLACE).map(String::as_str) == Some(PENDING);
+            slot_of(i) == v.slot && !old && i.name != v.successor()
+        })
+    });
+    for v in refilled {
+        tracing::warn!(slot = %v.slot, "the slot was filled again: its vacancy record is dropped");
+        plan.push(
+            crate::plan::Action::TagGroup {
+                group: base_group.clone(),
+                set: Tags::new(),
+                remove: vec![v.key()],
+            },
+            [],
+        );
+    }
     let mut moves = Vec::new();
     let mut previous_role: Vec<usize> = Vec::new();
     for role in [Role::Master, Role::Storage, Role::Node] {
