@@ -136,6 +136,12 @@ impl Cluster {
         &self.retrying
     }
 
+    /// Whether hooks are set: nodes are then owed and told `on_ready` through the
+    /// marker [`crate::hooks::TAG_READY`].
+    pub(crate) fn tells(&self) -> bool {
+        self.hooks.is_some()
+    }
+
     pub(crate) fn hooks(&self) -> &dyn Hooks {
         match &self.hooks {
             Some(h) => h.as_ref(),
@@ -209,21 +215,36 @@ impl Cluster {
 
     /// The plan from what exists to what the spec asks for; [`Cluster::run`] runs it.
     /// With hooks set, each node it creates is handed to [`Hooks::on_ready`] as soon as
-    /// it runs (an action of the plan).
+    /// it runs, and so is each node a crashed run created but did not tell (actions of
+    /// the plan; see [`crate::hooks`] for the marker that makes it once per node).
     pub async fn plan(&self) -> Result<Plan> {
         let (desired, observed) = futures::try_join!(self.desired(), self.observe())?;
         let mut plan = diff(&desired, &observed, &self.diff_options);
-        plan.observed = observed;
         if self.hooks.is_some() {
-            let created: Vec<(usize, String)> = plan
+            crate::replace::moves::owe_on_ready(&mut plan);
+            let created: Vec<(Option<usize>, String)> = plan
                 .created_instances()
                 .into_iter()
-                .map(|(id, i)| (id, i.name.clone()))
+                .map(|(id, i)| (Some(id), i.name.clone()))
+                .chain(
+                    observed
+                        .instances
+                        .iter()
+                        .filter(|i| crate::replace::moves::owed_on_ready(i))
+                        .map(|i| (None, i.name.clone())),
+                )
                 .collect();
             for (create, instance) in created {
-                plan.push(Action::OnReady { instance }, [create]);
+                let told = plan.push(
+                    Action::OnReady {
+                        instance: instance.clone(),
+                    },
+                    create,
+                );
+                plan.push(crate::replace::moves::told_mark(&instance), [told]);
             }
         }
+        plan.observed = observed;
         Ok(plan)
     }
 

@@ -155,21 +155,45 @@ pub(crate) async fn run(
         if !plan.blockers.is_empty() {
             return Err(Error::Blocked(plan.blockers));
         }
-        // Each new node of the role is checked for readiness and handed to on_ready.
+        // Each new node of the role is checked for readiness and handed to on_ready;
+        // with hooks set, every node created (or found created but not told by a
+        // crashed run) is, and each is marked told.
+        let tell = cluster.tells();
+        if tell {
+            moves::owe_on_ready(&mut plan);
+        }
         let created: Vec<(usize, DesiredInstance)> = plan
             .created_instances()
             .into_iter()
-            .filter(|(_, i)| i.role == role)
+            .filter(|(_, i)| tell || i.role == role)
             .map(|(id, i)| (id, i.clone()))
             .collect();
         for (create, node) in created {
             moves.push(moves::arrival(
                 &mut plan,
                 &node.name,
-                role.as_str(),
+                node.role.as_str(),
                 &node.availability_zone,
-                create,
+                Some(create),
+                tell,
             ));
+        }
+        if tell {
+            for node in observed
+                .instances
+                .iter()
+                .filter(|i| moves::owed_on_ready(i))
+            {
+                let role = role_of(node).map(Role::as_str).unwrap_or_default();
+                moves.push(moves::arrival(
+                    &mut plan,
+                    &node.name,
+                    role,
+                    &node.availability_zone,
+                    None,
+                    tell,
+                ));
+            }
         }
         plan
     } else {

@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 
-use provider_core::Instance;
+use provider_core::{Instance, Tags};
+
+use crate::spec::Role;
 
 /// Tag key naming the slot a replacement instance fills (absent on first-generation
 /// nodes, whose name is their slot).
@@ -17,6 +19,87 @@ pub const TAG_GENERATION: &str = "plinth.generation";
 pub const TAG_REPLACES: &str = "plinth.replaces";
 /// Tag key on a node a replacement run has selected (`pending`).
 pub const TAG_REPLACE: &str = "plinth.replace";
+/// Prefix of the tag keys on the cluster's base security group that record the slots a
+/// delete-first replacement (`--max-surge 0`) empties: `plinth.vacant.<slot>` =
+/// `<generation of the node that goes>@<its AZ>` (see [`Vacancy`]). Set before the old
+/// node leaves its load balancers, removed once its successor serves: while the slot has
+/// no instance, this record is what a rerun after a crash finds it by.
+pub const TAG_VACANT: &str = "plinth.vacant.";
+
+/// A slot a delete-first replacement empties, as recorded on the base security group
+/// under [`TAG_VACANT`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vacancy {
+    /// The slot.
+    pub slot: String,
+    /// Generation of the node that goes (its successor has the next one).
+    pub generation: u64,
+    /// AZ of the node that goes: its successor is created there.
+    pub availability_zone: String,
+}
+
+impl Vacancy {
+    /// The vacancy `old` leaves.
+    pub fn of(old: &Instance) -> Self {
+        Self {
+            slot: slot_of(old).to_string(),
+            generation: generation_of(old),
+            availability_zone: old.availability_zone.clone(),
+        }
+    }
+
+    /// Its tag key on the base group.
+    pub fn key(&self) -> String {
+        format!("{TAG_VACANT}{}", self.slot)
+    }
+
+    /// Its tag value on the base group.
+    pub fn value(&self) -> String {
+        format!("{}@{}", self.generation, self.availability_zone)
+    }
+
+    /// Parses a tag of the base group; `None` for other tags and malformed values.
+    pub fn parse(key: &str, value: &str) -> Option<Self> {
+        let slot = key.strip_prefix(TAG_VACANT)?;
+        let (generation, az) = value.split_once('@')?;
+        if slot.is_empty() || az.is_empty() {
+            return None;
+        }
+        Some(Self {
+            slot: slot.to_string(),
+            generation: generation.parse().ok()?,
+            availability_zone: az.to_string(),
+        })
+    }
+
+    /// The name of the node that goes.
+    pub fn old_name(&self) -> String {
+        if self.generation == 0 {
+            self.slot.clone()
+        } else {
+            format!("{}-r{}", self.slot, self.generation)
+        }
+    }
+
+    /// The name of its successor (as [`replacement_name`] gives it).
+    pub fn successor(&self) -> String {
+        format!("{}-r{}", self.slot, self.generation + 1)
+    }
+}
+
+/// The vacancies recorded in `tags` (the base security group's), by slot name.
+pub fn vacancies(tags: &Tags) -> Vec<Vacancy> {
+    tags.iter()
+        .filter_map(|(k, v)| Vacancy::parse(k, v))
+        .collect()
+}
+
+/// The role and ordinal of slot `slot` (`<cluster>-<role>-<ordinal>`) of `cluster`.
+pub fn parse_slot(cluster: &str, slot: &str) -> Option<(Role, usize)> {
+    let rest = slot.strip_prefix(cluster)?.strip_prefix('-')?;
+    let (role, ordinal) = rest.rsplit_once('-')?;
+    Some((Role::parse(role)?, ordinal.parse().ok()?))
+}
 
 /// The slot `instance` fills.
 pub fn slot_of(instance: &Instance) -> &str {

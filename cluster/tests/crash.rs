@@ -12,11 +12,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use cluster::hooks::{Hooks, READY_DONE, TAG_READY};
+use cluster::replace::ReplaceOptions;
 use cluster::{ClusterSpec, Role, Selector};
-use common::rolling::{cluster, memory, quick, snapshot, spec};
+use common::rolling::{cluster, memory, quick, snapshot, spec, watched, Watch};
 use provider_core::layer::{Layer, Layered};
 use provider_core::memory::MemoryProvider;
-use provider_core::{Operation, Provider};
+use provider_core::{Instance, Operation, Provider, ProviderExt, TagFilter};
 
 /// Where a crash happens relative to call number `at` (mutating calls only: reads do not
 /// change the cloud, so a crash around a read equals one around its neighbour).
@@ -85,6 +87,10 @@ impl Layer for CrashLayer {
 }
 
 fn crashing(base: Arc<MemoryProvider>, crash: &Arc<Crash>) -> Arc<dyn Provider> {
+    crashing_over(base, crash)
+}
+
+fn crashing_over(base: Arc<dyn Provider>, crash: &Arc<Crash>) -> Arc<dyn Provider> {
     Arc::new(Layered::new(base, CrashLayer(crash.clone())))
 }
 
@@ -184,5 +190,221 @@ async fn crash_at_every_step_of_scale_up_and_down_then_rerun_converges() {
             }
         }
         println!("scale {role:?} to {target}: {} crash points", calls * 2);
+    }
+}
+
+fn delete_first() -> ReplaceOptions {
+    ReplaceOptions {
+        max_surge: 0,
+        max_unavailable: 1,
+        ..quick()
+    }
+}
+
+/// The delete-first path in a project whose quota has no room for one more instance:
+/// a crash at every mutating call (both sides), also between deleting an old node and
+/// creating its successor; the rerun (in the same full project) converges to the clean
+/// run's state, every data volume kept and on its slot's node. Once without hooks and
+/// once with hooks, where every successor is also told `on_ready` once (twice only for
+/// a node whose hook had returned when the crash hit, before its marker was written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_at_every_step_of_delete_first_replace_in_a_full_project_then_rerun_converges() {
+    let seed = || spec("dfc", 3, 3, 2);
+    let slots = [("master", 3), ("node", 3), ("storage", 2)];
+    let full = |m: &Arc<MemoryProvider>| Arc::new(Watch::new(m.clone(), Some(8), &slots));
+    for hooked in [false, true] {
+        let with = |c: cluster::Cluster, told: &Arc<Told>| {
+            if hooked {
+                c.with_hooks(told.clone())
+            } else {
+                c
+            }
+        };
+        let m = memory();
+        cluster(seed(), m.clone()).apply().await.unwrap();
+        let volumes_before = snapshot(m.as_ref()).await.volumes.len();
+        let counter = Arc::new(Crash::new(usize::MAX, Side::Before));
+        let watch = full(&m);
+        let told = Arc::new(Told::default());
+        let c = with(
+            cluster(seed(), crashing_over(watched(&m, watch.clone()), &counter)),
+            &told,
+        );
+        let r = c.replace(&Selector::All, &delete_first()).await.unwrap();
+        assert_eq!(r.replaced.len(), 8, "{r}");
+        assert_eq!(watch.samples().refused, 0);
+        let calls = counter.count.load(Ordering::SeqCst);
+        let clean = snapshot(m.as_ref()).await;
+        let successors: Vec<String> = told.calls().into_keys().collect();
+        assert_eq!(successors.len(), if hooked { 8 } else { 0 });
+        assert!(calls > 50, "{calls}");
+
+        let (mut points, mut twice) = (0, 0);
+        for side in [Side::Before, Side::After] {
+            for at in 0..calls {
+                let m = memory();
+                cluster(seed(), m.clone()).apply().await.unwrap();
+                let crash = Arc::new(Crash::new(at, side));
+                let watch = full(&m);
+                let told = Arc::new(Told::default());
+                let c = with(
+                    cluster(seed(), crashing_over(watched(&m, watch.clone()), &crash)),
+                    &told,
+                );
+                let r = c.replace(&Selector::All, &delete_first()).await;
+                assert!(
+                    r.is_err(),
+                    "delete-first crash at {at} {side:?} did not stop it"
+                );
+                let unmarked = untold(m.as_ref()).await;
+                let edge: Vec<String> = told
+                    .calls()
+                    .into_keys()
+                    .filter(|n| unmarked.contains(n))
+                    .collect();
+                let c = with(cluster(seed(), watched(&m, watch.clone())), &told);
+                c.replace(&Selector::All, &delete_first())
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("rerun after delete-first crash at {at} {side:?}: {e}")
+                    });
+                let seen = watch.samples();
+                assert_eq!(seen.refused, 0, "crash at {at} {side:?}: {seen:?}");
+                assert!(
+                    seen.fewest_masters >= Some(2),
+                    "crash at {at} {side:?}: {seen:?}"
+                );
+                let s = snapshot(m.as_ref()).await;
+                assert_eq!(s.volumes.len(), volumes_before, "a volume was lost");
+                assert_eq!(s, clean, "delete-first crash at {at} {side:?}");
+                let calls_now = told.calls();
+                assert_eq!(calls_now.len(), successors.len(), "{calls_now:?}");
+                for n in &successors {
+                    let want = if edge.contains(n) { 2 } else { 1 };
+                    assert_eq!(
+                        calls_now.get(n),
+                        Some(&want),
+                        "crash at {at} {side:?}: {calls_now:?} (edge {edge:?})"
+                    );
+                }
+                points += 1;
+                twice += edge.len();
+            }
+        }
+        println!(
+            "delete-first replace{}: {points} crash points ({calls} mutating calls, both sides), {twice} node(s) told twice",
+            if hooked { " with hooks" } else { "" }
+        );
+    }
+}
+
+/// Counts on_ready calls per node.
+#[derive(Default)]
+struct Told(std::sync::Mutex<std::collections::BTreeMap<String, usize>>);
+
+#[async_trait]
+impl Hooks for Told {
+    async fn on_ready(&self, node: &Instance) -> Result<(), cluster::HookError> {
+        *self.0.lock().unwrap().entry(node.name.clone()).or_default() += 1;
+        Ok(())
+    }
+}
+
+impl Told {
+    fn calls(&self) -> std::collections::BTreeMap<String, usize> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// The nodes whose on_ready marker is not `done`.
+async fn untold(m: &MemoryProvider) -> Vec<String> {
+    m.list_instances(&TagFilter::all())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.tags.get(TAG_READY).map(String::as_str) != Some(READY_DONE))
+        .map(|i| i.name)
+        .collect()
+}
+
+/// With hooks, a crash at every mutating call of a scale-up (and of an apply), both
+/// sides, then a rerun: every new node is told `on_ready` exactly once, except a node
+/// whose hook had returned when the crash hit and whose marker was not written (the
+/// at-least-once edge): that one is told twice, and only that one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_during_scale_up_or_apply_with_hooks_tells_each_new_node_once() {
+    let base = || spec("rdy", 1, 3, 0);
+    // (what runs, the nodes it brings up), from a cloud with the base cluster or empty.
+    for verb in ["scale", "apply"] {
+        let run = |c: cluster::Cluster| async move {
+            match verb {
+                "scale" => c.scale(Role::Node, 6, &quick()).await.map(|_| ()),
+                _ => c.apply().await.map(|_| ()),
+            }
+        };
+        let prepare = |m: Arc<MemoryProvider>| async move {
+            if verb == "scale" {
+                cluster(base(), m).apply().await.unwrap();
+            }
+        };
+        let m = memory();
+        prepare(m.clone()).await;
+        let counter = Arc::new(Crash::new(usize::MAX, Side::Before));
+        let told = Arc::new(Told::default());
+        run(cluster(base(), crashing(m.clone(), &counter)).with_hooks(told.clone()))
+            .await
+            .unwrap();
+        let calls = counter.count.load(Ordering::SeqCst);
+        let clean = snapshot(m.as_ref()).await;
+        let new_nodes: Vec<String> = told.calls().into_keys().collect();
+        assert!(told.calls().values().all(|n| *n == 1), "{:?}", told.calls());
+        assert_eq!(new_nodes.len(), if verb == "scale" { 3 } else { 4 });
+
+        let (mut points, mut twice) = (0, 0);
+        for side in [Side::Before, Side::After] {
+            for at in 0..calls {
+                let m = memory();
+                prepare(m.clone()).await;
+                let crash = Arc::new(Crash::new(at, side));
+                let told = Arc::new(Told::default());
+                let r = run(cluster(base(), crashing(m.clone(), &crash)).with_hooks(told.clone()))
+                    .await;
+                assert!(r.is_err(), "{verb} crash at {at} {side:?} did not stop it");
+                // Told in the crashed run but not marked: the edge.
+                let unmarked = untold(m.as_ref()).await;
+                let edge: Vec<String> = told
+                    .calls()
+                    .into_keys()
+                    .filter(|n| unmarked.contains(n))
+                    .collect();
+                run(cluster(base(), m.clone()).with_hooks(told.clone()))
+                    .await
+                    .unwrap_or_else(|e| panic!("rerun after {verb} crash at {at} {side:?}: {e}"));
+                let calls_now = told.calls();
+                for n in &new_nodes {
+                    let want = if edge.contains(n) { 2 } else { 1 };
+                    assert_eq!(
+                        calls_now.get(n),
+                        Some(&want),
+                        "{verb} crash at {at} {side:?}: {calls_now:?} (edge {edge:?})"
+                    );
+                }
+                assert_eq!(calls_now.len(), new_nodes.len(), "{calls_now:?}");
+                assert!(untold(m.as_ref())
+                    .await
+                    .iter()
+                    .all(|n| !new_nodes.contains(n)));
+                assert_eq!(
+                    snapshot(m.as_ref()).await,
+                    clean,
+                    "{verb} crash at {at} {side:?}"
+                );
+                points += 1;
+                twice += edge.len();
+            }
+        }
+        println!(
+            "{verb} with hooks: {points} crash points, {twice} node(s) told twice (hook returned, marker not written)"
+        );
     }
 }

@@ -15,7 +15,7 @@ use cluster::replace::ReplaceOptions;
 use cluster::scale::{pick_victims, spread};
 use cluster::slot::canonical;
 use cluster::{Error, Role, Selector};
-use common::rolling::{cluster, memory, quick, snapshot, spec};
+use common::rolling::{cluster, memory, quick, snapshot, spec, watched, Watch};
 use provider_core::memory::MemoryProvider;
 use provider_core::ProviderExt;
 use provider_core::{Instance, TagFilter};
@@ -518,4 +518,399 @@ async fn apply_with_hooks_plans_on_ready_for_each_node_it_creates() {
     );
     // Nothing to create, nothing to tell.
     assert!(c.plan().await.unwrap().is_empty());
+}
+
+fn delete_first(n: usize) -> ReplaceOptions {
+    ReplaceOptions {
+        max_surge: 0,
+        max_unavailable: n,
+        ..quick()
+    }
+}
+
+/// The base group's vacancy records.
+async fn vacancies(m: &MemoryProvider, cluster_name: &str) -> Vec<String> {
+    let base = cluster::lease::base_group_name(cluster_name);
+    m.list_security_groups(&TagFilter::all())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|g| g.name == base)
+        .flat_map(|g| g.tags.into_keys())
+        .filter(|k| k.starts_with(cluster::slot::TAG_VACANT))
+        .collect()
+}
+
+#[tokio::test]
+async fn delete_first_replaces_every_node_in_a_full_project_with_at_most_n_down_and_quorum_kept() {
+    let m = memory();
+    let c = cluster(spec("df", 3, 6, 2), m.clone());
+    c.apply().await.unwrap();
+    let before = m.list_instances(&TagFilter::all()).await.unwrap();
+    assert_eq!(before.len(), 11);
+    // The project's quota has no room for a twelfth instance.
+    let watch = Arc::new(Watch::new(
+        m.clone(),
+        Some(11),
+        &[("master", 3), ("node", 6), ("storage", 2)],
+    ));
+    let c = cluster(spec("df", 3, 6, 2), watched(&m, watch.clone()));
+    let r = c.replace(&Selector::All, &delete_first(2)).await.unwrap();
+    assert_eq!(r.replaced.len(), 11, "{r}");
+    let seen = watch.samples();
+    assert_eq!(seen.refused, 0, "{seen:?}");
+    assert!(seen.most_instances <= 11, "{seen:?}");
+    // At most N nodes down (and N reached: two at once), masters and storage nodes one
+    // at a time, and the masters never below quorum (2 of 3).
+    assert_eq!(seen.most_down.get("node"), Some(&2), "{seen:?}");
+    assert_eq!(seen.most_down.get("master"), Some(&1), "{seen:?}");
+    assert_eq!(seen.most_down.get("storage"), Some(&1), "{seen:?}");
+    assert!(seen.fewest_masters >= Some(2), "{seen:?}");
+
+    let after = m.list_instances(&TagFilter::all()).await.unwrap();
+    assert_eq!(after.len(), 11);
+    for b in &before {
+        let new = after
+            .iter()
+            .find(|a| a.name == format!("{}-r1", b.name))
+            .unwrap_or_else(|| panic!("{} was not replaced", b.name));
+        assert_eq!(new.availability_zone, b.availability_zone);
+        assert_eq!(new.tags.get(TAG_ROLE), b.tags.get(TAG_ROLE));
+        assert!(!new.tags.contains_key(cluster::slot::TAG_REPLACES));
+    }
+    // The data volumes moved (same volumes, now on the successors), the floating IP
+    // followed its master, every pool holds the successors.
+    for v in m.list_volumes(&TagFilter::all()).await.unwrap() {
+        let on = v.attachment.unwrap().instance_id;
+        let inst = after.iter().find(|i| i.id == on).unwrap();
+        assert_eq!(format!("{}-data", cluster::slot::slot_of(inst)), v.name);
+    }
+    for f in m.list_floating_ips(&TagFilter::all()).await.unwrap() {
+        let on = f.instance_id.unwrap();
+        assert!(after.iter().any(|i| i.id == on && i.name.ends_with("-r1")));
+    }
+    let ids: BTreeSet<&str> = after.iter().map(|i| i.id.as_str()).collect();
+    for lb in m.list_load_balancers(&TagFilter::all()).await.unwrap() {
+        for l in &lb.listeners {
+            assert!(!l.pool.members.is_empty());
+            assert!(l
+                .pool
+                .members
+                .iter()
+                .all(|mm| ids.contains(mm.instance_id.as_str())));
+        }
+    }
+    assert!(vacancies(&m, "df").await.is_empty());
+    assert!(c.plan().await.unwrap().is_empty());
+    // A second round (delete-first again) goes to generation 2.
+    let r = c
+        .replace(
+            &Selector::Nodes(vec!["df-storage-1".into()]),
+            &delete_first(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.replaced[0].new, "df-storage-1-r2");
+}
+
+/// Records each action as it ends, in order.
+#[derive(Default)]
+struct Order(std::sync::Mutex<Vec<String>>);
+
+impl cluster::Observer for Order {
+    fn finished(&self, action: &cluster::plan::PlannedAction, error: Option<&Error>) {
+        assert!(error.is_none(), "{} failed: {error:?}", action.action);
+        self.0.lock().unwrap().push(action.action.to_string());
+    }
+}
+
+#[tokio::test]
+async fn delete_first_goes_out_of_the_pool_drains_hands_over_and_serves_again_before_the_next() {
+    let m = memory();
+    let c = cluster(spec("dfo", 3, 3, 1), m.clone());
+    c.apply().await.unwrap();
+    let id_of =
+        |all: &[Instance], name: &str| all.iter().find(|i| i.name == name).unwrap().id.clone();
+    let before = m.list_instances(&TagFilter::all()).await.unwrap();
+    let seen = Arc::new(Order::default());
+    c.clone()
+        .with_observer(seen.clone())
+        .with_hooks(Arc::new(Ready::default()))
+        .replace(&Selector::All, &delete_first(1))
+        .await
+        .unwrap();
+    let done = seen.0.lock().unwrap().clone();
+    let at = |what: &str| {
+        done.iter()
+            .position(|d| d.starts_with(what))
+            .unwrap_or_else(|| panic!("no {what:?} in {done:#?}"))
+    };
+    let in_order = |steps: &[String]| {
+        let ix: Vec<usize> = steps.iter().map(|s| at(s)).collect();
+        assert!(
+            ix.windows(2).all(|w| w[0] < w[1]),
+            "{steps:#?}: {ix:?} in {done:#?}"
+        );
+    };
+    // A storage node: drain, volume off, delete, then the successor with the volume.
+    in_order(&[
+        "drain dfo-storage-0".into(),
+        "detach volume dfo-storage-0-data".into(),
+        "delete instance dfo-storage-0".into(),
+        "create instances dfo-storage-0-r1 (".into(),
+        "attach volume dfo-storage-0-data to dfo-storage-0-r1".into(),
+        "wait until dfo-storage-0-r1 is ready".into(),
+        "tell the installer dfo-storage-0-r1 is ready".into(),
+        "tag dfo-storage-0-r1: plinth.ready=done".into(),
+    ]);
+    // A node: out of the pool, drained, deleted; the successor in the pool and healthy
+    // before the next node leaves it (max-unavailable 1).
+    let n0 = id_of(&before, "dfo-node-0");
+    let n1 = id_of(&before, "dfo-node-1");
+    in_order(&[
+        format!("remove {n0} from load balancer dfo-ingress"),
+        "drain dfo-node-0".into(),
+        "delete instance dfo-node-0".into(),
+        "create instances dfo-node-0-r1 (".into(),
+        "wait until dfo-node-0-r1 is ready".into(),
+        "add dfo-node-0-r1 to load balancer dfo-ingress".into(),
+        "wait until load balancer dfo-ingress port 8080 sees dfo-node-0-r1 healthy".into(),
+        format!("remove {n1} from load balancer dfo-ingress"),
+    ]);
+    // A master: the quorum check comes before it leaves its pool; its floating IP
+    // follows it; the next master goes after.
+    let m0 = id_of(&before, "dfo-master-0");
+    in_order(&[
+        "check that 2 running master(s) besides dfo-master-0 keep quorum".into(),
+        format!("remove {m0} from load balancer dfo-api"),
+        "delete instance dfo-master-0".into(),
+        "create instances dfo-master-0-r1 (".into(),
+        "associate floating IP dfo-master-0-fip with dfo-master-0-r1".into(),
+        "add dfo-master-0-r1 to load balancer dfo-api".into(),
+        "check that 2 running master(s) besides dfo-master-1 keep quorum".into(),
+    ]);
+}
+
+#[tokio::test]
+async fn a_surge_replace_in_a_full_project_stops_cleanly_and_max_surge_0_then_finishes() {
+    let m = memory();
+    let c = cluster(spec("full", 3, 3, 1), m.clone());
+    c.apply().await.unwrap();
+    let before = snapshot(m.as_ref()).await;
+    let watch = Arc::new(Watch::new(
+        m.clone(),
+        Some(7),
+        &[("master", 3), ("node", 3), ("storage", 1)],
+    ));
+    let c = cluster(spec("full", 3, 3, 1), watched(&m, watch.clone()));
+    let err = c.replace(&Selector::All, &quick()).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Rolling { .. }), "{msg}");
+    assert!(msg.contains("quota exceeded"), "{msg}");
+    assert!(msg.contains("full-master-0 keeps serving"), "{msg}");
+    assert!(msg.contains("--max-surge 0"), "{msg}");
+    assert_eq!(watch.samples().refused, 1);
+    // Nothing moved: the old nodes serve as before (marked for the rerun).
+    let mut after = snapshot(m.as_ref()).await;
+    for (_, tags) in after.instances.values_mut() {
+        tags.remove(cluster::slot::TAG_REPLACE);
+    }
+    assert_eq!(after.instances, before.instances);
+    assert_eq!(after.volumes, before.volumes);
+    assert_eq!(after.fips, before.fips);
+    assert_eq!(after.lbs, before.lbs);
+    // The same command delete-first resumes it and replaces every node, one at a time.
+    let r = c.replace(&Selector::All, &delete_first(1)).await.unwrap();
+    assert!(r.resumed, "{r}");
+    assert_eq!(r.replaced.len(), 7, "{r}");
+    let seen = watch.samples();
+    assert_eq!(seen.refused, 1, "{seen:?}");
+    assert!(seen.most_instances <= 7, "{seen:?}");
+    assert!(seen.most_down.values().all(|d| *d <= 1), "{seen:?}");
+    assert!(seen.fewest_masters >= Some(2), "{seen:?}");
+    assert!(c.plan().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn max_surge_0_needs_max_unavailable_and_a_single_master_is_not_taken_below_quorum() {
+    let m = memory();
+    let c = cluster(spec("q", 1, 3, 0), m.clone());
+    c.apply().await.unwrap();
+    let before = snapshot(m.as_ref()).await;
+    let err = c
+        .replace(&Selector::All, &delete_first(0))
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("--max-surge 0") && msg.contains("--max-unavailable"),
+        "{msg}"
+    );
+    // One master: deleting it first would leave none; refused before anything changes.
+    let err = c
+        .replace(&Selector::All, &delete_first(1))
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Plan { .. }), "{msg}");
+    assert!(
+        msg.contains("below the quorum of 1") && msg.contains("--max-surge 1"),
+        "{msg}"
+    );
+    assert_eq!(snapshot(m.as_ref()).await, before);
+    // The other roles can go delete-first.
+    let r = c
+        .replace(&Selector::Role(Role::Node), &delete_first(1))
+        .await
+        .unwrap();
+    assert_eq!(r.replaced.len(), 3, "{r}");
+}
+
+#[tokio::test]
+async fn a_refused_drain_puts_a_delete_first_node_back_into_its_pools() {
+    let m = memory();
+    let c = cluster(spec("nod", 1, 3, 1), m.clone());
+    c.apply().await.unwrap();
+    let before = snapshot(m.as_ref()).await;
+    /// Refuses to drain one node.
+    struct NoDrainNode;
+    #[async_trait]
+    impl Hooks for NoDrainNode {
+        async fn drain(&self, node: &Instance) -> Result<(), cluster::HookError> {
+            if node.name == "nod-node-1" {
+                Err(cluster::HookError("pods would be lost".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+    let err = c
+        .clone()
+        .with_hooks(Arc::new(NoDrainNode))
+        .replace(
+            &Selector::Nodes(vec!["nod-node-1".into()]),
+            &delete_first(1),
+        )
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("drain hook: pods would be lost"), "{msg}");
+    assert!(msg.contains("keeps serving"), "{msg}");
+    let mut after = snapshot(m.as_ref()).await;
+    after
+        .instances
+        .get_mut("nod-node-1")
+        .unwrap()
+        .1
+        .remove(cluster::slot::TAG_REPLACE);
+    assert_eq!(after.instances, before.instances);
+    assert_eq!(after.lbs, before.lbs);
+    assert!(vacancies(&m, "nod").await.is_empty());
+}
+
+/// Counts on_ready calls per node.
+#[derive(Default)]
+struct Told(std::sync::Mutex<BTreeMap<String, usize>>);
+
+#[async_trait]
+impl Hooks for Told {
+    async fn on_ready(&self, node: &Instance) -> Result<(), cluster::HookError> {
+        *self.0.lock().unwrap().entry(node.name.clone()).or_default() += 1;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn on_ready_is_called_once_per_node_by_apply_scale_and_replace_and_never_again() {
+    let m = memory();
+    let hooks = Arc::new(Told::default());
+    let c = cluster(spec("once", 1, 3, 1), m.clone()).with_hooks(hooks.clone());
+    c.apply().await.unwrap();
+    // Reruns find nothing owed (apply after the scale would undo it, so before).
+    c.apply().await.unwrap();
+    c.scale(Role::Node, 5, &quick()).await.unwrap();
+    c.scale(Role::Node, 5, &quick()).await.unwrap();
+    c.replace(&Selector::Role(Role::Storage), &quick())
+        .await
+        .unwrap();
+    c.replace(
+        &Selector::Nodes(vec!["once-node-0".into()]),
+        &delete_first(1),
+    )
+    .await
+    .unwrap();
+    let told = hooks.0.lock().unwrap().clone();
+    let want: BTreeMap<String, usize> = [
+        "once-master-0",
+        "once-node-0",
+        "once-node-1",
+        "once-node-2",
+        "once-node-3",
+        "once-node-4",
+        "once-storage-0",
+        "once-storage-0-r1",
+        "once-node-0-r1",
+    ]
+    .into_iter()
+    .map(|n| (n.to_string(), 1))
+    .collect();
+    assert_eq!(told, want);
+    for i in m.list_instances(&TagFilter::all()).await.unwrap() {
+        assert_eq!(
+            i.tags.get(cluster::hooks::TAG_READY).map(String::as_str),
+            Some(cluster::hooks::READY_DONE),
+            "{}",
+            i.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_vacant_slot_filled_again_by_apply_is_not_filled_twice() {
+    use provider_core::Provider as _;
+    let m = memory();
+    let c = cluster(spec("fill", 1, 3, 0), m.clone());
+    c.apply().await.unwrap();
+    // What a crash between the delete and the create leaves: the slot recorded vacant,
+    // its node gone. Then the operator runs apply, which fills the slot itself.
+    let all = m.list_instances(&TagFilter::all()).await.unwrap();
+    let old = all.iter().find(|i| i.name == "fill-node-1").unwrap();
+    let base = m
+        .list_security_groups(&TagFilter::all())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|g| g.name == cluster::lease::base_group_name("fill"))
+        .unwrap();
+    let v = cluster::slot::Vacancy::of(old);
+    m.update_tags(
+        provider_core::ResourceKind::SecurityGroup,
+        &base.id,
+        &[(v.key(), v.value())].into(),
+        &[],
+    )
+    .await
+    .unwrap();
+    m.delete_instance(&old.id).await.unwrap();
+    c.apply().await.unwrap();
+    let r = c
+        .replace(
+            &Selector::Nodes(vec!["fill-node-2".into()]),
+            &delete_first(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.replaced.len(), 1, "{r}");
+    let names: BTreeSet<String> = m
+        .list_instances(&TagFilter::all())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert!(
+        names.contains("fill-node-1") && !names.contains("fill-node-1-r1"),
+        "{names:?}"
+    );
+    assert!(vacancies(&m, "fill").await.is_empty());
 }

@@ -6,6 +6,7 @@
 //! plinth status  -i examples/local.properties
 //! plinth destroy -i examples/local.properties [--yes]
 //! plinth replace -i examples/local.properties --all | --role node | --nodes A,B | --stale
+//!                [--max-surge 0 --max-unavailable N]   (delete-first, for a full quota)
 //! plinth scale   -i examples/local.properties node 6
 //! ```
 //!

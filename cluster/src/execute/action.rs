@@ -277,6 +277,10 @@ pub(super) async fn perform(engine: &Engine<'_>, action: &Action, reg: &Registry
             let id = reg.id(K::Instance, instance)?;
             p.update_tags(K::Instance, &id, set, remove).await?;
         }
+        Action::TagGroup { group, set, remove } => {
+            let id = reg.id(K::SecurityGroup, group)?;
+            p.update_tags(K::SecurityGroup, &id, set, remove).await?;
+        }
     }
     Ok(())
 }

@@ -93,6 +93,9 @@ pub struct FailedAction {
     pub description: String,
     /// The error.
     pub error: String,
+    /// The provider's error kind, when a provider call failed (e.g.
+    /// [`QuotaExceeded`](provider_core::ErrorKind::QuotaExceeded)).
+    pub kind: Option<provider_core::ErrorKind>,
 }
 
 /// What a run did.
@@ -212,10 +215,15 @@ pub(crate) async fn execute(engine: &Engine<'_>, plan: &Plan) -> Report {
             Err(e) => {
                 tracing::warn!(action = pa.id, error = %e, "{}", pa.action);
                 halted = true;
+                let kind = match &e {
+                    Error::Provider(p) => Some(p.kind()),
+                    _ => None,
+                };
                 report.failed.push(FailedAction {
                     id: record.id,
                     description: record.description,
                     error: e.to_string(),
+                    kind,
                 });
             }
         }

@@ -227,6 +227,16 @@ pub enum Action {
         /// Tag keys to remove.
         remove: Vec<String>,
     },
+    /// Set and remove tags of a security group (the base group records a delete-first
+    /// replacement's vacated slots).
+    TagGroup {
+        /// Group name.
+        group: String,
+        /// Tags to set.
+        set: provider_core::Tags,
+        /// Tag keys to remove.
+        remove: Vec<String>,
+    },
 }
 
 /// The actions that release floating IP `f` after `after`: disassociate it first when it
@@ -296,6 +306,7 @@ impl Action {
             Action::Drain { .. } => "drain",
             Action::CheckQuorum { .. } => "check_quorum",
             Action::TagInstance { .. } => "tag_instance",
+            Action::TagGroup { .. } => "tag_group",
         }
     }
 }
@@ -386,6 +397,11 @@ impl fmt::Display for Action {
                 let mut parts: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 parts.extend(remove.iter().map(|k| format!("-{k}")));
                 write!(f, "tag {instance}: {}", parts.join(" "))
+            }
+            Action::TagGroup { group, set, remove } => {
+                let mut parts: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                parts.extend(remove.iter().map(|k| format!("-{k}")));
+                write!(f, "tag security group {group}: {}", parts.join(" "))
             }
         }
     }

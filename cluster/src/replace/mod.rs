@@ -22,11 +22,25 @@
 //! the same command after a crash at any point resumes where the cloud stands: the same
 //! replacement name is found or created, nothing is duplicated, no volume is deleted.
 //!
+//! Delete-first (`max_surge` 0, for a project whose quota has no room for one more
+//! node; see [`ReplaceOptions::max_surge`]): each old node leaves its load balancers,
+//! drains, has its data volumes detached (kept) and is deleted before its successor is
+//! created in the same slot and AZ, gets the volumes and floating IPs and serves again;
+//! at most `max_unavailable` nodes at once, masters and storage nodes one at a time,
+//! masters only while the others keep quorum. Before an old node goes, its slot is
+//! recorded on the base group ([`crate::slot::TAG_VACANT`]) until the successor serves:
+//! while the slot has no instance, a rerun finds it by that record. A surge create the
+//! quota refuses stops the run with the old node serving and an error that suggests
+//! `--max-surge 0`.
+//!
 //! A replacement that cannot be created or never gets healthy (or whose old node refuses
 //! to drain) is undone by a second plan: the old node keeps serving (its LB membership,
 //! volumes and floating IP are put back if they had moved), the successor is deleted,
-//! and the error says why. Any other failure (a provider call that failed hard) leaves
-//! the cloud as it is for a rerun to resume.
+//! and the error says why. A delete-first replacement is undone only while its old node
+//! exists (a refused drain puts it back into its pools and drops the vacancy record);
+//! once the old node is gone, a successor that fails is left for a rerun. Any other
+//! failure (a provider call that failed hard) leaves the cloud as it is for a rerun to
+//! resume.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -37,7 +51,7 @@ use serde::Serialize;
 
 use crate::execute::execute;
 use crate::plan::{Desired, Observed, Plan, TAG_ORDINAL, TAG_ROLE, TAG_SPEC_HASH};
-use crate::slot::{canonical, slot_of, TAG_REPLACE, TAG_REPLACES};
+use crate::slot::{self, canonical, slot_of, Vacancy, TAG_REPLACE, TAG_REPLACES};
 use crate::spec::Role;
 use crate::{Cluster, Error, Result};
 
@@ -124,10 +138,19 @@ pub enum Probe {
 #[derive(Debug, Clone)]
 pub struct ReplaceOptions {
     /// Replacements created before their old nodes go, at once (nodes only; masters and
-    /// storage nodes always go one at a time).
+    /// storage nodes always go one at a time). 0 replaces delete-first, for projects
+    /// whose quota has no room for one more node: each old node leaves its load
+    /// balancers, drains, hands its data volumes over (detached, kept) and is deleted
+    /// before its successor is created in the same slot and AZ; the successor gets the
+    /// volumes and floating IPs and is healthy in the load balancers before the next
+    /// node of the window goes. Needs `max_unavailable` >= 1. Masters go one at a time
+    /// and only while the other running masters keep quorum: a replacement that would
+    /// take them below it (e.g. a single master) is refused before anything changes.
     pub max_surge: usize,
-    /// Nodes that may be replaced beyond `max_surge` at once. Old nodes always keep
-    /// serving until their replacement is ready, so this only widens the batch.
+    /// With `max_surge` 0: how many nodes may be down at once (nodes only; masters and
+    /// storage nodes go one at a time). Otherwise the nodes that may be replaced beyond
+    /// `max_surge` at once; old nodes keep serving until their replacement is ready, so
+    /// this only widens the batch.
     pub max_unavailable: usize,
     /// How long a new node may take to run and pass its checks.
     pub ready_timeout: Duration,
@@ -142,6 +165,22 @@ pub struct ReplaceOptions {
     /// Replace the same selection again although the last run of it finished (the
     /// cloud records finished commands so a rerun after a crash does not repeat them).
     pub again: bool,
+}
+
+impl ReplaceOptions {
+    /// Checks the options: `max_surge` 0 needs `max_unavailable` >= 1 (the error names
+    /// the CLI flags).
+    pub fn validate(&self) -> Result<()> {
+        if self.max_surge == 0 && self.max_unavailable == 0 {
+            return Err(Error::Plan {
+                key: "max_surge".into(),
+                message: "--max-surge 0 replaces delete-first and needs --max-unavailable 1 or \
+                          more (how many nodes of a role may be down at once)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Default for ReplaceOptions {
@@ -268,10 +307,19 @@ pub(crate) fn ordinal_of(i: &Instance) -> Option<usize> {
 async fn desired_covering(cluster: &Cluster, observed: &Observed) -> Result<Desired> {
     let zones = cluster.zones().await?;
     let mut spec = cluster.spec().clone();
-    for i in &observed.instances {
-        let (Some(role), Some(ord)) = (role_of(i), ordinal_of(i)) else {
-            continue;
-        };
+    let mut slots: Vec<(Role, usize)> = observed
+        .instances
+        .iter()
+        .filter_map(|i| Some((role_of(i)?, ordinal_of(i)?)))
+        .collect();
+    // Slots a delete-first replacement emptied still need their template.
+    let base = crate::lease::base_group_name(&spec.name);
+    slots.extend(
+        vacancies_of(observed, &base)
+            .iter()
+            .filter_map(|v| slot::parse_slot(&spec.name, &v.slot)),
+    );
+    for (role, ord) in slots {
         let rs = spec.role_mut(role);
         rs.count = rs.count.max(ord + 1);
     }
@@ -292,6 +340,7 @@ pub(crate) async fn run(
     selector: &Selector,
     opts: &ReplaceOptions,
 ) -> Result<ReplaceReport> {
+    opts.validate()?;
     let start = Instant::now();
     let p = cluster.retrying();
     let name = &cluster.spec().name;
@@ -343,6 +392,14 @@ pub(crate) async fn run(
     if targets.is_empty() {
         report.elapsed = start.elapsed();
         return Ok(report);
+    }
+    if opts.max_surge == 0 {
+        // Refused before anything is marked.
+        let quorum = cluster.spec().masters.count / 2 + 1;
+        let vacant = vacancies_of(&observed, &base_name);
+        refuse_below_quorum(name, &observed, &vacant, quorum, |i| {
+            targets.iter().any(|t| t.id == i.id)
+        })?;
     }
     // Marks first, the command last: a crash in between leaves no command recorded, so
     // the rerun selects (and marks) the same nodes again.
@@ -442,7 +499,10 @@ fn select(selector: &Selector, observed: &Observed, desired: &Desired) -> Result
 }
 
 /// Replaces every node marked pending, as one plan: masters one at a time, then storage
-/// nodes one at a time, then nodes in windows of `max_surge + max_unavailable`.
+/// nodes one at a time, then nodes in windows of `max_surge + max_unavailable`. With
+/// `max_surge` 0 the old nodes go first ([`moves::replacement_delete_first`]); slots a
+/// delete-first run emptied (recorded on the base group) are filled first, whatever the
+/// options, and a node whose slot is recorded as vacant continues delete-first.
 async fn run_marked(
     cluster: &Cluster,
     opts: &ReplaceOptions,
@@ -450,42 +510,116 @@ async fn run_marked(
 ) -> Result<()> {
     let observed = cluster.observe().await?;
     let desired = desired_covering(cluster, &observed).await?;
+    let name = &cluster.spec().name;
     let quorum = cluster.spec().masters.count / 2 + 1;
-    let mut plan = Plan::from_observed(&cluster.spec().name, observed);
+    let base_group = crate::lease::base_group_name(name);
+    let vacant = vacancies_of(&observed, &base_group);
+    let network = cluster.spec().network.clone();
+    let plan_observed = observed.clone();
+    let ctx = moves::Context {
+        desired: &desired,
+        network: &network,
+        observed: &plan_observed,
+        base_group: &base_group,
+        tell: cluster.tells(),
+    };
+    let delete_first = opts.max_surge == 0;
+    if delete_first {
+        refuse_below_quorum(name, &observed, &vacant, quorum, |i| {
+            i.tags.get(TAG_REPLACE).map(String::as_str) == Some(PENDING)
+                && !vacant.iter().any(|v| v.old_name() == i.name)
+        })?;
+    }
+    let mut plan = Plan::from_observed(name, observed);
+    // A slot filled again by someone else (e.g. `apply` run after a crash, which
+    // creates the slot's first-generation name) is no longer vacant: its record goes,
+    // and nothing is created for it. The slot's own nodes are the old one while marked
+    // pending, and the successor.
+    let (vacant, refilled): (Vec<Vacancy>, Vec<Vacancy>) = vacant.into_iter().partition(|v| {
+        !ctx.observed.instances.iter().any(|i| {
+            let old = i.name == v.old_name()
+                && i.tags.get(TAG_REPLACE).map(String::as_str) == Some(PENDING);
+            slot_of(i) == v.slot && !old && i.name != v.successor()
+        })
+    });
+    for v in refilled {
+        tracing::warn!(slot = %v.slot, "the slot was filled again: its vacancy record is dropped");
+        plan.push(
+            crate::plan::Action::TagGroup {
+                group: base_group.clone(),
+                set: Tags::new(),
+                remove: vec![v.key()],
+            },
+            [],
+        );
+    }
     let mut moves = Vec::new();
     let mut previous_role: Vec<usize> = Vec::new();
     for role in [Role::Master, Role::Storage, Role::Node] {
-        let mut marked: Vec<Instance> = plan
+        let pending = |i: &Instance| {
+            role_of(i) == Some(role) && i.tags.get(TAG_REPLACE).map(String::as_str) == Some(PENDING)
+        };
+        // Slots emptied by a delete-first run first (their nodes are down), then the
+        // marked nodes by name.
+        let mut jobs: Vec<(Option<&Vacancy>, Option<&Instance>)> = vacant
+            .iter()
+            .filter(|v| slot::parse_slot(name, &v.slot).map(|(r, _)| r) == Some(role))
+            .filter(|v| {
+                !ctx.observed
+                    .instances
+                    .iter()
+                    .any(|i| i.name == v.old_name())
+            })
+            .map(|v| (Some(v), None))
+            .collect();
+        let mut marked: Vec<&Instance> = ctx
             .observed
             .instances
             .iter()
-            .filter(|i| {
-                role_of(i) == Some(role)
-                    && i.tags.get(TAG_REPLACE).map(String::as_str) == Some(PENDING)
-            })
-            .cloned()
+            .filter(|i| pending(i))
             .collect();
         marked.sort_by(|a, b| a.name.cmp(&b.name));
+        jobs.extend(marked.into_iter().map(|i| {
+            let recorded = vacant
+                .iter()
+                .find(|v| v.old_name() == i.name && v.slot == slot_of(i));
+            (recorded, Some(i))
+        }));
         let width = match role {
             Role::Node => (opts.max_surge + opts.max_unavailable).max(1),
             Role::Master | Role::Storage => 1,
         };
+        let master_quorum = (role == Role::Master).then_some(quorum);
         let mut ends: Vec<usize> = Vec::new();
-        for (k, old) in marked.iter().enumerate() {
+        for (k, (recorded, old)) in jobs.into_iter().enumerate() {
             let mut after = previous_role.clone();
             if k >= width {
                 after.extend(ends.get(k - width).copied());
             }
-            let observed = plan.observed.clone();
-            let m = moves::replacement(
-                &mut plan,
-                &desired,
-                &cluster.spec().network,
-                &observed,
-                old,
-                (role == Role::Master).then_some(quorum),
-                &after,
-            )?;
+            let m = match (recorded, old) {
+                (Some(v), old) => moves::replacement_delete_first(
+                    &mut plan,
+                    &ctx,
+                    v,
+                    old,
+                    true,
+                    master_quorum,
+                    &after,
+                )?,
+                (None, Some(old)) if delete_first => moves::replacement_delete_first(
+                    &mut plan,
+                    &ctx,
+                    &Vacancy::of(old),
+                    Some(old),
+                    false,
+                    master_quorum,
+                    &after,
+                )?,
+                (None, Some(old)) => {
+                    moves::replacement(&mut plan, &ctx, old, master_quorum, &after)?
+                }
+                (None, None) => continue,
+            };
             ends.extend(m.last());
             moves.push(m);
         }
@@ -499,31 +633,54 @@ async fn run_marked(
         return Ok(());
     };
     // Undo the replacements that failed their checks; anything else is resumed by a rerun.
-    let failing: Vec<(&Move, String)> = moves
+    let failing: Vec<(&Move, &crate::execute::FailedAction)> = moves
         .iter()
         .filter_map(|m| {
             failures
                 .iter()
                 .find(|f| m.rolls_back_on(f.id))
-                .map(|f| (m, f.error.clone()))
+                .map(|f| (m, f))
         })
         .collect();
-    let Some((first, why)) = failing.first() else {
+    let Some((first, failure)) = failing.first() else {
         return Err(outcome);
     };
     let observed = cluster.observe().await?;
-    let mut undo = Plan::from_observed(&cluster.spec().name, observed);
+    let mut undo = Plan::from_observed(name, observed);
+    let undo_observed = undo.observed.clone();
+    let undo_ctx = moves::Context {
+        observed: &undo_observed,
+        ..ctx
+    };
     for (m, _) in &failing {
-        if let Some(old) = undo.observed.instances.iter().find(|i| i.name == m.old) {
-            let (old, observed) = (old.clone(), undo.observed.clone());
-            moves::rollback(&mut undo, &desired, &observed, &old, &m.new);
+        if let Some(old) = undo_observed.instances.iter().find(|i| i.name == m.old) {
+            if m.delete_first {
+                moves::restore(&mut undo, &undo_ctx, old);
+            } else {
+                moves::rollback(&mut undo, &desired, &undo_observed, old, &m.new);
+            }
         }
     }
     let (_, undo_failed) = run_moves(cluster, opts, &undo, &[]).await;
-    let mut message = format!(
-        "replacement {} failed: {why}; {} keeps serving (the replacement was removed)",
-        first.new, first.old
-    );
+    let mut message = if first.delete_first {
+        format!(
+            "replacement of {} failed: {}; it keeps serving (back in its load balancers)",
+            first.old, failure.error
+        )
+    } else {
+        format!(
+            "replacement {} failed: {}; {} keeps serving (the replacement was removed)",
+            first.new, failure.error, first.old
+        )
+    };
+    if failure.kind == Some(provider_core::ErrorKind::QuotaExceeded) {
+        message.push_str(&format!(
+            "; the project's quota has no room for a new node next to the old one: \
+             replace delete-first with --max-surge 0 --max-unavailable 1 (each old node goes \
+             before its successor comes, at most {} node(s) of a role down at once)",
+            opts.max_unavailable.max(1)
+        ));
+    }
     if let Some((_, failures)) = undo_failed {
         let errors: Vec<String> = failures.into_iter().map(|f| f.error).collect();
         message.push_str(&format!(
@@ -535,6 +692,54 @@ async fn run_marked(
         node: first.old.clone(),
         message,
     })
+}
+
+/// The vacancies recorded on the base group `base_group`.
+fn vacancies_of(observed: &Observed, base_group: &str) -> Vec<Vacancy> {
+    observed
+        .groups
+        .iter()
+        .find(|g| g.name == base_group)
+        .map(|g| slot::vacancies(&g.tags))
+        .unwrap_or_default()
+}
+
+/// Refuses a delete-first replacement of the masters `selected` picks when the cluster's
+/// masters could not keep quorum with one of them down (e.g. a single master): such
+/// masters need a surge node. Counts master slots (filled, or emptied by a delete-first
+/// run), not running masters: whether the others run when a master is about to go is
+/// checked then, by the move's quorum check.
+fn refuse_below_quorum(
+    cluster: &str,
+    observed: &Observed,
+    vacant: &[Vacancy],
+    quorum: usize,
+    selected: impl Fn(&Instance) -> bool,
+) -> Result<()> {
+    let masters: Vec<&Instance> = canonical(&observed.instances)
+        .into_values()
+        .filter(|i| role_of(i) == Some(Role::Master))
+        .collect();
+    if !masters.iter().any(|i| selected(i)) {
+        return Ok(());
+    }
+    let emptied = vacant
+        .iter()
+        .filter(|v| slot::parse_slot(cluster, &v.slot).map(|(r, _)| r) == Some(Role::Master))
+        .filter(|v| !masters.iter().any(|i| slot_of(i) == v.slot))
+        .count();
+    let others = (masters.len() + emptied).saturating_sub(1);
+    if others < quorum {
+        return Err(Error::Plan {
+            key: "max_surge".into(),
+            message: format!(
+                "--max-surge 0 deletes a master before its successor exists, which would leave \
+                 {others} master(s), below the quorum of {quorum}: replace the masters with \
+                 --max-surge 1 (room for one more instance), or other roles with --max-surge 0"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Runs a plan of moves with the cluster's engine. Returns the moves completed and, when

@@ -153,3 +153,145 @@ pub async fn snapshot(p: &dyn Provider) -> Snapshot {
     assert_eq!(s.lbs.len(), lbs.len());
     s
 }
+
+/// What [`Watch`] saw after each mutating call.
+#[derive(Debug, Default, Clone)]
+pub struct Samples {
+    /// Most instances at once.
+    pub most_instances: usize,
+    /// Most slots of each role not serving at once (not running; for masters and
+    /// nodes also out of every LB pool; for storage nodes also without their volume).
+    pub most_down: BTreeMap<String, usize>,
+    /// Fewest running masters at once.
+    pub fewest_masters: Option<usize>,
+    /// Creates refused for quota.
+    pub refused: usize,
+}
+
+/// A layer over a memory provider that plays a full project and watches the run: with a
+/// `limit`, creating an instance while `limit` exist fails with `QuotaExceeded` (as a
+/// project's quota would); after every mutating call it samples the cloud.
+#[derive(Debug)]
+pub struct Watch {
+    memory: Arc<MemoryProvider>,
+    limit: Option<usize>,
+    /// Slots per role the cluster should have.
+    slots: BTreeMap<String, usize>,
+    samples: std::sync::Mutex<Samples>,
+}
+
+impl Watch {
+    pub fn new(memory: Arc<MemoryProvider>, limit: Option<usize>, slots: &[(&str, usize)]) -> Self {
+        Self {
+            memory,
+            limit,
+            slots: slots.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
+            samples: Default::default(),
+        }
+    }
+
+    pub fn samples(&self) -> Samples {
+        self.samples.lock().unwrap().clone()
+    }
+
+    async fn sample(&self) {
+        let all = TagFilter::all();
+        let instances = self.memory.list_instances(&all).await.unwrap();
+        let volumes = self.memory.list_volumes(&all).await.unwrap();
+        let lbs = self.memory.list_load_balancers(&all).await.unwrap();
+        let in_lb = |id: &str| {
+            lbs.iter().any(|lb| {
+                lb.listeners
+                    .iter()
+                    .any(|l| l.pool.members.iter().any(|m| m.instance_id == id))
+            })
+        };
+        let mut up: BTreeMap<String, usize> = BTreeMap::new();
+        let mut masters = 0;
+        for i in &instances {
+            let Some(role) = i.tags.get(cluster::plan::TAG_ROLE) else {
+                continue;
+            };
+            if i.state != provider_core::InstanceState::Running {
+                continue;
+            }
+            if role == "master" {
+                masters += 1;
+            }
+            let serving = match role.as_str() {
+                "storage" => volumes
+                    .iter()
+                    .any(|v| v.attachment.as_ref().is_some_and(|a| a.instance_id == i.id)),
+                _ => in_lb(&i.id),
+            };
+            if serving {
+                *up.entry(role.clone()).or_default() += 1;
+            }
+        }
+        let mut s = self.samples.lock().unwrap();
+        s.most_instances = s.most_instances.max(instances.len());
+        for (role, n) in &self.slots {
+            let down = n.saturating_sub(up.get(role).copied().unwrap_or(0));
+            let e = s.most_down.entry(role.clone()).or_default();
+            *e = (*e).max(down);
+        }
+        s.fewest_masters = Some(s.fewest_masters.map_or(masters, |f| f.min(masters)));
+    }
+}
+
+#[async_trait::async_trait]
+impl provider_core::layer::Layer for Watch {
+    async fn call<T, F, Fut>(
+        &self,
+        op: provider_core::Operation,
+        mut f: F,
+    ) -> provider_core::Result<T>
+    where
+        T: Send,
+        F: FnMut() -> Fut + Send,
+        Fut: std::future::Future<Output = provider_core::Result<T>> + Send,
+    {
+        use provider_core::Operation as O;
+        if let (Some(limit), O::CreateInstance | O::CreateInstances) = (self.limit, op) {
+            let have = self.memory.list_instances(&TagFilter::all()).await?.len();
+            if have >= limit {
+                self.samples.lock().unwrap().refused += 1;
+                return Err(provider_core::Error::QuotaExceeded {
+                    operation: op,
+                    message: format!("instances: {have} of {limit} in use"),
+                });
+            }
+        }
+        let s = op.as_str();
+        let mutating = !(s.starts_with("get_") || s.starts_with("list_"));
+        let r = f().await;
+        if mutating {
+            self.sample().await;
+        }
+        r
+    }
+}
+
+/// `memory` behind a [`Watch`].
+pub fn watched(memory: &Arc<MemoryProvider>, watch: Arc<Watch>) -> Arc<dyn Provider> {
+    Arc::new(provider_core::layer::Layered::new(
+        memory.clone(),
+        ArcLayer(watch),
+    ))
+}
+
+/// A shared layer.
+#[derive(Debug)]
+pub struct ArcLayer<L>(pub Arc<L>);
+
+#[async_trait::async_trait]
+impl<L: provider_core::layer::Layer> provider_core::layer::Layer for ArcLayer<L> {
+    async fn call<T, F, Fut>(&self, op: provider_core::Operation, f: F) -> provider_core::Result<T>
+    where
+        T: Send,
+        F: FnMut() -> Fut + Send,
+        Fut: std::future::Future<Output = provider_core::Result<T>> + Send,
+    {
+        self.0.call(op, f).await
+    }
+}

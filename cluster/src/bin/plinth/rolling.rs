@@ -63,10 +63,17 @@ pub struct ReplaceArgs {
     /// Replace every node.
     #[arg(long)]
     all: bool,
-    /// New nodes created before their old ones go, at once (nodes only).
+    /// New nodes created before their old ones go, at once (nodes only; masters and
+    /// storage nodes go one at a time). 0 replaces delete-first, for a project whose
+    /// quota has no room for one more instance: each old node leaves its load balancers,
+    /// drains, hands over its data volume (detached, kept) and floating IP, and is
+    /// deleted before its successor is created in the same AZ and serves again. Needs
+    /// --max-unavailable 1 or more; refused for masters that would fall below quorum
+    /// (a single master: use --max-surge 1 for the masters).
     #[arg(long, default_value_t = 1)]
     max_surge: usize,
-    /// Further nodes replaced at once (old nodes still serve until replaced).
+    /// With --max-surge 0: nodes that may be down at once. Otherwise: further nodes
+    /// replaced at once (old nodes still serve until replaced).
     #[arg(long, default_value_t = 0)]
     max_unavailable: usize,
     /// Repeat a replacement that already finished.
