@@ -27,8 +27,13 @@ pub struct FaultPlan {
     /// Rate of lost replies: the provider *is* called, then a `Transient` error is
     /// returned, as when a reply is lost after the cloud acted.
     pub lost_reply_rate: f64,
-    /// Latency added before every call.
+    /// Latency added before every call: a cloud's fixed round trip.
     pub latency: Duration,
+    /// Time an instance takes to boot: added after every successful `create_instance`
+    /// and `create_instances` call, once per call (the instances of a batch boot side
+    /// by side), as a cloud whose create returns when the instance runs. Benchmarks use
+    /// it with [`FaultPlan::latency`] to give a bring-up a known critical path.
+    pub boot_time: Duration,
 }
 
 impl FaultPlan {
@@ -42,6 +47,17 @@ impl FaultPlan {
             retry_after: Duration::from_millis(10),
             lost_reply_rate: 0.0,
             latency: Duration::ZERO,
+            boot_time: Duration::ZERO,
+        }
+    }
+
+    /// No faults; every call takes `latency`, and every instance create `boot_time`
+    /// more (see [`FaultPlan::boot_time`]).
+    pub fn timed(seed: u64, latency: Duration, boot_time: Duration) -> Self {
+        Self {
+            latency,
+            boot_time,
+            ..Self::seeded(seed)
         }
     }
 }
@@ -57,7 +73,8 @@ pub enum Fault {
     LostReply,
 }
 
-/// Injects seeded faults and latency, to test what sits above a provider.
+/// Injects seeded faults, latency and boot time, to test (and time) what sits above a
+/// provider.
 ///
 /// Clones share one random sequence and one log of injected faults.
 #[derive(Debug, Clone)]
@@ -144,7 +161,68 @@ impl Layer for FaultInjecting {
                     "injected fault: reply lost after the call",
                 ))
             }
-            None => f().await,
+            None => {
+                let result = f().await;
+                let boots = matches!(op, Operation::CreateInstance | Operation::CreateInstances);
+                if boots && result.is_ok() && !self.plan.boot_time.is_zero() {
+                    tokio::time::sleep(self.plan.boot_time).await;
+                }
+                result
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::*;
+
+    fn timed() -> FaultInjecting {
+        FaultInjecting::new(FaultPlan::timed(
+            1,
+            Duration::from_millis(30),
+            Duration::from_secs(2),
+        ))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_call_takes_the_fixed_latency() {
+        let layer = timed();
+        let start = Instant::now();
+        for _ in 0..3 {
+            layer
+                .call(Operation::ListInstances, || async { Ok(()) })
+                .await
+                .unwrap();
+        }
+        assert_eq!(start.elapsed(), Duration::from_millis(90));
+        assert!(layer.injected().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn instance_creates_take_the_boot_time_once_per_call() {
+        let layer = timed();
+        for op in [Operation::CreateInstance, Operation::CreateInstances] {
+            let start = Instant::now();
+            layer.call(op, || async { Ok(()) }).await.unwrap();
+            assert_eq!(start.elapsed(), Duration::from_millis(2030), "{op}");
+        }
+        // Other creates, and a create that failed, do not boot anything.
+        let start = Instant::now();
+        layer
+            .call(Operation::CreateVolume, || async { Ok(()) })
+            .await
+            .unwrap();
+        let failed: Result<()> = layer
+            .call(Operation::CreateInstance, || async {
+                Err(Error::transient(Operation::CreateInstance, "no capacity"))
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(start.elapsed(), Duration::from_millis(60));
     }
 }
