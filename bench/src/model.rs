@@ -75,6 +75,7 @@ pub fn action_cost(action: &Action, costs: &Costs) -> ActionCost {
         | Action::DeleteVolume { .. }
         | Action::AllocateFloatingIp { .. }
         | Action::AssociateFloatingIp { .. }
+        | Action::DisassociateFloatingIp { .. }
         | Action::ReleaseFloatingIp { .. }
         | Action::CreateLoadBalancer { .. }
         | Action::AddLoadBalancerMember { .. }
@@ -84,7 +85,8 @@ pub fn action_cost(action: &Action, costs: &Costs) -> ActionCost {
         | Action::AwaitReady { .. }
         | Action::OnReady { .. }
         | Action::AwaitMemberHealthy { .. }
-        | Action::TagInstance { .. } => calls(1),
+        | Action::TagInstance { .. }
+        | Action::TagGroup { .. } => calls(1),
     }
 }
 

@@ -884,7 +884,7 @@ pub(crate) fn removal(
     let same_slot = |f: &FloatingIp| {
         [TAG_ROLE, TAG_ORDINAL]
             .iter()
-            .all(|k| f.tags.get(*k).is_some() && f.tags.get(*k) == node.tags.get(*k))
+            .all(|k| f.tags.contains_key(*k) && f.tags.get(*k) == node.tags.get(*k))
     };
     for f in &observed.floating_ips {
         let on_node = f.instance_id.as_deref() == Some(node.id.as_str());
