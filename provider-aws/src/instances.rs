@@ -17,7 +17,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use aws_sdk_ec2::types::{Instance as Ec2Instance, InstanceType, Placement, ResourceType, Tag};
+use aws_sdk_ec2::types::{
+    Instance as Ec2Instance, InstanceNetworkInterfaceSpecification, InstanceType, Placement,
+    ResourceType, Tag,
+};
 use provider_core::wait::Poll;
 use provider_core::{
     Error, Instance, InstanceSpec, InstanceState, Operation, Result, TagFilter, Tags,
@@ -62,13 +65,41 @@ pub(crate) fn record(i: &Ec2Instance) -> Option<Instance> {
             .private_ip_address()
             .and_then(|a| a.parse::<IpAddr>().ok()),
         public_ip: i.public_ip_address().and_then(|a| a.parse::<IpAddr>().ok()),
-        security_groups: i
-            .security_groups()
-            .iter()
-            .filter_map(|g| g.group_id().map(str::to_string))
-            .collect(),
+        security_groups: groups_of(i),
         tags: tags::user_tags(pairs()),
     })
+}
+
+/// The instance's primary network interface at launch: in `subnet`, with `groups`, and
+/// no public address whatever the subnet's `MapPublicIpOnLaunch` says (default subnets
+/// set it): a node is reached from outside only through a floating IP it is given.
+fn primary_interface(subnet: &str, groups: &[String]) -> InstanceNetworkInterfaceSpecification {
+    InstanceNetworkInterfaceSpecification::builder()
+        .device_index(0)
+        .subnet_id(subnet)
+        .set_groups((!groups.is_empty()).then(|| groups.to_vec()))
+        .associate_public_ip_address(false)
+        .delete_on_termination(true)
+        .build()
+}
+
+/// The instance's security groups: EC2 lists the primary interface's groups on the
+/// instance; moto lists only groups given outside an interface, so both are read.
+fn groups_of(i: &Ec2Instance) -> Vec<String> {
+    let on_instance = i.security_groups().iter().filter_map(|g| g.group_id());
+    let on_primary = i
+        .network_interfaces()
+        .iter()
+        .filter(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
+        .flat_map(|n| n.groups())
+        .filter_map(|g| g.group_id());
+    let mut groups: Vec<String> = Vec::new();
+    for g in on_instance.chain(on_primary) {
+        if !groups.iter().any(|x| x == g) {
+            groups.push(g.to_string());
+        }
+    }
+    groups
 }
 
 /// One spec, checked and resolved.
@@ -414,9 +445,8 @@ impl AwsProvider {
                     .instance_type(InstanceType::from(key.flavor.as_str()))
                     .min_count(missing as i32)
                     .max_count(missing as i32)
-                    .subnet_id(&key.subnet)
+                    .network_interfaces(primary_interface(&key.subnet, &key.groups))
                     .placement(Placement::builder().availability_zone(&key.zone).build())
-                    .set_security_group_ids((!key.groups.is_empty()).then(|| key.groups.clone()))
                     .client_token(tags::client_token(&[&batch, &missing.to_string()]))
                     .tag_specifications(tags::tag_spec(ResourceType::Instance, &launch_tags))
                     .tag_specifications(tags::tag_spec(ResourceType::Volume, &root_tags));

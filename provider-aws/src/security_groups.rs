@@ -11,7 +11,8 @@ use provider_core::SecurityGroups;
 use std::collections::BTreeSet;
 
 use aws_sdk_ec2::types::{
-    IpPermission, IpRange, Ipv6Range, ResourceType, SecurityGroup as Ec2Group, Tag, UserIdGroupPair,
+    AttachmentStatus, IpPermission, IpRange, Ipv6Range, ResourceType, SecurityGroup as Ec2Group,
+    Tag, UserIdGroupPair,
 };
 use ipnet::IpNet;
 use provider_core::wait::Poll;
@@ -426,28 +427,37 @@ impl SecurityGroups for AwsProvider {
             Err(e) => return Err(e),
             Ok(_) => {}
         }
-        // moto deletes groups that AWS would refuse: find the users ourselves.
+        // moto deletes groups that AWS would refuse: find the users ourselves. Every
+        // user of a group is a network interface (an instance's, a load balancer's).
         let users = self
             .ec2
-            .describe_instances()
-            .filters(filter("instance.group-id", [id]))
-            .filters(filter(
-                "instance-state-name",
-                ["pending", "running", "stopping", "stopped", "shutting-down"],
-            ))
+            .describe_network_interfaces()
+            .filters(filter("group-id", [id]))
             .send()
             .await
             .map_err(sdk(op, &resource))?;
-        if let Some(i) = users
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find_map(|i| i.instance_id())
-        {
+        if let Some(n) = users.network_interfaces().first() {
+            let eni = n.network_interface_id().unwrap_or_default();
+            let attachment = n.attachment();
+            let status = attachment.and_then(|a| a.status());
+            // The interface of an instance just terminated lingers a moment: that clears.
+            if matches!(
+                status,
+                Some(AttachmentStatus::Detaching | AttachmentStatus::Detached)
+            ) {
+                return Err(Error::transient(
+                    op,
+                    format!("{resource}: network interface {eni} of a deleted instance is still going away"),
+                ));
+            }
+            let user = match attachment.and_then(|a| a.instance_id()) {
+                Some(i) => format!("instance {i}"),
+                None => format!("network interface {eni}"),
+            };
             return Err(Error::conflict(
                 op,
                 &resource,
-                format!("in use by instance {i}: delete the instance first"),
+                format!("in use by {user}: delete it first"),
             ));
         }
         let mut vpc_groups = self.ec2.describe_security_groups();

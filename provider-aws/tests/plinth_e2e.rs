@@ -3,7 +3,8 @@
 //! spec has a pool, an NLB in front of the API port), `status`, `destroy`, then a
 //! `DescribeInstances`/`DescribeVolumes`/`DescribeAddresses`/`DescribeSecurityGroups`
 //! check that nothing tagged with the cluster is left. Before the destroy, raw API calls
-//! check that root volumes and target groups carry the cluster's tag.
+//! check that root volumes and target groups carry the cluster's tag, and that only
+//! nodes given an Elastic IP have a public address.
 //!
 //! Needs moto (`AWS_ENDPOINT_URL`) and the `plinth` binary: `PLINTH_BIN`, else
 //! `<target>/debug/plinth` (built by `cargo test --workspace`), else it is built here.
@@ -175,6 +176,18 @@ async fn what_apply_made(p: &provider_aws::AwsProvider, cluster: &str) -> Vec<St
         .send()
         .await
         .unwrap();
+    // A node is public only through an Elastic IP of the cluster, never through the
+    // subnet's MapPublicIpOnLaunch (moto's default subnets set it, as AWS's do).
+    let eips: Vec<String> = ec2
+        .describe_addresses()
+        .filters(tag.clone())
+        .send()
+        .await
+        .unwrap()
+        .addresses()
+        .iter()
+        .filter_map(|a| a.public_ip().map(str::to_string))
+        .collect();
     let mut ids = Vec::new();
     for i in reservations
         .reservations()
@@ -182,6 +195,26 @@ async fn what_apply_made(p: &provider_aws::AwsProvider, cluster: &str) -> Vec<St
         .flat_map(|r| r.instances())
     {
         ids.push(i.instance_id().unwrap_or_default().to_string());
+        if let Some(ip) = i.public_ip_address() {
+            if !eips.iter().any(|e| e == ip) {
+                problems.push(format!(
+                    "instance {:?} has public address {ip}, not an Elastic IP of the cluster",
+                    i.instance_id()
+                ));
+            }
+        }
+    }
+    let public = reservations
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| i.public_ip_address().is_some())
+        .count();
+    if public != eips.len() {
+        problems.push(format!(
+            "{public} instances have a public address, {} Elastic IPs are associated",
+            eips.len()
+        ));
     }
     let volumes = ec2
         .describe_volumes()
