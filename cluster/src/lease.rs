@@ -40,7 +40,12 @@
 //!
 //! Limits: expiry uses the local clock of each operator (keep clocks in sync, as NTP
 //! does); the read-back detects a race only if the other writer's read-to-write gap is
-//! shorter than [`LeaseOptions::settle`] (one API round trip, against 1 s by default).
+//! shorter than the pause (one API round trip, against 1 s by default). On a cloud whose
+//! tag writes are read-after-write consistent
+//! ([`Capabilities::tags_read_after_write`](provider_core::Capabilities): memory, local,
+//! OpenStack, vCenter) the pause is twice our own read-to-write gap instead, at least
+//! [`MIN_CONSISTENT_SETTLE`] and at most [`LeaseOptions::settle`] (see [`settle_for`]);
+//! on AWS, whose tags are eventually consistent, it stays [`LeaseOptions::settle`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -256,6 +261,27 @@ fn may_take(cluster: &str, value: &str, opts: &LeaseOptions) -> Result<()> {
     Err(locked(cluster, &r, "another run is changing this cluster"))
 }
 
+/// Shortest pause between write and read-back on a read-after-write consistent cloud.
+pub const MIN_CONSISTENT_SETTLE: Duration = Duration::from_millis(50);
+
+/// How long to pause between writing the lease and reading it back, given the
+/// configured `settle`, whether the cloud's tag writes are read-after-write consistent,
+/// and how long our own read-to-write gap (`gap`) took.
+///
+/// The read-back catches a rival that read the group before our write and writes after
+/// it: the pause must outlast the rival's read-to-write gap. On an eventually consistent
+/// cloud (AWS) the pause also covers the propagation of both writes, which the API does
+/// not bound: the full `settle` stays. On a read-after-write consistent cloud only the
+/// rival's gap is left, which is one round trip of the same API: twice our own gap
+/// (at least [`MIN_CONSISTENT_SETTLE`], at most `settle`). Without a compare-and-swap
+/// on tags the pause cannot be dropped altogether.
+pub fn settle_for(settle: Duration, read_after_write: bool, gap: Duration) -> Duration {
+    if !read_after_write {
+        return settle;
+    }
+    (gap * 2).max(MIN_CONSISTENT_SETTLE).min(settle)
+}
+
 /// A lease this process holds; [`Lease::release`] it when the command ends. Dropped
 /// without release, it stops renewing and expires after at most one `ttl`.
 #[derive(Debug)]
@@ -281,6 +307,7 @@ pub async fn acquire(
 ) -> Result<Option<Lease>> {
     let name = base_group_name(cluster);
     let filter = TagFilter::new(TAG_CLUSTER, cluster);
+    let started = tokio::time::Instant::now();
     let existing = provider
         .list_security_groups(&filter)
         .await?
@@ -305,8 +332,13 @@ pub async fn acquire(
     provider
         .update_tags(ResourceKind::SecurityGroup, &group.id, &tags, &[])
         .await?;
-    if !opts.settle.is_zero() {
-        tokio::time::sleep(opts.settle).await;
+    let settle = settle_for(
+        opts.settle,
+        provider.capabilities().tags_read_after_write,
+        started.elapsed(),
+    );
+    if !settle.is_zero() {
+        tokio::time::sleep(settle).await;
     }
     let back = provider.get_security_group(&group.id).await?;
     match back.tags.get(TAG_LEASE) {
@@ -547,6 +579,17 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(utc(1_700_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn the_pause_shrinks_only_where_tags_are_consistent() {
+        let one = Duration::from_secs(1);
+        let ms = Duration::from_millis;
+        assert_eq!(settle_for(one, false, ms(10)), one);
+        assert_eq!(settle_for(one, true, ms(10)), MIN_CONSISTENT_SETTLE);
+        assert_eq!(settle_for(one, true, ms(200)), ms(400));
+        assert_eq!(settle_for(one, true, ms(900)), one);
+        assert_eq!(settle_for(Duration::ZERO, true, ms(10)), Duration::ZERO);
     }
 
     #[test]

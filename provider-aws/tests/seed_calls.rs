@@ -1,16 +1,54 @@
-//! The seed topology brought up by the cluster library on moto, through the
-//! `Instrumented` layer: trait calls and AWS requests per node, then destroy.
+//! The seed topology (1 master, 3 nodes, 2 storage nodes with a volume each, 3 AZs, a
+//! floating IP, 2 load balancers) run by the cluster library on moto: the AWS requests
+//! of bring-up, `status`, a no-op `apply` and `destroy`, printed next to each phase's
+//! floor, and pinned, so a change that adds a request per resource fails.
+//!
+//! Run it with `--nocapture` to see the table (the README's "Performance" section).
 
 mod common;
 
 use std::sync::Arc;
 
 use cluster::{Cluster, ClusterSpec};
-use provider_core::layer::{Instrumented, Layered};
+use provider_core::requests::{phase_table, PhaseCount};
 use provider_core::{Provider, ProviderExt, TagFilter};
 
+/// The floor of each phase on EC2/ELBv2: the mutating requests the plan needs plus one
+/// list per resource kind per wait round (moto settles every state at once: one round).
+mod floor {
+    /// Lease: write, read back, release (CreateTags, DescribeSecurityGroups, DeleteTags).
+    const LEASE: u64 = 3;
+    /// Observed state: one list per kind (groups, instances, volumes, addresses, LBs)
+    /// and the zones.
+    const OBSERVE: u64 = 6;
+    /// Bring-up: 4 CreateSecurityGroup + 4 AuthorizeSecurityGroupIngress (tags at
+    /// create), 6 RunInstances (one per role and AZ), 2 CreateVolume + 2 AttachVolume,
+    /// AllocateAddress + AssociateAddress, per LB CreateLoadBalancer + CreateTargetGroup
+    /// + CreateListener + RegisterTargets (8), and one wait round each for instances,
+    /// volumes available, volumes attached and LBs active (4).
+    pub const BRING_UP: u64 = LEASE + OBSERVE + 8 + 6 + 4 + 2 + 8 + 4;
+    /// Status: the observed state and each target group's health (2).
+    pub const STATUS: u64 = OBSERVE + 2;
+    /// A no-op apply: the lease and the observed state.
+    pub const NOOP_APPLY: u64 = LEASE + OBSERVE;
+    /// Destroy: the lease without its release (the group goes), the observed state,
+    /// DisassociateAddress + ReleaseAddress, per LB DeleteLoadBalancer +
+    /// DeleteTargetGroup (4), one TerminateInstances, 2 DetachVolume + 2 DeleteVolume,
+    /// 4 DeleteSecurityGroup, and one wait round each for instances gone, volumes
+    /// detached and LBs gone (3).
+    pub const DESTROY: u64 = 2 + OBSERVE + 2 + 4 + 1 + 4 + 4 + 3;
+}
+
+/// The requests each phase reached (pinned: lower them when a change saves requests).
+mod pinned {
+    pub const BRING_UP: u64 = 101;
+    pub const STATUS: u64 = 13;
+    pub const NOOP_APPLY: u64 = 20;
+    pub const DESTROY: u64 = 100;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_bring_up_calls_per_node() {
+async fn seed_requests_per_phase() {
     let Some(endpoint) = common::moto() else {
         return;
     };
@@ -25,47 +63,54 @@ async fn seed_bring_up_calls_per_node() {
     );
     let name = format!("aws-seed-{run}");
     let spec = ClusterSpec::parse("seed.properties", &common::seed_spec(&f, &name)).unwrap();
-    let nodes = 6u64; // 1 master + 3 nodes + 2 storage nodes
 
     let aws = common::provider(&endpoint, &f).await;
     let requests = aws.api_calls().clone();
-    requests.reset();
-    let metrics = Instrumented::new();
-    let provider: Arc<dyn Provider> = Arc::new(Layered::new(Arc::new(aws), metrics.clone()));
+    let provider: Arc<dyn Provider> = Arc::new(aws);
     let cluster = Cluster::new(spec, provider.clone());
-    cluster.apply().await.unwrap();
+    let mut phases = Vec::new();
+    let mut phase = |name: &str, floor: u64| {
+        phases.push(PhaseCount {
+            phase: name.to_string(),
+            counts: requests.snapshot(),
+            floor,
+        });
+        requests.reset();
+    };
 
-    let calls = metrics.snapshot();
-    let aws_calls = requests.snapshot();
-    let total = calls.total_calls();
-    let aws_total: u64 = aws_calls.values().sum();
-    println!("seed bring-up: {total} provider calls, {aws_total} AWS requests for {nodes} nodes");
-    println!(
-        "per node: {:.1} provider calls, {:.1} AWS requests",
-        total as f64 / nodes as f64,
-        aws_total as f64 / nodes as f64
-    );
-    println!("provider calls: {calls:?}");
-    println!("AWS requests: {aws_calls:?}");
-
-    let status = cluster.status().await.unwrap();
-    println!("{status:?}");
-    let tf = TagFilter::new("plinth.cluster", name.clone());
-    assert_eq!(provider.list_instances(&tf).await.unwrap().len(), 6);
-    assert_eq!(provider.list_volumes(&tf).await.unwrap().len(), 2);
-    assert!(!provider.list_load_balancers(&tf).await.unwrap().is_empty());
-
-    // Rerunning apply converges with nothing new.
     requests.reset();
     cluster.apply().await.unwrap();
-    let again = requests.snapshot();
-    println!("second apply: {again:?}");
-    assert_eq!(again.get("ec2.RunInstances"), None);
-
+    phase("bring-up", floor::BRING_UP);
+    let status = cluster.status().await.unwrap();
+    phase("status", floor::STATUS);
+    assert_eq!(status.nodes.len(), 6, "{status:?}");
+    cluster.apply().await.unwrap();
+    phase("no-op apply", floor::NOOP_APPLY);
     cluster.destroy().await.unwrap();
+    phase("destroy", floor::DESTROY);
+    print!("{}", phase_table("AWS (moto)", &phases));
+
+    let again = &phases[2].counts;
+    assert_eq!(again.get("ec2.RunInstances"), None, "{again:?}");
+    let tf = TagFilter::new("plinth.cluster", name.clone());
     assert!(provider.list_instances(&tf).await.unwrap().is_empty());
     assert!(provider.list_volumes(&tf).await.unwrap().is_empty());
     assert!(provider.list_floating_ips(&tf).await.unwrap().is_empty());
     assert!(provider.list_load_balancers(&tf).await.unwrap().is_empty());
     assert!(provider.list_security_groups(&tf).await.unwrap().is_empty());
+
+    for (p, pin) in phases.iter().zip([
+        pinned::BRING_UP,
+        pinned::STATUS,
+        pinned::NOOP_APPLY,
+        pinned::DESTROY,
+    ]) {
+        assert!(
+            p.total() <= pin,
+            "{}: {} requests, pinned at {pin} (floor {}): a change added requests",
+            p.phase,
+            p.total(),
+            p.floor
+        );
+    }
 }

@@ -32,6 +32,7 @@ pub mod memory;
 pub mod model;
 mod operation;
 mod provider;
+pub mod requests;
 pub mod wait;
 
 #[cfg(feature = "mock")]

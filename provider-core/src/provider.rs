@@ -27,6 +27,12 @@ pub struct Capabilities {
     /// (its groups and rules are kept and listed as specified, and every other group
     /// capability describes those records): the network must be secured elsewhere.
     pub security_groups_enforced: bool,
+    /// A tag write is visible to every read that starts after it returns
+    /// (read-after-write consistency): true of the memory provider, provider-local,
+    /// OpenStack's database-backed APIs and vCenter; not of AWS, whose tags are
+    /// eventually consistent. The cluster's lease waits less on such clouds.
+    #[serde(default)]
+    pub tags_read_after_write: bool,
 }
 
 impl Capabilities {
@@ -39,7 +45,14 @@ impl Capabilities {
             group_sources: false,
             page_size,
             security_groups_enforced: true,
+            tags_read_after_write: false,
         }
+    }
+
+    /// Sets whether tag writes are read-after-write consistent.
+    pub fn with_tags_read_after_write(mut self, consistent: bool) -> Self {
+        self.tags_read_after_write = consistent;
+        self
     }
 
     /// Sets whether security groups filter traffic (`false`: they are records only).

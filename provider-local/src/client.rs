@@ -352,6 +352,8 @@ macro_rules! client {
                 Capabilities::new(self.inner.cfg.page_size)
                     .with_lb_protocols([LbProtocol::Tcp, LbProtocol::Http])
                     .with_group_sources(true)
+                    // Tags live in one database: a write is seen by every later read.
+                    .with_tags_read_after_write(true)
             }
 
             $(

@@ -10,6 +10,7 @@ use http::{HeaderMap, Method};
 use openstack_sdk::api::rest_endpoint_prelude::*;
 use openstack_sdk::api::{raw, ApiError, QueryAsync};
 use openstack_sdk::{AsyncOpenStack, RenewHandle};
+use provider_core::requests::RequestCounts;
 use provider_core::{Operation, Result};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -59,6 +60,17 @@ impl Service {
             Service::Volume => ApiVersion::new(3, 0),
             Service::LoadBalancer => ApiVersion::new(2, 0),
             Service::Image => ApiVersion::new(2, 0),
+        }
+    }
+
+    /// The service's short name in request counts.
+    fn short(self) -> &'static str {
+        match self {
+            Service::Compute => "nova",
+            Service::Network => "neutron",
+            Service::Volume => "cinder",
+            Service::LoadBalancer => "octavia",
+            Service::Image => "glance",
         }
     }
 
@@ -125,6 +137,16 @@ impl Call {
         self
     }
 
+    /// The request-count key: `nova.POST /servers`, `neutron.GET /security-groups/{id}`.
+    fn count_key(&self) -> String {
+        format!(
+            "{}.{} {}",
+            self.service.short(),
+            self.method,
+            provider_core::requests::path_template(&self.path)
+        )
+    }
+
     fn describe(&self) -> String {
         format!("{} {:?} {}", self.method, self.service, self.path)
     }
@@ -173,6 +195,7 @@ pub(crate) struct Api {
     os: AsyncOpenStack,
     page_size: usize,
     calls: AtomicU64,
+    counts: RequestCounts,
     _renew: RenewHandle,
 }
 
@@ -191,6 +214,7 @@ impl Api {
             os,
             page_size,
             calls: AtomicU64::new(0),
+            counts: RequestCounts::new(),
             _renew: renew,
         }
     }
@@ -205,6 +229,12 @@ impl Api {
         self.calls.load(Ordering::Relaxed)
     }
 
+    /// HTTP requests sent so far, per service and operation (see
+    /// [`crate::OpenStackProvider::request_counts`]).
+    pub(crate) fn counts(&self) -> &RequestCounts {
+        &self.counts
+    }
+
     /// The page size of list calls.
     pub(crate) fn page_size(&self) -> usize {
         self.page_size
@@ -213,6 +243,7 @@ impl Api {
     /// Sends `call`; a non-2xx answer becomes the classified error for `op`.
     pub(crate) async fn send(&self, op: Operation, call: Call) -> Result<Value> {
         self.calls.fetch_add(1, Ordering::Relaxed);
+        self.counts.add(call.count_key());
         let rsp = match raw(call.clone())
             .skip_error_check(true)
             .query_async(&self.os)
@@ -230,6 +261,7 @@ impl Api {
                     tracing::debug!(error = %e, "endpoint discovery failed");
                 }
                 self.calls.fetch_add(1, Ordering::Relaxed);
+                self.counts.add(call.count_key());
                 raw(call.clone())
                     .skip_error_check(true)
                     .query_async(&self.os)

@@ -90,6 +90,16 @@ impl OpenStackProvider {
         self.api.calls()
     }
 
+    /// HTTP requests sent so far per service and operation, retries included: keys are
+    /// `<service>.<METHOD> <path>` with ids replaced by `{id}` (`nova.POST /servers`,
+    /// `neutron.GET /security-groups`, `octavia.PUT /lbaas/pools/{id}/members`). The
+    /// Keystone token requests and version discovery that `openstack_sdk` sends itself
+    /// (once per session and on renewal) are not counted. The counter is shared: clone
+    /// it before handing the provider away, [`reset`](provider_core::requests::RequestCounts::reset) it between phases.
+    pub fn request_counts(&self) -> &provider_core::requests::RequestCounts {
+        self.api.counts()
+    }
+
     /// The current Keystone token (a secret: never log it). For tests that revoke it.
     pub fn token(&self) -> Option<secrecy::SecretString> {
         self.api.session().get_auth_token()
@@ -131,6 +141,8 @@ impl Provider for OpenStackProvider {
         Capabilities::new(self.api.page_size())
             .with_lb_protocols([LbProtocol::Tcp, LbProtocol::Http])
             .with_group_sources(true)
+            // Tags live in one database: a write is seen by every later read.
+            .with_tags_read_after_write(true)
     }
 
     async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use provider_core::requests::RequestCounts;
 use provider_core::wait::{Poll, Poller};
 use provider_core::{Error, Operation, Result};
 use secrecy::{ExposeSecret, SecretString};
@@ -67,6 +68,7 @@ pub struct Client {
     poller: Poller,
     page_size: usize,
     requests: std::sync::atomic::AtomicU64,
+    counts: RequestCounts,
 }
 
 impl std::fmt::Debug for Client {
@@ -141,6 +143,7 @@ impl Client {
             poller: config.poller.clone(),
             page_size: config.page_size,
             requests: std::sync::atomic::AtomicU64::new(0),
+            counts: RequestCounts::new(),
         })
     }
 
@@ -149,9 +152,16 @@ impl Client {
         self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn count(&self) {
+    /// HTTP requests sent so far per operation: `vim25.<SOAP method>` for SOAP calls,
+    /// `file.GET` / `file.PUT` for datastore file transfers.
+    pub fn counts(&self) -> &RequestCounts {
+        &self.counts
+    }
+
+    fn count(&self, key: &str) {
         self.requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.counts.add(key);
     }
 
     async fn post(
@@ -160,7 +170,7 @@ impl Client {
         body: &str,
         cookie: Option<&str>,
     ) -> Result<(Element, Option<String>)> {
-        self.count();
+        self.count(&soap_key(body));
         let mut req = self
             .http
             .post(&self.sdk_url)
@@ -494,7 +504,7 @@ impl Client {
         path: &str,
     ) -> Result<Option<String>> {
         let cookie = self.session_cookie(op).await?;
-        self.count();
+        self.count("file.GET");
         let resp = self
             .http
             .get(self.file_url(datacenter, datastore, path))
@@ -524,7 +534,7 @@ impl Client {
         body: String,
     ) -> Result<()> {
         let cookie = self.session_cookie(op).await?;
-        self.count();
+        self.count("file.PUT");
         let resp = self
             .http
             .put(self.file_url(datacenter, datastore, path))
@@ -542,6 +552,21 @@ impl Client {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+/// `vim25.<method>` for a SOAP body (its first element's name).
+fn soap_key(body: &str) -> String {
+    let name: String = body
+        .trim_start()
+        .trim_start_matches('<')
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    if name.is_empty() {
+        "vim25.unknown".into()
+    } else {
+        format!("vim25.{name}")
     }
 }
 

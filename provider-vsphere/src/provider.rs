@@ -99,6 +99,15 @@ impl VSphereProvider {
         self.client.requests()
     }
 
+    /// HTTP requests sent to vCenter so far per operation, retries and re-logins
+    /// included: `vim25.<SOAP method>` (`vim25.CloneVM_Task`, `vim25.RetrievePropertiesEx`)
+    /// and `file.GET` / `file.PUT` for datastore files. The counter is shared: clone it
+    /// before handing the provider away, and
+    /// [`reset`](provider_core::requests::RequestCounts::reset) it between phases.
+    pub fn request_counts(&self) -> &provider_core::requests::RequestCounts {
+        self.client.counts()
+    }
+
     /// Its configuration.
     pub fn config(&self) -> &VSphereConfig {
         &self.cfg
@@ -266,6 +275,8 @@ impl Provider for VSphereProvider {
         Capabilities::new(self.cfg.page_size)
             .with_group_sources(true)
             .with_security_groups_enforced(false)
+            // Tags live in one database: a write is seen by every later read.
+            .with_tags_read_after_write(true)
     }
 
     async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {

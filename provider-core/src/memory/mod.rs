@@ -260,6 +260,8 @@ impl Provider for MemoryProvider {
         Capabilities::new(self.config.page_size)
             .with_lb_protocols([LbProtocol::Tcp, LbProtocol::Http])
             .with_group_sources(true)
+            // Tags live in one database: a write is seen by every later read.
+            .with_tags_read_after_write(true)
     }
 
     async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {
