@@ -280,7 +280,29 @@ impl AwsBuilder {
                 "missing: set AWS.Region, AWS_REGION or a profile's region",
             ));
         }
+        check_credentials(&sdk).await?;
         crate::AwsProvider::connect(&sdk, self.config).await
+    }
+}
+
+/// Fails early, naming the settings, when aws-config's chain finds no credentials
+/// (otherwise the first API call fails with the chain's long dispatch error).
+async fn check_credentials(sdk: &aws_config::SdkConfig) -> Result<()> {
+    use aws_sdk_ec2::config::ProvideCredentials;
+    let missing = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE naming a profile with credentials";
+    let Some(chain) = sdk.credentials_provider() else {
+        return Err(Error::config(
+            "AWS credentials",
+            format!("none configured: {missing}"),
+        ));
+    };
+    match chain.provide_credentials().await {
+        Ok(_) => Ok(()),
+        // The chain's text lists the places it looked; it holds no secret.
+        Err(e) => Err(Error::config(
+            "AWS credentials",
+            format!("none found ({e}): {missing}"),
+        )),
     }
 }
 

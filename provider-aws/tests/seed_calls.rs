@@ -23,8 +23,8 @@ mod floor {
     const OBSERVE: u64 = 6;
     /// Bring-up: 4 CreateSecurityGroup + 4 AuthorizeSecurityGroupIngress (tags at
     /// create), 6 RunInstances (one per role and AZ), 2 CreateVolume + 2 AttachVolume,
-    /// AllocateAddress + AssociateAddress, per LB CreateLoadBalancer + CreateTargetGroup
-    /// + CreateListener + RegisterTargets (8), and one wait round each for instances,
+    /// AllocateAddress + AssociateAddress, per LB CreateLoadBalancer, CreateTargetGroup,
+    /// CreateListener and RegisterTargets (8), and one wait round each for instances,
     /// volumes available, volumes attached and LBs active (4).
     pub const BRING_UP: u64 = LEASE + OBSERVE + 8 + 6 + 4 + 2 + 8 + 4;
     /// Status: the observed state and each target group's health (2).

@@ -504,9 +504,20 @@ impl OpenStackBuilder {
             return Err(e);
         }
         if let Some(path) = &self.ca_cert_file {
-            if let Err(e) = std::fs::metadata(path) {
-                let message = format!("cannot read {}: {e}: name an existing PEM file (or remove the key to trust the system's CAs)", path.display());
-                return Err(config_error("OpenStack.CACertFile", message).with_source(e));
+            let key = "OpenStack.CACertFile";
+            match std::fs::read(path) {
+                Err(e) => {
+                    let message = format!("cannot read {}: {e}: name an existing PEM file (or remove the key to trust the system's CAs)", path.display());
+                    return Err(config_error(key, message).with_source(e));
+                }
+                Ok(pem) if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => {
+                    let message = format!(
+                        "{} holds no PEM certificate (no `-----BEGIN CERTIFICATE-----` line): name the CA bundle in PEM form",
+                        path.display()
+                    );
+                    return Err(config_error(key, message));
+                }
+                Ok(_) => {}
             }
         }
         OpenStackProvider::connect(self).await

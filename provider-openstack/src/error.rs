@@ -504,6 +504,7 @@ mod tests {
             .await
             .expect_err("the CA file does not exist");
         assert_eq!(e.kind(), ErrorKind::Config, "{e:?}");
+        assert!(e.to_string().contains("OpenStack.CACertFile"), "{e}");
         assert!(
             e.underlying()
                 .and_then(|u| u.downcast_ref::<std::io::Error>())
@@ -511,6 +512,29 @@ mod tests {
             "{e:?}"
         );
         assert!(!everything_shown(&e).contains("s3cret-pw"));
+    }
+
+    #[tokio::test]
+    async fn a_ca_file_without_a_certificate_is_a_config_error_naming_the_key() {
+        let dir = std::env::temp_dir().join(format!("plinth-ca-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("not-a-bundle.pem");
+        std::fs::write(&path, "this is not PEM\n").expect("temp file");
+        let e = crate::OpenStackBuilder::new()
+            .with_auth_url("http://127.0.0.1:1/v3")
+            .with_username("admin")
+            .with_password("s3cret-pw".to_string().into())
+            .with_ca_cert_file(&path)
+            .build()
+            .await
+            .expect_err("the CA file holds no certificate");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(e.kind(), ErrorKind::Config, "{e:?}");
+        let shown = e.to_string();
+        assert!(
+            shown.contains("OpenStack.CACertFile") && shown.contains("no PEM certificate"),
+            "{shown}"
+        );
     }
 
     #[test]
