@@ -156,7 +156,11 @@ fn exit_status(e: &CliError) -> u8 {
         CliError::Usage(_) => EXIT_USAGE,
         CliError::Message(_) => EXIT_FAILURE,
         CliError::Cluster(e) => match e {
-            Error::Io { .. } | Error::Spec(_) | Error::Plan { .. } | Error::Blocked(_) => {
+            Error::Io { .. }
+            | Error::Spec(_)
+            | Error::Plan { .. }
+            | Error::Blocked(_)
+            | Error::Preflight(_) => {
                 EXIT_USAGE
             }
             Error::Open { source, .. } if source.kind() == ErrorKind::Config => EXIT_USAGE,
