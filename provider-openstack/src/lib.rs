@@ -125,6 +125,7 @@ mod compute;
 mod error;
 mod loadbalancer;
 mod network;
+mod preflight;
 mod provider;
 mod volumes;
 
