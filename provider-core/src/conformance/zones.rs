@@ -175,10 +175,10 @@ check! {
     /// `preflight` passes the config's own references (zones, image, flavor, network,
     /// subnets, floating IP pool, keypair) and reports a zone that does not exist,
     /// under the key it was given; every problem names a key the caller gave.
-    preflight_reports_unknown_references => preflight_reports_unknown_references_body
+    preflight_reports_unknown_zone => preflight_reports_unknown_zone_body
 }
 
-async fn preflight_reports_unknown_references_body(cx: &Ctx<'_>) -> CheckResult {
+async fn preflight_reports_unknown_zone_body(cx: &Ctx<'_>) -> CheckResult {
     let c = cx.cfg;
     let zones = cx.zones().await?;
     let mut refs = References::new()
