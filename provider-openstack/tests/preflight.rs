@@ -285,3 +285,21 @@ async fn a_demand_beyond_a_lowered_quota_says_which_and_by_how_much() {
     assert!(p.preflight(&fits).await.expect("preflight").is_empty());
     drop(project);
 }
+
+/// The kit's preflight check, alone (the whole kit runs in emulator.rs).
+#[tokio::test]
+async fn the_kits_preflight_check_passes() {
+    let Some(cloud) = cloud_name() else { return };
+    let p = builder(&cloud).build().await.expect("connect");
+    let config = provider_core::conformance::ConformanceConfig::new("fake-image", "m1.tiny")
+        .with_network("private")
+        .with_subnet("private-subnet")
+        .with_floating_ip_pool("public")
+        .with_zones(["az1", "az2", "az3"]);
+    let checks: Vec<_> = provider_core::conformance::checks()
+        .into_iter()
+        .filter(|c| c.name == "preflight_reports_unknown_zone")
+        .collect();
+    let report = provider_core::conformance::run_checks(&p, &config, &checks).await;
+    assert!(report.is_success() && report.passed() == 1, "{report}");
+}
