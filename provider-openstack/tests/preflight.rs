@@ -303,3 +303,143 @@ async fn the_kits_preflight_check_passes() {
     let report = provider_core::conformance::run_checks(&p, &config, &checks).await;
     assert!(report.is_success() && report.passed() == 1, "{report}");
 }
+
+/// The `plinth` binary: `PLINTH_BIN`, else `<target>/debug/plinth` (built by
+/// `cargo test --workspace`; build it with `cargo build -p cluster --bin plinth`).
+fn plinth_bin() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("PLINTH_BIN") {
+        return p.into();
+    }
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    let bin = target.join("debug").join("plinth");
+    if !bin.exists() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", "cluster", "--bin", "plinth"])
+            .current_dir(&workspace)
+            .status()
+            .expect("run cargo to build plinth");
+        assert!(status.success(), "building plinth failed: {status}");
+    }
+    bin
+}
+
+/// The seed's emulator spec with every reference wrong: `plan` and `apply` exit 2 naming
+/// each key, and nothing exists afterwards, by the cluster's tag or by its name.
+#[tokio::test]
+async fn plinth_refuses_a_spec_naming_what_the_cloud_lacks() {
+    let Some(cloud) = cloud_name() else { return };
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            & 0xffffff
+    );
+    let cluster = format!("os-pf-{run}");
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(workspace.join("examples/openstack-emulator.properties"))
+        .expect("the example spec");
+    let wrong = [
+        ("ClusterName", cluster.as_str()),
+        ("OpenStack.LinuxImageID", "no-such-image"),
+        ("OpenStack.NodeFlavorID", "m1.nosuch"),
+        ("OpenStack.Keypair", "no-such-key"),
+        ("OpenStack.NetworkID", "no-such-net"),
+        ("OpenStack.SubnetID", "no-such-subnet"),
+        ("OpenStack.FloatingIPPoolName", "no-such-pool"),
+        ("OpenStack.AvailabilityZones", "az1,az2,nowhere"),
+    ];
+    let mut text: String = text
+        .lines()
+        .map(|l| {
+            let key = l.split('=').next().unwrap_or_default().trim();
+            match wrong.iter().find(|(k, _)| *k == key) {
+                Some((k, v)) => format!("{k} = {v}\n"),
+                None => format!("{l}\n"),
+            }
+        })
+        .collect();
+    if let Ok(url) = std::env::var("PLINTH_OS_TEST_AUTH_URL") {
+        text = text.replace("http://127.0.0.1:5000/v3", &url);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("bootstrap.properties");
+    std::fs::write(&spec, text).expect("write spec");
+    let spec = spec.to_string_lossy().to_string();
+    let bin = plinth_bin();
+    for verb in ["plan", "apply"] {
+        let out = Command::new(&bin)
+            .args([verb, "-i", &spec])
+            .output()
+            .expect("run plinth");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{verb}: {err}");
+        assert!(
+            err.contains(
+                "error: 7 problems with what the spec names on the cloud (nothing was created):"
+            ),
+            "{verb}: {err}"
+        );
+        for want in [
+            "  OpenStack.AvailabilityZones: no availability zone with id or name `nowhere`",
+            "  OpenStack.LinuxImageID: no image with id or name `no-such-image`",
+            "  OpenStack.NodeFlavorID: no flavor with id or name `m1.nosuch`",
+            "  OpenStack.NetworkID: no network with id or name `no-such-net`",
+            "  OpenStack.SubnetID: no subnet with id or name `no-such-subnet`",
+            "  OpenStack.FloatingIPPoolName: no external network with id or name `no-such-pool`",
+            "  OpenStack.Keypair: no keypair with id or name `no-such-key`",
+        ] {
+            assert!(err.contains(want), "{verb}: {want}\n{err}");
+        }
+    }
+    // Nothing was created: by the cluster's tag, and by its name on anything untagged.
+    let p = builder(&cloud).build().await.expect("connect");
+    let tagged = provider_core::TagFilter::new("plinth.cluster", &cluster);
+    let all = provider_core::TagFilter::all();
+    use provider_core::ProviderExt;
+    let mut names: Vec<String> = Vec::new();
+    for filter in [&tagged, &all] {
+        names.extend(
+            p.list_security_groups(filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.name),
+        );
+        names.extend(
+            p.list_instances(filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.name),
+        );
+        names.extend(
+            p.list_volumes(filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.name),
+        );
+        names.extend(
+            p.list_floating_ips(filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.name),
+        );
+        names.extend(
+            p.list_load_balancers(filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.name),
+        );
+    }
+    let ours: Vec<&String> = names.iter().filter(|n| n.starts_with(&cluster)).collect();
+    assert!(ours.is_empty(), "created: {ours:?}");
+}
