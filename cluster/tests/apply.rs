@@ -117,7 +117,11 @@ async fn apply_builds_the_topology_then_is_a_no_op() {
             + snap.calls(Operation::ListLoadBalancers)
             + snap.calls(Operation::Preflight)
     );
-    assert_eq!(snap.calls(Operation::Preflight), 1, "one preflight per plan");
+    assert_eq!(
+        snap.calls(Operation::Preflight),
+        1,
+        "one preflight per plan"
+    );
 
     // Status reports the same picture.
     let st = c.status().await.unwrap();
@@ -355,7 +359,10 @@ async fn a_hard_failure_stops_with_a_report() {
     let mut plan = c.plan().await.unwrap();
     for a in &mut plan.actions {
         if let cluster::plan::Action::CreateInstances { instances } = &mut a.action {
-            for i in instances.iter_mut().filter(|i| i.name.starts_with("hard-node")) {
+            for i in instances
+                .iter_mut()
+                .filter(|i| i.name.starts_with("hard-node"))
+            {
                 i.image = "no-such-image".into();
             }
         }

@@ -36,7 +36,10 @@ async fn every_wrong_reference_is_reported_at_once_and_apply_creates_nothing() {
             "Local.AvailabilityZones = az-1,az-2,az-3",
             "Local.AvailabilityZones = az-1,az-9,az-3",
         )
-        .replace("Local.FloatingIPPool = public", "Local.FloatingIPPool = nopool")
+        .replace(
+            "Local.FloatingIPPool = public",
+            "Local.FloatingIPPool = nopool",
+        )
         + "Local.NodeFlavor = huge\n";
     let spec = ClusterSpec::parse("pf.properties", &text).unwrap();
     let memory: Arc<dyn Provider> = Arc::new(MemoryProvider::default());
@@ -55,18 +58,36 @@ async fn every_wrong_reference_is_reported_at_once_and_apply_creates_nothing() {
         "{found:?}"
     );
     let all: Vec<String> = found.iter().map(ToString::to_string).collect();
-    assert!(all[0].contains("no availability zone with id or name `az-9`; availability zones: az-1, az-2, az-3"), "{all:?}");
-    assert!(all[1].contains("no image with id or name `nosuch-image`; images: linux"), "{all:?}");
-    assert!(all[2].contains("`huge`; flavors: large, medium, small"), "{all:?}");
+    assert!(
+        all[0].contains(
+            "no availability zone with id or name `az-9`; availability zones: az-1, az-2, az-3"
+        ),
+        "{all:?}"
+    );
+    assert!(
+        all[1].contains("no image with id or name `nosuch-image`; images: linux"),
+        "{all:?}"
+    );
+    assert!(
+        all[2].contains("`huge`; flavors: large, medium, small"),
+        "{all:?}"
+    );
     assert!(all[3].contains("floating IP pools: public"), "{all:?}");
     // The error lists them all, one a line.
     let shown = Error::Preflight(cluster::preflight::Problems(found.clone())).to_string();
-    assert!(shown.starts_with("4 problems with what the spec names on the cloud"), "{shown}");
+    assert!(
+        shown.starts_with("4 problems with what the spec names on the cloud"),
+        "{shown}"
+    );
     assert_eq!(shown.lines().count(), 5, "{shown}");
 
     let e = c.apply().await.unwrap_err();
     assert_eq!(problems(e), found);
-    assert_eq!(everything(memory.as_ref()).await, 0, "apply created something");
+    assert_eq!(
+        everything(memory.as_ref()).await,
+        0,
+        "apply created something"
+    );
 }
 
 #[tokio::test]
@@ -94,7 +115,11 @@ async fn a_plan_beyond_the_instance_quota_says_by_how_much() {
         found[0]
     );
     problems(c.apply().await.unwrap_err());
-    assert_eq!(everything(p.as_ref()).await, before, "apply created something");
+    assert_eq!(
+        everything(p.as_ref()).await,
+        before,
+        "apply created something"
+    );
 }
 
 #[tokio::test]
@@ -125,7 +150,7 @@ fn a_keypair_file_without_a_keypair_is_reported_as_ignored() {
         &spec,
         &spec.availability_zones,
         &provider_core::Capabilities::new(10),
-        &provider_core::Family::ALL,
+        provider_core::Family::ALL,
     );
     assert!(desired
         .warnings

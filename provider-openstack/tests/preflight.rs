@@ -70,7 +70,13 @@ async fn every_wrong_reference_is_reported_with_its_key() {
     if std::path::Path::new(key_file).exists() {
         good = good.with_keypair_file(Reference::new("OpenStack.KeypairFile", key_file));
     }
+    let (calls, started) = (p.api_calls(), std::time::Instant::now());
     let problems = p.preflight(&good).await.expect("preflight");
+    println!(
+        "preflight of the seed's references: {} HTTP requests, {:?}",
+        p.api_calls() - calls,
+        started.elapsed()
+    );
     assert!(problems.is_empty(), "{problems:#?}");
 
     let dir = tempfile::tempdir().unwrap();

@@ -160,9 +160,7 @@ fn exit_status(e: &CliError) -> u8 {
             | Error::Spec(_)
             | Error::Plan { .. }
             | Error::Blocked(_)
-            | Error::Preflight(_) => {
-                EXIT_USAGE
-            }
+            | Error::Preflight(_) => EXIT_USAGE,
             Error::Open { source, .. } if source.kind() == ErrorKind::Config => EXIT_USAGE,
             Error::Stopped(_) => EXIT_INTERRUPTED,
             Error::Incomplete(report) if report.stopped => EXIT_INTERRUPTED,
