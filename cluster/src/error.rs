@@ -49,6 +49,11 @@ pub enum Error {
         /// What is wrong and the fix.
         message: String,
     },
+    /// The cloud does not have what the spec names, or the plan does not fit its quota:
+    /// every problem, each naming the spec key and the fix ([`crate::preflight`]).
+    /// `plan` and `apply` refuse with it before anything is created.
+    #[error(transparent)]
+    Preflight(#[from] crate::preflight::Problems),
     /// `apply` refused before creating anything.
     #[error("cannot apply: {}", .0.join("; "))]
     Blocked(Vec<String>),

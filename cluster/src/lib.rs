@@ -45,6 +45,7 @@ pub mod execute;
 pub mod hooks;
 pub mod lease;
 pub mod plan;
+pub mod preflight;
 pub mod reconcile;
 pub mod replace;
 pub mod scale;

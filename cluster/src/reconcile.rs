@@ -30,7 +30,7 @@ use crate::lease::{self, Lease};
 use crate::plan::{diff, Action, Desired, DiffOptions, Observed, Plan, RuleRef};
 use crate::replace::{ReplaceOptions, ReplaceReport, Selector};
 use crate::scale::ScaleReport;
-use crate::spec::{ClusterSpec, ProviderKind, Role};
+use crate::spec::{ClusterSpec, Role};
 use crate::status::ClusterStatus;
 use crate::{Error, Result};
 
@@ -156,10 +156,7 @@ impl Cluster {
     /// The AZs to spread over: the spec's list, each checked against the provider.
     pub async fn zones(&self) -> Result<Vec<String>> {
         let offered = self.retrying.list_availability_zones().await?;
-        let key = match self.spec.provider {
-            ProviderKind::VSphere => "VSphere.Clusters".to_string(),
-            k => format!("{}.AvailabilityZones", k.key_prefix()),
-        };
+        let key = crate::preflight::zones_key(self.spec.provider);
         let names: Vec<&str> = offered.iter().map(|z| z.name.as_str()).collect();
         if self.spec.availability_zones.is_empty() {
             let zones: Vec<String> = offered
@@ -217,9 +214,32 @@ impl Cluster {
     /// With hooks set, each node it creates is handed to [`Hooks::on_ready`] as soon as
     /// it runs, and so is each node a crashed run created but did not tell (actions of
     /// the plan; see [`crate::hooks`] for the marker that makes it once per node).
+    ///
+    /// The preflight runs first ([`crate::preflight`]): when the cloud lacks what the
+    /// spec names, or the plan does not fit its quota, the plan is refused with
+    /// [`Error::Preflight`] listing every problem.
     pub async fn plan(&self) -> Result<Plan> {
-        let (desired, observed) = futures::try_join!(self.desired(), self.observe())?;
+        // The spec's zones as written: the preflight checks them with everything else.
+        let zones = async {
+            if self.spec.availability_zones.is_empty() {
+                self.zones().await
+            } else {
+                Ok(self.spec.availability_zones.clone())
+            }
+        };
+        let (zones, observed) = futures::try_join!(zones, self.observe())?;
+        let desired = Desired::from_spec(
+            &self.spec,
+            &zones,
+            &self.provider.capabilities(),
+            &self.provider.families(),
+        );
         let mut plan = diff(&desired, &observed, &self.diff_options);
+        let refs = crate::preflight::references(&self.spec, &plan);
+        let problems = self.retrying.preflight(&refs).await?;
+        if !problems.is_empty() {
+            return Err(crate::preflight::Problems(problems).into());
+        }
         if self.hooks.is_some() {
             crate::replace::moves::owe_on_ready(&mut plan);
             let created: Vec<(Option<usize>, String)> = plan

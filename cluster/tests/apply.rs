@@ -115,6 +115,12 @@ async fn apply_builds_the_topology_then_is_a_no_op() {
             + snap.calls(Operation::ListVolumes)
             + snap.calls(Operation::ListFloatingIps)
             + snap.calls(Operation::ListLoadBalancers)
+            + snap.calls(Operation::Preflight)
+    );
+    assert_eq!(
+        snap.calls(Operation::Preflight),
+        1,
+        "one preflight per plan"
     );
 
     // Status reports the same picture.
@@ -343,12 +349,25 @@ async fn retryable_faults_are_retried_and_converge() {
 #[tokio::test]
 async fn a_hard_failure_stops_with_a_report() {
     let (_mem, _m, p) = common::counted();
-    let mut spec = common::memory_spec("hard", 1, 3, 0);
-    spec.nodes.image = "no-such-image".into();
+    let spec = common::memory_spec("hard", 1, 3, 0);
     let mut opts = common::options();
     opts.concurrency = 1;
     let c = cluster::Cluster::new(spec, p).with_options(opts);
-    let err = c.apply().await.unwrap_err();
+    // The preflight refuses an unknown image before anything is created; a plan that
+    // passed it meets one the cloud refuses at run time (as when an image is removed
+    // between plan and apply).
+    let mut plan = c.plan().await.unwrap();
+    for a in &mut plan.actions {
+        if let cluster::plan::Action::CreateInstances { instances } = &mut a.action {
+            for i in instances
+                .iter_mut()
+                .filter(|i| i.name.starts_with("hard-node"))
+            {
+                i.image = "no-such-image".into();
+            }
+        }
+    }
+    let err = c.run(plan).await.unwrap_err();
     let Error::Incomplete(report) = err else {
         panic!("{err}")
     };
@@ -377,6 +396,6 @@ async fn unknown_zone_is_a_plan_error_naming_the_key() {
     let err = common::cluster(spec, p).plan().await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "Local.AvailabilityZones: \"az-9\" is not a zone of this provider: list zones the provider offers (az-1, az-2, az-3)"
+        "1 problem with what the spec names on the cloud (nothing was created):\n  Local.AvailabilityZones: no availability zone with id or name `az-9`; availability zones: az-1, az-2, az-3"
     );
 }

@@ -209,15 +209,13 @@ fn a_default_cluster_name_is_said_in_plan_apply_and_status() {
 fn a_failed_run_exits_1_and_ctrl_c_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    // An image the local cloud does not have: the spec is fine, the cloud refuses.
-    let bad = local_spec(
-        dir.path(),
-        "badimage.properties",
-        &["ClusterName", "Local.Image"],
-        "ClusterName = badimage\nLocal.Image = no-such-image\n",
+    // A state directory the local cloud cannot create: the spec is fine, the cloud fails.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = plinth(
+        &["apply", "-i", example("local.properties").to_str().unwrap()],
+        &file.join("state"),
     );
-    let _bad_cleanup = Cleanup(&state, bad.clone());
-    let out = plinth(&["apply", "-i", bad.to_str().unwrap()], &state);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
 
     let spec = local_spec(
@@ -366,4 +364,43 @@ fn local_example_lifecycle() {
     let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(st["nodes"].as_array().map(Vec::len), Some(0));
     assert_eq!(st["load_balancers"].as_array().map(Vec::len), Some(0));
+}
+
+/// What the spec names but the cloud lacks is refused before anything is created: every
+/// problem, each with its key, exit 2, for `plan` and `apply` alike.
+#[cfg(feature = "local")]
+#[test]
+fn the_preflight_refuses_what_the_cloud_lacks_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let bad = local_spec(
+        dir.path(),
+        "pf.properties",
+        &[
+            "ClusterName",
+            "Local.Image",
+            "Local.NodeFlavor",
+            "Local.FloatingIPPool",
+        ],
+        "ClusterName = pf\nLocal.Image = no-such-image\nLocal.NodeFlavor = huge\nLocal.FloatingIPPool = nopool\n",
+    );
+    let bad_s = bad.to_str().unwrap();
+    let _cleanup = Cleanup(&state, bad.clone());
+    for verb in ["plan", "apply"] {
+        let out = plinth(&[verb, "-i", bad_s], &state);
+        assert_eq!(out.status.code(), Some(2), "{verb}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        for want in [
+            "error: 3 problems with what the spec names on the cloud (nothing was created):",
+            "  Local.Image: no image with id or name `no-such-image`; images: http, shell",
+            "  Local.NodeFlavor: no flavor with id or name `huge`; flavors: large, medium, small",
+            "  Local.FloatingIPPool: no floating IP pool with id or name `nopool`; floating IP pools: local",
+        ] {
+            assert!(err.contains(want), "{verb}: {err}");
+        }
+    }
+    // Nothing was created: the cluster tag owns nothing.
+    let out = plinth(&["status", "--output", "json", "-i", bad_s], &state);
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["nodes"].as_array().map(Vec::len), Some(0), "{st}");
 }

@@ -201,15 +201,23 @@ async fn an_expired_lease_is_taken_over() {
 #[tokio::test]
 async fn the_lease_is_released_after_a_failure() {
     let m = memory();
-    let mut bad = spec("fails");
-    bad.nodes.image = "no-such-image".into();
-    let c = Cluster::new(bad, m.clone()).with_options(ExecuteOptions {
+    let c = Cluster::new(spec("fails"), m.clone()).with_options(ExecuteOptions {
         concurrency: 1,
         retry: Retry::fast(2),
         lease: lease_of("alice@one", Duration::ZERO),
         ..ExecuteOptions::default()
     });
-    let err = c.apply().await.unwrap_err();
+    // An image the cloud refuses at run time (the preflight refuses an unknown one
+    // before the lease is taken).
+    let mut plan = c.plan().await.unwrap();
+    for a in &mut plan.actions {
+        if let cluster::plan::Action::CreateInstances { instances } = &mut a.action {
+            for i in instances.iter_mut().filter(|i| i.role == Role::Node) {
+                i.image = "no-such-image".into();
+            }
+        }
+    }
+    let err = c.run(plan).await.unwrap_err();
     assert!(matches!(err, Error::Incomplete(_)), "{err}");
     assert_eq!(lease_tag(m.as_ref(), "fails").await, None);
     // And after a stopped destroy.

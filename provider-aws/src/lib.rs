@@ -19,6 +19,7 @@
 //! | `volumes` | EBS volumes (gp3 by default), attach with a free device name |
 //! | `instances` | `RunInstances` in batches, tags at launch, one poll for many |
 //! | `load_balancers` | ELBv2: NLB for TCP, ALB for HTTP, target groups, drain period |
+//! | `preflight` | zones, AMIs, instance types, VPC and subnets, key pair, Elastic IP quota |
 //! | `provider` | the `Provider` trait implementation |
 //!
 //! ## Spec keys
@@ -83,6 +84,7 @@ pub mod error;
 mod floating_ips;
 mod instances;
 mod load_balancers;
+mod preflight;
 mod provider;
 mod security_groups;
 pub mod tags;

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use provider_core::{
     AvailabilityZone, Capabilities, Error, FloatingIps, Instance, InstanceSpec, Instances,
-    LbProtocol, LoadBalancer, LoadBalancerSpec, LoadBalancers, MemberSpec, Operation, Provider,
-    ResourceKind, Result, SecurityGroups, TagFilter, Tags, Volumes,
+    LbProtocol, LoadBalancer, LoadBalancerSpec, LoadBalancers, MemberSpec, Operation, Problem,
+    Provider, References, ResourceKind, Result, SecurityGroups, TagFilter, Tags, Volumes,
 };
 
 use crate::error::sdk;
@@ -80,6 +80,12 @@ impl Provider for AwsProvider {
 
     async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {
         self.zones().await
+    }
+
+    /// Zones, AMIs, instance types, the VPC and its subnets (in AZ order), the key pair
+    /// and the Elastic IP quota (see the crate docs).
+    async fn preflight(&self, refs: &References) -> Result<Vec<Problem>> {
+        self.preflight_checks(refs).await
     }
 
     async fn update_tags(

@@ -43,6 +43,7 @@ macro_rules! for_each_operation {
             core {
                 ListAvailabilityZones = call list_availability_zones() -> [Vec<AvailabilityZone>];
                 UpdateTags = call update_tags(kind: [ResourceKind], id: [&str] as String, set: [&Tags] as Tags, remove: [&[String]] as Vec<String>) -> [()];
+                Preflight = call preflight(refs: [&References] as References) -> [Vec<Problem>];
             }
             families {
                 SecurityGroups security_groups "security groups" {

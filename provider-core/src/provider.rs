@@ -124,6 +124,20 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         remove: &[String],
     ) -> Result<()>;
 
+    /// Checks, before anything is created, that every reference in `refs` resolves in
+    /// the cloud (an id or a name; a name that several resources have is a problem that
+    /// lists their ids) and, where the cloud reports quotas, that `refs.demand` fits.
+    /// Answers every problem found, each naming the reference's key and the fix; an
+    /// empty list means go ahead. `Err` only when the cloud could not be asked.
+    ///
+    /// Reads only: creates, changes and deletes nothing. The default checks the zones
+    /// ([`References::check_zones`]); a backend overrides it to check the kinds of
+    /// reference its cloud has, and ignores the others.
+    async fn preflight(&self, refs: &References) -> Result<Vec<Problem>> {
+        let offered = self.list_availability_zones().await?;
+        Ok(refs.check_zones(&offered))
+    }
+
     /// Security groups, if the cloud has them.
     fn security_groups(&self) -> Option<&dyn SecurityGroups> {
         None

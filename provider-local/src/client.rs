@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use provider_core::{
     AvailabilityZone, Capabilities, Error, FloatingIp, FloatingIpSpec, FloatingIps, IngressRule,
     Instance, InstanceSpec, Instances, LbProtocol, LoadBalancer, LoadBalancerSpec, LoadBalancers,
-    MemberSpec, Operation, Provider, ResourceKind, Result, SecurityGroup, SecurityGroupSpec,
-    SecurityGroups, TagFilter, Tags, Volume, VolumeSpec, Volumes,
+    MemberSpec, Operation, Problem, Provider, References, ResourceKind, Result, SecurityGroup,
+    SecurityGroupSpec, SecurityGroups, TagFilter, Tags, Volume, VolumeSpec, Volumes,
 };
 use serde::de::DeserializeOwned;
 use tokio::io::BufReader;

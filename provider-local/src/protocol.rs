@@ -2,8 +2,8 @@
 //! one JSON [`Request`] line, one JSON [`Response`] line, per connection.
 
 use provider_core::{
-    Error, FloatingIpSpec, IngressRule, InstanceSpec, LoadBalancerSpec, MemberSpec, ResourceKind,
-    SecurityGroupSpec, TagFilter, Tags, VolumeSpec,
+    Error, FloatingIpSpec, IngressRule, InstanceSpec, LoadBalancerSpec, MemberSpec, References,
+    ResourceKind, SecurityGroupSpec, TagFilter, Tags, VolumeSpec,
 };
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};

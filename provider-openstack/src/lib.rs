@@ -12,6 +12,7 @@
 //! | `network` | Neutron security groups and rules, floating IPs, networks, subnets, ports |
 //! | `volumes` | Cinder volumes, attached through Nova volume attachments |
 //! | `loadbalancer` | Octavia load balancers, listeners, pools, members, health monitors |
+//! | `preflight` | references resolved against Nova, Glance, Cinder and Neutron; the keypair file against the keypair; Nova, Cinder and Neutron quotas (Octavia's are not checked) |
 //! | `provider` | [`OpenStackProvider`], its `Provider` impl and one impl per family |
 //!
 //! ```no_run
@@ -125,6 +126,7 @@ mod compute;
 mod error;
 mod loadbalancer;
 mod network;
+mod preflight;
 mod provider;
 mod volumes;
 

@@ -149,6 +149,13 @@ impl Provider for OpenStackProvider {
         self.zones().await
     }
 
+    /// Resolves the references against Nova, Glance, Cinder and Neutron, the keypair
+    /// file against the keypair, and the demand against Nova's, Cinder's and Neutron's
+    /// quotas (see the crate docs).
+    async fn preflight(&self, refs: &References) -> Result<Vec<Problem>> {
+        self.preflight_checks(refs).await
+    }
+
     async fn update_tags(
         &self,
         kind: ResourceKind,

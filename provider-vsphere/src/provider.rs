@@ -279,6 +279,46 @@ impl Provider for VSphereProvider {
             .with_tags_read_after_write(true)
     }
 
+    /// The inventory's own keys (`VSphere.Datacenter`, `VSphere.Datastore`,
+    /// `VSphere.Clusters`, `VSphere.Network`: a name that resolves to nothing is a
+    /// problem of that key), the zones, and the templates (`image` references, by name
+    /// or managed object id). Flavors are `cpus:memoryMiB` sizes, not catalog entries.
+    async fn preflight(&self, refs: &References) -> Result<Vec<Problem>> {
+        let inv = match self.inv().await {
+            Ok(inv) => inv,
+            Err(Error::InvalidInput { field, message, .. }) => {
+                return Ok(vec![Problem::new(field, message)])
+            }
+            Err(e) => return Err(e),
+        };
+        let offered: Vec<AvailabilityZone> = inv
+            .zones
+            .iter()
+            .map(|z| AvailabilityZone {
+                name: z.name.clone(),
+                available: true,
+            })
+            .collect();
+        let mut problems = refs.check_zones(&offered);
+        if !refs.images.is_empty() {
+            let vms = self.list_vms(Operation::Preflight).await?;
+            let templates: Vec<&str> = vms
+                .iter()
+                .filter(|v| v.template)
+                .map(|v| v.name.as_str())
+                .collect();
+            for r in &refs.images {
+                let found = vms
+                    .iter()
+                    .any(|v| v.template && (v.name == r.value || v.moref.value == r.value));
+                if !found {
+                    problems.push(Problem::not_found(r, "template", &templates));
+                }
+            }
+        }
+        Ok(problems)
+    }
+
     async fn list_availability_zones(&self) -> Result<Vec<AvailabilityZone>> {
         Ok(self
             .inv()

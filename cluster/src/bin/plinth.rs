@@ -157,9 +157,11 @@ fn exit_status(e: &CliError) -> u8 {
         CliError::Usage(_) => EXIT_USAGE,
         CliError::Message(_) => EXIT_FAILURE,
         CliError::Cluster(e) => match e {
-            Error::Io { .. } | Error::Spec(_) | Error::Plan { .. } | Error::Blocked(_) => {
-                EXIT_USAGE
-            }
+            Error::Io { .. }
+            | Error::Spec(_)
+            | Error::Plan { .. }
+            | Error::Blocked(_)
+            | Error::Preflight(_) => EXIT_USAGE,
             Error::Open { source, .. } if source.kind() == ErrorKind::Config => EXIT_USAGE,
             Error::Stopped(_) => EXIT_INTERRUPTED,
             Error::Incomplete(report) if report.stopped => EXIT_INTERRUPTED,

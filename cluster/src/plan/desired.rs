@@ -199,6 +199,7 @@ impl Desired {
                 spec.source
             ));
         }
+        d.warnings.extend(spec.ignored_keys.iter().cloned());
         let managed_lb = spec.load_balancer_mode == LoadBalancerMode::Provider;
         if managed_lb && !has_lbs {
             d.blockers.push(format!(

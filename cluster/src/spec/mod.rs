@@ -187,8 +187,14 @@ pub struct NetworkSpec {
     pub subnets: Vec<String>,
     /// Pool the masters' floating IPs come from; `None` for no floating IPs.
     pub floating_ip_pool: Option<String>,
+    /// The pool's id as written (`OpenStack.FloatingIPPoolID`): the pool when no name
+    /// is given, else a second spelling the preflight checks names the same pool.
+    pub floating_ip_pool_id: Option<String>,
     /// Name of an existing keypair to install on every node.
     pub keypair: Option<String>,
+    /// The file holding the keypair's key (`OpenStack.KeypairFile`): the preflight
+    /// checks that its public key is the keypair's.
+    pub keypair_file: Option<String>,
     /// The only source allowed to SSH in.
     pub jumpbox_cidr: IpNet,
     /// Sources allowed to reach the load balancers' listeners.
@@ -273,6 +279,9 @@ pub struct ClusterSpec {
     pub load_balancers: Vec<LoadBalancerDef>,
     /// The provider's own settings (endpoints, credentials, ...).
     pub provider_config: ProviderConfig,
+    /// Keys the spec sets that have no effect, each with why (the plan, apply and status
+    /// say so).
+    pub ignored_keys: Vec<String>,
 }
 
 impl ClusterSpec {

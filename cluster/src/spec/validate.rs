@@ -199,12 +199,12 @@ impl<'a> Fields<'a> {
 }
 
 /// Flavor and image keys of one provider, per role.
-struct RoleKeys {
-    image: &'static str,
-    flavors: [&'static str; 3],
+pub(crate) struct RoleKeys {
+    pub(crate) image: &'static str,
+    pub(crate) flavors: [&'static str; 3],
 }
 
-fn role_keys(kind: ProviderKind) -> RoleKeys {
+pub(crate) fn role_keys(kind: ProviderKind) -> RoleKeys {
     match kind {
         ProviderKind::OpenStack => RoleKeys {
             image: "OpenStack.LinuxImageID",
@@ -506,8 +506,13 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
                 "name the network the nodes attach to",
             )),
             subnets: f.list("OpenStack.SubnetID"),
-            floating_ip_pool: f.string("OpenStack.FloatingIPPoolName"),
+            // The pool by name, or by id when only the id is given.
+            floating_ip_pool: f
+                .string("OpenStack.FloatingIPPoolName")
+                .or_else(|| f.string("OpenStack.FloatingIPPoolID")),
+            floating_ip_pool_id: f.string("OpenStack.FloatingIPPoolID"),
             keypair: f.string("OpenStack.Keypair"),
+            keypair_file: f.string("OpenStack.KeypairFile"),
             jumpbox_cidr,
             load_balancer_cidr,
         },
@@ -533,7 +538,9 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
                 subnets,
                 // Elastic IPs come from Amazon's own pool.
                 floating_ip_pool: Some("amazon".into()),
+                floating_ip_pool_id: None,
                 keypair: f.string("AWS.KeyName"),
+                keypair_file: None,
                 jumpbox_cidr,
                 load_balancer_cidr,
             }
@@ -542,7 +549,9 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
             network: Some(f.required("VSphere.Network", "name the port group the nodes attach to")),
             subnets: Vec::new(),
             floating_ip_pool: None,
+            floating_ip_pool_id: None,
             keypair: None,
+            keypair_file: None,
             jumpbox_cidr,
             load_balancer_cidr,
         },
@@ -550,7 +559,9 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
             network: None,
             subnets: Vec::new(),
             floating_ip_pool: f.string("Local.FloatingIPPool"),
+            floating_ip_pool_id: None,
             keypair: None,
+            keypair_file: None,
             jumpbox_cidr,
             load_balancer_cidr,
         },
@@ -627,6 +638,12 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
     if !f.errors.is_empty() {
         return Err(SpecErrors(f.errors));
     }
+    let mut ignored_keys = Vec::new();
+    if network.keypair_file.is_some() && network.keypair.is_none() {
+        ignored_keys.push(
+            "OpenStack.KeypairFile is ignored: it is checked against OpenStack.Keypair, which is not set; set the keypair or remove the file".to_string(),
+        );
+    }
     let mut roles = roles.into_iter();
     let (Some(masters), Some(nodes), Some(storage)) = (roles.next(), roles.next(), roles.next())
     else {
@@ -650,6 +667,7 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         security_groups_mode,
         load_balancers,
         provider_config,
+        ignored_keys,
     })
 }
 

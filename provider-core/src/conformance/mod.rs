@@ -481,6 +481,7 @@ pub fn checks() -> Vec<Check> {
             zones::capabilities_are_consistent,
             zones::zones_are_listed,
             zones::unknown_zone_invalid_input,
+            zones::preflight_reports_unknown_zone,
             tags::update_tags_sets_and_removes,
             tags::update_tags_every_kind,
             tags::update_tags_missing_not_found,

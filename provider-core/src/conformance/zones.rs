@@ -170,3 +170,62 @@ async fn unknown_zone_invalid_input_body(cx: &Ctx<'_>) -> CheckResult {
     }
     Ok(())
 }
+
+check! {
+    /// `preflight` passes the config's own references (zones, image, flavor, network,
+    /// subnets, floating IP pool, keypair) and reports a zone that does not exist,
+    /// under the key it was given; every problem names a key the caller gave.
+    preflight_reports_unknown_zone => preflight_reports_unknown_zone_body
+}
+
+async fn preflight_reports_unknown_zone_body(cx: &Ctx<'_>) -> CheckResult {
+    let c = cx.cfg;
+    let zones = cx.zones().await?;
+    let mut refs = References::new()
+        .with_image(Reference::new("kit.image", &c.image))
+        .with_flavor(Reference::new("kit.flavor", &c.flavor));
+    for z in &zones {
+        refs = refs.with_zone(Reference::new("kit.zones", z));
+    }
+    if let Some(n) = &c.network {
+        refs = refs.with_network(Reference::new("kit.network", n));
+    }
+    // One subnet per zone, in zone order, where the cloud's subnets live in one zone.
+    let zone_subnets: Vec<&String> = zones.iter().filter_map(|z| c.zone_subnets.get(z)).collect();
+    if zone_subnets.len() == zones.len() {
+        for s in zone_subnets {
+            refs = refs.with_subnet(Reference::new("kit.subnets", s));
+        }
+    } else if let Some(s) = &c.subnet {
+        refs = refs.with_subnet(Reference::new("kit.subnets", s));
+    }
+    if let (Some(pool), true) = (&c.floating_ip_pool, cx.p.supports(Family::FloatingIps)) {
+        refs = refs.with_floating_ip_pool(Reference::new("kit.pool", pool));
+    }
+    if let Some(k) = &c.keypair {
+        refs = refs.with_keypair(Reference::new("kit.keypair", k));
+    }
+    let problems =
+        cx.p.preflight(&refs)
+            .await
+            .step("preflight of the config's own references")?;
+    ensure!(
+        problems.is_empty(),
+        "preflight reports problems with the config's own references: {problems:?}"
+    );
+    let zone = format!("plinth-no-such-zone-{}", cx.short());
+    let bad = refs.with_zone(Reference::new("kit.bad-zone", &zone));
+    let problems =
+        cx.p.preflight(&bad)
+            .await
+            .step(format!("preflight with unknown zone {zone:?}"))?;
+    ensure!(
+        problems.iter().any(|p| p.key == "kit.bad-zone"),
+        "preflight did not report the unknown zone {zone:?}: {problems:?}"
+    );
+    ensure!(
+        problems.iter().all(|p| p.key == "kit.bad-zone"),
+        "preflight reported problems besides the unknown zone: {problems:?}"
+    );
+    Ok(())
+}

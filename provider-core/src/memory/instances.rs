@@ -197,6 +197,22 @@ impl Instances for MemoryProvider {
                 }
                 existing.push(self.check_instance(&st, op, &field, spec)?);
             }
+            if let Some(max) = self.config.max_instances {
+                let used = st
+                    .instances
+                    .values()
+                    .filter(|r| r.deleting.is_none())
+                    .count();
+                let new = existing.iter().filter(|e| e.is_none()).count();
+                if used + new > max {
+                    return Err(Error::QuotaExceeded {
+                        operation: op,
+                        message: format!(
+                            "{new} new instances do not fit: the project has {used} of at most {max}"
+                        ),
+                    });
+                }
+            }
             specs
                 .iter()
                 .zip(existing)

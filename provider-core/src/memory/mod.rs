@@ -59,6 +59,9 @@ pub struct MemoryConfig {
     pub images: Vec<String>,
     /// Flavor catalog.
     pub flavors: Vec<String>,
+    /// Most instances the project may have (`None`: no limit): a create beyond it is
+    /// `QuotaExceeded`, and the preflight reports a demand that does not fit.
+    pub max_instances: Option<usize>,
     /// Time a resource spends in a transitional state (pending, attaching, deleting...).
     pub transition: Duration,
     /// Page size of the simulated list API.
@@ -77,6 +80,7 @@ impl Default for MemoryConfig {
             floating_ip_pools: vec!["public".into()],
             images: vec!["linux".into()],
             flavors: vec!["small".into(), "medium".into(), "large".into()],
+            max_instances: None,
             transition: Duration::from_millis(20),
             page_size: 20,
             poller: Poller::new(Duration::from_millis(5), Duration::from_millis(50)),
@@ -276,6 +280,52 @@ impl Provider for MemoryProvider {
             .collect())
     }
 
+    /// Checks zones, images, flavors and the floating IP pool against its catalog, and
+    /// the new instances against [`MemoryConfig::max_instances`]; it has no networks,
+    /// subnets or keypairs to check.
+    async fn preflight(&self, refs: &References) -> Result<Vec<Problem>> {
+        let c = &self.config;
+        let offered = self.list_availability_zones().await?;
+        let mut problems = refs.check_zones(&offered);
+        for (refs, catalog, what) in [
+            (&refs.images, &c.images, "image"),
+            (&refs.flavors, &c.flavors, "flavor"),
+        ] {
+            for r in refs.iter().filter(|r| !catalog.contains(&r.value)) {
+                problems.push(Problem::not_found(r, what, &names(catalog)));
+            }
+        }
+        let pools = refs
+            .floating_ip_pool
+            .iter()
+            .chain(&refs.floating_ip_pool_aliases);
+        for r in pools.filter(|r| !c.floating_ip_pools.contains(&r.value)) {
+            problems.push(Problem::not_found(
+                r,
+                "floating IP pool",
+                &names(&c.floating_ip_pools),
+            ));
+        }
+        if let Some(max) = c.max_instances {
+            let used = self
+                .lock()
+                .instances
+                .values()
+                .filter(|r| r.deleting.is_none())
+                .count();
+            let needed = refs.demand.instance_count();
+            if used + needed > max {
+                problems.push(Problem::quota(
+                    "instances",
+                    needed as u64,
+                    used as u64,
+                    max as u64,
+                ));
+            }
+        }
+        Ok(problems)
+    }
+
     async fn update_tags(
         &self,
         kind: ResourceKind,
@@ -320,4 +370,9 @@ impl Provider for MemoryProvider {
     fn load_balancers(&self) -> Option<&dyn LoadBalancers> {
         Some(self)
     }
+}
+
+/// The names in `list`, borrowed.
+fn names(list: &[String]) -> Vec<&str> {
+    list.iter().map(String::as_str).collect()
 }

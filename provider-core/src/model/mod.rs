@@ -6,6 +6,7 @@
 mod floating_ip;
 mod instance;
 mod load_balancer;
+mod preflight;
 mod security_group;
 mod tags;
 mod volume;
@@ -17,6 +18,7 @@ pub use load_balancer::{
     HealthCheck, HealthCheckProtocol, LbProtocol, Listener, ListenerSpec, LoadBalancer,
     LoadBalancerSpec, LoadBalancerState, Member, MemberHealth, MemberSpec, Pool,
 };
+pub use preflight::{Demand, Problem, Reference, References, MAX_CANDIDATES};
 pub use security_group::{
     IngressRule, PortRange, Protocol, RuleSource, SecurityGroup, SecurityGroupSpec,
 };

@@ -16,11 +16,13 @@ use std::time::Duration;
 use ipnet::IpNet;
 use provider_core::{
     AvailabilityZone, Error, Instance, InstanceState, LoadBalancer, LoadBalancerState, Operation,
-    ResourceKind, Result, RuleSource, TagFilter, Tags, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN,
+    Problem, References, ResourceKind, Result, RuleSource, TagFilter, Tags, MAX_TAG_KEY_LEN,
+    MAX_TAG_VALUE_LEN,
 };
 
 use super::rows::{FipRow, GroupRow, InstanceRow, LbRow, Row, VolumeRow};
 use crate::acl::{InstanceNet, NetView, SharedView};
+use crate::catalog::Image;
 use crate::config::LocalConfig;
 use crate::forwarder::Forwarder;
 use crate::lb::LbRuntime;
@@ -329,6 +331,37 @@ impl Cloud {
                 available: true,
             })
             .collect())
+    }
+
+    /// Checks zones, images, flavors and the floating IP pool against the configuration
+    /// and the catalog. A local cloud has no networks, keypairs or quotas to check.
+    pub async fn preflight(&self, refs: &References) -> Result<Vec<Problem>> {
+        let mut problems = refs.check_zones(&self.list_availability_zones().await?);
+        let images: Vec<&str> = Image::ALL.iter().map(|(n, _)| *n).collect();
+        for r in refs
+            .images
+            .iter()
+            .filter(|r| Image::by_name(&r.value).is_none())
+        {
+            problems.push(Problem::not_found(r, "image", &images));
+        }
+        let flavors: Vec<&str> = crate::catalog::FLAVORS.iter().map(|f| f.name).collect();
+        for r in refs
+            .flavors
+            .iter()
+            .filter(|r| crate::catalog::flavor(&r.value).is_none())
+        {
+            problems.push(Problem::not_found(r, "flavor", &flavors));
+        }
+        let pool = self.cfg.floating_ip_pool.as_str();
+        let pools = refs
+            .floating_ip_pool
+            .iter()
+            .chain(&refs.floating_ip_pool_aliases);
+        for r in pools.filter(|r| r.value != pool) {
+            problems.push(Problem::not_found(r, "floating IP pool", &[pool]));
+        }
+        Ok(problems)
     }
 
     /// Sets and removes tags on any resource.
