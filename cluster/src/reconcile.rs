@@ -215,9 +215,9 @@ impl Cluster {
     /// it runs, and so is each node a crashed run created but did not tell (actions of
     /// the plan; see [`crate::hooks`] for the marker that makes it once per node).
     ///
-    /// The preflight runs first ([`crate::preflight`]): when the cloud lacks what the
-    /// spec names, or the plan does not fit its quota, the plan is refused with
-    /// [`Error::Preflight`] listing every problem.
+    /// The preflight runs first ([`crate::preflight`]) unless the plan only removes:
+    /// when the cloud lacks what the spec names, or the plan does not fit its quota, the
+    /// plan is refused with [`Error::Preflight`] listing every problem.
     pub async fn plan(&self) -> Result<Plan> {
         // The spec's zones as written: the preflight checks them with everything else.
         let zones = async {
@@ -235,10 +235,14 @@ impl Cluster {
             &self.provider.families(),
         );
         let mut plan = diff(&desired, &observed, &self.diff_options);
-        let refs = crate::preflight::references(&self.spec, &plan);
-        let problems = self.retrying.preflight(&refs).await?;
-        if !problems.is_empty() {
-            return Err(crate::preflight::Problems(problems).into());
+        // A plan that only removes, or does nothing, uses no reference: a no-op apply
+        // costs no look-ups.
+        if !plan.actions.iter().all(|a| a.action.is_delete()) {
+            let refs = crate::preflight::references(&self.spec, &plan);
+            let problems = self.retrying.preflight(&refs).await?;
+            if !problems.is_empty() {
+                return Err(crate::preflight::Problems(problems).into());
+            }
         }
         if self.hooks.is_some() {
             crate::replace::moves::owe_on_ready(&mut plan);

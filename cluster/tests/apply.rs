@@ -39,6 +39,11 @@ async fn apply_builds_the_topology_then_is_a_no_op() {
     let c = common::cluster(common::memory_spec("seed", 1, 3, 2), p.clone());
     let out = c.apply().await.unwrap();
     assert!(out.report.is_complete());
+    assert_eq!(
+        metrics.snapshot().calls(Operation::Preflight),
+        1,
+        "one preflight for the plan that creates the cluster"
+    );
 
     let o = c.observe().await.unwrap();
     assert_eq!(o.groups.len(), 4);
@@ -119,8 +124,8 @@ async fn apply_builds_the_topology_then_is_a_no_op() {
     );
     assert_eq!(
         snap.calls(Operation::Preflight),
-        1,
-        "one preflight per plan"
+        0,
+        "a plan with nothing to create needs no preflight"
     );
 
     // Status reports the same picture.

@@ -86,7 +86,15 @@ impl AwsProvider {
 
     async fn check_instance_types(&self, flavors: &[Reference]) -> Result<Vec<Problem>> {
         let mut problems = Vec::new();
+        // Roles often share a type: ask once per type.
+        let mut answers: Vec<(&str, bool)> = Vec::new();
         for r in flavors {
+            if let Some((_, known)) = answers.iter().find(|(v, _)| *v == r.value) {
+                if !known {
+                    problems.push(unknown_instance_type(r));
+                }
+                continue;
+            }
             let known = match self
                 .ec2
                 .describe_instance_types()
@@ -102,14 +110,9 @@ impl AwsProvider {
                 Err(e) if missing(&e) => false,
                 Err(e) => return Err(e),
             };
+            answers.push((&r.value, known));
             if !known {
-                problems.push(Problem::new(
-                    &r.key,
-                    format!(
-                        "no instance type `{}` in this region: use one of `aws ec2 describe-instance-types`, e.g. t3.micro",
-                        r.value
-                    ),
-                ));
+                problems.push(unknown_instance_type(r));
             }
         }
         Ok(problems)
@@ -241,4 +244,15 @@ impl AwsProvider {
         let needed = needed as u64;
         Ok((used + needed > limit).then(|| Problem::quota("Elastic IPs", needed, used, limit)))
     }
+}
+
+/// The problem of an instance type the region does not offer.
+fn unknown_instance_type(r: &Reference) -> Problem {
+    Problem::new(
+        &r.key,
+        format!(
+            "no instance type `{}` in this region: use one of `aws ec2 describe-instance-types`, e.g. t3.micro",
+            r.value
+        ),
+    )
 }

@@ -41,7 +41,9 @@ mod floor {
 
 /// The requests each phase reached (pinned: lower them when a change saves requests).
 mod pinned {
-    pub const BRING_UP: u64 = 101;
+    /// 10 of them are the preflight's look-ups (zones, AMI, instance types, VPC,
+    /// subnets, key pair, the Elastic IP quota and its use).
+    pub const BRING_UP: u64 = 111;
     pub const STATUS: u64 = 13;
     pub const NOOP_APPLY: u64 = 20;
     pub const DESTROY: u64 = 100;

@@ -42,11 +42,13 @@ mod floor {
 }
 
 /// The requests each phase reached (pinned: lower them when a change saves requests).
+/// Bring-up and destroy poll vcsim's tasks, whose timing varies (157 to 161 measured for
+/// bring-up): those two have a margin of about 5 %.
 mod pinned {
-    pub const BRING_UP: u64 = 161;
+    pub const BRING_UP: u64 = 168;
     pub const STATUS: u64 = 11;
     pub const NOOP_APPLY: u64 = 22;
-    pub const DESTROY: u64 = 107;
+    pub const DESTROY: u64 = 112;
 }
 
 fn simulator() -> Option<String> {
