@@ -9,10 +9,11 @@ use aws_sdk_ec2::types::Subnet;
 use provider_core::wait::Poll;
 use provider_core::{Error, Operation, Result};
 
-use crate::api_calls::ApiCalls;
 use crate::config::AwsConfig;
 use crate::error::sdk;
+use crate::request_counts::CountRequests;
 use crate::tags::filter;
+use provider_core::requests::RequestCounts;
 
 /// Plinth's provider for AWS: EC2 and ELBv2 behind [`provider_core::Provider`].
 /// Build it with [`AwsBuilder`](crate::AwsBuilder).
@@ -22,7 +23,7 @@ pub struct AwsProvider {
     pub(crate) elb: aws_sdk_elasticloadbalancingv2::Client,
     pub(crate) config: AwsConfig,
     cache: Mutex<Cache>,
-    pub(crate) api_calls: ApiCalls,
+    pub(crate) requests: RequestCounts,
     /// Device names being attached per instance (so concurrent attaches pick apart).
     pub(crate) devices: Mutex<BTreeMap<String, BTreeSet<String>>>,
 }
@@ -48,19 +49,19 @@ impl AwsProvider {
     /// configured subnets (one `DescribeSubnets` call when there are any).
     pub async fn connect(sdk: &aws_config::SdkConfig, mut config: AwsConfig) -> Result<Self> {
         let op = Operation::ListAvailabilityZones;
-        let api_calls = ApiCalls::default();
+        let requests = RequestCounts::new();
         let ec2_conf = aws_sdk_ec2::config::Builder::from(sdk)
-            .interceptor(api_calls.clone())
+            .interceptor(CountRequests(requests.clone()))
             .build();
         let elb_conf = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk)
-            .interceptor(api_calls.clone())
+            .interceptor(CountRequests(requests.clone()))
             .build();
         let provider = Self {
             ec2: aws_sdk_ec2::Client::from_conf(ec2_conf),
             elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb_conf),
             config: config.clone(),
             cache: Mutex::new(Cache::default()),
-            api_calls,
+            requests,
             devices: Mutex::new(BTreeMap::new()),
         };
         if !config.subnet_ids.is_empty() {
@@ -138,9 +139,10 @@ impl AwsProvider {
         &self.config
     }
 
-    /// Counts of the AWS requests this provider has sent.
-    pub fn api_calls(&self) -> &ApiCalls {
-        &self.api_calls
+    /// Counts of the AWS requests this provider has sent, per `service.Operation`
+    /// (`ec2.RunInstances`, `elbv2.CreateListener`; retries included).
+    pub fn request_counts(&self) -> &RequestCounts {
+        &self.requests
     }
 
     /// The EC2 client, for callers that need a call the trait does not have.

@@ -9,7 +9,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`config`] | [`AwsBuilder`], [`AwsConfig`]: environment, spec keys, setters |
-//! | [`api_calls`] | [`ApiCalls`]: AWS requests sent, per operation (an SDK interceptor) |
+//! | `request_counts` | the SDK interceptor that counts AWS requests per operation ([`AwsProvider::request_counts`]) |
 //! | [`client`] | [`AwsProvider`]: SDK clients, AZ -> subnet mapping (one subnet per AZ, in AZ order), name resolution, eventual consistency |
 //! | [`error`] | AWS error codes -> [`provider_core::Error`] kinds |
 //! | [`tags`] | the tag mapping below |
@@ -77,7 +77,6 @@
 //! `provider_core::layer::Retry` and `RateLimit`. The SDK's own retry is off by default
 //! ([`AwsBuilder::with_sdk_max_attempts`]).
 
-pub mod api_calls;
 pub mod client;
 pub mod config;
 pub mod error;
@@ -86,12 +85,12 @@ mod instances;
 mod load_balancers;
 mod preflight;
 mod provider;
+mod request_counts;
 mod security_groups;
 pub mod tags;
 mod volumes;
 mod zones;
 
-pub use api_calls::ApiCalls;
 pub use client::AwsProvider;
 pub use config::{AwsBuilder, AwsConfig, KEYS};
 pub use error::AwsError;

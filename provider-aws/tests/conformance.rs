@@ -22,7 +22,7 @@ async fn conformance_kit_passes_against_moto() {
     println!("{report}");
     println!(
         "AWS requests of the whole kit: {}",
-        provider.api_calls().total()
+        provider.request_counts().total()
     );
     assert!(report.is_success(), "{report}");
     // AWS has every family and the config selects three zones with small pages:

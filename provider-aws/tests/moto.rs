@@ -113,9 +113,9 @@ async fn batch_launch_is_one_run_instances_per_group_and_idempotent() {
         })
         .collect();
 
-    p.api_calls().reset();
+    p.request_counts().reset();
     let made = p.create_instances(&specs).await.unwrap();
-    let calls = p.api_calls().snapshot();
+    let calls = p.request_counts().snapshot();
     println!("AWS requests for a batch of 4 in 2 AZs: {calls:?}");
     // Two launch groups (one per AZ): two RunInstances, then one CreateTags each.
     assert_eq!(calls.get("ec2.RunInstances"), Some(&2), "{calls:?}");
@@ -131,9 +131,9 @@ async fn batch_launch_is_one_run_instances_per_group_and_idempotent() {
     }
 
     // moto ignores ClientToken: the name look-up keeps a second create from launching.
-    p.api_calls().reset();
+    p.request_counts().reset();
     let again = p.create_instances(&specs).await.unwrap();
-    let calls = p.api_calls().snapshot();
+    let calls = p.request_counts().snapshot();
     assert_eq!(
         made.iter().map(|i| &i.id).collect::<Vec<_>>(),
         again.iter().map(|i| &i.id).collect::<Vec<_>>()
@@ -150,11 +150,11 @@ async fn batch_launch_is_one_run_instances_per_group_and_idempotent() {
 
     // Many ids, one DescribeInstances.
     let ids: Vec<String> = made.iter().map(|i| i.id.clone()).collect();
-    p.api_calls().reset();
+    p.request_counts().reset();
     let got = p.get_instances(&ids).await.unwrap();
     assert_eq!(got.len(), 4);
     assert_eq!(
-        p.api_calls().snapshot(),
+        p.request_counts().snapshot(),
         BTreeMap::from([("ec2.DescribeInstances".to_string(), 1)])
     );
 
@@ -214,10 +214,10 @@ async fn instances_of_an_interrupted_batch_are_adopted() {
         .unwrap();
     let orphan = out.instances()[0].instance_id().unwrap().to_string();
 
-    p.api_calls().reset();
+    p.request_counts().reset();
     let made = p.create_instance(&spec).await.unwrap();
     assert_eq!(made.id, orphan, "the orphan is adopted, not launched again");
     assert_eq!(made.name, spec.name);
-    assert_eq!(p.api_calls().snapshot().get("ec2.RunInstances"), None);
+    assert_eq!(p.request_counts().snapshot().get("ec2.RunInstances"), None);
     p.delete_instance(&made.id).await.unwrap();
 }

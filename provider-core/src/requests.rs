@@ -45,6 +45,16 @@ impl RequestCounts {
         *self.lock().entry(key.into()).or_insert(0) += 1;
     }
 
+    /// The counts so far as one phase with its `floor`, and a fresh count for the next.
+    pub fn take_phase(&self, phase: &str, floor: u64) -> PhaseCount {
+        let counts = std::mem::take(&mut *self.lock());
+        PhaseCount {
+            phase: phase.to_string(),
+            counts,
+            floor,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {
         self.counts.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -117,9 +127,44 @@ pub fn phase_table(cloud: &str, phases: &[PhaseCount]) -> String {
     out
 }
 
+/// Each phase whose requests exceed its pin (`pins` in the order of `phases`), said in
+/// one line: a test pins the counts a change must not raise.
+pub fn over_pins(phases: &[PhaseCount], pins: &[u64]) -> Vec<String> {
+    phases
+        .iter()
+        .zip(pins)
+        .filter(|(p, pin)| p.total() > **pin)
+        .map(|(p, pin)| {
+            format!(
+                "{}: {} requests, pinned at {pin} (floor {}): a change added requests",
+                p.phase,
+                p.total(),
+                p.floor
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_phase_over_its_pin_is_named() {
+        let c = RequestCounts::new();
+        c.add("a");
+        c.add("a");
+        let first = c.take_phase("first", 1);
+        c.add("b");
+        let second = c.take_phase("second", 1);
+        assert_eq!((first.total(), second.total()), (2, 1));
+        let over = over_pins(&[first, second], &[1, 1]);
+        assert_eq!(over.len(), 1, "{over:?}");
+        assert!(
+            over[0].starts_with("first: 2 requests, pinned at 1"),
+            "{over:?}"
+        );
+    }
 
     #[test]
     fn counts_group_by_key_and_reset() {
