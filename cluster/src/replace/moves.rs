@@ -438,44 +438,8 @@ pub(crate) fn replacement_delete_first(
                 &gate,
             )];
         }
-        let mut removed = Vec::new();
-        for lb in &observed.load_balancers {
-            for l in &lb.listeners {
-                for x in l.pool.members.iter().filter(|x| x.instance_id == old.id) {
-                    let out = RemoveMember {
-                        lb: lb.name.clone(),
-                        lb_id: lb.id.clone(),
-                        port: l.port,
-                        member: MemberSpec::new(old.id.clone(), x.port),
-                    };
-                    removed.push(m.push(plan, out.action(), &gate));
-                }
-            }
-        }
-        let drain = m.push(
-            plan,
-            Action::Drain {
-                instance: old.name.clone(),
-                served: !removed.is_empty(),
-            },
-            if removed.is_empty() { &gate } else { &removed },
-        );
+        let (drain, tail) = take_out(&mut m, plan, observed, old, &gate);
         m.rollback_on.push(drain);
-        let first = m.actions[0];
-        m.on_start.push((first, Step::Draining));
-        let mut tail = vec![drain];
-        for v in &observed.volumes {
-            if v.attachment
-                .as_ref()
-                .is_some_and(|a| a.instance_id == old.id)
-            {
-                let detach = Action::DetachVolume {
-                    name: v.name.clone(),
-                    id: v.id.clone(),
-                };
-                tail.push(m.push(plan, detach, &[drain]));
-            }
-        }
         gate = vec![m.push(
             plan,
             Action::DeleteInstance {
@@ -843,6 +807,42 @@ pub(crate) fn removal(
 ) -> Move {
     let role = node.tags.get(TAG_ROLE).cloned().unwrap_or_default();
     let mut m = Move::new(&node.name, "", &role, &node.availability_zone);
+    let (drain, mut tail) = take_out(&mut m, plan, observed, node, after);
+    // The node's addresses, and its slot's address that a crash left disassociated.
+    let same_slot = |f: &FloatingIp| {
+        [TAG_ROLE, TAG_ORDINAL]
+            .iter()
+            .all(|k| f.tags.contains_key(*k) && f.tags.get(*k) == node.tags.get(*k))
+    };
+    for f in &observed.floating_ips {
+        let on_node = f.instance_id.as_deref() == Some(node.id.as_str());
+        if on_node || (f.instance_id.is_none() && same_slot(f)) {
+            let (_, released) = release_floating_ip(f, &[drain], |a, deps| m.push(plan, a, &deps));
+            tail.push(released);
+        }
+    }
+    let delete = m.push(
+        plan,
+        Action::DeleteInstance {
+            name: node.name.clone(),
+            id: node.id.clone(),
+        },
+        &tail,
+    );
+    m.on_end.push((delete, Step::Done));
+    m
+}
+
+/// Appends `node`'s way out, after `after`: out of every pool it is in, the drain (its
+/// period only if it served), and each volume attached to it detached (kept). Returns the
+/// drain and what the node's delete must wait for (the drain and the detaches).
+fn take_out(
+    m: &mut Move,
+    plan: &mut Plan,
+    observed: &Observed,
+    node: &Instance,
+    after: &[usize],
+) -> (usize, Vec<usize>) {
     let mut removed = Vec::new();
     for lb in &observed.load_balancers {
         for l in &lb.listeners {
@@ -880,29 +880,7 @@ pub(crate) fn removal(
             tail.push(m.push(plan, detach, &[drain]));
         }
     }
-    // The node's addresses, and its slot's address that a crash left disassociated.
-    let same_slot = |f: &FloatingIp| {
-        [TAG_ROLE, TAG_ORDINAL]
-            .iter()
-            .all(|k| f.tags.contains_key(*k) && f.tags.get(*k) == node.tags.get(*k))
-    };
-    for f in &observed.floating_ips {
-        let on_node = f.instance_id.as_deref() == Some(node.id.as_str());
-        if on_node || (f.instance_id.is_none() && same_slot(f)) {
-            let (_, released) = release_floating_ip(f, &[drain], |a, deps| m.push(plan, a, &deps));
-            tail.push(released);
-        }
-    }
-    let delete = m.push(
-        plan,
-        Action::DeleteInstance {
-            name: node.name.clone(),
-            id: node.id.clone(),
-        },
-        &tail,
-    );
-    m.on_end.push((delete, Step::Done));
-    m
+    (drain, tail)
 }
 
 /// Appends the readiness check and `on_ready` of `node` (scaling up): created by action
