@@ -23,13 +23,18 @@
 //! - [`cloud`]: opens the provider a spec names (cargo features `local`, `openstack`,
 //!   `aws`, `vsphere`); the only module that names concrete providers.
 //! - [`reconcile`]: [`Cluster`], every verb as a method: `plan`, `apply`, `run`,
-//!   `plan_destroy`, `destroy`, `status`, `replace`, `scale`.
+//!   `plan_destroy`, `destroy`, `status`, `replace`, `scale`, `health`, `repair`,
+//!   `watch`.
 //! - [`plan`]: spec -> [`plan::desired`] resources (deterministic names, even AZ spread,
 //!   least-privilege groups); observed state -> [`plan::diff`](mod@plan::diff) -> a
 //!   [`plan::dag`] of actions.
 //! - [`execute`]: the one engine: runs a plan's DAG (apply, destroy, and the moves of
 //!   replacement and scaling) with bounded concurrency; [`Observer`] hears progress.
-//! - [`status`]: nodes by role and AZ, load balancers and member health.
+//! - [`status`]: nodes by role and AZ with each node's health, load balancers and
+//!   member health.
+//! - [`health`]: whether each node serves (cloud, load balancer, hook, probe, each held
+//!   for a while); [`repair`](mod@repair): one pass replacing unhealthy nodes behind a
+//!   circuit breaker; [`watch`](mod@watch): drift-fix and repair in a loop.
 //! - [`replace`](mod@replace): rolling replacement of nodes, crash-safe through tags on
 //!   the cloud; [`scale`](mod@scale): scaling a role up and down with an even AZ spread;
 //!   [`hooks`]: the installer's part in both; [`slot`]: which instance fills which slot.
@@ -42,24 +47,30 @@
 pub mod cloud;
 pub mod error;
 pub mod execute;
+pub mod health;
 pub mod hooks;
 pub mod lease;
 pub mod plan;
 pub mod preflight;
 pub mod reconcile;
+pub mod repair;
 pub mod replace;
 pub mod scale;
 pub mod slot;
 pub mod spec;
 pub mod status;
+pub mod watch;
 
 pub use error::{Error, Result};
 pub use execute::{ExecuteOptions, Observer, Quiet, Report};
+pub use health::{HealthOptions, HealthReport, HealthState, HealthTracker, NodeHealth};
 pub use hooks::{Health, HookError, Hooks, NoHooks};
 pub use lease::LeaseOptions;
 pub use plan::{Desired, Observed, Plan};
 pub use reconcile::{ApplyOutcome, Cluster};
+pub use repair::{MaxUnhealthy, RepairOptions, RepairReport};
 pub use replace::{Probe, ReplaceOptions, ReplaceReport, Selector, Step};
 pub use scale::ScaleReport;
 pub use spec::{ClusterSpec, ProviderConfig, ProviderKind, Role};
 pub use status::ClusterStatus;
+pub use watch::{Cancel, WatchOptions, WatchReport};

@@ -25,6 +25,7 @@ use provider_core::ProviderExt;
 use provider_core::{Provider, SecurityGroupSpec};
 
 use crate::execute::{execute, Engine, ExecuteOptions, Observer, Quiet, Report};
+use crate::health::HealthOptions;
 use crate::hooks::{Hooks, NoHooks};
 use crate::lease::{self, Lease};
 use crate::plan::{diff, Action, Desired, DiffOptions, Observed, Plan, RuleRef};
@@ -47,6 +48,8 @@ pub struct Cluster {
     /// The installer's hooks; `None` calls none (and costs no extra call).
     hooks: Option<Arc<dyn Hooks>>,
     observer: Arc<dyn Observer>,
+    /// How `status`, `repair` and `watch` judge node health.
+    health: HealthOptions,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -88,6 +91,7 @@ impl Cluster {
             diff_options: DiffOptions::default(),
             hooks: None,
             observer: Arc::new(Quiet),
+            health: HealthOptions::default(),
         }
     }
 
@@ -109,6 +113,18 @@ impl Cluster {
     pub fn with_hooks(mut self, hooks: Arc<dyn Hooks>) -> Self {
         self.hooks = Some(hooks);
         self
+    }
+
+    /// Sets how `status`, `repair` and `watch` judge node health (hold times, start-up
+    /// grace, probe; see [`crate::health`]).
+    pub fn with_health(mut self, options: HealthOptions) -> Self {
+        self.health = options;
+        self
+    }
+
+    /// How node health is judged.
+    pub fn health_options(&self) -> &HealthOptions {
+        &self.health
     }
 
     /// Sets who is told about progress (actions and replacement steps).
@@ -140,6 +156,11 @@ impl Cluster {
     /// marker [`crate::hooks::TAG_READY`].
     pub(crate) fn tells(&self) -> bool {
         self.hooks.is_some()
+    }
+
+    /// The installer's hooks, if set (health checks then call them).
+    pub(crate) fn hooks_if_set(&self) -> Option<&dyn Hooks> {
+        self.hooks.as_deref()
     }
 
     pub(crate) fn hooks(&self) -> &dyn Hooks {
@@ -342,10 +363,19 @@ impl Cluster {
             .await
     }
 
-    /// Nodes by role and AZ, load balancers and their members' health.
+    /// Nodes by role and AZ with each node's health and why (judged at once, see
+    /// [`Cluster::health`]), load balancers and their members' health.
     pub async fn status(&self) -> Result<ClusterStatus> {
         let (desired, observed) = futures::try_join!(self.desired(), self.observe())?;
-        Ok(ClusterStatus::new(&desired, &observed))
+        let checks = crate::health::checks(&observed, self.hooks_if_set(), &self.health).await;
+        let health = crate::health::HealthTracker::new().assess(
+            std::time::Instant::now(),
+            &desired,
+            &observed,
+            &checks,
+            &self.health,
+        );
+        Ok(ClusterStatus::new(&desired, &observed).with_health(&health))
     }
 
     /// Runs `work` holding the lease: the guard every changing verb goes through. With

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use provider_core::{InstanceState, LbProtocol, LoadBalancerState, MemberHealth};
 use serde::Serialize;
 
+use crate::health::{HealthReport, HealthState, NodeHealth};
 use crate::plan::{Desired, Observed, TAG_ORDINAL, TAG_ROLE, TAG_SPEC_HASH};
 
 /// One node.
@@ -33,6 +34,9 @@ pub struct NodeStatus {
     pub wanted: bool,
     /// Names of the volumes attached to it.
     pub volumes: Vec<String>,
+    /// Its health and why (see [`crate::health`]); healthy until
+    /// [`ClusterStatus::with_health`] sets it.
+    pub health: NodeHealth,
 }
 
 /// One LB member.
@@ -144,6 +148,7 @@ impl ClusterStatus {
                         .is_some_and(|d| d.tags.get(TAG_SPEC_HASH) != i.tags.get(TAG_SPEC_HASH)),
                     wanted: d.is_some(),
                     volumes: volumes_of.get(i.id.as_str()).cloned().unwrap_or_default(),
+                    health: NodeHealth::healthy(),
                 }
             })
             .collect();
@@ -213,5 +218,19 @@ impl ClusterStatus {
             missing,
             warnings: desired.warnings.clone(),
         }
+    }
+}
+
+impl ClusterStatus {
+    /// Sets each node's health from `health` (a node it did not judge, such as a
+    /// successor while its replacement runs, shows as replacing).
+    pub fn with_health(mut self, health: &HealthReport) -> Self {
+        for n in &mut self.nodes {
+            n.health = health.of(&n.name).cloned().unwrap_or(NodeHealth {
+                state: HealthState::Replacing,
+                findings: Vec::new(),
+            });
+        }
+        self
     }
 }
