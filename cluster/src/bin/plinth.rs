@@ -8,6 +8,8 @@
 //! plinth replace -i examples/local.properties --all | --role node | --nodes A,B | --stale
 //!                [--max-surge 0 --max-unavailable N]   (delete-first, for a full quota)
 //! plinth scale   -i examples/local.properties node 6
+//! plinth repair  -i examples/local.properties [--dry-run] [--max-unhealthy 40%]
+//! plinth watch   -i examples/local.properties [--interval-secs 30]
 //! ```
 //!
 //! Arguments, prompts and output only: the spec's `Provider` picks the provider
@@ -35,6 +37,8 @@ macro_rules! outln {
     };
 }
 
+#[path = "plinth/day2.rs"]
+mod day2;
 #[path = "plinth/rolling.rs"]
 mod rolling;
 
@@ -64,6 +68,7 @@ fn emit(args: std::fmt::Arguments) {
     about = "Multi-AZ, highly available clusters on any IaaS",
     after_help = "Exit status: 0 done; 1 the cloud or the run failed (rerun the same command); \
 2 the command line or the spec is wrong (fix it: the message names the key); \
+3 repair's circuit breaker held (too many nodes unhealthy at once: nothing was replaced); \
 130 stopped by Ctrl-C (rerun to finish); 141 stdout was closed."
 )]
 struct Cli {
@@ -123,6 +128,11 @@ enum Command {
     Replace(rolling::ReplaceArgs),
     /// Scale a role up or down, keeping the AZ spread even.
     Scale(rolling::ScaleArgs),
+    /// Replace the nodes that are unhealthy and recreate gone ones, once (exit 3 when
+    /// too many are unhealthy: the circuit breaker holds).
+    Repair(day2::RepairArgs),
+    /// Fix drift and repair every interval until Ctrl-C or SIGTERM.
+    Watch(day2::WatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -130,7 +140,12 @@ fn main() -> ExitCode {
     // this runs it and exits; so `cargo run -p cluster` needs nothing else built.
     cluster::cloud::host_helper_if_requested();
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    // `watch` logs its decisions: at least at info level.
+    let verbose = match cli.command {
+        Command::Watch(_) => cli.verbose.max(1),
+        _ => cli.verbose,
+    };
+    init_tracing(verbose);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -156,6 +171,7 @@ fn exit_status(e: &CliError) -> u8 {
     match e {
         CliError::Usage(_) => EXIT_USAGE,
         CliError::Message(_) => EXIT_FAILURE,
+        CliError::Breaker(_) => day2::EXIT_BREAKER,
         CliError::Cluster(e) => match e {
             Error::Io { .. }
             | Error::Spec(_)
@@ -196,6 +212,9 @@ enum CliError {
     /// Something else failed at run time.
     #[error("{0}")]
     Message(String),
+    /// `repair`'s circuit breaker held.
+    #[error("{0}")]
+    Breaker(String),
 }
 
 impl From<provider_core::Error> for CliError {
@@ -251,6 +270,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Replace(args) => rolling::replace(args, out).await?,
         Command::Scale(args) => rolling::scale(args, out).await?,
+        Command::Repair(args) => day2::repair(args, out).await?,
+        Command::Watch(args) => day2::watch(args, out).await?,
         Command::Status(args) => {
             let (cluster, _) = open(&args, 8).await?;
             let status = cluster.status().await?;
@@ -449,7 +470,7 @@ fn print_status(status: &ClusterStatus, provider: ProviderKind) {
     if status.nodes.is_empty() {
         outln!("no nodes");
     } else {
-        let rows: Vec<[String; 8]> = status
+        let rows: Vec<[String; 9]> = status
             .nodes
             .iter()
             .map(|n| {
@@ -466,6 +487,7 @@ fn print_status(status: &ClusterStatus, provider: ProviderKind) {
                     n.name.clone(),
                     n.availability_zone.clone(),
                     state,
+                    n.health.state.to_string(),
                     n.private_ip.clone().unwrap_or_else(|| "-".into()),
                     n.public_ip.clone().unwrap_or_else(|| "-".into()),
                     if n.volumes.is_empty() {
@@ -483,6 +505,7 @@ fn print_status(status: &ClusterStatus, provider: ProviderKind) {
                 "NAME",
                 "AZ",
                 "STATE",
+                "HEALTH",
                 "PRIVATE IP",
                 "PUBLIC IP",
                 "VOLUMES",
@@ -490,8 +513,11 @@ fn print_status(status: &ClusterStatus, provider: ProviderKind) {
             &rows,
         );
     }
+    for n in status.nodes.iter().filter(|n| !n.health.findings.is_empty()) {
+        outln!("{} {}: {}", n.name, n.health.state, n.health.why());
+    }
     if !status.missing.is_empty() {
-        outln!("missing (run apply): {}", status.missing.join(", "));
+        outln!("missing (run apply or repair): {}", status.missing.join(", "));
     }
     for (role, zones) in &status.spread {
         let z: Vec<String> = zones.iter().map(|(az, n)| format!("{az}={n}")).collect();

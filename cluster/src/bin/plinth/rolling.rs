@@ -30,7 +30,8 @@ pub struct RollingArgs {
 }
 
 impl RollingArgs {
-    fn options(&self) -> ReplaceOptions {
+    /// The replacement options these flags set.
+    pub fn options(&self) -> ReplaceOptions {
         ReplaceOptions {
             probe: self.probe_port.map(|port| match &self.probe_path {
                 Some(path) => Probe::Http {
