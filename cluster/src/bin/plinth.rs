@@ -513,11 +513,18 @@ fn print_status(status: &ClusterStatus, provider: ProviderKind) {
             &rows,
         );
     }
-    for n in status.nodes.iter().filter(|n| !n.health.findings.is_empty()) {
+    for n in status
+        .nodes
+        .iter()
+        .filter(|n| !n.health.findings.is_empty())
+    {
         outln!("{} {}: {}", n.name, n.health.state, n.health.why());
     }
     if !status.missing.is_empty() {
-        outln!("missing (run apply or repair): {}", status.missing.join(", "));
+        outln!(
+            "missing (run apply or repair): {}",
+            status.missing.join(", ")
+        );
     }
     for (role, zones) in &status.spread {
         let z: Vec<String> = zones.iter().map(|(az, n)| format!("{az}={n}")).collect();

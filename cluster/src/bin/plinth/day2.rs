@@ -151,7 +151,13 @@ pub async fn watch(args: WatchArgs, out: Output) -> Result<(), CliError> {
                 report.breaker_held
             );
             for r in &report.replaced {
-                outln!("  {} -> {} ({}, {})", r.old, r.new, r.role, r.availability_zone);
+                outln!(
+                    "  {} -> {} ({}, {})",
+                    r.old,
+                    r.new,
+                    r.role,
+                    r.availability_zone
+                );
             }
         }
     }
