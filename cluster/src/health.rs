@@ -234,7 +234,7 @@ impl HealthReport {
 }
 
 /// What the installer's hook and the probe said about each running node, by instance
-/// id (gathered by [`checks`]).
+/// id (gathered before each pass; tests may build one).
 #[derive(Debug, Clone, Default)]
 pub struct Checks {
     /// The hook's verdicts.
