@@ -8,6 +8,9 @@
 //!   with [`ReplaceOptions::max_surge`] 0). Each call takes the lease for its own work.
 //! - A slot the spec wants that has no instance is recreated by [`Cluster::apply`]
 //!   (which then also fixes any other drift).
+//! - A replacement recorded on the cloud and not finished (a `replace` or an earlier
+//!   repair that was stopped or crashed; its nodes show as replacing) is resumed first,
+//!   as rerunning `replace` would. If its run is still going, its lease refuses us.
 //! - **Circuit breaker.** Unhealthy nodes and gone slots are counted over the whole
 //!   cluster (every slot the spec wants), like a MachineHealthCheck that selects every
 //!   machine: a network partition or a cloud outage that makes every role look sick
@@ -135,6 +138,9 @@ pub struct RepairReport {
     pub unhealthy: Vec<String>,
     /// Wanted slots whose instance is gone, to recreate.
     pub gone: Vec<String>,
+    /// A replacement command recorded on the cloud and not finished (stopped or
+    /// crashed): the pass resumes it first.
+    pub unfinished: Option<String>,
     /// Set when too many were unhealthy: nothing was done.
     pub breaker: Option<BreakerHeld>,
     /// Whether this was a dry run (nothing was done).
@@ -169,10 +175,10 @@ impl fmt::Display for RepairReport {
         if let Some(b) = &self.breaker {
             return write!(f, "{b}");
         }
-        if self.is_clean() {
-            return write!(f, "every node is healthy: nothing to repair");
-        }
         if self.dry_run {
+            if let Some(op) = &self.unfinished {
+                writeln!(f, "would resume the unfinished replacement {op}")?;
+            }
             for n in &self.unhealthy {
                 writeln!(f, "would replace {n}")?;
             }
@@ -180,6 +186,9 @@ impl fmt::Display for RepairReport {
                 writeln!(f, "would recreate {s} (apply)")?;
             }
             return write!(f, "dry run: nothing was changed");
+        }
+        if self.is_clean() && self.replaced.is_empty() {
+            return write!(f, "every node is healthy: nothing to repair");
         }
         for s in &self.recreated {
             writeln!(f, "recreated {s}")?;
@@ -236,7 +245,7 @@ pub(crate) async fn pass(
     // A signal that keeps flapping does not keep a one-shot pass going for ever.
     let longest = hopts.cloud_hold.max(hopts.lb_hold).max(hopts.check_hold);
     let deadline = start + longest * 2 + hopts.recheck;
-    let (health, total) = loop {
+    let (health, total, unfinished) = loop {
         let (desired, observed) = futures::try_join!(cluster.desired(), cluster.observe())?;
         let checks = checks(&observed, cluster.hooks_if_set(), &hopts).await;
         let health = tracker.assess(Instant::now(), &desired, &observed, &checks, &hopts);
@@ -261,7 +270,7 @@ pub(crate) async fn pass(
                 );
                 tokio::time::sleep(hopts.recheck.min(left).max(Duration::from_millis(10))).await;
             }
-            _ => break (health, total),
+            _ => break (health, total, unfinished_replacement(cluster, &observed)),
         }
     };
     let mut report = RepairReport {
@@ -299,10 +308,22 @@ pub(crate) async fn pass(
         report.elapsed = start.elapsed();
         return Ok(report);
     }
-    if report.is_clean() || opts.dry_run {
-        for n in &report.unhealthy {
-            tracing::info!(node = %n, "dry run: would replace");
-        }
+    report.unfinished = unfinished.clone();
+    if opts.dry_run {
+        report.elapsed = start.elapsed();
+        return Ok(report);
+    }
+    if let Some(op) = unfinished {
+        // A replacement that was stopped or crashed (its nodes show as replacing, so
+        // nothing else would ever finish it): resumed as `replace` does, and nothing
+        // more (an empty selection).
+        tracing::info!(op = %op, "resuming an unfinished replacement");
+        let resumed = cluster
+            .replace(&Selector::Nodes(Vec::new()), &opts.replace)
+            .await?;
+        report.replaced.extend(resumed.replaced);
+    }
+    if report.is_clean() {
         report.elapsed = start.elapsed();
         return Ok(report);
     }
@@ -319,10 +340,20 @@ pub(crate) async fn pass(
             ..opts.replace.clone()
         };
         let replaced = cluster.replace(&Selector::Nodes(slots), &ropts).await?;
-        report.replaced = replaced.replaced;
+        report.replaced.extend(replaced.replaced);
     }
     report.elapsed = start.elapsed();
     Ok(report)
+}
+
+/// The replacement command recorded on the base group and not finished, if any.
+fn unfinished_replacement(cluster: &Cluster, observed: &crate::Observed) -> Option<String> {
+    let base = crate::lease::base_group_name(&cluster.spec().name);
+    let g = observed.groups.iter().find(|g| g.name == base)?;
+    g.tags
+        .get(crate::replace::TAG_REPLACE_OP)
+        .filter(|op| !op.starts_with(crate::replace::DONE))
+        .cloned()
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@
 //!   logged and the next one comes after a backoff that doubles from the interval up to
 //!   [`WatchOptions::max_backoff`]; the first pass that succeeds resets it.
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -56,7 +56,12 @@ impl Default for WatchOptions {
 
 /// Stops a running [`Cluster::watch`]; clones stop the same loop.
 #[derive(Debug, Clone)]
-pub struct Cancel(Arc<watch::Sender<bool>>);
+pub struct Cancel {
+    tx: Arc<watch::Sender<bool>>,
+    /// Stop flags of the runs to stop with it, set at once by [`Cancel::cancel`] (so no
+    /// new step starts after it returns).
+    flags: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
+}
 
 impl Default for Cancel {
     fn default() -> Self {
@@ -67,23 +72,43 @@ impl Default for Cancel {
 impl Cancel {
     /// A handle not cancelled yet.
     pub fn new() -> Self {
-        Self(Arc::new(watch::Sender::new(false)))
+        Self {
+            tx: Arc::new(watch::Sender::new(false)),
+            flags: Arc::default(),
+        }
     }
 
     /// Asks the loop to stop (see the [module docs](self)).
     pub fn cancel(&self) {
-        self.0.send_replace(true);
+        for f in lock(&self.flags).iter() {
+            f.store(true, Ordering::SeqCst);
+        }
+        self.tx.send_replace(true);
     }
 
     /// Whether [`Cancel::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
-        *self.0.borrow()
+        *self.tx.borrow()
     }
 
     /// Resolves once [`Cancel::cancel`] was called.
     pub async fn cancelled(&self) {
-        let mut rx = self.0.subscribe();
+        let mut rx = self.tx.subscribe();
         let _ = rx.wait_for(|c| *c).await;
+    }
+
+    /// Sets `flag` when cancelled (at once if already cancelled).
+    fn link(&self, flag: Arc<AtomicBool>) {
+        let mut flags = lock(&self.flags);
+        if self.is_cancelled() {
+            flag.store(true, Ordering::SeqCst);
+        }
+        flags.push(flag);
+    }
+
+    /// Stops setting `flag`.
+    fn unlink(&self, flag: &Arc<AtomicBool>) {
+        lock(&self.flags).retain(|f| !Arc::ptr_eq(f, flag));
     }
 }
 
@@ -113,13 +138,7 @@ impl Cluster {
         let mut failures: u32 = 0;
         // A cancel stops the executor from starting new steps (as a first Ctrl-C).
         let stop = self.options().stop.clone();
-        let stopper = {
-            let (cancel, stop) = (cancel.clone(), stop.clone());
-            tokio::spawn(async move {
-                cancel.cancelled().await;
-                stop.store(true, Ordering::SeqCst);
-            })
-        };
+        cancel.link(stop.clone());
         while !cancel.is_cancelled() {
             report.passes += 1;
             let result = self.watch_pass(opts, &mut tracker, &mut report).await;
@@ -134,7 +153,7 @@ impl Cluster {
                     opts.interval
                 }
                 Err(e @ (Error::Spec(_) | Error::Blocked(_) | Error::Preflight(_))) => {
-                    stopper.abort();
+                    cancel.unlink(&stop);
                     return Err(e);
                 }
                 Err(e) => {
@@ -150,7 +169,7 @@ impl Cluster {
                 () = tokio::time::sleep(wait) => {}
             }
         }
-        stopper.abort();
+        cancel.unlink(&stop);
         // The stop flag was ours to set; the cluster can run verbs again.
         stop.store(false, Ordering::SeqCst);
         tracing::info!(
@@ -209,6 +228,10 @@ impl Cluster {
         report.replaced.extend(r.replaced);
         Ok(())
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The wait after `failures` failed passes in a row: the interval doubled per failure,

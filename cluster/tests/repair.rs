@@ -324,9 +324,19 @@ async fn watch_survives_an_outage_repairs_and_stops_on_cancel() {
     let mut fixed = false;
     for _ in 0..500 {
         let st = c.status().await.unwrap();
+        // Done when the replace command is recorded finished (the call returns next).
+        let op = c
+            .observe()
+            .await
+            .unwrap()
+            .groups
+            .into_iter()
+            .find(|g| g.name == "w-base")
+            .and_then(|g| g.tags.get(cluster::replace::TAG_REPLACE_OP).cloned());
         if st.missing.is_empty()
             && st.nodes.iter().any(|n| n.name == "w-node-2-r1")
             && st.nodes.iter().all(|n| n.name != "w-node-2")
+            && op.is_some_and(|op| op.starts_with(cluster::replace::DONE))
         {
             fixed = true;
             break;
@@ -343,4 +353,116 @@ async fn watch_survives_an_outage_repairs_and_stops_on_cancel() {
     assert_eq!(spread(&c.status().await.unwrap()), spread(&before));
     // The loop holds no lease once stopped, and the cluster can run verbs again.
     assert!(c.apply().await.unwrap().plan.is_empty());
+}
+
+#[tokio::test]
+async fn repair_resumes_a_replacement_that_was_cut_off() {
+    let (m, c) = up("cut", 3).await;
+    // The cloud as a replace run leaves it when it crashes right after recording its
+    // command: the node marked, the command on the base group.
+    let node = id_of(&c, "cut-node-2").await;
+    let mark = [("plinth.replace".to_string(), "pending".to_string())].into();
+    m.update_tags(provider_core::ResourceKind::Instance, &node, &mark, &[])
+        .await
+        .unwrap();
+    let base = c
+        .observe()
+        .await
+        .unwrap()
+        .groups
+        .into_iter()
+        .find(|g| g.name == "cut-base")
+        .unwrap();
+    let op = [(
+        cluster::replace::TAG_REPLACE_OP.to_string(),
+        "nodes=cut-node-2".to_string(),
+    )]
+    .into();
+    m.update_tags(
+        provider_core::ResourceKind::SecurityGroup,
+        &base.id,
+        &op,
+        &[],
+    )
+    .await
+    .unwrap();
+    let st = c.status().await.unwrap();
+    let n = st.nodes.iter().find(|n| n.name == "cut-node-2").unwrap();
+    assert_eq!(n.health.state, HealthState::Replacing);
+
+    let dry = c
+        .repair(&RepairOptions {
+            dry_run: true,
+            ..repair_opts()
+        })
+        .await
+        .unwrap();
+    assert_eq!(dry.unfinished.as_deref(), Some("nodes=cut-node-2"));
+    assert!(dry.to_string().contains("would resume"), "{dry}");
+
+    let r = c.repair(&repair_opts()).await.unwrap();
+    assert_eq!(r.replaced.len(), 1, "{r}");
+    assert_eq!(r.replaced[0].old, "cut-node-2");
+    let after = c.repair(&repair_opts()).await.unwrap();
+    assert!(
+        after.unfinished.is_none() && after.replaced.is_empty(),
+        "{after}"
+    );
+}
+
+/// Cancels the watch from inside a replacement, at the old node's drain.
+struct CancelAtDrain(Cancel);
+
+#[async_trait]
+impl cluster::Hooks for CancelAtDrain {
+    async fn drain(&self, _node: &provider_core::Instance) -> Result<(), cluster::HookError> {
+        self.0.cancel();
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_cancel_during_a_replacement_stops_after_the_step_and_repair_finishes_it() {
+    let m = memory();
+    let p: Arc<dyn Provider> = m.clone();
+    let cancel = Cancel::new();
+    let c = cluster(spec("stop", 1, 3, 2), p)
+        .with_health(instant_health())
+        .with_hooks(Arc::new(CancelAtDrain(cancel.clone())));
+    c.apply().await.unwrap();
+    m.fail_instance(&id_of(&c, "stop-node-0").await).unwrap();
+    let opts = WatchOptions {
+        interval: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(100),
+        repair: repair_opts(),
+    };
+    let report = tokio::time::timeout(Duration::from_secs(60), c.watch(&opts, &cancel))
+        .await
+        .expect("watch stops")
+        .expect("a cancel ends watch with Ok");
+    // Stopped after the drain: the successor serves, the old node is not deleted yet.
+    assert!(report.replaced.is_empty(), "{report:?}");
+    let names: Vec<String> = c
+        .observe()
+        .await
+        .unwrap()
+        .instances
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert!(names.contains(&"stop-node-0".to_string()), "{names:?}");
+    assert!(names.contains(&"stop-node-0-r1".to_string()), "{names:?}");
+    // The next pass resumes the recorded replacement.
+    let r = c.repair(&repair_opts()).await.unwrap();
+    assert_eq!(r.unfinished.as_deref(), Some("nodes=stop-node-0"));
+    assert_eq!(r.replaced.len(), 1, "{r}");
+    let names: Vec<String> = c
+        .observe()
+        .await
+        .unwrap()
+        .instances
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert!(!names.contains(&"stop-node-0".to_string()), "{names:?}");
 }

@@ -205,13 +205,24 @@ async fn worker(c: &Cluster, local: &LocalProvider, name: &str) -> (String, Stri
     (i.id, i.availability_zone, pid)
 }
 
-/// Waits until the watch replaced `old` (it is gone and its successor serves).
+/// Waits until the watch replaced `old`: it is gone, its successor serves, and the
+/// replace command is recorded finished (so the watch's call returns next).
 async fn replaced(c: &Cluster, old: &str, within: Duration) -> bool {
     let t0 = Instant::now();
+    let base = format!("{}-base", c.spec().name);
     while t0.elapsed() < within {
         let st = c.status().await.unwrap();
         let new = format!("{old}-r1");
-        if st.nodes.iter().all(|n| n.name != old)
+        let op = c
+            .observe()
+            .await
+            .unwrap()
+            .groups
+            .into_iter()
+            .find(|g| g.name == base)
+            .and_then(|g| g.tags.get(cluster::replace::TAG_REPLACE_OP).cloned());
+        if op.is_some_and(|op| op.starts_with(cluster::replace::DONE))
+            && st.nodes.iter().all(|n| n.name != old)
             && st
                 .load_balancers
                 .iter()
