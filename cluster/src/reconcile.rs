@@ -367,14 +367,7 @@ impl Cluster {
     /// [`Cluster::health`]), load balancers and their members' health.
     pub async fn status(&self) -> Result<ClusterStatus> {
         let (desired, observed) = futures::try_join!(self.desired(), self.observe())?;
-        let checks = crate::health::checks(&observed, self.hooks_if_set(), &self.health).await;
-        let health = crate::health::HealthTracker::new().assess(
-            std::time::Instant::now(),
-            &desired,
-            &observed,
-            &checks,
-            &self.health,
-        );
+        let health = self.judge_now(&desired, &observed).await;
         Ok(ClusterStatus::new(&desired, &observed).with_health(&health))
     }
 

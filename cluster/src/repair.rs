@@ -222,14 +222,23 @@ impl Cluster {
     /// suspect, with how long it must hold).
     pub async fn health(&self) -> Result<HealthReport> {
         let (desired, observed) = futures::try_join!(self.desired(), self.observe())?;
-        let checks = checks(&observed, self.hooks_if_set(), self.health_options()).await;
-        Ok(HealthTracker::new().assess(
+        Ok(self.judge_now(&desired, &observed).await)
+    }
+
+    /// Judges `observed` once, with a fresh tracker.
+    pub(crate) async fn judge_now(
+        &self,
+        desired: &crate::Desired,
+        observed: &crate::Observed,
+    ) -> HealthReport {
+        let checks = checks(observed, self.hooks_if_set(), self.health_options()).await;
+        HealthTracker::new().assess(
             Instant::now(),
-            &desired,
-            &observed,
+            desired,
+            observed,
             &checks,
             self.health_options(),
-        ))
+        )
     }
 }
 

@@ -83,6 +83,9 @@ async fn local_cluster(name: &str) -> (Cluster, Cleanup) {
     let mut config = LocalConfig::with_state_dir(state.path().join("cloud"));
     config.availability_zones = spec.availability_zones.clone();
     config.helper = Some(local_helper().expect("plinth-local helper"));
+    // Connections hung on a stopped node never finish: the LB cuts them after this
+    // (60 s by default), and the client retries them.
+    config.drain_timeout = Duration::from_secs(5);
     let local = Arc::new(LocalProvider::open(config).await.expect("provider-local"));
     let cleanup = Cleanup {
         local: local.clone(),

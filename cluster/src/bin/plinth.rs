@@ -140,9 +140,10 @@ fn main() -> ExitCode {
     // this runs it and exits; so `cargo run -p cluster` needs nothing else built.
     cluster::cloud::host_helper_if_requested();
     let cli = Cli::parse();
-    // `watch` logs its decisions: at least at info level.
+    // `watch` and `repair` log their decisions (and repair its re-checks, which may
+    // take a hold time): at least at info level.
     let verbose = match cli.command {
-        Command::Watch(_) => cli.verbose.max(1),
+        Command::Watch(_) | Command::Repair(_) => cli.verbose.max(1),
         _ => cli.verbose,
     };
     init_tracing(verbose);

@@ -1,7 +1,7 @@
 //! `plinth repair` and `plinth watch`: the CLI over [`cluster::Cluster::repair`] and
 //! [`cluster::Cluster::watch`]. Repair prints what it found and did (or one JSON
 //! document); when the circuit breaker holds it says so and exits with
-//! [`EXIT_BREAKER`]. Watch logs each decision on stderr (at least at info level) and
+//! [`EXIT_BREAKER`]. Both log each decision on stderr (at least at info level); watch
 //! prints a summary when it stops: Ctrl-C or SIGTERM lets the step in flight finish,
 //! then it exits 0; a second Ctrl-C aborts (130).
 
