@@ -466,3 +466,75 @@ async fn a_cancel_during_a_replacement_stops_after_the_step_and_repair_finishes_
         .collect();
     assert!(!names.contains(&"stop-node-0".to_string()), "{names:?}");
 }
+
+/// `spec`'s cluster on `p` for the operator `holder`.
+fn as_operator(name: &str, holder: &str, p: Arc<dyn Provider>) -> Cluster {
+    let c = cluster(spec(name, 1, 3, 2), p);
+    let mut o = c.options().clone();
+    o.lease.holder = holder.into();
+    o.stop = Arc::default();
+    c.with_options(o).with_health(instant_health())
+}
+
+#[tokio::test]
+async fn watch_holds_the_lease_only_while_it_acts() {
+    let m = memory();
+    let p: Arc<dyn Provider> = m.clone();
+    let watcher = as_operator("lz", "watcher@test", p.clone());
+    let operator = as_operator("lz", "operator@test", p.clone());
+    watcher.apply().await.unwrap();
+    let cancel = Cancel::new();
+    let opts = WatchOptions {
+        interval: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        repair: repair_opts(),
+    };
+    let task = {
+        let (w, cancel, opts) = (watcher.clone(), cancel.clone(), opts.clone());
+        tokio::spawn(async move { w.watch(&opts, &cancel).await })
+    };
+    // While the watch idles, another operator's replacement runs (it is not locked out).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let r = operator
+        .replace(
+            &cluster::Selector::Nodes(vec!["lz-node-0".into()]),
+            &quick(),
+        )
+        .await
+        .expect("the watch holds no lease between its actions");
+    assert_eq!(r.replaced.len(), 1);
+    // While the operator holds the lease, the watch cannot act on a failed node ...
+    let held = cluster::lease::acquire(
+        p.clone(),
+        "lz",
+        &operator.options().lease,
+        None,
+        Arc::default(),
+    )
+    .await
+    .unwrap()
+    .expect("a base group to hold");
+    m.fail_instance(&id_of(&operator, "lz-node-1").await)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let names =
+        |o: cluster::Observed| -> Vec<String> { o.instances.into_iter().map(|i| i.name).collect() };
+    assert!(names(operator.observe().await.unwrap()).contains(&"lz-node-1".to_string()));
+    // ... and does once it is released.
+    held.release().await.unwrap();
+    let mut done = false;
+    for _ in 0..500 {
+        if !names(operator.observe().await.unwrap()).contains(&"lz-node-1".to_string()) {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cancel.cancel();
+    let report = task.await.unwrap().expect("watch ends with Ok");
+    assert!(done, "the watch never replaced the failed node: {report:?}");
+    assert_eq!(
+        report.failed_passes, 0,
+        "a held lease is not a failure: {report:?}"
+    );
+}
