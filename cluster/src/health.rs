@@ -16,9 +16,10 @@
 //!   running, a TCP check still connects) when no hook is set.
 //!
 //! Hooks and probes run only on running nodes. A node still starting is not judged:
-//! it is [`HealthState::Starting`] while the cloud says pending, while `on_ready` is owed
-//! ([`crate::hooks::TAG_READY`] pending), and for [`HealthOptions::grace`] after a
-//! [`HealthTracker`] first saw it appear (then the cloud's error or stop still counts,
+//! it is [`HealthState::Starting`] while the cloud says pending (until it has said so
+//! for [`HealthOptions::grace`]: then the node is stuck and unhealthy), while `on_ready`
+//! is owed ([`crate::hooks::TAG_READY`] pending), and for [`HealthOptions::grace`] after
+//! a [`HealthTracker`] first saw it appear (then the cloud's error or stop still counts,
 //! the other signals do not). A node that a replacement is handling (marked, or a
 //! successor not yet standing for its slot) is [`HealthState::Replacing`].
 //!
@@ -360,7 +361,11 @@ impl HealthTracker {
                 InstanceState::Deleting => {
                     raw.push((Signal::Cloud, "the cloud is deleting it".into()))
                 }
-                InstanceState::Pending | InstanceState::Running => {}
+                // Held for the start-up grace instead (below): a node stuck starting.
+                InstanceState::Pending => {
+                    raw.push((Signal::Cloud, "the cloud still reports it pending".into()))
+                }
+                InstanceState::Running => {}
             }
             for why in lb_bad.get(i.id.as_str()).into_iter().flatten() {
                 raw.push((Signal::LoadBalancer, why.clone()));
@@ -382,7 +387,12 @@ impl HealthTracker {
                     .instances
                     .iter()
                     .any(|o| o.id != i.id && slot_of(o) == *slot);
-            let findings = self.record(now, &i.id, raw, opts, &mut bad_now);
+            let mut findings = self.record(now, &i.id, raw, opts, &mut bad_now);
+            if i.state == InstanceState::Pending {
+                for f in findings.iter_mut().filter(|f| f.signal == Signal::Cloud) {
+                    f.hold = opts.grace;
+                }
+            }
             let state = if replacing {
                 HealthState::Replacing
             } else if starting

@@ -153,6 +153,26 @@ async fn a_node_that_appears_later_gets_the_start_up_grace() {
     assert!(h.why().contains("probe"), "{}", h.why());
     // Nodes present at the first pass were never in grace.
     assert_eq!(r.of("grace-node-1").unwrap().state, HealthState::Healthy);
+
+    // A node the cloud keeps reporting pending is starting, until the grace is over.
+    let mut stuck = full.clone();
+    for i in &mut stuck.instances {
+        if i.name == "grace-node-0" {
+            i.state = provider_core::InstanceState::Pending;
+        }
+    }
+    let r = t.assess(at(320), &desired, &stuck, &Checks::default(), &opts);
+    assert_eq!(r.of("grace-node-0").unwrap().state, HealthState::Starting);
+    let r = t.assess(at(619), &desired, &stuck, &Checks::default(), &opts);
+    assert_eq!(r.of("grace-node-0").unwrap().state, HealthState::Starting);
+    let r = t.assess(at(621), &desired, &stuck, &Checks::default(), &opts);
+    let h = r.of("grace-node-0").unwrap();
+    assert_eq!(h.state, HealthState::Unhealthy, "{h:?}");
+    assert!(
+        h.why().contains("pending (seen 301s of 300s)"),
+        "{}",
+        h.why()
+    );
 }
 
 #[tokio::test]
