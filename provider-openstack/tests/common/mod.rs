@@ -49,7 +49,8 @@ pub fn workspace() -> PathBuf {
 }
 
 /// The `plinth` binary: `PLINTH_BIN`, else `<target>/debug/plinth` (built by
-/// `cargo test --workspace`), else it is built here.
+/// `cargo test --workspace`), else it is built here; also when the one there was built
+/// without OpenStack (as the README's local-only command builds it).
 pub fn plinth_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("PLINTH_BIN") {
         return PathBuf::from(p);
@@ -58,7 +59,11 @@ pub fn plinth_bin() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"));
     let bin = target.join("debug").join("plinth");
-    if !bin.exists() {
+    let includes_openstack = Command::new(&bin)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("OpenStack"));
+    if !includes_openstack {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
             .args(["build", "-q", "-p", "cluster", "--bin", "plinth"])
