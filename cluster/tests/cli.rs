@@ -63,29 +63,44 @@ fn invalid_spec_lists_every_problem_and_fails() {
 #[test]
 fn clouds_not_compiled_in_say_how_to_get_them() {
     let dir = tempfile::tempdir().unwrap();
-    for (file, name, feature, compiled) in [
-        ("aws.properties", "AWS", "aws", cfg!(feature = "aws")),
+    let version = text(&plinth(&["--version"], dir.path()).stdout);
+    assert!(
+        version.starts_with("plinth 0.1.0 (providers: "),
+        "{version}"
+    );
+    assert_eq!(
+        version.contains("local"),
+        cfg!(feature = "local"),
+        "{version}"
+    );
+    for (file, line, name, feature, compiled) in [
+        ("aws.properties", 5, "AWS", "aws", cfg!(feature = "aws")),
         (
             "openstack.properties",
+            5,
             "OpenStack",
             "openstack",
             cfg!(feature = "openstack"),
         ),
         (
             "vsphere.properties",
+            15,
             "VSphere",
             "vsphere",
             cfg!(feature = "vsphere"),
         ),
     ] {
+        // `--version` names exactly the clouds this build includes.
+        assert_eq!(version.contains(name), compiled, "{name}: {version}");
         if compiled {
             continue;
         }
         let out = plinth(&["plan", "-i", example(file).to_str().unwrap()], dir.path());
-        assert!(!out.status.success(), "{file}");
+        // A spec problem (fix the build or the file): exit 2, naming the line and key.
+        assert_eq!(out.status.code(), Some(2), "{file}");
         let err = text(&out.stderr);
         let want = format!(
-            "error: provider {name} is not compiled into this build: rebuild with `--features {feature}`"
+            "{file}:{line}: Provider: provider {name} is not compiled into this build: rebuild with `--features {feature}`"
         );
         assert!(err.contains(&want), "{file}: {err}");
     }

@@ -7,7 +7,8 @@
 //! nodes given an Elastic IP have a public address.
 //!
 //! Needs moto (`AWS_ENDPOINT_URL`) and the `plinth` binary: `PLINTH_BIN`, else
-//! `<target>/debug/plinth` (built by `cargo test --workspace`), else it is built here.
+//! `<target>/debug/plinth` (built by `cargo test --workspace`), else it is built here
+//! (also when the one there was built without AWS).
 
 mod common;
 
@@ -29,7 +30,12 @@ fn plinth_bin() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"));
     let bin = target.join("debug").join("plinth");
-    if !bin.exists() {
+    // Rebuilt also when built without AWS (as the README's local-only command builds it).
+    let includes_aws = Command::new(&bin)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("AWS"));
+    if !includes_aws {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
             .args(["build", "-q", "-p", "cluster", "--bin", "plinth"])

@@ -7,6 +7,10 @@
 //! Unset, each test prints why it is skipped and passes, except under `CI`, where it
 //! fails.
 
+mod common;
+
+use common::{builder, cloud_name};
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -15,37 +19,12 @@ use std::sync::Arc;
 
 use provider_core::layer::{Instrumented, Layered};
 use provider_core::model::*;
-use provider_core::wait::{Poller, Timeouts};
+use provider_core::wait::Timeouts;
 use provider_core::{Error, ErrorKind, Provider, ProviderExt};
 use provider_openstack::{OpenStackBuilder, OpenStackProvider};
 use secrecy::{ExposeSecret, SecretString};
 
-const CLOUD_VAR: &str = "PLINTH_OS_TEST_CLOUD";
 const MYSQL_VAR: &str = "PLINTH_OS_TEST_MYSQL_SOCKET";
-
-/// The cloud name, or `None` (after printing why) when the test must be skipped.
-fn cloud_name() -> Option<String> {
-    match std::env::var(CLOUD_VAR) {
-        Ok(c) if !c.is_empty() => Some(c),
-        _ => {
-            if std::env::var_os("CI").is_some() {
-                panic!("OpenStack services not running in CI: set {CLOUD_VAR} (and OS_CLIENT_CONFIG_FILE); see emulators/openstack/README.md");
-            }
-            eprintln!("skipped: OpenStack services not running (set {CLOUD_VAR} and OS_CLIENT_CONFIG_FILE; see emulators/openstack/README.md)");
-            None
-        }
-    }
-}
-
-fn builder(cloud: &str) -> OpenStackBuilder {
-    OpenStackBuilder::from_cloud(cloud)
-        .expect("clouds.yaml entry")
-        .with_poller(Poller::new(
-            Duration::from_millis(300),
-            Duration::from_secs(3),
-        ))
-        .with_timeouts(Timeouts::all(Duration::from_secs(240)))
-}
 
 async fn provider(cloud: &str, page_size: usize) -> OpenStackProvider {
     builder(cloud)

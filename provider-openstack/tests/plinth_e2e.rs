@@ -7,59 +7,11 @@
 //! `PLINTH_BIN`, else `<target>/debug/plinth` (built by `cargo test --workspace`), else it
 //! is built here.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use common::{cloud_name, plinth, plinth_bin, workspace};
 use provider_core::{ProviderExt, TagFilter};
 use provider_openstack::OpenStackBuilder;
-
-fn cloud_name() -> Option<String> {
-    match std::env::var("PLINTH_OS_TEST_CLOUD") {
-        Ok(c) if !c.is_empty() => Some(c),
-        _ => {
-            if std::env::var_os("CI").is_some() {
-                panic!("OpenStack services not running in CI: set PLINTH_OS_TEST_CLOUD (see emulators/openstack/README.md)");
-            }
-            eprintln!("skipped: OpenStack services not running (set PLINTH_OS_TEST_CLOUD and OS_CLIENT_CONFIG_FILE)");
-            None
-        }
-    }
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn plinth_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("PLINTH_BIN") {
-        return PathBuf::from(p);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"));
-    let bin = target.join("debug").join("plinth");
-    if !bin.exists() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "cluster", "--bin", "plinth"])
-            .current_dir(workspace())
-            .status()
-            .expect("run cargo to build plinth");
-        assert!(status.success(), "building plinth failed: {status}");
-    }
-    bin
-}
-
-fn plinth(bin: &Path, args: &[&str]) -> Output {
-    let out = Command::new(bin).args(args).output().expect("run plinth");
-    eprintln!(
-        "$ plinth {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_spec_applies_reports_and_destroys() {

@@ -6,38 +6,15 @@
 //! named by `OS_CLIENT_CONFIG_FILE`). Unset, each test prints why it is skipped and
 //! passes, except under `CI`, where it fails.
 
+mod common;
+
+use common::{builder, cloud_name, plinth_bin};
+
 use std::process::Command;
-use std::time::Duration;
 
-use provider_core::wait::{Poller, Timeouts};
 use provider_core::{Demand, Problem, Provider, Reference, References};
-use provider_openstack::{OpenStackBuilder, OpenStackProvider};
+use provider_openstack::OpenStackProvider;
 use secrecy::ExposeSecret;
-
-const CLOUD_VAR: &str = "PLINTH_OS_TEST_CLOUD";
-
-fn cloud_name() -> Option<String> {
-    match std::env::var(CLOUD_VAR) {
-        Ok(c) if !c.is_empty() => Some(c),
-        _ => {
-            if std::env::var_os("CI").is_some() {
-                panic!("OpenStack services not running in CI: set {CLOUD_VAR} (and OS_CLIENT_CONFIG_FILE); see emulators/openstack/README.md");
-            }
-            eprintln!("skipped: OpenStack services not running (set {CLOUD_VAR} and OS_CLIENT_CONFIG_FILE; see emulators/openstack/README.md)");
-            None
-        }
-    }
-}
-
-fn builder(cloud: &str) -> OpenStackBuilder {
-    OpenStackBuilder::from_cloud(cloud)
-        .expect("clouds.yaml entry")
-        .with_poller(Poller::new(
-            Duration::from_millis(300),
-            Duration::from_secs(3),
-        ))
-        .with_timeouts(Timeouts::all(Duration::from_secs(60)))
-}
 
 /// The references of examples/openstack-emulator.properties, keyed as the spec keys them.
 fn seed_refs() -> References {
@@ -308,29 +285,6 @@ async fn the_kits_preflight_check_passes() {
         .collect();
     let report = provider_core::conformance::run_checks(&p, &config, &checks).await;
     assert!(report.is_success() && report.passed() == 1, "{report}");
-}
-
-/// The `plinth` binary: `PLINTH_BIN`, else `<target>/debug/plinth` (built by
-/// `cargo test --workspace`; build it with `cargo build -p cluster --bin plinth`).
-fn plinth_bin() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("PLINTH_BIN") {
-        return p.into();
-    }
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    let bin = target.join("debug").join("plinth");
-    if !bin.exists() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "cluster", "--bin", "plinth"])
-            .current_dir(&workspace)
-            .status()
-            .expect("run cargo to build plinth");
-        assert!(status.success(), "building plinth failed: {status}");
-    }
-    bin
 }
 
 /// The seed's emulator spec with every reference wrong: `plan` and `apply` exit 2 naming

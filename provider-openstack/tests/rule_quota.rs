@@ -6,6 +6,8 @@
 //! and the admin credentials `PLINTH_OS_TEST_AUTH_URL` / `PLINTH_OS_TEST_PASSWORD`
 //! (emulators/openstack/test-env.sh prints them) to make the project.
 
+mod common;
+
 use std::process::Command;
 
 use provider_core::model::*;
@@ -13,21 +15,6 @@ use provider_core::{ErrorKind, ProviderExt};
 use provider_openstack::OpenStackBuilder;
 use secrecy::SecretString;
 use serde_json::{json, Value};
-
-const CLOUD_VAR: &str = "PLINTH_OS_TEST_CLOUD";
-
-fn cloud_configured() -> bool {
-    match std::env::var(CLOUD_VAR) {
-        Ok(c) if !c.is_empty() => true,
-        _ => {
-            if std::env::var_os("CI").is_some() {
-                panic!("OpenStack services not running in CI: set {CLOUD_VAR}; see emulators/openstack/README.md");
-            }
-            eprintln!("skipped: OpenStack services not running (set {CLOUD_VAR}; see emulators/openstack/README.md)");
-            false
-        }
-    }
-}
 
 /// One admin call with curl: (status line and headers, JSON body).
 fn curl(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> (String, Value) {
@@ -92,7 +79,7 @@ fn admin(auth_url: &str, password: &str) -> (String, String) {
 
 #[tokio::test]
 async fn a_rule_over_quota_is_quota_exceeded_and_not_added() {
-    if !cloud_configured() {
+    if common::cloud_name().is_none() {
         return;
     }
     let auth_url = std::env::var("PLINTH_OS_TEST_AUTH_URL").expect("PLINTH_OS_TEST_AUTH_URL");

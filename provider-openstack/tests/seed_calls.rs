@@ -6,6 +6,10 @@
 //!
 //! Needs the services (see tests/emulator.rs); run with `--nocapture` for the table.
 
+mod common;
+
+use common::cloud_name;
+
 use std::sync::Arc;
 
 use cluster::{Cluster, ClusterSpec};
@@ -58,19 +62,6 @@ fn mutating(p: &PhaseCount) -> u64 {
         .filter(|(k, _)| !k.contains(".GET "))
         .map(|(_, v)| v)
         .sum()
-}
-
-fn cloud_name() -> Option<String> {
-    match std::env::var("PLINTH_OS_TEST_CLOUD") {
-        Ok(c) if !c.is_empty() => Some(c),
-        _ => {
-            if std::env::var_os("CI").is_some() {
-                panic!("OpenStack services not running in CI: set PLINTH_OS_TEST_CLOUD (see emulators/openstack/README.md)");
-            }
-            eprintln!("skipped: OpenStack services not running (set PLINTH_OS_TEST_CLOUD and OS_CLIENT_CONFIG_FILE)");
-            None
-        }
-    }
 }
 
 fn seed_spec(cluster: &str) -> ClusterSpec {

@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use cluster::execute::{ExecuteOptions, Observer};
 use cluster::plan::PlannedAction;
 use cluster::status::ClusterStatus;
@@ -139,7 +139,14 @@ fn main() -> ExitCode {
     // When provider-local started this program as its helper (daemon or instance),
     // this runs it and exits; so `cargo run -p cluster` needs nothing else built.
     cluster::cloud::host_helper_if_requested();
-    let cli = Cli::parse();
+    let cli = match Cli::command()
+        .version(version())
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     // `watch` and `repair` log their decisions (and repair its re-checks, which may
     // take a hold time): at least at info level.
     let verbose = match cli.command {
@@ -164,6 +171,21 @@ fn main() -> ExitCode {
             ExitCode::from(exit_status(&e))
         }
     }
+}
+
+/// `--version`: the version and the providers this build includes (a build with some
+/// providers left out, such as the README's local one, says so).
+fn version() -> String {
+    let providers: Vec<&str> = cluster::ProviderKind::ALL
+        .into_iter()
+        .filter(|&kind| cluster::cloud::keys(kind).is_some())
+        .map(cluster::ProviderKind::as_str)
+        .collect();
+    format!(
+        "{} (providers: {})",
+        env!("CARGO_PKG_VERSION"),
+        providers.join(", ")
+    )
 }
 
 /// The exit status of a failed command (see the `after_help` text).
