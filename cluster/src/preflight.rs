@@ -93,9 +93,12 @@ pub fn references(spec: &ClusterSpec, plan: &Plan) -> References {
     for s in &net.subnets {
         refs = refs.with_subnet(Reference::new(subnets_key, s));
     }
-    // Floating IPs go to the masters only.
+    // The pool matters when a role with nodes asks for floating IPs.
+    let wants_fips = Role::ALL
+        .into_iter()
+        .any(|r| spec.role(r).floating_ip && spec.role(r).count > 0);
     if let (Some(pool), Some(key)) = (&net.floating_ip_pool, pool_key) {
-        if spec.masters.count > 0 {
+        if wants_fips {
             refs = refs.with_floating_ip_pool(Reference::new(key, pool));
             if let Some(id) = net.floating_ip_pool_id.as_ref().filter(|id| *id != pool) {
                 refs = refs.with_floating_ip_pool_alias(Reference::new(

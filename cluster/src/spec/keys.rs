@@ -1,6 +1,23 @@
 //! The spec's keys: the general ones, the cluster's topology keys under each provider's
 //! prefix, and each provider's own (from its table); which are secret; and the "did you
 //! mean" for an unknown one.
+//!
+//! | general key | meaning | default |
+//! |---|---|---|
+//! | `Provider` | `OpenStack`, `AWS`, `VSphere` or `local` | required |
+//! | `ClusterName` | owner tag and name prefix of everything created | `plinth` |
+//! | `MasterCount`, `NodeCount`, `GlusterNodeCount` | masters (odd), worker nodes (a multiple of the AZs), storage nodes | 1, 3, 0 |
+//! | `MasterUserData`, `NodeUserData`, `GlusterUserData` | user data of each role's nodes | none |
+//! | `MasterFloatingIP`, `NodeFloatingIP`, `GlusterFloatingIP` | a floating IP on each node of the role | masters only |
+//! | `MasterVolumeCount`/`Size`/`Type`, `NodeVolume...`, `GlusterVolume...` | data volumes per node, GiB each, volume type | one 100 GiB volume per storage node |
+//! | `APIPort`, `APITargetPort` | the default API LB's port and the masters' port | 6443, 6443 (local: 8080) |
+//! | `IngressPort`, `IngressTargetPort` | the default ingress LB's port and the nodes' port | 80 (local: 8080), `IngressPort` |
+//! | `LoadBalancers.<name>.<setting>` | a listed load balancer (replaces the default two) | |
+//! | `LoadBalancer` | `provider` or `external` (bring your own LBs) | `provider` |
+//! | `SecurityGroups` | `provider` or `external` (secured elsewhere) | `provider` |
+//!
+//! The per-role resources and the settings of a listed load balancer are detailed in
+//! [`super::resources`].
 
 use std::collections::HashSet;
 
@@ -18,6 +35,17 @@ pub const GENERAL_KEYS: &[&str] = &[
     "MasterUserData",
     "NodeUserData",
     "GlusterUserData",
+    "MasterFloatingIP",
+    "NodeFloatingIP",
+    "GlusterFloatingIP",
+    "MasterVolumeCount",
+    "MasterVolumeSize",
+    "MasterVolumeType",
+    "NodeVolumeCount",
+    "NodeVolumeSize",
+    "NodeVolumeType",
+    "GlusterVolumeCount",
+    "GlusterVolumeType",
     "APIPort",
     "APITargetPort",
     "IngressPort",
@@ -188,6 +216,10 @@ impl KeyTable {
         suggest: bool,
     ) -> Option<String> {
         let suggest = suggest && key.len() <= MAX_KEY_BYTES;
+        // Listed load balancers: the name is the installer's, the settings are fixed.
+        if key.starts_with(super::resources::LB_PREFIX) {
+            return super::resources::lb_key_problem(key);
+        }
         let unknown = |near: Option<String>| match near {
             Some(k) => format!("unknown key: did you mean {k}?"),
             None => "unknown key: remove it".to_string(),
