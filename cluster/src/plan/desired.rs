@@ -361,7 +361,11 @@ impl Desired {
                 let mut tags = owner_tags(c, role.as_str());
                 tags.insert(TAG_ORDINAL.into(), ordinal.to_string());
                 tags.insert(TAG_SPEC_HASH.into(), hash.clone());
-                for (index, v) in rs.volumes.iter().flat_map(|v| (0..v.count).map(move |i| (i, v))) {
+                for (index, v) in rs
+                    .volumes
+                    .iter()
+                    .flat_map(|v| (0..v.count).map(move |i| (i, v)))
+                {
                     d.volumes.push(DesiredVolume {
                         name: volume_name(&name, index),
                         instance: name.clone(),

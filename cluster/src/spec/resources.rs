@@ -69,8 +69,7 @@ pub fn key_word(role: Role) -> &'static str {
 pub fn role_resource_keys() -> impl Iterator<Item = String> {
     Role::ALL.into_iter().flat_map(|role| {
         let w = key_word(role);
-        ["FloatingIP", "VolumeCount", "VolumeSize", "VolumeType"]
-            .map(move |s| format!("{w}{s}"))
+        ["FloatingIP", "VolumeCount", "VolumeSize", "VolumeType"].map(move |s| format!("{w}{s}"))
     })
 }
 
@@ -226,7 +225,10 @@ fn listed(f: &mut Fields<'_>, name: &str, sources: IpNet) -> LoadBalancerDef {
     let port: u16 = match f.get(&port_key) {
         Some(_) => f.number(&port_key, 443, "a port number"),
         None => {
-            f.error(&port_key, "missing: set the port the load balancer listens on, e.g. 443");
+            f.error(
+                &port_key,
+                "missing: set the port the load balancer listens on, e.g. 443",
+            );
             443
         }
     };
@@ -253,7 +255,10 @@ fn listed(f: &mut Fields<'_>, name: &str, sources: IpNet) -> LoadBalancerDef {
         Some(v) => {
             f.error(
                 &key("Protocol"),
-                format!("{} is not a listener protocol: use tcp or http", excerpt(&v)),
+                format!(
+                    "{} is not a listener protocol: use tcp or http",
+                    excerpt(&v)
+                ),
             );
             LbProtocol::Tcp
         }
@@ -329,9 +334,15 @@ mod tests {
         let near = lb_key_problem("LoadBalancers.hcp.TargetPrt").unwrap();
         assert!(near.contains("LoadBalancers.hcp.TargetPort"), "{near}");
         let bad_name = lb_key_problem("LoadBalancers.HCP.Port").unwrap();
-        assert!(bad_name.contains("cannot name a load balancer"), "{bad_name}");
+        assert!(
+            bad_name.contains("cannot name a load balancer"),
+            "{bad_name}"
+        );
         let no_setting = lb_key_problem("LoadBalancers.hcp").unwrap();
-        assert!(no_setting.contains("LoadBalancers.hcp.Port"), "{no_setting}");
+        assert!(
+            no_setting.contains("LoadBalancers.hcp.Port"),
+            "{no_setting}"
+        );
         assert_eq!(lb_key_problem("NodeCount"), None, "not an LB key");
     }
 }

@@ -178,7 +178,10 @@ impl<'a> Fields<'a> {
             "false" | "no" => Some(false),
             _ => {
                 let v = excerpt(v);
-                self.error(key, format!("{v} is not true or false: write true or false"));
+                self.error(
+                    key,
+                    format!("{v} is not true or false: write true or false"),
+                );
                 None
             }
         }
@@ -637,7 +640,12 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
     let mut ignored_keys = Vec::new();
     let load_balancers = match listed {
         Some(lbs) => {
-            for k in ["APIPort", "APITargetPort", "IngressPort", "IngressTargetPort"] {
+            for k in [
+                "APIPort",
+                "APITargetPort",
+                "IngressPort",
+                "IngressTargetPort",
+            ] {
                 if f.get(k).is_some() {
                     ignored_keys.push(format!(
                         "{k} is ignored: it sets the default API and ingress load balancers, which the LoadBalancers.* list replaces; list them there or remove {k}"
@@ -668,9 +676,7 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
                 if ingress_port == api_port {
                     f.error(
                         "IngressPort",
-                        format!(
-                            "{ingress_port} is also APIPort: give the ingress LB its own port"
-                        ),
+                        format!("{ingress_port} is also APIPort: give the ingress LB its own port"),
                     );
                 }
                 lbs.push(default(
