@@ -103,8 +103,8 @@ struct Listing {
     fips: Vec<Option<String>>,
     /// Volumes: name and the servers (by name) they are attached to.
     volumes: BTreeMap<String, Vec<String>>,
-    /// Load balancers: name and id.
-    lbs: BTreeMap<String, String>,
+    /// Load balancers by name: their listeners' ports and their members' ports.
+    lbs: BTreeMap<String, (Vec<i64>, Vec<i64>)>,
     /// Security groups: name and the raw group.
     groups: BTreeMap<String, Value>,
 }
@@ -121,6 +121,33 @@ impl Api {
             .get(service)
             .unwrap_or_else(|| panic!("no {service} endpoint in {:?}", self.ep));
         curl("GET", &format!("{base}{path}"), Some(&self.token), None).1
+    }
+
+    /// An LB's listener ports and the ports of the members of its pools.
+    fn lb_ports(&self, id: &str) -> (Vec<i64>, Vec<i64>) {
+        let port = |v: &Value| v["protocol_port"].as_i64();
+        let listeners = self.get(
+            "load-balancer",
+            &format!("/v2/lbaas/listeners?loadbalancer_id={id}"),
+        );
+        let listeners = listeners["listeners"].as_array().expect("listeners");
+        let pools = self.get(
+            "load-balancer",
+            &format!("/v2/lbaas/pools?loadbalancer_id={id}"),
+        );
+        let mut members = Vec::new();
+        for pool in pools["pools"].as_array().expect("pools") {
+            let pool = pool["id"].as_str().expect("a pool id");
+            let m = self.get("load-balancer", &format!("/v2/lbaas/pools/{pool}/members"));
+            members.extend(
+                m["members"]
+                    .as_array()
+                    .expect("members")
+                    .iter()
+                    .filter_map(port),
+            );
+        }
+        (listeners.iter().filter_map(port).collect(), members)
     }
 
     fn list(&self, prefix: &str) -> Listing {
@@ -191,10 +218,8 @@ impl Api {
             .iter()
             .filter(|l| mine(l))
             .map(|l| {
-                (
-                    l["name"].as_str().unwrap().into(),
-                    l["id"].as_str().unwrap().into(),
-                )
+                let id = l["id"].as_str().unwrap();
+                (l["name"].as_str().unwrap().to_string(), self.lb_ports(id))
             })
             .collect();
         let groups = self.get("network", "/v2.0/security-groups")["security_groups"]
@@ -223,9 +248,9 @@ async fn the_seed_layout_comes_up_on_the_openstack_services_and_goes() {
         "{:x}",
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
+            .map(|d| d.as_nanos())
             .unwrap_or(0)
-            & 0xffffff
+            & 0xffff_ffff
     );
     let c = format!("os-seed-{run}");
     let example =
@@ -297,33 +322,9 @@ async fn the_seed_layout_comes_up_on_the_openstack_services_and_goes() {
     assert_eq!(lb_names, want.iter().map(String::as_str).collect());
     let targets = [("hcp", 30443), ("hsm", 30444), ("uaa", 30445)];
     for (lb, target) in targets {
-        let id = &seen.lbs[&name(lb)];
-        let listeners = api.get(
-            "load-balancer",
-            &format!("/v2/lbaas/listeners?loadbalancer_id={id}"),
-        );
-        let ports: Vec<i64> = listeners["listeners"]
-            .as_array()
-            .expect("listeners")
-            .iter()
-            .filter_map(|l| l["protocol_port"].as_i64())
-            .collect();
-        assert_eq!(ports, [443], "{lb}");
-        let pools = api.get(
-            "load-balancer",
-            &format!("/v2/lbaas/pools?loadbalancer_id={id}"),
-        );
-        let pool = pools["pools"][0]["id"]
-            .as_str()
-            .expect("a pool")
-            .to_string();
-        let members = api.get("load-balancer", &format!("/v2/lbaas/pools/{pool}/members"));
-        let members = members["members"].as_array().expect("members");
-        assert_eq!(members.len(), 3, "{lb}: {members:?}");
-        assert!(
-            members.iter().all(|m| m["protocol_port"] == target),
-            "{lb}: {members:?}"
-        );
+        let (listeners, members) = &seen.lbs[&name(lb)];
+        assert_eq!(listeners, &[443], "{lb}");
+        assert_eq!(members, &[target; 3], "{lb}: the three worker nodes");
     }
 
     // Neutron: the nodes' group opens exactly the three target ports, each to its LB's

@@ -110,6 +110,126 @@ pub fn topology_keys(kind: ProviderKind) -> &'static [&'static str] {
     }
 }
 
+/// The keys of the cloud references a spec for `kind` makes, prefixed, as
+/// [`topology_keys`] lists them: what the validator reads and the preflight names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReferenceKeys {
+    /// The image every node boots from.
+    pub image: &'static str,
+    /// The flavors of the masters, nodes and storage nodes.
+    pub flavors: [&'static str; 3],
+    /// The AZ list.
+    pub zones: &'static str,
+    /// The network (or VPC, or port group).
+    pub network: Option<&'static str>,
+    /// The subnets.
+    pub subnets: Option<&'static str>,
+    /// The floating IP pool by name.
+    pub floating_ip_pool: Option<&'static str>,
+    /// The floating IP pool by id.
+    pub floating_ip_pool_id: Option<&'static str>,
+    /// The keypair.
+    pub keypair: Option<&'static str>,
+    /// The keypair's key file.
+    pub keypair_file: Option<&'static str>,
+}
+
+/// The reference keys of a `kind` spec.
+pub fn reference_keys(kind: ProviderKind) -> ReferenceKeys {
+    match kind {
+        ProviderKind::OpenStack => ReferenceKeys {
+            image: "OpenStack.LinuxImageID",
+            flavors: [
+                "OpenStack.MasterFlavorID",
+                "OpenStack.NodeFlavorID",
+                "OpenStack.GlusterFSFlavorID",
+            ],
+            zones: "OpenStack.AvailabilityZones",
+            network: Some("OpenStack.NetworkID"),
+            subnets: Some("OpenStack.SubnetID"),
+            floating_ip_pool: Some("OpenStack.FloatingIPPoolName"),
+            floating_ip_pool_id: Some("OpenStack.FloatingIPPoolID"),
+            keypair: Some("OpenStack.Keypair"),
+            keypair_file: Some("OpenStack.KeypairFile"),
+        },
+        ProviderKind::Aws => ReferenceKeys {
+            image: "AWS.AMI",
+            flavors: [
+                "AWS.MasterInstanceType",
+                "AWS.NodeInstanceType",
+                "AWS.GlusterFSInstanceType",
+            ],
+            zones: "AWS.AvailabilityZones",
+            network: Some("AWS.VpcID"),
+            subnets: Some("AWS.SubnetIDs"),
+            floating_ip_pool: None,
+            floating_ip_pool_id: None,
+            keypair: Some("AWS.KeyName"),
+            keypair_file: None,
+        },
+        ProviderKind::VSphere => ReferenceKeys {
+            image: "VSphere.Template",
+            flavors: [
+                "VSphere.MasterFlavor",
+                "VSphere.NodeFlavor",
+                "VSphere.GlusterFSFlavor",
+            ],
+            zones: "VSphere.Clusters",
+            network: Some("VSphere.Network"),
+            subnets: None,
+            floating_ip_pool: None,
+            floating_ip_pool_id: None,
+            keypair: None,
+            keypair_file: None,
+        },
+        ProviderKind::Local => ReferenceKeys {
+            image: "Local.Image",
+            flavors: [
+                "Local.MasterFlavor",
+                "Local.NodeFlavor",
+                "Local.GlusterFSFlavor",
+            ],
+            zones: "Local.AvailabilityZones",
+            network: None,
+            subnets: None,
+            floating_ip_pool: Some("Local.FloatingIPPool"),
+            floating_ip_pool_id: None,
+            keypair: None,
+            keypair_file: None,
+        },
+    }
+}
+
+impl ReferenceKeys {
+    /// The flavor key of `role`.
+    pub fn flavor(&self, role: super::Role) -> &'static str {
+        match role {
+            super::Role::Master => self.flavors[0],
+            super::Role::Node => self.flavors[1],
+            super::Role::Storage => self.flavors[2],
+        }
+    }
+
+    /// Every key, for checking them against the key table.
+    pub fn all(&self) -> Vec<&'static str> {
+        let mut keys = vec![self.image, self.zones];
+        keys.extend(self.flavors);
+        keys.extend(
+            [
+                self.network,
+                self.subnets,
+                self.floating_ip_pool,
+                self.floating_ip_pool_id,
+                self.keypair,
+                self.keypair_file,
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        keys
+    }
+}
+
 /// Every key a spec for `kind` may use, prefixed: the general keys, the cluster's
 /// topology keys and the provider's own (when it is compiled in).
 pub fn known_keys(kind: ProviderKind) -> Vec<String> {

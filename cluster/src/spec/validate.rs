@@ -214,46 +214,17 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Flavor and image keys of one provider, per role.
+/// Flavor and image keys of one provider, per role (from [`super::keys::reference_keys`]).
 pub(crate) struct RoleKeys {
     pub(crate) image: &'static str,
     pub(crate) flavors: [&'static str; 3],
 }
 
 pub(crate) fn role_keys(kind: ProviderKind) -> RoleKeys {
-    match kind {
-        ProviderKind::OpenStack => RoleKeys {
-            image: "OpenStack.LinuxImageID",
-            flavors: [
-                "OpenStack.MasterFlavorID",
-                "OpenStack.NodeFlavorID",
-                "OpenStack.GlusterFSFlavorID",
-            ],
-        },
-        ProviderKind::Aws => RoleKeys {
-            image: "AWS.AMI",
-            flavors: [
-                "AWS.MasterInstanceType",
-                "AWS.NodeInstanceType",
-                "AWS.GlusterFSInstanceType",
-            ],
-        },
-        ProviderKind::VSphere => RoleKeys {
-            image: "VSphere.Template",
-            flavors: [
-                "VSphere.MasterFlavor",
-                "VSphere.NodeFlavor",
-                "VSphere.GlusterFSFlavor",
-            ],
-        },
-        ProviderKind::Local => RoleKeys {
-            image: "Local.Image",
-            flavors: [
-                "Local.MasterFlavor",
-                "Local.NodeFlavor",
-                "Local.GlusterFSFlavor",
-            ],
-        },
+    let k = super::keys::reference_keys(kind);
+    RoleKeys {
+        image: k.image,
+        flavors: k.flavors,
     }
 }
 
@@ -409,10 +380,7 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
     let local = kind == ProviderKind::Local;
 
     // Availability zones: the provider's list key.
-    let az_key = match kind {
-        ProviderKind::VSphere => "VSphere.Clusters".to_string(),
-        _ => format!("{p}.AvailabilityZones"),
-    };
+    let az_key = super::keys::reference_keys(kind).zones.to_string();
     let mut zones = f.list(&az_key);
     if zones.is_empty() {
         if local {
@@ -460,10 +428,9 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         (None, false) => f.required(keys.image, "name the image every node boots from"),
     };
     let pool_key = match kind {
-        ProviderKind::OpenStack => Some("OpenStack.FloatingIPPoolName"),
-        ProviderKind::Local => Some("Local.FloatingIPPool"),
+        // Elastic IPs: Amazon's own pool, always there.
         ProviderKind::Aws => Some("AWS"),
-        ProviderKind::VSphere => None,
+        _ => super::keys::reference_keys(kind).floating_ip_pool,
     };
     let pool_set = match kind {
         ProviderKind::OpenStack => {
@@ -738,6 +705,20 @@ fn is_cpus_memory(s: &str) -> bool {
 mod tests {
     use super::*;
     use crate::spec::keys::{edit_distance, nearest_key};
+
+    #[test]
+    fn reference_keys_are_keys_of_the_table() {
+        for kind in ProviderKind::ALL {
+            let known = crate::spec::keys::known_keys(kind);
+            for k in crate::spec::keys::reference_keys(kind).all() {
+                assert!(known.iter().any(|x| x == k), "{kind}: {k}");
+            }
+        }
+        let known = crate::spec::keys::known_keys(ProviderKind::Local);
+        for k in crate::spec::resources::role_resource_keys() {
+            assert!(known.contains(&k), "{k}");
+        }
+    }
 
     #[test]
     fn edit_distance_basics() {
