@@ -1,5 +1,6 @@
 //! The preflight: before a plan is shown or run, every cloud reference the spec makes
-//! (image, flavors, keypair and its file, network, subnets, floating IP pool, AZs) and
+//! (image, flavors, keypair and its file, network, subnets, floating IP pool, AZs, volume
+//! types) and
 //! what the plan would create are handed to the provider's
 //! [`Provider::preflight`](provider_core::Provider::preflight), each reference with the
 //! spec key it was written in. The provider answers every problem at once, naming the
@@ -93,6 +94,14 @@ pub fn references(spec: &ClusterSpec, plan: &Plan) -> References {
         refs = refs.with_keypair(Reference::new(key, k));
         if let (Some(file), Some(file_key)) = (&net.keypair_file, keys.keypair_file) {
             refs = refs.with_keypair_file(Reference::new(file_key, file));
+        }
+    }
+    for role in Role::ALL {
+        let rs = spec.role(role);
+        let typed = rs.volumes.as_ref().and_then(|v| v.volume_type.as_ref());
+        if let (Some(t), true) = (typed, rs.count > 0) {
+            let key = format!("{}VolumeType", crate::spec::resources::key_word(role));
+            refs = refs.with_volume_type(Reference::new(key, t));
         }
     }
     refs.with_demand(demand(spec, plan))

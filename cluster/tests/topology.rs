@@ -432,3 +432,44 @@ async fn every_role_s_volumes_and_addresses_follow_their_slot_through_replacemen
     assert!(m.list_floating_ips(&all).await.unwrap().is_empty());
     assert!(m.list_security_groups(&all).await.unwrap().is_empty());
 }
+
+#[test]
+fn the_preflight_gets_each_role_s_volume_type_and_the_pool_when_any_role_wants_it() {
+    let text = "Provider = local\nMasterFloatingIP = false\nNodeFloatingIP = true\n\
+        NodeVolumeType = ssd\nGlusterNodeCount = 1\nGlusterVolumeType = hdd\n\
+        MasterVolumeType = fast\nLocal.FloatingIPPool = public\n";
+    let mut spec = ClusterSpec::parse("p.properties", text).unwrap();
+    let plan = diff(
+        &desired(&spec),
+        &Observed::default(),
+        &DiffOptions::default(),
+    );
+    let refs = cluster::preflight::references(&spec, &plan);
+    let types: Vec<(&str, &str)> = refs
+        .volume_types
+        .iter()
+        .map(|r| (r.key.as_str(), r.value.as_str()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("MasterVolumeType", "fast"),
+            ("NodeVolumeType", "ssd"),
+            ("GlusterVolumeType", "hdd")
+        ]
+    );
+    assert_eq!(
+        refs.floating_ip_pool.as_ref().map(|r| r.key.as_str()),
+        Some("Local.FloatingIPPool"),
+        "the nodes want floating IPs, though the masters do not"
+    );
+    // A role without nodes references nothing; nobody wanting addresses, no pool.
+    spec.storage.count = 0;
+    spec.nodes.floating_ip = false;
+    let refs = cluster::preflight::references(&spec, &plan);
+    assert!(refs
+        .volume_types
+        .iter()
+        .all(|r| r.key != "GlusterVolumeType"));
+    assert!(refs.floating_ip_pool.is_none());
+}
