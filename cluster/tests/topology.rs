@@ -473,3 +473,34 @@ fn the_preflight_gets_each_role_s_volume_type_and_the_pool_when_any_role_wants_i
         .all(|r| r.key != "GlusterVolumeType"));
     assert!(refs.floating_ip_pool.is_none());
 }
+
+#[test]
+fn with_external_lbs_each_role_admits_exactly_its_lbs_sources_and_the_plan_says_so() {
+    let text = "Provider = local\nLoadBalancer = external\n\
+        LoadBalancers.hcp.Port = 443\nLoadBalancers.hcp.TargetPort = 30443\n\
+        LoadBalancers.uaa.Port = 443\nLoadBalancers.uaa.TargetPort = 30445\n\
+        LoadBalancers.uaa.SourceCIDRs = 10.9.0.0/16\n\
+        Local.LoadBalancerCIDR = 10.1.1.0/24\n";
+    let spec = ClusterSpec::parse("x.properties", text).unwrap();
+    let d = desired(&spec);
+    assert!(d.load_balancers.is_empty());
+    assert!(d.groups.iter().all(|g| !g.name.contains("-lb")));
+    let node = d.groups.iter().find(|g| g.name == "plinth-node").unwrap();
+    let rules: BTreeSet<&RuleRef> = node.rules.iter().collect();
+    let want = [
+        cidr_rule(30443, "10.1.1.0/24"),
+        cidr_rule(30445, "10.9.0.0/16"),
+    ];
+    assert_eq!(rules, want.iter().collect());
+    let w = d
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("LoadBalancer = external"))
+        .unwrap();
+    assert!(
+        w.contains(
+            "hcp :443 -> node:30443, uaa :443 -> node:30445 from 10.9.0.0/16) from 10.1.1.0/24"
+        ),
+        "{w}"
+    );
+}

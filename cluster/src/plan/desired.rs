@@ -215,7 +215,16 @@ impl Desired {
                 .load_balancers
                 .iter()
                 .filter(|lb| spec.role(lb.role).count > 0)
-                .map(|lb| format!("{} :{} -> {}:{}", lb.name, lb.port, lb.role, lb.target_port))
+                .map(|lb| {
+                    let mut w =
+                        format!("{} :{} -> {}:{}", lb.name, lb.port, lb.role, lb.target_port);
+                    // An LB with sources of its own says them; the rest share the CIDR.
+                    if lb.sources != [net.load_balancer_cidr] {
+                        let from: Vec<String> = lb.sources.iter().map(|c| c.to_string()).collect();
+                        w.push_str(&format!(" from {}", from.join(" ")));
+                    }
+                    w
+                })
                 .collect();
             let none = if has_lbs {
                 ""
