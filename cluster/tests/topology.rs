@@ -504,3 +504,36 @@ fn with_external_lbs_each_role_admits_exactly_its_lbs_sources_and_the_plan_says_
         "{w}"
     );
 }
+
+#[tokio::test]
+async fn scaling_a_role_brings_and_takes_its_addresses_and_keeps_its_volumes() {
+    let text = "Provider = local\nClusterName = seedscale\nMasterCount = 1\nNodeCount = 3\n\
+        NodeFloatingIP = true\nNodeVolumeSize = 1\n\
+        Local.AvailabilityZones = az-1,az-2,az-3\nLocal.Image = linux\nLocal.FloatingIPPool = public\n\
+        Local.JumpboxCIDR = 10.1.1.4/32\nLocal.LoadBalancerCIDR = 10.1.1.0/24\n";
+    let spec = ClusterSpec::parse("scale.properties", text).unwrap();
+    let m = memory();
+    let c = cluster(spec, m.clone());
+    c.apply().await.unwrap();
+    let all = TagFilter::all();
+    let node_fips = |f: &[provider_core::FloatingIp]| {
+        f.iter()
+            .filter(|f| f.name.contains("-node-") && f.instance_id.is_some())
+            .count()
+    };
+    assert_eq!(node_fips(&m.list_floating_ips(&all).await.unwrap()), 3);
+
+    c.scale(Role::Node, 6, &quick()).await.unwrap();
+    assert_eq!(node_fips(&m.list_floating_ips(&all).await.unwrap()), 6);
+    let attached =
+        |v: &[provider_core::Volume]| v.iter().filter(|v| v.attachment.is_some()).count();
+    assert_eq!(attached(&m.list_volumes(&all).await.unwrap()), 6);
+
+    c.scale(Role::Node, 3, &quick()).await.unwrap();
+    let fips = m.list_floating_ips(&all).await.unwrap();
+    assert_eq!(node_fips(&fips), 3);
+    assert_eq!(fips.len(), 4, "the removed nodes' addresses are released");
+    let vols = m.list_volumes(&all).await.unwrap();
+    assert_eq!(vols.len(), 6, "volumes are kept: only destroy deletes data");
+    assert_eq!(attached(&vols), 3);
+}
