@@ -374,26 +374,41 @@ fn bad_per_role_and_lb_settings_name_the_key_and_the_fix() {
     );
 }
 
-#[tokio::test]
-async fn every_role_s_volumes_and_addresses_follow_their_slot_through_replacement() {
-    let text = "Provider = local\nClusterName = seedroll\nMasterCount = 1\nNodeCount = 3\n\
+const ROLL_SPEC: &str = "Provider = local\nClusterName = seedroll\nMasterCount = 3\nNodeCount = 3\n\
         GlusterNodeCount = 1\nGlusterVolumeSize = 2\nMasterVolumeSize = 1\nNodeFloatingIP = true\n\
         NodeVolumeCount = 2\nNodeVolumeSize = 1\n\
         LoadBalancers.hcp.Port = 443\nLoadBalancers.hcp.TargetPort = 8443\n\
         LoadBalancers.uaa.Port = 443\nLoadBalancers.uaa.TargetPort = 8444\n\
         Local.AvailabilityZones = az-1,az-2,az-3\nLocal.Image = linux\nLocal.FloatingIPPool = public\n\
         Local.JumpboxCIDR = 10.1.1.4/32\nLocal.LoadBalancerCIDR = 10.1.1.0/24\n";
-    let spec = ClusterSpec::parse("roll.properties", text).unwrap();
+
+#[tokio::test]
+async fn every_role_s_volumes_and_addresses_follow_their_slot_through_replacement() {
+    surge_or_delete_first(quick()).await;
+}
+
+#[tokio::test]
+async fn delete_first_hands_every_role_s_volumes_and_addresses_over_too() {
+    let opts = cluster::ReplaceOptions {
+        max_surge: 0,
+        max_unavailable: 1,
+        ..quick()
+    };
+    surge_or_delete_first(opts).await;
+}
+
+async fn surge_or_delete_first(opts: cluster::ReplaceOptions) {
+    let spec = ClusterSpec::parse("roll.properties", ROLL_SPEC).unwrap();
     let m = memory();
     let c = cluster(spec, m.clone());
     c.apply().await.unwrap();
     let all = TagFilter::all();
-    assert_eq!(m.list_volumes(&all).await.unwrap().len(), 1 + 3 * 2 + 1);
-    assert_eq!(m.list_floating_ips(&all).await.unwrap().len(), 4);
+    assert_eq!(m.list_volumes(&all).await.unwrap().len(), 3 + 3 * 2 + 1);
+    assert_eq!(m.list_floating_ips(&all).await.unwrap().len(), 6);
     assert_eq!(m.list_load_balancers(&all).await.unwrap().len(), 2);
 
-    let report = c.replace(&Selector::All, &quick()).await.unwrap();
-    assert_eq!(report.replaced.len(), 5, "{report}");
+    let report = c.replace(&Selector::All, &opts).await.unwrap();
+    assert_eq!(report.replaced.len(), 7, "{report}");
     let after = m.list_instances(&all).await.unwrap();
     let slot_of = |id: &str| {
         after
