@@ -1,5 +1,6 @@
 //! The preflight: before a plan is shown or run, every cloud reference the spec makes
-//! (image, flavors, keypair and its file, network, subnets, floating IP pool, AZs) and
+//! (image, flavors, keypair and its file, network, subnets, floating IP pool, AZs, volume
+//! types) and
 //! what the plan would create are handed to the provider's
 //! [`Provider::preflight`](provider_core::Provider::preflight), each reference with the
 //! spec key it was written in. The provider answers every problem at once, naming the
@@ -11,7 +12,7 @@ use std::fmt;
 use provider_core::{Demand, Problem, Reference, References};
 
 use crate::plan::{Action, Plan};
-use crate::spec::validate::role_keys;
+use crate::spec::keys::reference_keys;
 use crate::spec::{ClusterSpec, ProviderKind, Role};
 
 /// Every problem the preflight found, in the order the provider reported them.
@@ -37,78 +38,70 @@ impl std::error::Error for Problems {}
 
 /// The spec key that lists the AZs of a `kind` spec.
 pub fn zones_key(kind: ProviderKind) -> String {
-    match kind {
-        ProviderKind::VSphere => "VSphere.Clusters".to_string(),
-        k => format!("{}.AvailabilityZones", k.key_prefix()),
-    }
+    reference_keys(kind).zones.to_string()
 }
 
-/// The references `spec` makes, each with its key, and what `plan` creates.
+/// The references `spec` makes, each with its key (from the key table,
+/// [`reference_keys`]), and what `plan` creates.
 pub fn references(spec: &ClusterSpec, plan: &Plan) -> References {
     let kind = spec.provider;
-    let p = kind.key_prefix();
-    let keys = role_keys(kind);
-    let zones_key = zones_key(kind);
+    let keys = reference_keys(kind);
     let net = &spec.network;
     let mut refs = References::new();
     for z in &spec.availability_zones {
-        refs = refs.with_zone(Reference::new(&zones_key, z));
+        refs = refs.with_zone(Reference::new(keys.zones, z));
     }
-    let flavor_key = |role: Role| match role {
-        Role::Master => keys.flavors[0],
-        Role::Node => keys.flavors[1],
-        Role::Storage => keys.flavors[2],
-    };
     for role in Role::ALL {
         let rs = spec.role(role);
-        // vSphere's flavors are `cpus:memory` sizes, not catalog entries.
         if rs.count == 0 {
             continue;
         }
         if !rs.image.is_empty() {
             refs = refs.with_image(Reference::new(keys.image, &rs.image));
         }
+        // vSphere's flavors are `cpus:memory` sizes, not catalog entries.
         if kind != ProviderKind::VSphere && !rs.flavor.is_empty() {
-            refs = refs.with_flavor(Reference::new(flavor_key(role), &rs.flavor));
+            refs = refs.with_flavor(Reference::new(keys.flavor(role), &rs.flavor));
         }
     }
-    let (network_key, subnets_key, pool_key, keypair_key) = match kind {
-        ProviderKind::OpenStack => (
-            "OpenStack.NetworkID",
-            "OpenStack.SubnetID",
-            Some(if net.floating_ip_pool_id == net.floating_ip_pool {
-                "OpenStack.FloatingIPPoolID"
-            } else {
-                "OpenStack.FloatingIPPoolName"
-            }),
-            "OpenStack.Keypair",
-        ),
-        ProviderKind::Aws => ("AWS.VpcID", "AWS.SubnetIDs", None, "AWS.KeyName"),
-        ProviderKind::VSphere => ("VSphere.Network", "", None, ""),
-        ProviderKind::Local => ("", "", Some("Local.FloatingIPPool"), ""),
+    if let (Some(n), Some(key)) = (&net.network, keys.network) {
+        refs = refs.with_network(Reference::new(key, n));
+    }
+    if let Some(key) = keys.subnets {
+        for s in &net.subnets {
+            refs = refs.with_subnet(Reference::new(key, s));
+        }
+    }
+    // The pool matters when a role with nodes asks for floating IPs. When only the id
+    // is written, the pool is checked under the id's key.
+    let wants_fips = Role::ALL
+        .into_iter()
+        .any(|r| spec.role(r).floating_ip && spec.role(r).count > 0);
+    let pool_key = match (keys.floating_ip_pool, keys.floating_ip_pool_id) {
+        (Some(_), Some(id)) if net.floating_ip_pool_id == net.floating_ip_pool => Some(id),
+        (name, _) => name,
     };
-    if let Some(n) = &net.network {
-        refs = refs.with_network(Reference::new(network_key, n));
-    }
-    for s in &net.subnets {
-        refs = refs.with_subnet(Reference::new(subnets_key, s));
-    }
-    // Floating IPs go to the masters only.
-    if let (Some(pool), Some(key)) = (&net.floating_ip_pool, pool_key) {
-        if spec.masters.count > 0 {
-            refs = refs.with_floating_ip_pool(Reference::new(key, pool));
-            if let Some(id) = net.floating_ip_pool_id.as_ref().filter(|id| *id != pool) {
-                refs = refs.with_floating_ip_pool_alias(Reference::new(
-                    format!("{p}.FloatingIPPoolID"),
-                    id,
-                ));
-            }
+    if let (Some(pool), Some(key), true) = (&net.floating_ip_pool, pool_key, wants_fips) {
+        refs = refs.with_floating_ip_pool(Reference::new(key, pool));
+        if let (Some(id), Some(id_key)) = (
+            net.floating_ip_pool_id.as_ref().filter(|id| *id != pool),
+            keys.floating_ip_pool_id,
+        ) {
+            refs = refs.with_floating_ip_pool_alias(Reference::new(id_key, id));
         }
     }
-    if let Some(k) = &net.keypair {
-        refs = refs.with_keypair(Reference::new(keypair_key, k));
-        if let Some(file) = &net.keypair_file {
-            refs = refs.with_keypair_file(Reference::new(format!("{p}.KeypairFile"), file));
+    if let (Some(k), Some(key)) = (&net.keypair, keys.keypair) {
+        refs = refs.with_keypair(Reference::new(key, k));
+        if let (Some(file), Some(file_key)) = (&net.keypair_file, keys.keypair_file) {
+            refs = refs.with_keypair_file(Reference::new(file_key, file));
+        }
+    }
+    for role in Role::ALL {
+        let rs = spec.role(role);
+        let typed = rs.volumes.as_ref().and_then(|v| v.volume_type.as_ref());
+        if let (Some(t), true) = (typed, rs.count > 0) {
+            let key = format!("{}VolumeType", crate::spec::resources::key_word(role));
+            refs = refs.with_volume_type(Reference::new(key, t));
         }
     }
     refs.with_demand(demand(spec, plan))
@@ -117,17 +110,12 @@ pub fn references(spec: &ClusterSpec, plan: &Plan) -> References {
 /// What `plan` creates: its create actions, counted (deletes are not subtracted: they
 /// may run after the creates).
 pub fn demand(spec: &ClusterSpec, plan: &Plan) -> Demand {
-    let keys = role_keys(spec.provider);
+    let keys = reference_keys(spec.provider);
     let mut d = Demand::new();
     for a in &plan.actions {
         d = match &a.action {
             Action::CreateInstances { instances } => instances.iter().fold(d, |d, i| {
-                let key = match i.role {
-                    Role::Master => keys.flavors[0],
-                    Role::Node => keys.flavors[1],
-                    Role::Storage => keys.flavors[2],
-                };
-                d.with_instances(Reference::new(key, &i.flavor), 1)
+                d.with_instances(Reference::new(keys.flavor(i.role), &i.flavor), 1)
             }),
             Action::CreateVolume { spec } => d.with_volumes(1, spec.size_gib),
             Action::AllocateFloatingIp { .. } => d.with_floating_ips(1),

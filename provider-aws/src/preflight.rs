@@ -42,6 +42,18 @@ fn one(r: &Reference, what: &str, mut ids: Vec<String>) -> std::result::Result<S
     }
 }
 
+/// EBS volume types (EC2's `VolumeType`): a fixed set, so no request is needed.
+const EBS_VOLUME_TYPES: [&str; 7] = ["gp3", "gp2", "io2", "io1", "st1", "sc1", "standard"];
+
+/// The volume types that are not EBS types.
+fn check_volume_types(types: &[Reference]) -> Vec<Problem> {
+    types
+        .iter()
+        .filter(|r| !EBS_VOLUME_TYPES.contains(&r.value.as_str()))
+        .map(|r| Problem::not_found(r, "volume type", &EBS_VOLUME_TYPES))
+        .collect()
+}
+
 impl AwsProvider {
     pub(crate) async fn preflight_checks(&self, refs: &References) -> Result<Vec<Problem>> {
         let offered = self.zones().await?;
@@ -61,6 +73,7 @@ impl AwsProvider {
         if let Some(r) = &refs.keypair {
             problems.extend(self.check_key_pair(r).await?);
         }
+        problems.extend(check_volume_types(&refs.volume_types));
         problems.extend(self.check_address_quota(refs.demand.floating_ips).await?);
         Ok(problems)
     }
@@ -255,4 +268,24 @@ fn unknown_instance_type(r: &Reference) -> Problem {
             r.value
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_ebs_volume_types_pass() {
+        let refs = [
+            Reference::new("NodeVolumeType", "gp3"),
+            Reference::new("GlusterVolumeType", "ssd"),
+        ];
+        let problems = check_volume_types(&refs);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "GlusterVolumeType");
+        assert!(problems[0]
+            .message
+            .contains("no volume type with id or name `ssd`"));
+        assert!(problems[0].message.contains("gp3"));
+    }
 }

@@ -1,5 +1,6 @@
 //! The preflight ([`provider_core::Provider::preflight`]): the spec's references resolved
-//! against Nova (zones, flavors, keypairs), Glance (images), Cinder (volume zones) and
+//! against Nova (zones, flavors, keypairs), Glance (images), Cinder (volume zones, volume
+//! types) and
 //! Neutron (networks, subnets, external networks as floating IP pools), each list fetched
 //! once; the keypair file's public key compared with the keypair's; and the demand
 //! against the quotas Nova (`/limits`), Cinder (`/limits`) and Neutron
@@ -99,6 +100,20 @@ impl OpenStackProvider {
             .collect();
         for r in &refs.flavors {
             problems.extend(resolve(r, "flavor", &flavor_items).err());
+        }
+
+        if !refs.volume_types.is_empty() {
+            let types: Vec<Named> = self
+                .api
+                .list(OP, Call::get(Service::Volume, "types"), "volume_types")
+                .await?;
+            let items: Vec<(String, String)> = types
+                .into_iter()
+                .map(|t| (t.id, t.name.unwrap_or_default()))
+                .collect();
+            for r in &refs.volume_types {
+                problems.extend(resolve(r, "volume type", &items).err());
+            }
         }
 
         let pools = refs

@@ -131,6 +131,22 @@ async fn every_wrong_reference_is_reported_with_its_key() {
     assert_eq!(problems.len(), 2, "{problems:#?}");
 }
 
+#[tokio::test]
+async fn volume_types_are_resolved_against_cinder() {
+    let Some(cloud) = cloud_name() else { return };
+    let p = builder(&cloud).build().await.expect("connect");
+    let refs = References::new()
+        .with_volume_type(Reference::new("GlusterVolumeType", "__DEFAULT__"))
+        .with_volume_type(Reference::new("NodeVolumeType", "no-such-type"));
+    let problems = p.preflight(&refs).await.expect("preflight");
+    assert_eq!(keys(&problems), ["NodeVolumeType"], "{problems:#?}");
+    let text = problems[0].to_string();
+    assert!(
+        text.contains("no volume type with id or name `no-such-type`; volume types: __DEFAULT__"),
+        "{text}"
+    );
+}
+
 /// Runs `curl` with the admin token against `url`; answers the body.
 fn curl(token: &str, method: &str, url: &str, body: Option<&str>) -> String {
     let mut c = Command::new("curl");

@@ -86,10 +86,10 @@ impl std::fmt::Debug for DesiredInstance {
     }
 }
 
-/// A data volume to have, attached to a node.
+/// A data volume to have, attached to a node (named by [`volume_name`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DesiredVolume {
-    /// Name, `<node>-data`.
+    /// Name, `<node>-data` (then `<node>-data-1`, ...).
     pub name: String,
     /// The node it is attached to.
     pub instance: String,
@@ -97,6 +97,9 @@ pub struct DesiredVolume {
     pub availability_zone: String,
     /// Size in GiB.
     pub size_gib: u64,
+    /// The cloud's volume type; `None` for its default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_type: Option<String>,
     /// Tags.
     pub tags: Tags,
 }
@@ -212,7 +215,16 @@ impl Desired {
                 .load_balancers
                 .iter()
                 .filter(|lb| spec.role(lb.role).count > 0)
-                .map(|lb| format!("{} :{} -> {}:{}", lb.name, lb.port, lb.role, lb.target_port))
+                .map(|lb| {
+                    let mut w =
+                        format!("{} :{} -> {}:{}", lb.name, lb.port, lb.role, lb.target_port);
+                    // An LB with sources of its own says them; the rest share the CIDR.
+                    if lb.sources != [net.load_balancer_cidr] {
+                        let from: Vec<String> = lb.sources.iter().map(|c| c.to_string()).collect();
+                        w.push_str(&format!(" from {}", from.join(" ")));
+                    }
+                    w
+                })
                 .collect();
             let none = if has_lbs {
                 ""
@@ -254,20 +266,6 @@ impl Desired {
         // Least privilege: SSH from the jumpbox, listeners from the LB CIDR, members
         // reachable from the LBs, and the nodes from each other, by group reference.
         let group = |purpose: &str| format!("{c}-{purpose}");
-        let from_group = |port: PortRange, g: String| {
-            if caps.group_sources {
-                RuleRef::Group {
-                    protocol: Protocol::Tcp,
-                    ports: Some(port),
-                    group: g,
-                }
-            } else {
-                RuleRef::Rule(
-                    IngressRule::new(Protocol::Tcp, RuleSource::Cidr(net.load_balancer_cidr))
-                        .with_ports(port),
-                )
-            }
-        };
         let mut base_rules = vec![RuleRef::Rule(IngressRule::tcp(22, net.jumpbox_cidr))];
         if caps.group_sources {
             base_rules.push(RuleRef::Group {
@@ -288,33 +286,66 @@ impl Desired {
             .filter(|lb| spec.role(lb.role).count > 0)
             .collect();
         if managed_lb && has_lbs {
-            d.groups.push(DesiredGroup {
-                name: group("lb"),
-                description: format!("{c}: load balancer listeners, from LoadBalancerCIDR"),
-                rules: lbs
+            // Each listener group opens its LBs' ports to their sources only.
+            for lb in &lbs {
+                let rules = lb
+                    .sources
                     .iter()
-                    .map(|lb| RuleRef::Rule(IngressRule::tcp(lb.port, net.load_balancer_cidr)))
-                    .collect(),
-                tags: owner_tags(c, "lb"),
-            });
+                    .map(|cidr| RuleRef::Rule(IngressRule::tcp(lb.port, *cidr)));
+                match d.groups.iter_mut().find(|g| g.name == group(&lb.group)) {
+                    Some(g) => push_new(&mut g.rules, rules),
+                    None => d.groups.push(DesiredGroup {
+                        name: group(&lb.group),
+                        description: if lb.group == "lb" {
+                            format!("{c}: load balancer listeners, from LoadBalancerCIDR")
+                        } else {
+                            format!("{c}: the {} load balancer's listener", lb.name)
+                        },
+                        rules: rules.collect(),
+                        tags: owner_tags(c, &lb.group),
+                    }),
+                }
+            }
         }
+        // Each role opens exactly the target ports of the LBs in front of it, each to
+        // that LB's group (or, for an LB of the installer's, its sources).
         for lb in &lbs {
             let target = PortRange::single(lb.target_port);
-            let rule = if managed_lb {
-                from_group(target, group("lb"))
+            let rules: Vec<RuleRef> = if managed_lb && caps.group_sources {
+                vec![RuleRef::Group {
+                    protocol: Protocol::Tcp,
+                    ports: Some(target),
+                    group: group(&lb.group),
+                }]
             } else {
-                // An external LB is only known by where it connects from.
-                RuleRef::Rule(
-                    IngressRule::new(Protocol::Tcp, RuleSource::Cidr(net.load_balancer_cidr))
-                        .with_ports(target),
-                )
+                // An external LB is only known by where it connects from, and so is any
+                // LB where a rule cannot name a group.
+                lb.sources
+                    .iter()
+                    .map(|cidr| {
+                        RuleRef::Rule(
+                            IngressRule::new(Protocol::Tcp, RuleSource::Cidr(*cidr))
+                                .with_ports(target),
+                        )
+                    })
+                    .collect()
             };
-            d.groups.push(DesiredGroup {
-                name: group(lb.role.as_str()),
-                description: format!("{c}: {} nodes, {} port from the LB", lb.role, lb.name),
-                rules: vec![rule],
-                tags: owner_tags(c, lb.role.as_str()),
-            });
+            let name = group(lb.role.as_str());
+            match d.groups.iter_mut().find(|g| g.name == name) {
+                Some(g) => {
+                    push_new(&mut g.rules, rules);
+                    g.description = format!(
+                        "{c}: {} nodes, the target ports of their load balancers",
+                        lb.role
+                    );
+                }
+                None => d.groups.push(DesiredGroup {
+                    name,
+                    description: format!("{c}: {} nodes, {} port from the LB", lb.role, lb.name),
+                    rules,
+                    tags: owner_tags(c, lb.role.as_str()),
+                }),
+            }
         }
 
         // Nodes: masters first across the AZs, then nodes round robin, then storage.
@@ -339,16 +370,21 @@ impl Desired {
                 let mut tags = owner_tags(c, role.as_str());
                 tags.insert(TAG_ORDINAL.into(), ordinal.to_string());
                 tags.insert(TAG_SPEC_HASH.into(), hash.clone());
-                if let (Role::Storage, Some(size)) = (role, rs.volume_gib) {
+                for (index, v) in rs
+                    .volumes
+                    .iter()
+                    .flat_map(|v| (0..v.count).map(move |i| (i, v)))
+                {
                     d.volumes.push(DesiredVolume {
-                        name: format!("{name}-data"),
+                        name: volume_name(&name, index),
                         instance: name.clone(),
                         availability_zone: az.clone(),
-                        size_gib: size,
+                        size_gib: v.size_gib,
+                        volume_type: v.volume_type.clone(),
                         tags: tags.clone(),
                     });
                 }
-                if role == Role::Master && has_fips {
+                if rs.floating_ip && has_fips {
                     if let Some(pool) = &net.floating_ip_pool {
                         d.floating_ips.push(DesiredFloatingIp {
                             name: format!("{name}-fip"),
@@ -374,9 +410,20 @@ impl Desired {
                 });
             }
         }
-        if net.floating_ip_pool.is_some() && !has_fips {
-            d.warnings
-                .push("this provider has no floating IPs: the masters get none".into());
+        let with_fips: Vec<&str> = Role::ALL
+            .into_iter()
+            .filter(|r| spec.role(*r).floating_ip && spec.role(*r).count > 0)
+            .map(|r| match r {
+                Role::Master => "masters",
+                Role::Node => "nodes",
+                Role::Storage => "storage nodes",
+            })
+            .collect();
+        if net.floating_ip_pool.is_some() && !has_fips && !with_fips.is_empty() {
+            d.warnings.push(format!(
+                "this provider has no floating IPs: the {} get none",
+                with_fips.join(" and ")
+            ));
         }
 
         if managed_lb && has_lbs {
@@ -390,12 +437,12 @@ impl Desired {
                 d.load_balancers.push(DesiredLoadBalancer {
                     name: group(&lb.name),
                     subnet: net.subnet_for(0),
-                    groups: vec![group("lb")],
+                    groups: vec![group(&lb.group)],
                     listeners: vec![DesiredListener {
                         protocol: lb.protocol,
                         port: lb.port,
                         target_port: lb.target_port,
-                        health_check: health_check(),
+                        health_check: lb.health_check.clone(),
                     }],
                     members,
                     tags: owner_tags(c, &lb.name),
@@ -406,16 +453,24 @@ impl Desired {
     }
 }
 
-/// A TCP check quick enough that new members serve within seconds.
-fn health_check() -> HealthCheck {
-    HealthCheck::default()
-        .with_interval(std::time::Duration::from_secs(2))
-        .with_timeout(std::time::Duration::from_secs(1))
-        .with_healthy_threshold(1)
-        .with_unhealthy_threshold(2)
+/// The name of a node's data volume `index`: `<node>-data`, then `<node>-data-1`, ...
+pub fn volume_name(node: &str, index: usize) -> String {
+    match index {
+        0 => format!("{node}-data"),
+        i => format!("{node}-data-{i}"),
+    }
 }
 
-/// The hash of what defines a node of `role` (image, flavor, user data, volume size,
+/// Adds the rules of `new` that `rules` does not have yet.
+fn push_new(rules: &mut Vec<RuleRef>, new: impl IntoIterator<Item = RuleRef>) {
+    for r in new {
+        if !rules.contains(&r) {
+            rules.push(r);
+        }
+    }
+}
+
+/// The hash of what defines a node of `role` (image, flavor, user data, volumes,
 /// security groups, AZ list), never its count: scaling does not make nodes stale.
 pub fn spec_hash(spec: &ClusterSpec, role: Role, groups: &[String], zones: &[String]) -> String {
     let rs = spec.role(role);
@@ -426,7 +481,7 @@ pub fn spec_hash(spec: &ClusterSpec, role: Role, groups: &[String], zones: &[Str
         rs.image,
         rs.flavor,
         rs.user_data.as_deref().unwrap_or(""),
-        rs.volume_gib.map(|v| v.to_string()).unwrap_or_default(),
+        volumes_canonical(rs.volumes.as_ref()),
         groups.join(","),
         zones.join(","),
     );
@@ -437,4 +492,19 @@ pub fn spec_hash(spec: &ClusterSpec, role: Role, groups: &[String], zones: &[Str
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     format!("{h:016x}")
+}
+
+/// The volumes in the spec hash: one volume of the default type is its size alone, as
+/// before volume counts and types existed, so existing nodes stay current.
+fn volumes_canonical(v: Option<&crate::spec::VolumeDef>) -> String {
+    match v {
+        None => String::new(),
+        Some(v) if v.count == 1 && v.volume_type.is_none() => v.size_gib.to_string(),
+        Some(v) => format!(
+            "{}x{}:{}",
+            v.count,
+            v.size_gib,
+            v.volume_type.as_deref().unwrap_or("")
+        ),
+    }
 }

@@ -232,13 +232,10 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
     let mut vol_create: HashMap<&str, usize> = HashMap::new();
     for v in &desired.volumes {
         if !obs_vol.contains_key(v.name.as_str()) {
-            let id = plan.push(
-                Action::CreateVolume {
-                    spec: VolumeSpec::new(v.name.clone(), v.availability_zone.clone(), v.size_gib)
-                        .with_tags(v.tags.clone()),
-                },
-                [],
-            );
+            let mut spec = VolumeSpec::new(v.name.clone(), v.availability_zone.clone(), v.size_gib)
+                .with_tags(v.tags.clone());
+            spec.volume_type = v.volume_type.clone();
+            let id = plan.push(Action::CreateVolume { spec }, []);
             vol_create.insert(&v.name, id);
         }
     }

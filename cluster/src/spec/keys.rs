@@ -1,6 +1,23 @@
 //! The spec's keys: the general ones, the cluster's topology keys under each provider's
 //! prefix, and each provider's own (from its table); which are secret; and the "did you
 //! mean" for an unknown one.
+//!
+//! | general key | meaning | default |
+//! |---|---|---|
+//! | `Provider` | `OpenStack`, `AWS`, `VSphere` or `local` | required |
+//! | `ClusterName` | owner tag and name prefix of everything created | `plinth` |
+//! | `MasterCount`, `NodeCount`, `GlusterNodeCount` | masters (odd), worker nodes (a multiple of the AZs), storage nodes | 1, 3, 0 |
+//! | `MasterUserData`, `NodeUserData`, `GlusterUserData` | user data of each role's nodes | none |
+//! | `MasterFloatingIP`, `NodeFloatingIP`, `GlusterFloatingIP` | a floating IP on each node of the role | masters only |
+//! | `MasterVolumeCount`/`Size`/`Type`, `NodeVolume...`, `GlusterVolume...` | data volumes per node, GiB each, volume type | one 100 GiB volume per storage node |
+//! | `APIPort`, `APITargetPort` | the default API LB's port and the masters' port | 6443, 6443 (local: 8080) |
+//! | `IngressPort`, `IngressTargetPort` | the default ingress LB's port and the nodes' port | 80 (local: 8080), `IngressPort` |
+//! | `LoadBalancers.<name>.<setting>` | a listed load balancer (replaces the default two) | |
+//! | `LoadBalancer` | `provider` or `external` (bring your own LBs) | `provider` |
+//! | `SecurityGroups` | `provider` or `external` (secured elsewhere) | `provider` |
+//!
+//! The per-role resources and the settings of a listed load balancer are detailed in
+//! [`super::resources`].
 
 use std::collections::HashSet;
 
@@ -18,6 +35,17 @@ pub const GENERAL_KEYS: &[&str] = &[
     "MasterUserData",
     "NodeUserData",
     "GlusterUserData",
+    "MasterFloatingIP",
+    "NodeFloatingIP",
+    "GlusterFloatingIP",
+    "MasterVolumeCount",
+    "MasterVolumeSize",
+    "MasterVolumeType",
+    "NodeVolumeCount",
+    "NodeVolumeSize",
+    "NodeVolumeType",
+    "GlusterVolumeCount",
+    "GlusterVolumeType",
     "APIPort",
     "APITargetPort",
     "IngressPort",
@@ -79,6 +107,126 @@ pub fn topology_keys(kind: ProviderKind) -> &'static [&'static str] {
             "FloatingIPPool",
             "AvailabilityZones",
         ],
+    }
+}
+
+/// The keys of the cloud references a spec for `kind` makes, prefixed, as
+/// [`topology_keys`] lists them: what the validator reads and the preflight names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReferenceKeys {
+    /// The image every node boots from.
+    pub image: &'static str,
+    /// The flavors of the masters, nodes and storage nodes.
+    pub flavors: [&'static str; 3],
+    /// The AZ list.
+    pub zones: &'static str,
+    /// The network (or VPC, or port group).
+    pub network: Option<&'static str>,
+    /// The subnets.
+    pub subnets: Option<&'static str>,
+    /// The floating IP pool by name.
+    pub floating_ip_pool: Option<&'static str>,
+    /// The floating IP pool by id.
+    pub floating_ip_pool_id: Option<&'static str>,
+    /// The keypair.
+    pub keypair: Option<&'static str>,
+    /// The keypair's key file.
+    pub keypair_file: Option<&'static str>,
+}
+
+/// The reference keys of a `kind` spec.
+pub fn reference_keys(kind: ProviderKind) -> ReferenceKeys {
+    match kind {
+        ProviderKind::OpenStack => ReferenceKeys {
+            image: "OpenStack.LinuxImageID",
+            flavors: [
+                "OpenStack.MasterFlavorID",
+                "OpenStack.NodeFlavorID",
+                "OpenStack.GlusterFSFlavorID",
+            ],
+            zones: "OpenStack.AvailabilityZones",
+            network: Some("OpenStack.NetworkID"),
+            subnets: Some("OpenStack.SubnetID"),
+            floating_ip_pool: Some("OpenStack.FloatingIPPoolName"),
+            floating_ip_pool_id: Some("OpenStack.FloatingIPPoolID"),
+            keypair: Some("OpenStack.Keypair"),
+            keypair_file: Some("OpenStack.KeypairFile"),
+        },
+        ProviderKind::Aws => ReferenceKeys {
+            image: "AWS.AMI",
+            flavors: [
+                "AWS.MasterInstanceType",
+                "AWS.NodeInstanceType",
+                "AWS.GlusterFSInstanceType",
+            ],
+            zones: "AWS.AvailabilityZones",
+            network: Some("AWS.VpcID"),
+            subnets: Some("AWS.SubnetIDs"),
+            floating_ip_pool: None,
+            floating_ip_pool_id: None,
+            keypair: Some("AWS.KeyName"),
+            keypair_file: None,
+        },
+        ProviderKind::VSphere => ReferenceKeys {
+            image: "VSphere.Template",
+            flavors: [
+                "VSphere.MasterFlavor",
+                "VSphere.NodeFlavor",
+                "VSphere.GlusterFSFlavor",
+            ],
+            zones: "VSphere.Clusters",
+            network: Some("VSphere.Network"),
+            subnets: None,
+            floating_ip_pool: None,
+            floating_ip_pool_id: None,
+            keypair: None,
+            keypair_file: None,
+        },
+        ProviderKind::Local => ReferenceKeys {
+            image: "Local.Image",
+            flavors: [
+                "Local.MasterFlavor",
+                "Local.NodeFlavor",
+                "Local.GlusterFSFlavor",
+            ],
+            zones: "Local.AvailabilityZones",
+            network: None,
+            subnets: None,
+            floating_ip_pool: Some("Local.FloatingIPPool"),
+            floating_ip_pool_id: None,
+            keypair: None,
+            keypair_file: None,
+        },
+    }
+}
+
+impl ReferenceKeys {
+    /// The flavor key of `role`.
+    pub fn flavor(&self, role: super::Role) -> &'static str {
+        match role {
+            super::Role::Master => self.flavors[0],
+            super::Role::Node => self.flavors[1],
+            super::Role::Storage => self.flavors[2],
+        }
+    }
+
+    /// Every key, for checking them against the key table.
+    pub fn all(&self) -> Vec<&'static str> {
+        let mut keys = vec![self.image, self.zones];
+        keys.extend(self.flavors);
+        keys.extend(
+            [
+                self.network,
+                self.subnets,
+                self.floating_ip_pool,
+                self.floating_ip_pool_id,
+                self.keypair,
+                self.keypair_file,
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        keys
     }
 }
 
@@ -188,6 +336,10 @@ impl KeyTable {
         suggest: bool,
     ) -> Option<String> {
         let suggest = suggest && key.len() <= MAX_KEY_BYTES;
+        // Listed load balancers: the name is the installer's, the settings are fixed.
+        if key.starts_with(super::resources::LB_PREFIX) {
+            return super::resources::lb_key_problem(key);
+        }
         let unknown = |near: Option<String>| match near {
             Some(k) => format!("unknown key: did you mean {k}?"),
             None => "unknown key: remove it".to_string(),

@@ -13,6 +13,9 @@
 //! | value (user data: `provider_core::MAX_USER_DATA_BYTES`) | [`MAX_VALUE_BYTES`] |
 //! | items of a list (AZs, subnets) | [`MAX_LIST_ITEMS`] |
 //! | masters / nodes / storage nodes | [`MAX_MASTERS`] / [`MAX_NODES`] / [`MAX_STORAGE_NODES`] |
+//! | data volumes of one node | [`MAX_VOLUMES_PER_NODE`] |
+//! | load balancers listed (`LoadBalancers.<name>.*`) | [`MAX_LOAD_BALANCERS`] |
+//! | a load balancer's name | [`MAX_LB_NAME_CHARS`] |
 //! | problems reported | [`MAX_PROBLEMS`], then "and N more" |
 //!
 //! The node counts: 7 masters is etcd's recommended maximum (more slows every write);
@@ -44,6 +47,12 @@ pub const MAX_MASTERS: usize = 7;
 pub const MAX_NODES: usize = 500;
 /// Most storage nodes.
 pub const MAX_STORAGE_NODES: usize = 100;
+/// Most data volumes on one node (a VM's disk slots run out well above it).
+pub const MAX_VOLUMES_PER_NODE: usize = 16;
+/// Most load balancers a spec lists.
+pub const MAX_LOAD_BALANCERS: usize = 16;
+/// Longest load balancer name (it becomes part of resource names).
+pub const MAX_LB_NAME_CHARS: usize = 24;
 /// Most problems reported; the rest are counted.
 pub const MAX_PROBLEMS: usize = 20;
 

@@ -9,6 +9,7 @@
 pub mod keys;
 pub mod limits;
 pub mod properties;
+pub mod resources;
 pub mod toml;
 pub mod validate;
 
@@ -17,7 +18,7 @@ use std::path::Path;
 
 use ipnet::IpNet;
 use provider_core::config::ProviderBuilder;
-use provider_core::LbProtocol;
+use provider_core::{HealthCheck, LbProtocol};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -156,8 +157,24 @@ pub struct RoleSpec {
     pub image: String,
     /// User data passed to each node.
     pub user_data: Option<String>,
-    /// Size of each node's data volume in GiB (storage nodes only).
-    pub volume_gib: Option<u64>,
+    /// The data volumes of each node (`<Role>VolumeCount`, `...Size`, `...Type`); by
+    /// default one on each storage node and none on the others.
+    pub volumes: Option<VolumeDef>,
+    /// Whether each node gets a floating IP from the pool (`<Role>FloatingIP`); by
+    /// default the masters do and the others do not.
+    pub floating_ip: bool,
+}
+
+/// The data volumes each node of a role gets: `count` of `size_gib` GiB, of
+/// `volume_type`. They follow their node's slot: replacement hands them over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeDef {
+    /// Volumes per node (at least 1).
+    pub count: usize,
+    /// Size of each in GiB.
+    pub size_gib: u64,
+    /// The cloud's volume type (e.g. a Cinder type, `gp3`); `None` for its default.
+    pub volume_type: Option<String>,
 }
 
 impl fmt::Debug for RoleSpec {
@@ -173,7 +190,8 @@ impl fmt::Debug for RoleSpec {
                     .as_deref()
                     .map(provider_core::user_data_digest),
             )
-            .field("volume_gib", &self.volume_gib)
+            .field("volumes", &self.volumes)
+            .field("floating_ip", &self.floating_ip)
             .finish()
     }
 }
@@ -185,7 +203,8 @@ pub struct NetworkSpec {
     pub network: Option<String>,
     /// Subnets: one for every AZ, or one per AZ in AZ order (AWS).
     pub subnets: Vec<String>,
-    /// Pool the masters' floating IPs come from; `None` for no floating IPs.
+    /// Pool the floating IPs come from (to the roles that ask for them, by default the
+    /// masters); `None` for no floating IPs.
     pub floating_ip_pool: Option<String>,
     /// The pool's id as written (`OpenStack.FloatingIPPoolID`): the pool when no name
     /// is given, else a second spelling the preflight checks names the same pool.
@@ -235,9 +254,11 @@ pub enum SecurityGroupsMode {
 }
 
 /// One load balancer of the topology: a listener in front of the nodes of a role.
+/// By default `api` (in front of the masters) and `ingress` (in front of the nodes);
+/// `LoadBalancers.<name>.*` keys list others instead ([`resources`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadBalancerDef {
-    /// Short name: `api` (in front of the masters) or `ingress` (in front of the nodes).
+    /// Short name, part of the LB's resource name `<cluster>-<name>`.
     pub name: String,
     /// The role whose nodes are the members.
     pub role: Role,
@@ -247,6 +268,15 @@ pub struct LoadBalancerDef {
     pub port: u16,
     /// Port on the members.
     pub target_port: u16,
+    /// How the pool checks its members.
+    pub health_check: HealthCheck,
+    /// Sources allowed to reach the listener (by default the provider's
+    /// `LoadBalancerCIDR`).
+    pub sources: Vec<IpNet>,
+    /// Purpose of the security group on the listener, `<cluster>-<group>`: `lb`, shared
+    /// by the default pair; `lb-<name>` for each listed LB, so each opens exactly its
+    /// port to its sources.
+    pub group: String,
 }
 
 /// The whole validated spec.

@@ -8,8 +8,9 @@
 //! AvailabilityZones = ["local-a", "local-b", "local-c"]
 //! ```
 //!
-//! Tables become key prefixes (`[Local] Image` is `Local.Image`), arrays become
-//! comma-separated lists, so validation is shared with the properties format.
+//! Tables become key prefixes (`[Local] Image` is `Local.Image`, `[LoadBalancers.hcp]
+//! Port` is `LoadBalancers.hcp.Port`), arrays become comma-separated lists, so
+//! validation is shared with the properties format.
 
 use std::collections::HashMap;
 
@@ -76,7 +77,10 @@ fn flatten(
             format!("{prefix}.{k}")
         };
         let value = match v {
-            ::toml::Value::Table(t) if prefix.is_empty() => {
+            // Provider tables, and a listed load balancer's table (`[LoadBalancers.hcp]`).
+            ::toml::Value::Table(t)
+                if prefix.is_empty() || format!("{prefix}.") == super::resources::LB_PREFIX =>
+            {
                 flatten(source, &key, t, entries, errors);
                 continue;
             }

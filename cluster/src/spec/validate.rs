@@ -7,7 +7,7 @@ use std::fmt;
 use ipnet::IpNet;
 // provider-core's own limits are checked here too, so the spec is rejected before
 // planning with the spec key named.
-use provider_core::{LbProtocol, MAX_USER_DATA_BYTES, MAX_VOLUME_GIB};
+use provider_core::{LbProtocol, MAX_USER_DATA_BYTES};
 
 use super::keys::KeyTable;
 use super::limits::{
@@ -84,7 +84,7 @@ impl fmt::Display for SpecErrors {
 }
 
 /// Looks keys up and collects problems.
-struct Fields<'a> {
+pub(super) struct Fields<'a> {
     file: &'a str,
     entries: HashMap<&'a str, &'a Entry>,
     /// Keys whose value was refused for its size (reported once, not also as missing).
@@ -93,7 +93,7 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    fn error(&mut self, key: &str, message: impl Into<String>) {
+    pub(super) fn error(&mut self, key: &str, message: impl Into<String>) {
         let line = match self.entries.get(key).map(|e| &e.location) {
             Some(Location::Line(l)) => Some(*l),
             _ => None,
@@ -106,18 +106,18 @@ impl<'a> Fields<'a> {
         });
     }
 
-    fn get(&self, key: &str) -> Option<&'a str> {
+    pub(super) fn get(&self, key: &str) -> Option<&'a str> {
         self.entries
             .get(key)
             .map(|e| e.value.as_str())
             .filter(|v| !v.is_empty())
     }
 
-    fn string(&self, key: &str) -> Option<String> {
+    pub(super) fn string(&self, key: &str) -> Option<String> {
         self.get(key).map(str::to_string)
     }
 
-    fn required(&mut self, key: &str, fix: &str) -> String {
+    pub(super) fn required(&mut self, key: &str, fix: &str) -> String {
         match self.get(key) {
             Some(v) => v.to_string(),
             None if self.refused.contains(key) => String::new(),
@@ -128,7 +128,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn list(&mut self, key: &str) -> Vec<String> {
+    pub(super) fn list(&mut self, key: &str) -> Vec<String> {
         let items: Vec<String> = self
             .get(key)
             .map(|v| {
@@ -152,7 +152,7 @@ impl<'a> Fields<'a> {
         items
     }
 
-    fn number<T: std::str::FromStr + Copy + fmt::Display>(
+    pub(super) fn number<T: std::str::FromStr + Copy + fmt::Display>(
         &mut self,
         key: &str,
         default: T,
@@ -171,7 +171,23 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn cidr(&mut self, key: &str, default: Option<IpNet>) -> IpNet {
+    pub(super) fn boolean(&mut self, key: &str) -> Option<bool> {
+        let v = self.get(key)?;
+        match v.to_ascii_lowercase().as_str() {
+            "true" | "yes" => Some(true),
+            "false" | "no" => Some(false),
+            _ => {
+                let v = excerpt(v);
+                self.error(
+                    key,
+                    format!("{v} is not true or false: write true or false"),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn cidr(&mut self, key: &str, default: Option<IpNet>) -> IpNet {
         // A placeholder that admits nothing, used only when an error is already recorded.
         let none =
             IpNet::V4(ipnet::Ipv4Net::new(std::net::Ipv4Addr::BROADCAST, 32).unwrap_or_default());
@@ -198,46 +214,17 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Flavor and image keys of one provider, per role.
+/// Flavor and image keys of one provider, per role (from [`super::keys::reference_keys`]).
 pub(crate) struct RoleKeys {
     pub(crate) image: &'static str,
     pub(crate) flavors: [&'static str; 3],
 }
 
 pub(crate) fn role_keys(kind: ProviderKind) -> RoleKeys {
-    match kind {
-        ProviderKind::OpenStack => RoleKeys {
-            image: "OpenStack.LinuxImageID",
-            flavors: [
-                "OpenStack.MasterFlavorID",
-                "OpenStack.NodeFlavorID",
-                "OpenStack.GlusterFSFlavorID",
-            ],
-        },
-        ProviderKind::Aws => RoleKeys {
-            image: "AWS.AMI",
-            flavors: [
-                "AWS.MasterInstanceType",
-                "AWS.NodeInstanceType",
-                "AWS.GlusterFSInstanceType",
-            ],
-        },
-        ProviderKind::VSphere => RoleKeys {
-            image: "VSphere.Template",
-            flavors: [
-                "VSphere.MasterFlavor",
-                "VSphere.NodeFlavor",
-                "VSphere.GlusterFSFlavor",
-            ],
-        },
-        ProviderKind::Local => RoleKeys {
-            image: "Local.Image",
-            flavors: [
-                "Local.MasterFlavor",
-                "Local.NodeFlavor",
-                "Local.GlusterFSFlavor",
-            ],
-        },
+    let k = super::keys::reference_keys(kind);
+    RoleKeys {
+        image: k.image,
+        flavors: k.flavors,
     }
 }
 
@@ -393,10 +380,7 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
     let local = kind == ProviderKind::Local;
 
     // Availability zones: the provider's list key.
-    let az_key = match kind {
-        ProviderKind::VSphere => "VSphere.Clusters".to_string(),
-        _ => format!("{p}.AvailabilityZones"),
-    };
+    let az_key = super::keys::reference_keys(kind).zones.to_string();
     let mut zones = f.list(&az_key);
     if zones.is_empty() {
         if local {
@@ -443,16 +427,20 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
         (None, true) => "http".to_string(),
         (None, false) => f.required(keys.image, "name the image every node boots from"),
     };
-    let volume_gib: u64 = f.number("GlusterVolumeSize", 100, "a size in GiB");
-    if volume_gib == 0 || volume_gib > MAX_VOLUME_GIB {
-        f.error(
-            "GlusterVolumeSize",
-            format!(
-                "{volume_gib} GiB is out of range: use 1 to {}",
-                MAX_VOLUME_GIB
-            ),
-        );
-    }
+    let pool_key = match kind {
+        // Elastic IPs: Amazon's own pool, always there.
+        ProviderKind::Aws => Some("AWS"),
+        _ => super::keys::reference_keys(kind).floating_ip_pool,
+    };
+    let pool_set = match kind {
+        ProviderKind::OpenStack => {
+            f.get("OpenStack.FloatingIPPoolName").is_some()
+                || f.get("OpenStack.FloatingIPPoolID").is_some()
+        }
+        ProviderKind::Local => f.get("Local.FloatingIPPool").is_some(),
+        ProviderKind::Aws => true,
+        ProviderKind::VSphere => false,
+    };
     let mut roles = Vec::new();
     for (i, role) in Role::ALL.into_iter().enumerate() {
         let flavor_key = keys.flavors[i];
@@ -486,12 +474,15 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
                 );
             }
         }
+        let (volumes, floating_ip) =
+            super::resources::role_resources(&mut f, role, pool_key, pool_set);
         roles.push(RoleSpec {
             count: counts[i],
             flavor,
             image: image.clone(),
             user_data,
-            volume_gib: (role == Role::Storage).then_some(volume_gib),
+            volumes,
+            floating_ip,
         });
     }
 
@@ -612,33 +603,64 @@ pub fn build(file: &str, entries: &[Entry]) -> Result<ClusterSpec, SpecErrors> {
             f.error(k, "use a port from 1 to 65535");
         }
     }
-    let mut load_balancers = vec![LoadBalancerDef {
-        name: "api".into(),
-        role: Role::Master,
-        protocol: LbProtocol::Tcp,
-        port: api_port,
-        target_port: api_target,
-    }];
-    if nodes > 0 {
-        if ingress_port == api_port {
-            f.error(
+    let listed = super::resources::listed_load_balancers(&mut f, entries, load_balancer_cidr);
+    let mut ignored_keys = Vec::new();
+    let load_balancers = match listed {
+        Some(lbs) => {
+            for k in [
+                "APIPort",
+                "APITargetPort",
                 "IngressPort",
-                format!("{ingress_port} is also APIPort: give the ingress LB its own port"),
-            );
+                "IngressTargetPort",
+            ] {
+                if f.get(k).is_some() {
+                    ignored_keys.push(format!(
+                        "{k} is ignored: it sets the default API and ingress load balancers, which the LoadBalancers.* list replaces; list them there or remove {k}"
+                    ));
+                }
+            }
+            lbs
         }
-        load_balancers.push(LoadBalancerDef {
-            name: "ingress".into(),
-            role: Role::Node,
-            protocol: LbProtocol::Http,
-            port: ingress_port,
-            target_port: ingress_target,
-        });
-    }
+        None => {
+            let default = |name: &str, role, protocol, port, target_port| LoadBalancerDef {
+                name: String::from(name),
+                role,
+                protocol,
+                port,
+                target_port,
+                health_check: super::resources::default_health_check(),
+                sources: vec![load_balancer_cidr],
+                group: "lb".into(),
+            };
+            let mut lbs = vec![default(
+                "api",
+                Role::Master,
+                LbProtocol::Tcp,
+                api_port,
+                api_target,
+            )];
+            if nodes > 0 {
+                if ingress_port == api_port {
+                    f.error(
+                        "IngressPort",
+                        format!("{ingress_port} is also APIPort: give the ingress LB its own port"),
+                    );
+                }
+                lbs.push(default(
+                    "ingress",
+                    Role::Node,
+                    LbProtocol::Http,
+                    ingress_port,
+                    ingress_target,
+                ));
+            }
+            lbs
+        }
+    };
 
     if !f.errors.is_empty() {
         return Err(SpecErrors(f.errors));
     }
-    let mut ignored_keys = Vec::new();
     if network.keypair_file.is_some() && network.keypair.is_none() {
         ignored_keys.push(
             "OpenStack.KeypairFile is ignored: it is checked against OpenStack.Keypair, which is not set; set the keypair or remove the file".to_string(),
@@ -683,6 +705,20 @@ fn is_cpus_memory(s: &str) -> bool {
 mod tests {
     use super::*;
     use crate::spec::keys::{edit_distance, nearest_key};
+
+    #[test]
+    fn reference_keys_are_keys_of_the_table() {
+        for kind in ProviderKind::ALL {
+            let known = crate::spec::keys::known_keys(kind);
+            for k in crate::spec::keys::reference_keys(kind).all() {
+                assert!(known.iter().any(|x| x == k), "{kind}: {k}");
+            }
+        }
+        let known = crate::spec::keys::known_keys(ProviderKind::Local);
+        for k in crate::spec::resources::role_resource_keys() {
+            assert!(known.contains(&k), "{k}");
+        }
+    }
 
     #[test]
     fn edit_distance_basics() {

@@ -1,5 +1,6 @@
 //! What [`Provider::preflight`](crate::Provider::preflight) checks: the cloud references a
-//! caller is about to use ([`References`]), each with the setting it came from, and
+//! caller is about to use ([`References`]: zones, images, flavors, network, subnets,
+//! floating IP pool, keypair and its file, volume types), each with the setting it came from, and
 //! what the caller is about to create ([`Demand`]); and what it finds ([`Problem`]).
 //!
 //! The caller names each reference's setting (a spec key such as
@@ -124,6 +125,8 @@ pub struct References {
     /// A file holding the keypair's key (an OpenSSH private key or a public key; a
     /// `.pub` file next to it is read too): its public key must be the keypair's.
     pub keypair_file: Option<Reference>,
+    /// Volume types the new volumes ask for (ids or names).
+    pub volume_types: Vec<Reference>,
     /// What is about to be created, for the quota check.
     pub demand: Demand,
 }
@@ -185,6 +188,12 @@ impl References {
     /// Sets the file holding the keypair's key.
     pub fn with_keypair_file(mut self, file: Reference) -> Self {
         self.keypair_file = Some(file);
+        self
+    }
+
+    /// Adds a volume type, once per key and value.
+    pub fn with_volume_type(mut self, volume_type: Reference) -> Self {
+        push_once(&mut self.volume_types, volume_type);
         self
     }
 
