@@ -28,6 +28,7 @@ pub mod error;
 #[doc = include_str!("../GUIDE.md")]
 pub mod guide {}
 pub mod layer;
+pub mod memo;
 pub mod memory;
 pub mod model;
 mod operation;
