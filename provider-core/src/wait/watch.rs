@@ -128,7 +128,8 @@ impl<T: Clone + Send> Watch<T> {
     /// Waits until `check` answers `Ready` for resource `id`, a non-retryable error
     /// (from the probe or `check`), or `timeout` passes (`Timeout` naming `resource`,
     /// `wanted` and the last state seen). `check` gets the record the probe saw, `None`
-    /// when the probe left the id out. Retryable probe errors count as "not yet".
+    /// when the probe left the id out. Retryable errors (of the probe or `check`) count
+    /// as "not yet".
     ///
     /// Every concurrent waiter of this watch passes the same `probe` (a list or batched
     /// describe by ids); one of them runs it per interval for all ids waiting.
@@ -179,11 +180,9 @@ impl<T: Clone + Send> Watch<T> {
             };
             let (round, seen) = answer;
             after = round;
-            match seen {
-                Ok(record) => match check(record.as_ref())? {
-                    Poll::Ready(r) => return Ok(r),
-                    Poll::Pending(s) => last_state = s,
-                },
+            match seen.and_then(|record| check(record.as_ref())) {
+                Ok(Poll::Ready(r)) => return Ok(r),
+                Ok(Poll::Pending(s)) => last_state = s,
                 Err(e) if e.is_retryable() => last_state = format!("probe failed: {e}"),
                 Err(e) => return Err(e),
             }
