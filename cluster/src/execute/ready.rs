@@ -92,35 +92,48 @@ pub(super) async fn wait_ready(
     let opts = engine.rolling;
     let deadline = Instant::now() + opts.ready_timeout;
     let mut name = id.to_string();
-    let mut last = String::new();
+    let mut last;
+    // A created node usually runs already: look once at once, then share the polls.
+    let mut first = true;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let running = waits
-            .instances
-            .until(
-                Operation::GetInstance,
-                id,
-                "running",
-                left,
-                id,
-                |ids| instances_by_id(engine, ids),
-                |i| match i {
-                    None => Err(Error::not_found(
-                        Operation::GetInstance,
-                        format!("instance {id}"),
-                    )),
-                    Some(i) => {
-                        name.clone_from(&i.name);
-                        match i.state {
-                            InstanceState::Running | InstanceState::Failed => {
-                                Ok(Poll::Ready(i.clone()))
+        let running = if std::mem::take(&mut first) {
+            match engine.provider.get_instance(id).await {
+                Ok(i) if matches!(i.state, InstanceState::Running | InstanceState::Failed) => Ok(i),
+                Ok(i) => {
+                    name.clone_from(&i.name);
+                    continue;
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            waits
+                .instances
+                .until(
+                    Operation::GetInstance,
+                    id,
+                    "running",
+                    left,
+                    id,
+                    |ids| instances_by_id(engine, ids),
+                    |i| match i {
+                        None => Err(Error::not_found(
+                            Operation::GetInstance,
+                            format!("instance {id}"),
+                        )),
+                        Some(i) => {
+                            name.clone_from(&i.name);
+                            match i.state {
+                                InstanceState::Running | InstanceState::Failed => {
+                                    Ok(Poll::Ready(i.clone()))
+                                }
+                                st => Ok(Poll::Pending(format!("state {st:?}"))),
                             }
-                            st => Ok(Poll::Pending(format!("state {st:?}"))),
                         }
-                    }
-                },
-            )
-            .await;
+                    },
+                )
+                .await
+        };
         match running {
             Ok(i) if i.state == InstanceState::Failed => {
                 return Err(format!("{} failed (state {:?})", i.name, i.state));
@@ -129,11 +142,7 @@ pub(super) async fn wait_ready(
                 Ok(()) => return Ok(()),
                 Err(why) => last = why,
             },
-            Err(Error::Timeout { last_state, .. }) => {
-                if last.is_empty() {
-                    last = last_state;
-                }
-            }
+            Err(Error::Timeout { last_state, .. }) => last = last_state,
             // Retryable errors were retried by the Retry layer already: this one is hard.
             Err(e) => return Err(e.to_string()),
         }
@@ -170,7 +179,20 @@ pub(super) async fn wait_member_healthy(
     id: &str,
 ) -> std::result::Result<(), String> {
     let opts = engine.rolling;
-    let mut health = None;
+    let member_health = |found: &LoadBalancer| {
+        found
+            .listener(port)
+            .and_then(|l| l.pool.members.iter().find(|m| m.instance_id == id))
+            .map(|m| m.health)
+    };
+    // Look once at once (the member may be healthy already), then share the polls.
+    let mut health = match engine.provider.get_load_balancer(lb_id).await {
+        Ok(found) => member_health(&found),
+        Err(e) => return Err(e.to_string()),
+    };
+    if health == Some(MemberHealth::Healthy) {
+        return Ok(());
+    }
     let healthy = waits
         .lbs
         .until(
@@ -184,10 +206,7 @@ pub(super) async fn wait_member_healthy(
                 let found = found.ok_or_else(|| {
                     Error::not_found(Operation::GetLoadBalancer, format!("load balancer {lb}"))
                 })?;
-                health = found
-                    .listener(port)
-                    .and_then(|l| l.pool.members.iter().find(|m| m.instance_id == id))
-                    .map(|m| m.health);
+                health = member_health(found);
                 Ok(if health == Some(MemberHealth::Healthy) {
                     Poll::Ready(())
                 } else {
