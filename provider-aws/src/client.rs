@@ -26,6 +26,8 @@ pub struct AwsProvider {
     pub(crate) requests: RequestCounts,
     /// Device names being attached per instance (so concurrent attaches pick apart).
     pub(crate) devices: Mutex<BTreeMap<String, BTreeSet<String>>>,
+    /// The shared waits: one describe per poll interval per kind.
+    pub(crate) watches: crate::watch::Watches,
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +65,7 @@ impl AwsProvider {
             cache: Mutex::new(Cache::default()),
             requests,
             devices: Mutex::new(BTreeMap::new()),
+            watches: crate::watch::Watches::new(&config.poller),
         };
         if !config.subnet_ids.is_empty() {
             let mut ids = Vec::new();

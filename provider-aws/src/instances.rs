@@ -585,37 +585,62 @@ impl AwsProvider {
     }
 
     pub(crate) async fn delete_inst(&self, id: &str) -> Result<()> {
-        let op = Operation::DeleteInstance;
-        let resource = format!("instance {id}");
-        let inst = match self.ec2_instance(op, id).await {
-            Err(Error::NotFound { .. }) => return Ok(()),
-            r => r?,
+        self.delete_many(
+            Operation::DeleteInstance,
+            std::slice::from_ref(&id.to_string()),
+        )
+        .await
+    }
+
+    /// Deletes instances with one `DescribeInstances`, one `DescribeAddresses` and one
+    /// `TerminateInstances` for all of them, then waits with one `DescribeInstances` per
+    /// poll. Nothing is terminated when one of them has a data volume attached.
+    pub(crate) async fn delete_many(&self, op: Operation, ids: &[String]) -> Result<()> {
+        let resource = |ids: &[String]| match ids {
+            [id] => format!("instance {id}"),
+            _ => format!("instances {}", ids.join(", ")),
         };
+        let found = self.instances_by_id(op, ids).await?;
+        let live: Vec<&Ec2Instance> = ids
+            .iter()
+            .filter_map(|id| found.get(id))
+            .filter(|i| record(i).is_some())
+            .collect();
+        if live.is_empty() {
+            return Ok(());
+        }
         // Data volumes must be detached first, or they would go with the instance. The
         // block device mappings list every attached volume; the root volume (and any
         // volume launched with the instance) goes with it by design.
-        let root = inst.root_device_name().unwrap_or_default();
-        if let Some(v) = inst.block_device_mappings().iter().find_map(|m| {
-            let ebs = m.ebs()?;
-            let data = ebs.delete_on_termination() != Some(true)
-                && m.device_name() != Some(root)
-                && ebs.status().is_none_or(|s| s.as_str() != "detached");
-            data.then(|| ebs.volume_id().unwrap_or_default().to_string())
-        }) {
-            return Err(Error::conflict(
-                op,
-                &resource,
-                format!("volume {v} is attached: detach it first so it is not lost"),
-            ));
+        for inst in &live {
+            let root = inst.root_device_name().unwrap_or_default();
+            if let Some(v) = inst.block_device_mappings().iter().find_map(|m| {
+                let ebs = m.ebs()?;
+                let data = ebs.delete_on_termination() != Some(true)
+                    && m.device_name() != Some(root)
+                    && ebs.status().is_none_or(|s| s.as_str() != "detached");
+                data.then(|| ebs.volume_id().unwrap_or_default().to_string())
+            }) {
+                return Err(Error::conflict(
+                    op,
+                    format!("instance {}", inst.instance_id().unwrap_or_default()),
+                    format!("volume {v} is attached: detach it first so it is not lost"),
+                ));
+            }
         }
+        let live_ids: Vec<String> = live
+            .iter()
+            .filter_map(|i| i.instance_id().map(str::to_string))
+            .collect();
+        let all = resource(&live_ids);
         // Release floating IP associations (AWS does on terminate; moto may not).
         let addrs = self
             .ec2
             .describe_addresses()
-            .filters(filter("instance-id", [id]))
+            .filters(filter("instance-id", live_ids.iter().cloned()))
             .send()
             .await
-            .map_err(sdk(op, &resource))?;
+            .map_err(sdk(op, &all))?;
         for a in addrs.addresses() {
             if let Some(assoc) = a.association_id() {
                 if let Err(e) = self
@@ -627,39 +652,60 @@ impl AwsProvider {
                 {
                     let e = AwsError::from_sdk(e);
                     if !e.is_not_found() {
-                        return Err(e.classify(op, &resource));
+                        return Err(e.classify(op, &all));
                     }
                 }
             }
         }
-        if let Err(e) = self.ec2.terminate_instances().instance_ids(id).send().await {
+        if let Err(e) = self
+            .ec2
+            .terminate_instances()
+            .set_instance_ids(Some(live_ids.clone()))
+            .send()
+            .await
+        {
             let e = AwsError::from_sdk(e);
-            if e.is_not_found() {
-                return Ok(());
+            // One of them went meanwhile: the rest are terminated one by one.
+            if !e.is_not_found() {
+                return Err(e.classify(op, &all));
             }
-            return Err(e.classify(op, &resource));
+            for id in &live_ids {
+                if let Err(e) = self.ec2.terminate_instances().instance_ids(id).send().await {
+                    let e = AwsError::from_sdk(e);
+                    if !e.is_not_found() {
+                        return Err(e.classify(op, &resource(std::slice::from_ref(id))));
+                    }
+                }
+            }
         }
         self.config
             .poller
-            .until(
+            .until_all(
                 op,
-                &resource,
                 "terminated",
                 self.config.timeouts.delete,
-                || async {
-                    match self.ec2_instance(op, id).await {
-                        Err(Error::NotFound { .. }) => Ok(Poll::Ready(())),
-                        Err(e) => Err(e),
-                        Ok(i) => Ok(Poll::Pending(
-                            i.state()
-                                .and_then(|s| s.name())
-                                .map(|n| n.as_str().to_string())
-                                .unwrap_or_default(),
-                        )),
-                    }
+                &live_ids,
+                |pending| async move {
+                    let seen = self.instances_by_id(op, &pending).await?;
+                    Ok(pending
+                        .into_iter()
+                        .map(|id| {
+                            let p = match seen.get(&id) {
+                                Some(i) if record(i).is_some() => Poll::Pending(
+                                    i.state()
+                                        .and_then(|s| s.name())
+                                        .map(|n| n.as_str().to_string())
+                                        .unwrap_or_default(),
+                                ),
+                                _ => Poll::Ready(()),
+                            };
+                            (id, p)
+                        })
+                        .collect())
                 },
             )
             .await
+            .map(|_| ())
     }
 }
 

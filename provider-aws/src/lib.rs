@@ -89,6 +89,7 @@ mod request_counts;
 mod security_groups;
 pub mod tags;
 mod volumes;
+mod watch;
 mod zones;
 
 pub use client::AwsProvider;

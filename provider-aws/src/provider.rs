@@ -163,6 +163,10 @@ impl Instances for AwsProvider {
     async fn delete_instance(&self, id: &str) -> Result<()> {
         self.delete_inst(id).await
     }
+
+    async fn delete_instances(&self, ids: &[String]) -> Result<()> {
+        self.delete_many(Operation::DeleteInstances, ids).await
+    }
 }
 
 #[async_trait]

@@ -28,7 +28,7 @@ const DEVICES: &[&str] = &[
 ];
 
 /// The record of a volume; `None` once it is deleted.
-fn record(v: &Ec2Volume) -> Option<Volume> {
+pub(crate) fn record(v: &Ec2Volume) -> Option<Volume> {
     let state = v.state().map(|s| s.as_str()).unwrap_or("creating");
     let att = v
         .attachments()
@@ -97,15 +97,19 @@ impl AwsProvider {
         ready: impl Fn(&Volume) -> bool,
     ) -> Result<Volume> {
         let resource = format!("volume {id}");
-        self.config
-            .poller
+        self.watches
+            .volumes
             .until(
                 op,
                 &resource,
                 wanted,
                 self.config.timeouts.volume,
-                || async {
-                    let (_, v) = self.volume(op, id).await?;
+                id,
+                |ids| self.volumes_by_id(op, ids),
+                |v| {
+                    let v = v
+                        .and_then(record)
+                        .ok_or_else(|| Error::not_found(op, &resource))?;
                     if v.state == VolumeState::Error {
                         return Err(Error::api(
                             op,
@@ -418,19 +422,20 @@ impl Volumes for AwsProvider {
                 }
             }
         }
-        self.config
-            .poller
+        self.watches
+            .volumes
             .until(
                 op,
                 &resource,
                 "deleted",
                 self.config.timeouts.delete,
-                || async {
-                    match self.volume(op, id).await {
-                        Err(Error::NotFound { .. }) => Ok(Poll::Ready(())),
-                        Err(e) => Err(e),
-                        Ok((_, v)) => Ok(Poll::Pending(format!("{:?}", v.state))),
-                    }
+                id,
+                |ids| self.volumes_by_id(op, ids),
+                |v| {
+                    Ok(match v.and_then(record) {
+                        None => Poll::Ready(()),
+                        Some(v) => Poll::Pending(format!("{:?}", v.state)),
+                    })
                 },
             )
             .await

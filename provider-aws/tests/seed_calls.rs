@@ -46,7 +46,7 @@ mod pinned {
     pub const BRING_UP: u64 = 111;
     pub const STATUS: u64 = 13;
     pub const NOOP_APPLY: u64 = 20;
-    pub const DESTROY: u64 = 100;
+    pub const DESTROY: u64 = 80;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,10 @@
 //! - [`config`]: the keys a provider reads from a spec ([`config::ConfigKey`]) and
 //!   the one builder shape ([`config::ProviderBuilder`]).
 //! - [`error`]: the one error enum, its kinds and [`Error::is_retryable`].
-//! - [`wait`]: the shared [`wait::Poller`] and per-kind [`wait::Timeouts`].
+//! - [`wait`]: the shared [`wait::Poller`], per-kind [`wait::Timeouts`], and
+//!   [`wait::Watch`], through which concurrent waits of one kind share one probe per
+//!   interval.
+//! - [`memo`]: [`memo::Memo`], look-ups (images, flavors, networks) made once per provider.
 //! - [`layer`]: behaviour around any provider: [`layer::Retry`], [`layer::RateLimit`],
 //!   [`layer::Instrumented`], [`layer::FaultInjecting`].
 //! - [`memory`]: the in-memory reference provider.
@@ -28,6 +31,7 @@ pub mod error;
 #[doc = include_str!("../GUIDE.md")]
 pub mod guide {}
 pub mod layer;
+pub mod memo;
 pub mod memory;
 pub mod model;
 mod operation;

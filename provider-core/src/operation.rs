@@ -77,6 +77,7 @@ macro_rules! for_each_operation {
                     GetInstances = call get_instances(ids: [&[String]] as Vec<String>) -> [Vec<Instance>];
                     ListInstances = paged list_instances(filter: [&TagFilter] as TagFilter) -> [Vec<Instance>];
                     DeleteInstance = call delete_instance(id: [&str] as String) -> [()];
+                    DeleteInstances = call delete_instances(ids: [&[String]] as Vec<String>) -> [()];
                 }
                 LoadBalancers load_balancers "load balancers" {
                     CreateLoadBalancer = call create_load_balancer(spec: [&LoadBalancerSpec] as LoadBalancerSpec) -> [LoadBalancer];

@@ -250,6 +250,15 @@ pub trait Instances: Send + Sync {
     /// OpenStack provider removes it first): a member whose instance is gone only serves
     /// errors. Detaches nothing: detach volumes first.
     async fn delete_instance(&self, id: &str) -> Result<()>;
+    /// Deletes several instances and waits until all are gone, each as
+    /// [`Instances::delete_instance`] would (`Conflict` for one with a volume attached
+    /// fails the call; ids already gone succeed). Clouds that terminate in batches
+    /// override this; the default deletes them concurrently, one call each.
+    async fn delete_instances(&self, ids: &[String]) -> Result<()> {
+        try_join_all(ids.iter().map(|id| self.delete_instance(id)))
+            .await
+            .map(|_| ())
+    }
 }
 
 /// Load balancers with their listeners, pools, members and health checks.

@@ -92,14 +92,14 @@ impl Server {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-struct Flavor {
+pub(crate) struct Flavor {
     id: String,
     #[serde(default)]
     name: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-struct Image {
+pub(crate) struct Image {
     id: String,
     #[serde(default)]
     name: Option<String>,
@@ -215,7 +215,12 @@ impl OpenStackProvider {
         field: &str,
         az: &str,
     ) -> Result<()> {
-        let zones = self.compute_zones(op).await?;
+        // The names only: whether a zone is up is the preflight's and Nova's to say.
+        let zones = self
+            .memos
+            .compute_zones
+            .get_or_try("", || self.compute_zones(op))
+            .await?;
         if zones.iter().any(|(z, _)| z == az) {
             Ok(())
         } else {
@@ -237,6 +242,13 @@ impl OpenStackProvider {
     // --- flavors, images, keypairs
 
     async fn resolve_flavor(&self, op: Operation, field: &str, name_or_id: &str) -> Result<Flavor> {
+        self.memos
+            .flavors
+            .get_or_try(name_or_id, || self.look_up_flavor(op, field, name_or_id))
+            .await
+    }
+
+    async fn look_up_flavor(&self, op: Operation, field: &str, name_or_id: &str) -> Result<Flavor> {
         match self
             .api
             .send_as::<Flavor>(
@@ -262,6 +274,13 @@ impl OpenStackProvider {
     }
 
     async fn resolve_image(&self, op: Operation, field: &str, name_or_id: &str) -> Result<Image> {
+        self.memos
+            .images
+            .get_or_try(name_or_id, || self.look_up_image(op, field, name_or_id))
+            .await
+    }
+
+    async fn look_up_image(&self, op: Operation, field: &str, name_or_id: &str) -> Result<Image> {
         if looks_like_id(name_or_id) {
             match self
                 .api
@@ -304,6 +323,13 @@ impl OpenStackProvider {
     }
 
     async fn check_keypair(&self, op: Operation, field: &str, name: &str) -> Result<()> {
+        self.memos
+            .keypairs
+            .get_or_try(name, || self.look_up_keypair(op, field, name))
+            .await
+    }
+
+    async fn look_up_keypair(&self, op: Operation, field: &str, name: &str) -> Result<()> {
         match self
             .api
             .send(
@@ -465,18 +491,19 @@ impl OpenStackProvider {
             (None, Some(s)) => Some(self.resolve_subnet(op, "spec.subnet", s).await?.network_id),
             (None, None) => None,
         };
-        for (i, g) in spec.security_groups.iter().enumerate() {
-            match self.neutron_group(op, g).await {
-                Ok(_) => {}
-                Err(Error::NotFound { .. }) => {
-                    return Err(Error::invalid(
-                        op,
-                        format!("spec.security_groups[{i}]"),
-                        format!("no security group with id {g:?}: create it first"),
-                    ))
-                }
-                Err(e) => return Err(e),
-            }
+        // One list for all the groups, not a read each.
+        let found = self.existing_groups(op, &spec.security_groups).await?;
+        if let Some((i, g)) = spec
+            .security_groups
+            .iter()
+            .enumerate()
+            .find(|(_, g)| !found.contains(*g))
+        {
+            return Err(Error::invalid(
+                op,
+                format!("spec.security_groups[{i}]"),
+                format!("no security group with id {g:?}: create it first"),
+            ));
         }
         if let Some(k) = &spec.keypair {
             self.check_keypair(op, "spec.keypair", k).await?;
@@ -512,17 +539,19 @@ impl OpenStackProvider {
 
     async fn wait_running(&self, op: Operation, id: &str) -> Result<Instance> {
         let s = self
-            .settings
-            .poller
+            .watches
+            .servers
             .until(
                 op,
                 &format!("instance {id}"),
                 "running",
                 self.settings.timeouts.instance,
-                || async {
-                    let s = self.server(op, id).await?;
+                id,
+                |ids| self.servers_by_id(op, ids),
+                |s| {
+                    let s = s.ok_or_else(|| Error::not_found(op, format!("instance {id}")))?;
                     match s.state() {
-                        InstanceState::Running => Ok(Poll::Ready(s)),
+                        InstanceState::Running => Ok(Poll::Ready(s.clone())),
                         InstanceState::Failed => Err(Error::api(
                             op,
                             None,
@@ -540,35 +569,6 @@ impl OpenStackProvider {
         let mut v = self.instance_records(op, std::slice::from_ref(&s)).await?;
         v.pop()
             .ok_or_else(|| Error::not_found(op, format!("instance {id}")))
-    }
-
-    /// Waits until `gone` answers true.
-    pub(crate) async fn wait_gone<F, Fut>(
-        &self,
-        op: Operation,
-        resource: &str,
-        gone: F,
-    ) -> Result<()>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<bool>>,
-    {
-        self.settings
-            .poller
-            .until(
-                op,
-                resource,
-                "deleted",
-                self.settings.timeouts.delete,
-                || async {
-                    Ok(if gone().await? {
-                        Poll::Ready(())
-                    } else {
-                        Poll::Pending("deleting".into())
-                    })
-                },
-            )
-            .await
     }
 
     /// Sets and removes instance tags: metadata, and server tags where they fit.
@@ -704,14 +704,23 @@ impl Instances for OpenStackProvider {
                 Err(e) => return Err(e),
             }
         }
-        self.wait_gone(op, &format!("instance {id}"), || async {
-            match self.server(op, id).await {
-                Err(Error::NotFound { .. }) => Ok(true),
-                Err(e) => Err(e),
-                Ok(_) => Ok(false),
-            }
-        })
-        .await
+        self.watches
+            .servers
+            .until(
+                op,
+                &format!("instance {id}"),
+                "deleted",
+                self.settings.timeouts.delete,
+                id,
+                |ids| self.servers_by_id(op, ids),
+                |s| {
+                    Ok(match s {
+                        None => Poll::Ready(()),
+                        Some(s) => Poll::Pending(s.status.clone()),
+                    })
+                },
+            )
+            .await
     }
 }
 

@@ -129,6 +129,7 @@ mod network;
 mod preflight;
 mod provider;
 mod volumes;
+mod watch;
 
 pub use config::OpenStackBuilder;
 pub use provider::OpenStackProvider;

@@ -34,14 +34,14 @@ mod members;
 use crate::OpenStackProvider;
 
 #[derive(Debug, Clone, Deserialize)]
-struct OctaviaLb {
-    id: String,
+pub(crate) struct OctaviaLb {
+    pub(crate) id: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
-    provisioning_status: String,
+    pub(crate) provisioning_status: String,
     #[serde(default)]
     vip_address: Option<String>,
     #[serde(default)]
@@ -143,7 +143,7 @@ fn is_duplicate(message: &str) -> bool {
 }
 
 impl OpenStackProvider {
-    async fn octavia_lb(&self, op: Operation, id: &str) -> Result<OctaviaLb> {
+    pub(crate) async fn octavia_lb(&self, op: Operation, id: &str) -> Result<OctaviaLb> {
         self.api
             .send_as(
                 op,
@@ -287,15 +287,19 @@ impl OpenStackProvider {
 
     /// Waits for ACTIVE; ERROR is reported at once.
     async fn wait_lb_active(&self, op: Operation, id: &str) -> Result<OctaviaLb> {
-        self.settings
-            .poller
+        self.watches
+            .lbs
             .until(
                 op,
                 &format!("load balancer {id}"),
                 "active",
                 self.settings.timeouts.load_balancer,
-                || async {
-                    let lb = self.octavia_lb(op, id).await?;
+                id,
+                |ids| self.lbs_by_id(op, ids),
+                |lb| {
+                    let lb = lb
+                        .cloned()
+                        .ok_or_else(|| Error::not_found(op, format!("load balancer {id}")))?;
                     match lb.provisioning_status.as_str() {
                         "ACTIVE" => Ok(Poll::Ready(lb)),
                         "ERROR" => Err(Error::api(
@@ -563,25 +567,24 @@ impl LoadBalancers for OpenStackProvider {
         if lb.provisioning_status != "PENDING_DELETE" {
             // Octavia refuses a delete while PENDING_*: wait for a settled state first.
             let settled = self
-                .settings
-                .poller
+                .watches
+                .lbs
                 .until(
                     op,
                     &format!("load balancer {id}"),
                     "settled",
                     self.settings.timeouts.load_balancer,
-                    || async {
-                        match self.octavia_lb(op, id).await {
-                            Ok(lb)
-                                if lb.provisioning_status.starts_with("PENDING_")
-                                    && lb.provisioning_status != "PENDING_DELETE" =>
-                            {
-                                Ok(Poll::Pending(lb.provisioning_status))
-                            }
-                            Ok(lb) => Ok(Poll::Ready(Some(lb))),
-                            Err(Error::NotFound { .. }) => Ok(Poll::Ready(None)),
-                            Err(e) => Err(e),
+                    id,
+                    |ids| self.lbs_by_id(op, ids),
+                    |lb| match lb {
+                        Some(lb)
+                            if lb.provisioning_status.starts_with("PENDING_")
+                                && lb.provisioning_status != "PENDING_DELETE" =>
+                        {
+                            Ok(Poll::Pending(lb.provisioning_status.clone()))
                         }
+                        Some(lb) => Ok(Poll::Ready(Some(lb.clone()))),
+                        None => Ok(Poll::Ready(None)),
                     },
                 )
                 .await?;
@@ -611,20 +614,27 @@ impl LoadBalancers for OpenStackProvider {
                 }
             }
         }
-        self.wait_gone(op, &format!("load balancer {id}"), || async {
-            match self.octavia_lb(op, id).await {
-                Err(Error::NotFound { .. }) => Ok(true),
-                Err(e) => Err(e),
-                Ok(lb) if lb.provisioning_status == "ERROR" => Err(Error::api(
-                    op,
-                    None,
-                    "ERROR",
-                    format!("Octavia failed to delete load balancer {id}"),
-                )),
-                Ok(_) => Ok(false),
-            }
-        })
-        .await?;
+        self.watches
+            .lbs
+            .until(
+                op,
+                &format!("load balancer {id}"),
+                "deleted",
+                self.settings.timeouts.delete,
+                id,
+                |ids| self.lbs_by_id(op, ids),
+                |lb| match lb {
+                    None => Ok(Poll::Ready(())),
+                    Some(lb) if lb.provisioning_status == "ERROR" => Err(Error::api(
+                        op,
+                        None,
+                        "ERROR",
+                        format!("Octavia failed to delete load balancer {id}"),
+                    )),
+                    Some(lb) => Ok(Poll::Pending(lb.provisioning_status.clone())),
+                },
+            )
+            .await?;
         // The VIP port is ours (Octavia does not delete a port it was given).
         if let Some(p) = &lb.vip_port_id {
             match self.get_port(op, p).await {

@@ -279,6 +279,27 @@ impl OpenStackProvider {
             })
     }
 
+    /// Which of the group ids `ids` exist, with one list call.
+    pub(crate) async fn existing_groups(
+        &self,
+        op: Operation,
+        ids: &[String],
+    ) -> Result<BTreeSet<String>> {
+        #[derive(Deserialize)]
+        struct Id {
+            id: String,
+        }
+        if ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let mut call = Call::get(Service::Network, "security-groups").query("fields", "id");
+        for id in ids {
+            call = call.query("id", id.clone());
+        }
+        let found: Vec<Id> = self.api.list(op, call, "security_groups").await?;
+        Ok(found.into_iter().map(|g| g.id).collect())
+    }
+
     pub(crate) async fn get_security_group_impl(
         &self,
         op: Operation,
@@ -396,7 +417,11 @@ impl OpenStackProvider {
         name_or_id: &str,
         external: bool,
     ) -> Result<NeutronNetwork> {
-        let nets = self.networks(op).await?;
+        let nets = self
+            .memos
+            .networks
+            .get_or_try("", || self.networks(op))
+            .await?;
         let items: Vec<(String, String, NeutronNetwork)> = nets
             .into_iter()
             .filter(|n| !external || n.external)
@@ -417,8 +442,12 @@ impl OpenStackProvider {
         name_or_id: &str,
     ) -> Result<NeutronSubnet> {
         let subnets: Vec<NeutronSubnet> = self
-            .api
-            .list(op, Call::get(Service::Network, "subnets"), "subnets")
+            .memos
+            .subnets
+            .get_or_try("", || {
+                self.api
+                    .list(op, Call::get(Service::Network, "subnets"), "subnets")
+            })
             .await?;
         let items: Vec<(String, String, NeutronSubnet)> = subnets
             .into_iter()

@@ -25,6 +25,10 @@ pub struct OpenStackProvider {
     lb_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Neutron refused `tags` in a POST (no `tag-creation`): tag with a PUT after.
     pub(crate) no_tags_on_create: std::sync::atomic::AtomicBool,
+    /// The shared waits: one probe per poll interval per kind.
+    pub(crate) watches: crate::watch::Watches,
+    /// Look-ups made once: what creates resolve by name.
+    pub(crate) memos: crate::watch::Memos,
 }
 
 impl OpenStackProvider {
@@ -72,6 +76,8 @@ impl OpenStackProvider {
             .unwrap_or_else(|_| chrono::TimeDelta::minutes(5));
         let renew = os.enable_auto_renew(margin);
         Ok(Self {
+            watches: crate::watch::Watches::new(&settings.poller),
+            memos: crate::watch::Memos::default(),
             api: Api::new(os, settings.page_size, renew),
             settings,
             lb_locks: Mutex::new(HashMap::new()),

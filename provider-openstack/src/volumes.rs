@@ -20,11 +20,11 @@ use crate::OpenStackProvider;
 
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct CinderVolume {
-    id: String,
+    pub(crate) id: String,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
-    status: String,
+    pub(crate) status: String,
     #[serde(default)]
     size: u64,
     #[serde(default)]
@@ -88,7 +88,7 @@ impl OpenStackProvider {
         }
     }
 
-    async fn cinder_volume(&self, op: Operation, id: &str) -> Result<CinderVolume> {
+    pub(crate) async fn cinder_volume(&self, op: Operation, id: &str) -> Result<CinderVolume> {
         self.api
             .send_as(
                 op,
@@ -115,15 +115,19 @@ impl OpenStackProvider {
         wanted: &[VolumeState],
         attached_to: Option<&str>,
     ) -> Result<Volume> {
-        self.settings
-            .poller
+        self.watches
+            .volumes
             .until(
                 op,
                 &format!("volume {id}"),
                 &format!("{wanted:?}"),
                 self.settings.timeouts.volume,
-                || async {
-                    let v = self.get_volume_impl(op, id).await?;
+                id,
+                |ids| self.volumes_by_id(op, ids),
+                |v| {
+                    let v = v
+                        .map(|v| self.volume_record(v))
+                        .ok_or_else(|| Error::not_found(op, format!("volume {id}")))?;
                     if v.state == VolumeState::Error {
                         return Err(Error::api(
                             op,
@@ -219,7 +223,11 @@ impl Volumes for OpenStackProvider {
         self.check_compute_zone(op, "spec.availability_zone", &spec.availability_zone)
             .await?;
         let vz = self.volume_zone(&spec.availability_zone);
-        let cinder_zones = self.volume_zones(op).await?;
+        let cinder_zones = self
+            .memos
+            .volume_zones
+            .get_or_try("", || self.volume_zones(op))
+            .await?;
         if !cinder_zones.contains(&vz) {
             return Err(Error::invalid(
                 op,
@@ -445,19 +453,27 @@ impl Volumes for OpenStackProvider {
                 }
             }
         }
-        self.wait_gone(op, &format!("volume {id}"), || async {
-            match self.cinder_volume(op, id).await {
-                Err(Error::NotFound { .. }) => Ok(true),
-                Err(e) => Err(e),
-                Ok(v) if v.status == "error_deleting" => Err(Error::api(
-                    op,
-                    None,
-                    "error_deleting",
-                    format!("Cinder failed to delete volume {id}"),
-                )),
-                Ok(v) => Ok(v.status == "deleted"),
-            }
-        })
-        .await
+        self.watches
+            .volumes
+            .until(
+                op,
+                &format!("volume {id}"),
+                "deleted",
+                self.settings.timeouts.delete,
+                id,
+                |ids| self.volumes_by_id(op, ids),
+                |v| match v {
+                    None => Ok(Poll::Ready(())),
+                    Some(v) if v.status == "deleted" => Ok(Poll::Ready(())),
+                    Some(v) if v.status == "error_deleting" => Err(Error::api(
+                        op,
+                        None,
+                        "error_deleting",
+                        format!("Cinder failed to delete volume {id}"),
+                    )),
+                    Some(v) => Ok(Poll::Pending(v.status.clone())),
+                },
+            )
+            .await
     }
 }

@@ -47,10 +47,10 @@ mod floor {
 /// polls that takes varies with the machine: their totals keep a margin of about 10 %,
 /// and their mutating requests (every method but GET) are pinned exactly.
 mod pinned {
-    pub const BRING_UP: u64 = 250;
+    pub const BRING_UP: u64 = 185;
     pub const STATUS: u64 = 20;
-    pub const NOOP_APPLY: u64 = 29;
-    pub const DESTROY: u64 = 130;
+    pub const NOOP_APPLY: u64 = 27;
+    pub const DESTROY: u64 = 105;
     pub const BRING_UP_MUTATING: u64 = 34;
     pub const DESTROY_MUTATING: u64 = 24;
 }

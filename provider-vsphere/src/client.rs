@@ -1,5 +1,5 @@
 //! The vim25 client: one session, the ten-odd calls the provider makes, task polling
-//! through the shared [`Poller`], and datastore file access over `/folder`.
+//! through a shared [`Watch`] (one `RetrievePropertiesEx` per interval for all tasks waited on), and datastore file access over `/folder`.
 //!
 //! Calls used: `RetrieveServiceContent`, `Login`, `CreateContainerView`,
 //! `RetrievePropertiesEx` / `ContinueRetrievePropertiesEx`, `CloneVM_Task`,
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use provider_core::requests::RequestCounts;
-use provider_core::wait::{Poll, Poller};
+use provider_core::wait::{Poll, Watch};
 use provider_core::{Error, Operation, Result};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
@@ -65,7 +65,8 @@ pub struct Client {
     password: SecretString,
     cookie: Mutex<Option<String>>,
     content: tokio::sync::OnceCell<ServiceContent>,
-    poller: Poller,
+    /// Tasks waited for at once share one `RetrievePropertiesEx` per poll interval.
+    tasks: Watch<Element>,
     page_size: usize,
     requests: std::sync::atomic::AtomicU64,
     counts: RequestCounts,
@@ -140,7 +141,7 @@ impl Client {
             password: config.password.clone(),
             cookie: Mutex::new(None),
             content: tokio::sync::OnceCell::new(),
-            poller: config.poller.clone(),
+            tasks: Watch::new(config.poller.clone()),
             page_size: config.page_size,
             requests: std::sync::atomic::AtomicU64::new(0),
             counts: RequestCounts::new(),
@@ -440,21 +441,23 @@ impl Client {
         task: &MoRef,
         timeout: Duration,
     ) -> Result<Option<Element>> {
-        self.poller
+        self.tasks
             .until(
                 op,
                 &format!("task {} for {resource}", task.value),
                 "success",
                 timeout,
-                || async {
-                    let got = self
-                        .retrieve(op, "Task", None, std::slice::from_ref(task), &["info"])
-                        .await?;
-                    let info = got
+                &task.value,
+                |ids| async move {
+                    let tasks: Vec<MoRef> = ids.iter().map(|id| MoRef::new("Task", id)).collect();
+                    let got = self.retrieve(op, "Task", None, &tasks, &["info"]).await?;
+                    Ok(got
                         .into_iter()
-                        .next()
-                        .and_then(|o| o.props.get("info").cloned())
-                        .ok_or_else(|| Error::transient(op, "task info missing"))?;
+                        .filter_map(|o| Some((o.obj.value, o.props.get("info")?.clone())))
+                        .collect())
+                },
+                |info| {
+                    let info = info.ok_or_else(|| Error::transient(op, "task info missing"))?;
                     match info.child_text("state").unwrap_or("") {
                         "success" => Ok(Poll::Ready(info.child("result").cloned())),
                         "error" => {

@@ -13,12 +13,14 @@ use super::{ready, Engine};
 use crate::plan::{Action, Observed, TAG_CLUSTER, TAG_ROLE};
 use crate::{Error, Result};
 
-/// Names to provider ids, seeded from observed state and filled as resources appear.
-#[derive(Debug, Default)]
-pub(super) struct Registry(Mutex<HashMap<(ResourceKind, String), String>>);
+/// Names to provider ids, seeded from observed state and filled as resources appear;
+/// and the run's shared waits.
+#[derive(Debug)]
+pub(super) struct Registry(Mutex<HashMap<(ResourceKind, String), String>>, ready::Waits);
 
 impl Registry {
-    pub(super) fn from_observed(o: &Observed) -> Self {
+    /// From the state the plan was made from; waits poll every `interval`.
+    pub(super) fn from_observed(o: &Observed, interval: std::time::Duration) -> Self {
         let mut m = HashMap::new();
         for g in &o.groups {
             m.insert((ResourceKind::SecurityGroup, g.name.clone()), g.id.clone());
@@ -40,7 +42,7 @@ impl Registry {
         for l in &o.load_balancers {
             m.insert((ResourceKind::LoadBalancer, l.name.clone()), l.id.clone());
         }
-        Self(Mutex::new(m))
+        Self(Mutex::new(m), ready::Waits::new(interval))
     }
 
     fn insert(&self, kind: ResourceKind, name: &str, id: &str) {
@@ -216,7 +218,7 @@ pub(super) async fn perform(engine: &Engine<'_>, action: &Action, reg: &Registry
         Action::DeleteInstance { id, .. } => p.delete_instance(id).await?,
         Action::AwaitReady { instance } => {
             let id = reg.id(K::Instance, instance)?;
-            ready::wait_ready(engine, &id)
+            ready::wait_ready(engine, &reg.1, &id)
                 .await
                 .map_err(|why| not_ready(instance, why))?;
         }
@@ -231,7 +233,7 @@ pub(super) async fn perform(engine: &Engine<'_>, action: &Action, reg: &Registry
         Action::AwaitMemberHealthy { lb, port, instance } => {
             let lb_id = reg.id(K::LoadBalancer, lb)?;
             let id = reg.id(K::Instance, instance)?;
-            ready::wait_member_healthy(engine, lb, &lb_id, *port, &id)
+            ready::wait_member_healthy(engine, &reg.1, lb, &lb_id, *port, &id)
                 .await
                 .map_err(|why| not_ready(instance, why))?;
         }

@@ -16,12 +16,12 @@ use std::sync::Arc;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use provider_core::layer::Retry;
-use provider_core::Provider;
+use provider_core::{Provider, ProviderExt};
 use serde::Serialize;
 
 use crate::hooks::Hooks;
 use crate::lease::LeaseOptions;
-use crate::plan::{Plan, PlannedAction};
+use crate::plan::{Action, Plan, PlannedAction};
 use crate::replace::ReplaceOptions;
 use crate::Error;
 
@@ -155,9 +155,40 @@ pub(crate) struct Engine<'a> {
     pub(crate) observer: &'a dyn Observer,
 }
 
+/// Whether `action` only takes something away (the actions of a destroy plan).
+fn removes(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::RemoveSecurityGroupRules { .. }
+            | Action::DeleteSecurityGroup { .. }
+            | Action::DetachVolume { .. }
+            | Action::DeleteVolume { .. }
+            | Action::DisassociateFloatingIp { .. }
+            | Action::ReleaseFloatingIp { .. }
+            | Action::RemoveLoadBalancerMember { .. }
+            | Action::DeleteLoadBalancer { .. }
+            | Action::DeleteInstance { .. }
+    )
+}
+
+/// Deletes the instances of several `DeleteInstance` actions with one batch call.
+async fn delete_instances(
+    engine: &Engine<'_>,
+    actions: &[&PlannedAction],
+) -> provider_core::Result<()> {
+    let ids: Vec<String> = actions
+        .iter()
+        .filter_map(|pa| match &pa.action {
+            Action::DeleteInstance { id, .. } => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    engine.provider.delete_instances(&ids).await
+}
+
 /// Runs `plan`, starting from the ids of the state it was made from.
 pub(crate) async fn execute(engine: &Engine<'_>, plan: &Plan) -> Report {
-    let registry = Registry::from_observed(&plan.observed);
+    let registry = Registry::from_observed(&plan.observed, engine.rolling.poll_interval);
     let observer = engine.observer;
     let opts = engine.options;
     let n = plan.actions.len();
@@ -176,55 +207,98 @@ pub(crate) async fn execute(engine: &Engine<'_>, plan: &Plan) -> Report {
     let mut running = FuturesUnordered::new();
     let limit = opts.concurrency.max(1);
     let mut halted = false;
+    // In a plan that only removes (destroy), instance deletes wait for each other (while
+    // other actions run) so they go as one batch; a plan that also creates or waits
+    // never holds one back.
+    let hold_deletes = plan.actions.iter().all(|a| removes(&a.action));
+    let is_delete = |i: usize| matches!(plan.actions[i].action, Action::DeleteInstance { .. });
+    let mut deletes_blocked = (0..n).filter(|i| is_delete(*i) && waiting[*i] > 0).count();
+    let mut held: Vec<usize> = Vec::new();
 
     loop {
         if opts.stop.load(Ordering::SeqCst) && !halted {
             halted = true;
             report.stopped = true;
         }
+        if !held.is_empty() && (deletes_blocked == 0 || running.is_empty()) {
+            ready.extend(held.drain(..));
+        }
         while !halted && running.len() < limit {
             let Some(i) = ready.pop_front() else { break };
-            let pa = &plan.actions[i];
-            started[i] = true;
-            observer.started(pa);
+            if hold_deletes && is_delete(i) && deletes_blocked > 0 && !running.is_empty() {
+                held.push(i);
+                continue;
+            }
+            // Instance deletes ready together go as one batch (one terminate call on
+            // clouds that batch); each stays its own action in the report.
+            let mut batch = vec![i];
+            if matches!(plan.actions[i].action, Action::DeleteInstance { .. }) {
+                ready.retain(|j| {
+                    let same = matches!(plan.actions[*j].action, Action::DeleteInstance { .. });
+                    if same {
+                        batch.push(*j);
+                    }
+                    !same
+                });
+            }
+            let actions: Vec<&PlannedAction> = batch.iter().map(|i| &plan.actions[*i]).collect();
+            for pa in &actions {
+                started[pa.id] = true;
+                observer.started(pa);
+            }
             let reg = &registry;
             running.push(async move {
-                let r = perform(engine, &pa.action, reg).await;
-                (pa, r)
+                if let [pa] = actions.as_slice() {
+                    let r = perform(engine, &pa.action, reg).await;
+                    return vec![(*pa, r)];
+                }
+                let r = delete_instances(engine, &actions).await;
+                actions
+                    .into_iter()
+                    .map(|pa| (pa, r.clone().map_err(Error::from)))
+                    .collect()
             });
         }
-        let Some((pa, result)) = running.next().await else {
+        if running.is_empty() && !held.is_empty() && !halted {
+            continue;
+        }
+        let Some(results) = running.next().await else {
             break;
         };
-        observer.finished(pa, result.as_ref().err());
-        let record = ActionRecord {
-            id: pa.id,
-            description: pa.action.to_string(),
-        };
-        match result {
-            Ok(()) => {
-                tracing::debug!(action = pa.id, "{}", pa.action);
-                report.done.push(record);
-                for d in &dependents[pa.id] {
-                    waiting[*d] -= 1;
-                    if waiting[*d] == 0 {
-                        ready.push_back(*d);
+        for (pa, result) in results {
+            observer.finished(pa, result.as_ref().err());
+            let record = ActionRecord {
+                id: pa.id,
+                description: pa.action.to_string(),
+            };
+            match result {
+                Ok(()) => {
+                    tracing::debug!(action = pa.id, "{}", pa.action);
+                    report.done.push(record);
+                    for d in &dependents[pa.id] {
+                        waiting[*d] -= 1;
+                        if waiting[*d] == 0 {
+                            if is_delete(*d) {
+                                deletes_blocked -= 1;
+                            }
+                            ready.push_back(*d);
+                        }
                     }
                 }
-            }
-            Err(e) => {
-                tracing::warn!(action = pa.id, error = %e, "{}", pa.action);
-                halted = true;
-                let kind = match &e {
-                    Error::Provider(p) => Some(p.kind()),
-                    _ => None,
-                };
-                report.failed.push(FailedAction {
-                    id: record.id,
-                    description: record.description,
-                    error: e.to_string(),
-                    kind,
-                });
+                Err(e) => {
+                    tracing::warn!(action = pa.id, error = %e, "{}", pa.action);
+                    halted = true;
+                    let kind = match &e {
+                        Error::Provider(p) => Some(p.kind()),
+                        _ => None,
+                    };
+                    report.failed.push(FailedAction {
+                        id: record.id,
+                        description: record.description,
+                        error: e.to_string(),
+                        kind,
+                    });
+                }
             }
         }
     }

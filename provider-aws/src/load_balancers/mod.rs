@@ -87,7 +87,7 @@ fn state_of(lb: &ElbLb) -> LoadBalancerState {
 
 impl AwsProvider {
     /// Describes one LB by ARN; `NotFound` when missing (or not an ARN at all).
-    async fn elb(&self, op: Operation, id: &str) -> Result<ElbLb> {
+    pub(crate) async fn elb(&self, op: Operation, id: &str) -> Result<ElbLb> {
         let resource = format!("load balancer {id}");
         if !id.starts_with("arn:") {
             return Err(Error::not_found(op, resource));
@@ -402,15 +402,17 @@ impl AwsProvider {
         let resource = format!("load balancer {arn}");
         let lb = self
             .eventually(op, &resource, || {
-                self.config.poller.until(
+                self.watches.lbs.until(
                     op,
                     &resource,
                     "active",
                     self.config.timeouts.load_balancer,
-                    || async {
-                        let lb = self.elb(op, arn).await?;
-                        match state_of(&lb) {
-                            LoadBalancerState::Active => Ok(Poll::Ready(lb)),
+                    arn,
+                    |ids| self.lbs_by_id(op, ids),
+                    |lb| {
+                        let lb = lb.ok_or_else(|| Error::not_found(op, &resource))?;
+                        match state_of(lb) {
+                            LoadBalancerState::Active => Ok(Poll::Ready(lb.clone())),
                             LoadBalancerState::Error => Err(Error::api(
                                 op,
                                 None,
@@ -433,7 +435,7 @@ impl AwsProvider {
     }
 
     /// Every load balancer of the region, page by page.
-    async fn all_lbs(&self, op: Operation) -> Result<Vec<ElbLb>> {
+    pub(crate) async fn all_lbs(&self, op: Operation) -> Result<Vec<ElbLb>> {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -530,19 +532,20 @@ impl AwsProvider {
                 return Err(e.classify(op, &resource));
             }
         }
-        self.config
-            .poller
+        self.watches
+            .lbs
             .until(
                 op,
                 &resource,
                 "deleted",
                 self.config.timeouts.delete,
-                || async {
-                    match self.elb(op, id).await {
-                        Err(Error::NotFound { .. }) => Ok(Poll::Ready(())),
-                        Err(e) => Err(e),
-                        Ok(_) => Ok(Poll::Pending("deleting".into())),
-                    }
+                id,
+                |ids| self.lbs_by_id(op, ids),
+                |lb| {
+                    Ok(match lb {
+                        None => Poll::Ready(()),
+                        Some(_) => Poll::Pending("deleting".into()),
+                    })
                 },
             )
             .await?;

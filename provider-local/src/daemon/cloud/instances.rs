@@ -240,6 +240,13 @@ impl Cloud {
             .collect()
     }
 
+    /// Deletes several instances, concurrently.
+    pub async fn delete_instances(&self, ids: &[String]) -> Result<()> {
+        try_join_all(ids.iter().map(|id| self.delete_instance(id)))
+            .await
+            .map(|_| ())
+    }
+
     /// One page of instances.
     pub async fn list_instances(
         &self,

@@ -2,7 +2,8 @@
 //!
 //! Every backend waits through [`Poller`], so "usable or `Timeout`" means the same
 //! thing everywhere, and a set of resources is waited for with one probe per interval
-//! ([`Poller::until_all`]) instead of one loop each.
+//! ([`Poller::until_all`]) instead of one loop each. Waits that start apart (each
+//! create or delete waiting for its own resource) share probes through a [`Watch`].
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -12,6 +13,10 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::{Error, Operation, Result};
+
+mod watch;
+
+pub use watch::Watch;
 
 /// How long to wait for each kind of resource (DESIGN.md defaults).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

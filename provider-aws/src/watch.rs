@@ -1,0 +1,86 @@
+//! The shared waits ([`provider_core::wait::Watch`]): volumes and load balancers waited
+//! for by concurrent calls cost one describe per poll interval per kind (volumes by an
+//! id filter, 200 a call; load balancers by ARN for one, the region's list for several,
+//! as `DescribeLoadBalancers` fails a whole call on one unknown ARN), not one each.
+//! Instances launched together are waited for by their batch ([`Poller::until_all`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::Volume as Ec2Volume;
+use aws_sdk_elasticloadbalancingv2::types::LoadBalancer as ElbLb;
+use provider_core::wait::{Poller, Watch};
+use provider_core::{Error, Operation, Result};
+
+use crate::error::sdk;
+use crate::tags::filter;
+use crate::AwsProvider;
+
+/// Most ids per `DescribeVolumes` filter.
+const IDS_PER_CALL: usize = 200;
+
+/// One watch per kind waited on.
+#[derive(Debug)]
+pub(crate) struct Watches {
+    pub(crate) volumes: Watch<Ec2Volume>,
+    pub(crate) lbs: Watch<ElbLb>,
+}
+
+impl Watches {
+    pub(crate) fn new(poller: &Poller) -> Self {
+        Self {
+            volumes: Watch::new(poller.clone()),
+            lbs: Watch::new(poller.clone()),
+        }
+    }
+}
+
+impl AwsProvider {
+    /// The volumes of `ids` that exist (deleted ones left out).
+    pub(crate) async fn volumes_by_id(
+        &self,
+        op: Operation,
+        ids: Vec<String>,
+    ) -> Result<BTreeMap<String, Ec2Volume>> {
+        let mut out = BTreeMap::new();
+        for chunk in ids.chunks(IDS_PER_CALL) {
+            let page = self
+                .ec2
+                .describe_volumes()
+                .filters(filter("volume-id", chunk.iter().cloned()))
+                .send()
+                .await
+                .map_err(sdk(op, "volumes"))?;
+            for v in page.volumes() {
+                if let (Some(id), Some(_)) = (v.volume_id(), crate::volumes::record(v)) {
+                    out.insert(id.to_string(), v.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The load balancers of `ids` (ARNs) that exist.
+    pub(crate) async fn lbs_by_id(
+        &self,
+        op: Operation,
+        ids: Vec<String>,
+    ) -> Result<BTreeMap<String, ElbLb>> {
+        if let [id] = ids.as_slice() {
+            return match self.elb(op, id).await {
+                Ok(lb) => Ok(BTreeMap::from([(id.clone(), lb)])),
+                Err(Error::NotFound { .. }) => Ok(BTreeMap::new()),
+                Err(e) => Err(e),
+            };
+        }
+        let wanted: BTreeSet<String> = ids.into_iter().collect();
+        Ok(self
+            .all_lbs(op)
+            .await?
+            .into_iter()
+            .filter_map(|lb| {
+                let arn = lb.load_balancer_arn()?.to_string();
+                wanted.contains(&arn).then_some((arn, lb))
+            })
+            .collect())
+    }
+}
