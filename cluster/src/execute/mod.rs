@@ -155,22 +155,6 @@ pub(crate) struct Engine<'a> {
     pub(crate) observer: &'a dyn Observer,
 }
 
-/// Whether `action` only takes something away (the actions of a destroy plan).
-fn removes(action: &Action) -> bool {
-    matches!(
-        action,
-        Action::RemoveSecurityGroupRules { .. }
-            | Action::DeleteSecurityGroup { .. }
-            | Action::DetachVolume { .. }
-            | Action::DeleteVolume { .. }
-            | Action::DisassociateFloatingIp { .. }
-            | Action::ReleaseFloatingIp { .. }
-            | Action::RemoveLoadBalancerMember { .. }
-            | Action::DeleteLoadBalancer { .. }
-            | Action::DeleteInstance { .. }
-    )
-}
-
 /// Deletes the instances of several `DeleteInstance` actions with one batch call.
 async fn delete_instances(
     engine: &Engine<'_>,
@@ -210,9 +194,12 @@ pub(crate) async fn execute(engine: &Engine<'_>, plan: &Plan) -> Report {
     // In a plan that only removes (destroy), instance deletes wait for each other (while
     // other actions run) so they go as one batch; a plan that also creates or waits
     // never holds one back.
-    let hold_deletes = plan.actions.iter().all(|a| removes(&a.action));
-    let is_delete = |i: usize| matches!(plan.actions[i].action, Action::DeleteInstance { .. });
-    let mut deletes_blocked = (0..n).filter(|i| is_delete(*i) && waiting[*i] > 0).count();
+    let hold_deletes = plan.actions.iter().all(|a| a.action.is_delete());
+    let deletes_instance =
+        |i: usize| matches!(plan.actions[i].action, Action::DeleteInstance { .. });
+    let mut deletes_blocked = (0..n)
+        .filter(|i| deletes_instance(*i) && waiting[*i] > 0)
+        .count();
     let mut held: Vec<usize> = Vec::new();
 
     loop {
@@ -225,7 +212,7 @@ pub(crate) async fn execute(engine: &Engine<'_>, plan: &Plan) -> Report {
         }
         while !halted && running.len() < limit {
             let Some(i) = ready.pop_front() else { break };
-            if hold_deletes && is_delete(i) && deletes_blocked > 0 && !running.is_empty() {
+            if hold_deletes && deletes_instance(i) && deletes_blocked > 0 && !running.is_empty() {
                 held.push(i);
                 continue;
             }
@@ -278,7 +265,7 @@ pub(crate) async fn execute(engine: &Engine<'_>, plan: &Plan) -> Report {
                     for d in &dependents[pa.id] {
                         waiting[*d] -= 1;
                         if waiting[*d] == 0 {
-                            if is_delete(*d) {
+                            if deletes_instance(*d) {
                                 deletes_blocked -= 1;
                             }
                             ready.push_back(*d);

@@ -263,7 +263,7 @@ pub(crate) fn release_floating_ip(
 }
 
 impl Action {
-    /// Whether the action creates or changes toward the spec (rather than removing).
+    /// Whether the action only takes something away (the actions of a destroy plan).
     pub fn is_delete(&self) -> bool {
         matches!(
             self,
