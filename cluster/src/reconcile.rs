@@ -256,15 +256,7 @@ impl Cluster {
             &self.provider.families(),
         );
         let mut plan = diff(&desired, &observed, &self.diff_options);
-        // A plan that only removes, or does nothing, uses no reference: a no-op apply
-        // costs no look-ups.
-        if !plan.actions.iter().all(|a| a.action.is_delete()) {
-            let refs = crate::preflight::references(&self.spec, &plan);
-            let problems = self.retrying.preflight(&refs).await?;
-            if !problems.is_empty() {
-                return Err(crate::preflight::Problems(problems).into());
-            }
-        }
+        self.preflight(&plan).await?;
         if self.hooks.is_some() {
             crate::replace::moves::owe_on_ready(&mut plan);
             let created: Vec<(Option<usize>, String)> = plan
@@ -291,6 +283,22 @@ impl Cluster {
         }
         plan.observed = observed;
         Ok(plan)
+    }
+
+    /// Checks what `plan` needs against the cloud (references and quota, see
+    /// [`crate::preflight`]), unless it only removes: a plan that only removes, or does
+    /// nothing, uses no reference, so a no-op apply costs no look-ups.
+    pub(crate) async fn preflight(&self, plan: &Plan) -> Result<()> {
+        if plan.actions.iter().all(|a| a.action.is_delete()) {
+            return Ok(());
+        }
+        let refs = crate::preflight::references(&self.spec, plan);
+        let problems = self.retrying.preflight(&refs).await?;
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::preflight::Problems(problems).into())
+        }
     }
 
     /// The plan that removes everything the cluster tag owns, and nothing else, in
@@ -352,7 +360,8 @@ impl Cluster {
     }
 
     /// Scales `role` to `count` nodes keeping the AZ spread even (see [`crate::scale`])
-    /// under the lease.
+    /// under the lease. Scaling up runs the preflight first, as [`Cluster::plan`] does:
+    /// new nodes that the quota cannot hold are refused before anything is created.
     pub async fn scale(
         &self,
         role: Role,

@@ -155,6 +155,8 @@ pub(crate) async fn run(
         if !plan.blockers.is_empty() {
             return Err(Error::Blocked(plan.blockers));
         }
+        // As `plan` does: what the new nodes need is checked before anything is created.
+        scaled.preflight(&plan).await?;
         // Each new node of the role is checked for readiness and handed to on_ready;
         // with hooks set, every node created (or found created but not told by a
         // crashed run) is, and each is marked told.

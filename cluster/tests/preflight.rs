@@ -123,6 +123,45 @@ async fn a_plan_beyond_the_instance_quota_says_by_how_much() {
 }
 
 #[tokio::test]
+async fn a_scale_up_beyond_the_quota_is_refused_before_anything_is_created() {
+    let memory = Arc::new(MemoryProvider::new(MemoryConfig {
+        max_instances: Some(5),
+        ..MemoryConfig::default()
+    }));
+    let p: Arc<dyn Provider> = memory.clone();
+    let spec = ClusterSpec::parse("q.properties", &memory_spec_text("q", 1, 3, 0)).unwrap();
+    let c = cluster(spec, p.clone());
+    c.apply().await.unwrap();
+    let before = everything(p.as_ref()).await;
+    // 4 instances run; 3 more nodes do not fit in the 1 left.
+    let found = problems(
+        c.scale(cluster::Role::Node, 6, &Default::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].key, "quota");
+    assert!(
+        found[0]
+            .message
+            .starts_with("instances: the plan needs 3 more, the project has 1 left of 5 (2 short)"),
+        "{}",
+        found[0]
+    );
+    assert_eq!(
+        everything(p.as_ref()).await,
+        before,
+        "the refused scale created something"
+    );
+    // What fits goes ahead.
+    let report = c
+        .scale(cluster::Role::Node, 4, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!((report.from, report.to, report.added.len()), (3, 4, 1));
+}
+
+#[tokio::test]
 async fn a_spec_that_fits_plans_as_before() {
     let spec = ClusterSpec::parse("ok.properties", &memory_spec_text("ok", 3, 3, 3)).unwrap();
     let c = cluster(spec, Arc::new(MemoryProvider::default()));
