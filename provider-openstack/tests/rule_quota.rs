@@ -8,74 +8,12 @@
 
 mod common;
 
-use std::process::Command;
-
+use common::curl;
 use provider_core::model::*;
 use provider_core::{ErrorKind, ProviderExt};
 use provider_openstack::OpenStackBuilder;
 use secrecy::SecretString;
-use serde_json::{json, Value};
-
-/// One admin call with curl: (status line and headers, JSON body).
-fn curl(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> (String, Value) {
-    let mut cmd = Command::new("curl");
-    cmd.args([
-        "-s",
-        "-D",
-        "-",
-        "-X",
-        method,
-        "-H",
-        "Content-Type: application/json",
-    ]);
-    if let Some(t) = token {
-        cmd.args(["-H", &format!("X-Auth-Token: {t}")]);
-    }
-    if let Some(b) = body {
-        cmd.args(["-d", &b.to_string()]);
-    }
-    let out = cmd.arg(url).output().expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (
-        head.to_string(),
-        serde_json::from_str(body).unwrap_or(Value::Null),
-    )
-}
-
-/// The admin's token and the Neutron endpoint of its catalog.
-fn admin(auth_url: &str, password: &str) -> (String, String) {
-    let auth = json!({"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"name": "Default"}, "password": password}}},
-        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}
-    }});
-    let (head, body) = curl(
-        "POST",
-        &format!("{auth_url}/auth/tokens"),
-        None,
-        Some(&auth),
-    );
-    let token = head
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("X-Subject-Token: ")
-                .or_else(|| l.strip_prefix("x-subject-token: "))
-        })
-        .expect("an admin token")
-        .trim()
-        .to_string();
-    let neutron = body["token"]["catalog"]
-        .as_array()
-        .and_then(|c| c.iter().find(|s| s["type"] == "network"))
-        .and_then(|s| s["endpoints"].as_array())
-        .and_then(|e| e.iter().find(|e| e["interface"] == "public"))
-        .and_then(|e| e["url"].as_str())
-        .expect("a network endpoint")
-        .trim_end_matches('/')
-        .to_string();
-    (token, format!("{neutron}/v2.0"))
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn a_rule_over_quota_is_quota_exceeded_and_not_added() {
@@ -84,7 +22,8 @@ async fn a_rule_over_quota_is_quota_exceeded_and_not_added() {
     }
     let auth_url = std::env::var("PLINTH_OS_TEST_AUTH_URL").expect("PLINTH_OS_TEST_AUTH_URL");
     let password = std::env::var("PLINTH_OS_TEST_PASSWORD").expect("PLINTH_OS_TEST_PASSWORD");
-    let (token, neutron) = admin(&auth_url, &password);
+    let (token, endpoints) = common::admin(&auth_url, &password);
+    let neutron = format!("{}/v2.0", endpoints["network"]);
     let t = Some(token.as_str());
     let run = format!(
         "{:x}",

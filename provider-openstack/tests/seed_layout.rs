@@ -10,12 +10,14 @@
 //! Needs the services (see tests/emulator.rs for the variables). Unset, the test prints
 //! why it is skipped and passes, except under `CI`, where it fails.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 
 use cluster::{Cluster, ClusterSpec};
-use serde_json::{json, Value};
+use common::{admin, curl};
+use serde_json::Value;
 
 fn configured() -> Option<(String, String)> {
     let auth = std::env::var("PLINTH_OS_TEST_AUTH_URL").ok();
@@ -30,68 +32,6 @@ fn configured() -> Option<(String, String)> {
             None
         }
     }
-}
-
-/// One call with curl: the JSON body (`Null` when there is none).
-fn curl(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> (String, Value) {
-    let mut cmd = Command::new("curl");
-    cmd.args([
-        "-s",
-        "-D",
-        "-",
-        "-X",
-        method,
-        "-H",
-        "Content-Type: application/json",
-    ]);
-    if let Some(t) = token {
-        cmd.args(["-H", &format!("X-Auth-Token: {t}")]);
-    }
-    if let Some(b) = body {
-        cmd.args(["-d", &b.to_string()]);
-    }
-    let out = cmd.arg(url).output().expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (
-        head.to_string(),
-        serde_json::from_str(body).unwrap_or(Value::Null),
-    )
-}
-
-/// The admin's token and its catalog's public endpoints by service type.
-fn admin(auth_url: &str, password: &str) -> (String, BTreeMap<String, String>) {
-    let auth = json!({"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"name": "Default"}, "password": password}}},
-        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}
-    }});
-    let (head, body) = curl(
-        "POST",
-        &format!("{auth_url}/auth/tokens"),
-        None,
-        Some(&auth),
-    );
-    let token = head
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("X-Subject-Token: ")
-                .or_else(|| l.strip_prefix("x-subject-token: "))
-        })
-        .expect("an admin token")
-        .trim()
-        .to_string();
-    let mut endpoints = BTreeMap::new();
-    for s in body["token"]["catalog"].as_array().expect("a catalog") {
-        let public = s["endpoints"]
-            .as_array()
-            .and_then(|e| e.iter().find(|e| e["interface"] == "public"))
-            .and_then(|e| e["url"].as_str());
-        if let (Some(t), Some(url)) = (s["type"].as_str(), public) {
-            endpoints.insert(t.to_string(), url.trim_end_matches('/').to_string());
-        }
-    }
-    (token, endpoints)
 }
 
 /// What the services list of the cluster, each by its own API, resources named

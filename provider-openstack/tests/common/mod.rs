@@ -1,5 +1,6 @@
 //! Shared set-up of the tests against OpenStack's own services (emulators/openstack/):
-//! finding the cloud, a provider builder for it, and the `plinth` binary.
+//! finding the cloud, a provider builder for it, the `plinth` binary, and raw admin calls
+//! with curl (to read back what the services hold with their own APIs).
 //!
 //! The cloud is found through `PLINTH_OS_TEST_CLOUD` (a clouds.yaml entry, the file named
 //! by `OS_CLIENT_CONFIG_FILE`). Unset, each test prints why it is skipped and passes,
@@ -7,12 +8,14 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use provider_core::wait::{Poller, Timeouts};
 use provider_openstack::OpenStackBuilder;
+use serde_json::{json, Value};
 
 /// The variable naming the clouds.yaml entry of the services.
 pub const CLOUD_VAR: &str = "PLINTH_OS_TEST_CLOUD";
@@ -85,4 +88,66 @@ pub fn plinth(bin: &Path, args: &[&str]) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// One call with curl: (status line and headers, JSON body; `Null` when there is none).
+pub fn curl(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> (String, Value) {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-s",
+        "-D",
+        "-",
+        "-X",
+        method,
+        "-H",
+        "Content-Type: application/json",
+    ]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("X-Auth-Token: {t}")]);
+    }
+    if let Some(b) = body {
+        cmd.args(["-d", &b.to_string()]);
+    }
+    let out = cmd.arg(url).output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (
+        head.to_string(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+/// The admin's token and its catalog's public endpoints by service type.
+pub fn admin(auth_url: &str, password: &str) -> (String, BTreeMap<String, String>) {
+    let auth = json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}
+    }});
+    let (head, body) = curl(
+        "POST",
+        &format!("{auth_url}/auth/tokens"),
+        None,
+        Some(&auth),
+    );
+    let token = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("X-Subject-Token: ")
+                .or_else(|| l.strip_prefix("x-subject-token: "))
+        })
+        .expect("an admin token")
+        .trim()
+        .to_string();
+    let mut endpoints = BTreeMap::new();
+    for s in body["token"]["catalog"].as_array().expect("a catalog") {
+        let public = s["endpoints"]
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["interface"] == "public"))
+            .and_then(|e| e["url"].as_str());
+        if let (Some(t), Some(url)) = (s["type"].as_str(), public) {
+            endpoints.insert(t.to_string(), url.trim_end_matches('/').to_string());
+        }
+    }
+    (token, endpoints)
 }
