@@ -44,6 +44,11 @@ pub fn zones_key(kind: ProviderKind) -> String {
 /// The references `spec` makes, each with its key (from the key table,
 /// [`reference_keys`]), and what `plan` creates.
 pub fn references(spec: &ClusterSpec, plan: &Plan) -> References {
+    spec_references(spec).with_demand(demand(spec, plan))
+}
+
+/// The references `spec` makes, each with its key, and no demand.
+pub fn spec_references(spec: &ClusterSpec) -> References {
     let kind = spec.provider;
     let keys = reference_keys(kind);
     let net = &spec.network;
@@ -104,7 +109,7 @@ pub fn references(spec: &ClusterSpec, plan: &Plan) -> References {
             refs = refs.with_volume_type(Reference::new(key, t));
         }
     }
-    refs.with_demand(demand(spec, plan))
+    refs
 }
 
 /// What `plan` creates: its create actions, counted (deletes are not subtracted: they
@@ -119,8 +124,13 @@ pub fn demand(spec: &ClusterSpec, plan: &Plan) -> Demand {
             }),
             Action::CreateVolume { spec } => d.with_volumes(1, spec.size_gib),
             Action::AllocateFloatingIp { .. } => d.with_floating_ips(1),
-            Action::CreateSecurityGroup { .. } => d.with_security_groups(1),
-            Action::CreateLoadBalancer { .. } => d.with_load_balancers(1),
+            Action::CreateSecurityGroup { rules, .. } => d
+                .with_security_groups(1)
+                .with_security_group_rules(rules.len()),
+            Action::AddSecurityGroupRules { rules, .. } => d.with_security_group_rules(rules.len()),
+            Action::CreateLoadBalancer { lb } => {
+                d.with_load_balancers(1).with_listeners(lb.listeners.len())
+            }
             _ => d,
         };
     }

@@ -292,8 +292,14 @@ impl Cluster {
         if plan.actions.iter().all(|a| a.action.is_delete()) {
             return Ok(());
         }
-        let refs = crate::preflight::references(&self.spec, plan);
-        let problems = self.retrying.preflight(&refs).await?;
+        self.check(&crate::preflight::references(&self.spec, plan))
+            .await
+    }
+
+    /// Hands `refs` to the provider's preflight: every problem it finds, at once, is
+    /// [`Error::Preflight`].
+    pub(crate) async fn check(&self, refs: &provider_core::References) -> Result<()> {
+        let problems = self.retrying.preflight(refs).await?;
         if problems.is_empty() {
             Ok(())
         } else {
@@ -349,7 +355,10 @@ impl Cluster {
         self.leased(true, self.execute(plan)).await
     }
 
-    /// Replaces the nodes `selector` picks (see [`crate::replace`]) under the lease.
+    /// Replaces the nodes `selector` picks (see [`crate::replace`]) under the lease. A
+    /// new command runs the preflight before it marks any node: the spec's references
+    /// (successors are made from today's spec) and the quota for the successors that
+    /// exist next to their old nodes at once (none when delete-first).
     pub async fn replace(
         &self,
         selector: &Selector,

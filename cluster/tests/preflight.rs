@@ -196,3 +196,109 @@ fn a_keypair_file_without_a_keypair_is_reported_as_ignored() {
         .iter()
         .any(|w| w.starts_with("OpenStack.KeypairFile is ignored")));
 }
+
+/// A replacement is checked before any node is marked: its successors' quota (the most
+/// that exist next to their old nodes at once) and the spec's references (a delete-first
+/// run must not take a node down to find the image gone).
+#[tokio::test]
+async fn a_replacement_is_checked_before_any_node_is_marked() {
+    use cluster::replace::ReplaceOptions;
+    use cluster::{Role, Selector};
+    use common::rolling::{quick, snapshot, spec};
+
+    let memory = Arc::new(MemoryProvider::new(MemoryConfig {
+        max_instances: Some(5),
+        transition: std::time::Duration::from_millis(1),
+        ..MemoryConfig::default()
+    }));
+    let p: Arc<dyn Provider> = memory.clone();
+    let c = common::rolling::cluster(spec("rq", 1, 3, 0), p.clone());
+    c.apply().await.unwrap();
+    let before = snapshot(p.as_ref()).await;
+
+    // 4 run, 1 left: two node successors at once do not fit.
+    let surge2 = ReplaceOptions {
+        max_surge: 2,
+        ..quick()
+    };
+    let found = problems(
+        c.replace(&Selector::Role(Role::Node), &surge2)
+            .await
+            .unwrap_err(),
+    );
+    let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["quota", "max_surge"], "{found:?}");
+    assert!(
+        found[0]
+            .message
+            .starts_with("instances: the plan needs 2 more, the project has 1 left of 5 (1 short)"),
+        "{}",
+        found[0]
+    );
+    assert!(found[1].message.contains("--max-surge 0"), "{}", found[1]);
+    assert_eq!(
+        snapshot(p.as_ref()).await,
+        before,
+        "the refused replace marked or made something"
+    );
+
+    // The image gone from the spec: even delete-first is refused before a node goes.
+    let text =
+        memory_spec_text("rq", 1, 3, 0).replace("Local.Image = linux", "Local.Image = gone-image");
+    let changed = ClusterSpec::parse("rq.properties", &text).unwrap();
+    let delete_first = ReplaceOptions {
+        max_surge: 0,
+        max_unavailable: 1,
+        ..quick()
+    };
+    let found = problems(
+        common::rolling::cluster(changed, p.clone())
+            .replace(&Selector::Role(Role::Node), &delete_first)
+            .await
+            .unwrap_err(),
+    );
+    let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["Local.Image"], "{found:?}");
+    assert_eq!(
+        snapshot(p.as_ref()).await,
+        before,
+        "a node went although the image is gone"
+    );
+
+    // One at a time fits; and delete-first needs no room at all (the quota is full).
+    let report = c
+        .replace(&Selector::Role(Role::Node), &quick())
+        .await
+        .unwrap();
+    assert_eq!(report.replaced.len(), 3, "{report}");
+    c.apply().await.unwrap();
+    let full = ClusterSpec::parse("q.properties", &memory_spec_text("q", 1, 0, 0)).unwrap();
+    common::cluster(full, p.clone()).apply().await.unwrap();
+    let again = ReplaceOptions {
+        again: true,
+        ..delete_first
+    };
+    let report = c
+        .replace(&Selector::Role(Role::Node), &again)
+        .await
+        .unwrap();
+    assert_eq!(report.replaced.len(), 3, "{report}");
+}
+
+/// The demand of a first plan counts every new rule (in new groups and added to them)
+/// and every listener, for the clouds that meter them (Neutron, Octavia).
+#[tokio::test]
+async fn the_demand_counts_rules_and_listeners() {
+    let spec = ClusterSpec::parse("d.properties", &memory_spec_text("d", 1, 3, 0)).unwrap();
+    let c = cluster(spec.clone(), Arc::new(MemoryProvider::default()));
+    let plan = c.plan().await.unwrap();
+    let d = cluster::preflight::demand(&spec, &plan);
+    assert_eq!((d.load_balancers, d.listeners), (2, 2), "{d:?}");
+    // base (SSH from the jumpbox), lb (its two ports), master, node; then the base group
+    // opens to itself and each role to the LB group.
+    assert_eq!(
+        (d.security_groups, d.security_group_rules),
+        (4, 3 + 3),
+        "{d:?}"
+    );
+}

@@ -3,8 +3,9 @@
 //! types) and
 //! Neutron (networks, subnets, external networks as floating IP pools), each list fetched
 //! once; the keypair file's public key compared with the keypair's; and the demand
-//! against the quotas Nova (`/limits`), Cinder (`/limits`) and Neutron
-//! (`/quotas/{project}/details`) report. Reads only.
+//! against the quotas Nova (`/limits`), Cinder (`/limits`), Neutron
+//! (`/quotas/{project}/details`) and Octavia (`lbaas/quotas/{project}`) report. Reads
+//! only.
 
 use std::path::Path;
 
@@ -16,6 +17,9 @@ use crate::client::{Call, Service};
 use crate::provider::OpenStackProvider;
 
 const OP: Operation = Operation::Preflight;
+
+/// The egress rules Neutron adds to every new security group (IPv4 and IPv6).
+const NEUTRON_EGRESS_RULES: usize = 2;
 
 #[derive(Debug, Clone, Deserialize)]
 struct Named {
@@ -317,7 +321,7 @@ impl OpenStackProvider {
                 }
             }
         }
-        if d.floating_ips > 0 || d.security_groups > 0 {
+        if d.floating_ips > 0 || d.security_groups > 0 || d.security_group_rules > 0 {
             if let Some(project) = self.project_id() {
                 let call = Call::get(Service::Network, format!("quotas/{project}/details"));
                 match self.api.send(OP, call).await {
@@ -329,6 +333,13 @@ impl OpenStackProvider {
                                 "security groups",
                                 d.security_groups as u64,
                                 "security_group",
+                            ),
+                            // Neutron gives each new group two egress rules (IPv4, IPv6).
+                            (
+                                "security group rules",
+                                (d.security_group_rules + NEUTRON_EGRESS_RULES * d.security_groups)
+                                    as u64,
+                                "security_group_rule",
                             ),
                         ] {
                             let used = q[key]["used"].as_i64().unwrap_or(0)
@@ -343,6 +354,58 @@ impl OpenStackProvider {
                     }
                     Err(e) => tracing::debug!(error = %e, "Neutron quotas not checked"),
                 }
+            }
+        }
+        if d.load_balancers > 0 {
+            problems.extend(self.check_octavia_quota(d).await);
+        }
+        problems
+    }
+
+    /// Octavia's quota (`GET lbaas/quotas/{project}`) against the new load balancers
+    /// and listeners (each listener brings a pool and a health monitor). Octavia reports
+    /// no usage, so a limited kind is counted by listing it; an unlimited one (-1, the
+    /// default) costs no listing.
+    async fn check_octavia_quota(&self, d: &provider_core::Demand) -> Vec<Problem> {
+        let Some(project) = self.project_id() else {
+            return Vec::new();
+        };
+        let call = Call::get(Service::LoadBalancer, format!("lbaas/quotas/{project}"));
+        let quota = match self.api.send(OP, call).await {
+            Ok(mut v) => v["quota"].take(),
+            Err(e) => {
+                tracing::debug!(error = %e, "Octavia quotas not checked");
+                return Vec::new();
+            }
+        };
+        let (lbs, listeners) = (d.load_balancers as u64, d.listeners as u64);
+        let mut problems = Vec::new();
+        for (what, needed, key, list) in [
+            ("load balancers", lbs, "load_balancer", "loadbalancers"),
+            ("listeners", listeners, "listener", "listeners"),
+            ("pools", listeners, "pool", "pools"),
+            (
+                "health monitors",
+                listeners,
+                "health_monitor",
+                "healthmonitors",
+            ),
+        ] {
+            let limit = &quota[key];
+            if needed == 0 || limit.as_i64().is_none_or(|l| l < 0) {
+                continue;
+            }
+            let call = Call::get(Service::LoadBalancer, format!("lbaas/{list}"))
+                .query("project_id", project.clone())
+                .query("fields", "id");
+            match self.api.list::<Named>(OP, call, list).await {
+                Ok(used) => problems.extend(short(
+                    what,
+                    needed,
+                    Some(limit),
+                    Some(&Value::from(used.len() as u64)),
+                )),
+                Err(e) => tracing::debug!(error = %e, what, "Octavia usage not counted"),
             }
         }
         problems

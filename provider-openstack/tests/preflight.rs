@@ -174,21 +174,29 @@ fn first_id(json: &str, list: &str) -> String {
 }
 
 /// A project made for one test, with the admin user as its admin; deleted (with its
-/// Nova quotas) on drop, also when the test fails.
+/// Nova, Neutron and Octavia quotas) on drop, also when the test fails.
 struct Project {
     token: String,
     keystone: String,
     compute: String,
+    network: String,
+    octavia: String,
     id: String,
 }
 
 impl Drop for Project {
     fn drop(&mut self) {
-        let _ = Command::new("curl")
-            .args(["-s", "-X", "DELETE", "-H"])
-            .arg(format!("X-Auth-Token: {}", self.token))
-            .arg(format!("{}/os-quota-sets/{}", self.compute, self.id))
-            .status();
+        for quota in [
+            format!("{}/os-quota-sets/{}", self.compute, self.id),
+            format!("{}/quotas/{}", self.network, self.id),
+            format!("{}/lbaas/quotas/{}", self.octavia, self.id),
+        ] {
+            let _ = Command::new("curl")
+                .args(["-s", "-X", "DELETE", "-H"])
+                .arg(format!("X-Auth-Token: {}", self.token))
+                .arg(quota)
+                .status();
+        }
         let _ = Command::new("curl")
             .args(["-s", "-X", "DELETE", "-H"])
             .arg(format!("X-Auth-Token: {}", self.token))
@@ -206,6 +214,10 @@ async fn a_demand_beyond_a_lowered_quota_says_which_and_by_how_much() {
         .unwrap_or_else(|_| "http://127.0.0.1:5000/v3".into());
     let compute = std::env::var("PLINTH_OS_TEST_COMPUTE_URL")
         .unwrap_or_else(|_| "http://127.0.0.1:8774/v2.1".into());
+    let network = std::env::var("PLINTH_OS_TEST_NETWORK_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:9696/v2.0".into());
+    let octavia = std::env::var("PLINTH_OS_TEST_LOAD_BALANCER_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:9876/v2".into());
     let name = format!(
         "plinth-quota-{:x}",
         std::time::SystemTime::now()
@@ -228,6 +240,8 @@ async fn a_demand_beyond_a_lowered_quota_says_which_and_by_how_much() {
         token: token.clone(),
         keystone: keystone.clone(),
         compute: compute.clone(),
+        network: network.clone(),
+        octavia: octavia.clone(),
         id: v["project"]["id"].as_str().expect("project id").to_string(),
     };
     let user = first_id(
@@ -253,6 +267,18 @@ async fn a_demand_beyond_a_lowered_quota_says_which_and_by_how_much() {
         &format!("{compute}/os-quota-sets/{}", project.id),
         Some(r#"{"quota_set":{"instances":2}}"#),
     );
+    curl(
+        &token,
+        "PUT",
+        &format!("{network}/quotas/{}", project.id),
+        Some(r#"{"quota":{"security_group_rule":5}}"#),
+    );
+    curl(
+        &token,
+        "PUT",
+        &format!("{octavia}/lbaas/quotas/{}", project.id),
+        Some(r#"{"quota":{"load_balancer":1,"listener":1}}"#),
+    );
 
     let p: OpenStackProvider = builder(&cloud)
         .with_property("OpenStack.ProjectName", &name)
@@ -277,9 +303,35 @@ async fn a_demand_beyond_a_lowered_quota_says_which_and_by_how_much() {
         "{}",
         problems[0]
     );
+    // One group with 4 rules is 6 rules to Neutron (its 2 egress rules), over 5; two
+    // load balancers with a listener each are over Octavia's 1 (with their pools and
+    // health monitors, whose quota stays unlimited).
+    let groups = References::new().with_demand(
+        Demand::new()
+            .with_security_groups(1)
+            .with_security_group_rules(4)
+            .with_load_balancers(2)
+            .with_listeners(2),
+    );
+    let problems = p.preflight(&groups).await.expect("preflight");
+    let texts: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
+    assert_eq!(keys(&problems), ["quota"; 3], "{problems:#?}");
+    for want in [
+        "security group rules: the plan needs 6 more, the project has ",
+        "load balancers: the plan needs 2 more, the project has 1 left of 1 (1 short)",
+        "listeners: the plan needs 2 more, the project has 1 left of 1 (1 short)",
+    ] {
+        assert!(
+            texts.iter().any(|t| t.starts_with(want)),
+            "{want}\n{texts:#?}"
+        );
+    }
     // Within the quota: no problem.
     let fits = References::new().with_demand(
-        Demand::new().with_instances(Reference::new("OpenStack.NodeFlavorID", "1"), 2),
+        Demand::new()
+            .with_instances(Reference::new("OpenStack.NodeFlavorID", "1"), 2)
+            .with_load_balancers(1)
+            .with_listeners(1),
     );
     assert!(p.preflight(&fits).await.expect("preflight").is_empty());
     drop(project);

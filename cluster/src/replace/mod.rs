@@ -56,6 +56,7 @@ use crate::spec::Role;
 use crate::{Cluster, Error, Result};
 
 pub(crate) mod moves;
+mod preflight;
 
 pub use crate::execute::run_probe;
 use moves::Move;
@@ -401,6 +402,7 @@ pub(crate) async fn run(
             targets.iter().any(|t| t.id == i.id)
         })?;
     }
+    preflight::check(cluster, &targets, opts).await?;
     // Marks first, the command last: a crash in between leaves no command recorded, so
     // the rerun selects (and marks) the same nodes again.
     let mark: Tags = [(TAG_REPLACE.to_string(), PENDING.to_string())].into();

@@ -49,8 +49,14 @@ pub struct Demand {
     pub floating_ips: usize,
     /// New security groups.
     pub security_groups: usize,
+    /// New ingress rules, in new groups and added to existing ones (a cloud that adds
+    /// rules of its own to a new group, like Neutron's default egress rules, counts
+    /// those itself).
+    pub security_group_rules: usize,
     /// New load balancers.
     pub load_balancers: usize,
+    /// Their listeners in all (each with its pool and health check).
+    pub listeners: usize,
 }
 
 impl Demand {
@@ -87,9 +93,21 @@ impl Demand {
         self
     }
 
+    /// Adds `count` new ingress rules.
+    pub fn with_security_group_rules(mut self, count: usize) -> Self {
+        self.security_group_rules += count;
+        self
+    }
+
     /// Adds `count` new load balancers.
     pub fn with_load_balancers(mut self, count: usize) -> Self {
         self.load_balancers += count;
+        self
+    }
+
+    /// Adds `count` new listeners (with their pools and health checks).
+    pub fn with_listeners(mut self, count: usize) -> Self {
+        self.listeners += count;
         self
     }
 
