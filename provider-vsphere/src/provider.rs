@@ -316,6 +316,15 @@ impl Provider for VSphereProvider {
                 }
             }
         }
+        for r in &refs.volume_types {
+            if !crate::volumes::DISK_TYPES.contains(&r.value.as_str()) {
+                problems.push(Problem::not_found(
+                    r,
+                    "vSphere disk type",
+                    &crate::volumes::DISK_TYPES,
+                ));
+            }
+        }
         Ok(problems)
     }
 

@@ -18,6 +18,9 @@ use crate::provider::{VSphereProvider, Vm};
 use crate::records::{self, VOLUME_DIR};
 use crate::soap::esc;
 
+/// The disk provisioning types a volume's type may name (`thin` when unset).
+pub(crate) const DISK_TYPES: [&str; 3] = ["thin", "thick", "eagerZeroedThick"];
+
 /// The record kept next to a volume's disk.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct VolumeRecord {
@@ -142,7 +145,7 @@ impl Volumes for VSphereProvider {
             ));
         }
         if let Some(t) = &spec.volume_type {
-            if !matches!(t.as_str(), "thin" | "thick" | "eagerZeroedThick") {
+            if !DISK_TYPES.contains(&t.as_str()) {
                 return Err(Error::invalid(
                     op,
                     "spec.volume_type",
