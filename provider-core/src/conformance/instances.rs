@@ -105,7 +105,8 @@ check! {
     /// `create_instances` creates one running instance per spec, in spec order and in
     /// each spec's zone, and returns the same instances when repeated; `get_instances`
     /// answers in the order asked, answers nothing for no ids, and is `NotFound` when
-    /// one id is missing.
+    /// one id is missing; `delete_instances` deletes them all, one already gone
+    /// included, and does nothing for no ids.
     instance_batch_forms => instance_batch_forms_body
 }
 
@@ -195,6 +196,20 @@ async fn instance_batch_forms_body(cx: &Ctx<'_>) -> CheckResult {
         cx.p.get_instances(&[first, last.clone()]).await,
         format!("get_instances with deleted instance {last}"),
     )?;
+
+    cx.p.delete_instances(&[])
+        .await
+        .step("delete_instances of no ids")?;
+    let all: Vec<String> = created.iter().map(|i| i.id.clone()).collect();
+    cx.p.delete_instances(&all)
+        .await
+        .step("delete_instances, one of them already gone")?;
+    for id in &all {
+        expect_not_found(
+            cx.p.get_instance(id).await,
+            format!("get_instance of {id} after delete_instances"),
+        )?;
+    }
     Ok(())
 }
 
