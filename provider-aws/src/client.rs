@@ -48,7 +48,9 @@ struct Cache {
 
 impl AwsProvider {
     /// Connects with an aws-config [`SdkConfig`](aws_config::SdkConfig) and checks the
-    /// configured subnets (one `DescribeSubnets` call when there are any).
+    /// configured subnets (one `DescribeSubnets` call when there are any): subnets out
+    /// of AZ order or in several VPCs are a `Config` error; a subnet or VPC that does
+    /// not exist is left to the preflight, which reports it with every other problem.
     pub async fn connect(sdk: &aws_config::SdkConfig, mut config: AwsConfig) -> Result<Self> {
         let op = Operation::ListAvailabilityZones;
         let requests = RequestCounts::new();
@@ -67,68 +69,14 @@ impl AwsProvider {
             devices: Mutex::new(BTreeMap::new()),
             watches: crate::watch::Watches::new(&config.poller),
         };
-        if !config.subnet_ids.is_empty() {
-            let mut ids = Vec::new();
-            for s in &config.subnet_ids {
-                ids.push(
-                    provider
-                        .resolve_subnet(op, "AWS.SubnetIDs", s)
-                        .await
-                        .map_err(as_config)?,
-                );
+        match provider.settle_network(op, &mut config).await {
+            Ok(()) => {}
+            // A subnet or VPC that does not exist: the preflight reports it with every
+            // other problem at once, and a call that needs it names it too.
+            Err(Error::InvalidInput { field, message, .. }) => {
+                tracing::debug!(%field, %message, "the network is checked by the preflight");
             }
-            let mut zones = Vec::new();
-            let mut vpcs = BTreeSet::new();
-            for id in &ids {
-                let (az, vpc) = provider
-                    .subnet_info(op, "AWS.SubnetIDs", id)
-                    .await
-                    .map_err(as_config)?;
-                zones.push(az);
-                vpcs.insert(vpc);
-            }
-            if config.availability_zones.is_empty() {
-                config.availability_zones = zones.clone();
-            }
-            for (i, (want, got)) in config.availability_zones.iter().zip(&zones).enumerate() {
-                if want != got {
-                    return Err(Error::config(
-                        "AWS.SubnetIDs",
-                        format!(
-                            "subnet {} is in {got}, but it is listed for {want} (AZ #{}): list one subnet per AZ, in the order of AWS.AvailabilityZones",
-                            ids[i],
-                            i + 1
-                        ),
-                    ));
-                }
-            }
-            if vpcs.len() > 1 {
-                return Err(Error::config(
-                    "AWS.SubnetIDs",
-                    format!(
-                        "the subnets are in several VPCs ({}): use subnets of one VPC",
-                        vpcs.into_iter().collect::<Vec<_>>().join(", ")
-                    ),
-                ));
-            }
-            let subnet_vpc = vpcs.into_iter().next();
-            match (&config.vpc_id, &subnet_vpc) {
-                (Some(v), Some(sv)) => {
-                    let v = provider.resolve_vpc(op, v).await.map_err(as_config)?;
-                    if &v != sv {
-                        return Err(Error::config(
-                            "AWS.VpcID",
-                            format!("the subnets are in {sv}, not in {v}: name their VPC"),
-                        ));
-                    }
-                    config.vpc_id = Some(v);
-                }
-                (None, Some(sv)) => config.vpc_id = Some(sv.clone()),
-                _ => {}
-            }
-            config.subnet_ids = ids;
-        } else if let Some(v) = &config.vpc_id {
-            config.vpc_id = Some(provider.resolve_vpc(op, v).await.map_err(as_config)?);
+            Err(e) => return Err(as_config(e)),
         }
         let mut provider = provider;
         provider.lock().vpc = config.vpc_id.clone();
@@ -283,6 +231,67 @@ impl AwsProvider {
             .subnet_names
             .insert(subnet.to_string(), id.clone());
         Ok(id)
+    }
+
+    /// Resolves the configured subnets and VPC to ids and checks that the subnets are
+    /// one per AZ in the AZs' order, in one VPC (the AZs default to the subnets').
+    async fn settle_network(&self, op: Operation, config: &mut AwsConfig) -> Result<()> {
+        if !config.subnet_ids.is_empty() {
+            let mut ids = Vec::new();
+            for s in &config.subnet_ids {
+                ids.push(self.resolve_subnet(op, "AWS.SubnetIDs", s).await?);
+            }
+            let mut zones = Vec::new();
+            let mut vpcs = BTreeSet::new();
+            for id in &ids {
+                let (az, vpc) = self.subnet_info(op, "AWS.SubnetIDs", id).await?;
+                zones.push(az);
+                vpcs.insert(vpc);
+            }
+            if config.availability_zones.is_empty() {
+                config.availability_zones = zones.clone();
+            }
+            for (i, (want, got)) in config.availability_zones.iter().zip(&zones).enumerate() {
+                if want != got {
+                    return Err(Error::config(
+                        "AWS.SubnetIDs",
+                        format!(
+                            "subnet {} is in {got}, but it is listed for {want} (AZ #{}): list one subnet per AZ, in the order of AWS.AvailabilityZones",
+                            ids[i],
+                            i + 1
+                        ),
+                    ));
+                }
+            }
+            if vpcs.len() > 1 {
+                return Err(Error::config(
+                    "AWS.SubnetIDs",
+                    format!(
+                        "the subnets are in several VPCs ({}): use subnets of one VPC",
+                        vpcs.into_iter().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            let subnet_vpc = vpcs.into_iter().next();
+            match (&config.vpc_id, &subnet_vpc) {
+                (Some(v), Some(sv)) => {
+                    let v = self.resolve_vpc(op, v).await?;
+                    if &v != sv {
+                        return Err(Error::config(
+                            "AWS.VpcID",
+                            format!("the subnets are in {sv}, not in {v}: name their VPC"),
+                        ));
+                    }
+                    config.vpc_id = Some(v);
+                }
+                (None, Some(sv)) => config.vpc_id = Some(sv.clone()),
+                _ => {}
+            }
+            config.subnet_ids = ids;
+        } else if let Some(v) = &config.vpc_id {
+            config.vpc_id = Some(self.resolve_vpc(op, v).await?);
+        }
+        Ok(())
     }
 
     fn remember_subnets(&self, subnets: &[Subnet]) {

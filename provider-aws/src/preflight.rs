@@ -8,7 +8,9 @@
 //! (instance limits are vCPU-based Service Quotas), so it would refuse plans that fit.
 
 use aws_sdk_ec2::types::InstanceType;
-use provider_core::{Error, ErrorKind, Operation, Problem, Reference, References, Result};
+use provider_core::{
+    AvailabilityZone, Error, ErrorKind, Operation, Problem, Reference, References, Result,
+};
 
 use crate::client::AwsProvider;
 use crate::error::sdk;
@@ -56,7 +58,17 @@ fn check_volume_types(types: &[Reference]) -> Vec<Problem> {
 
 impl AwsProvider {
     pub(crate) async fn preflight_checks(&self, refs: &References) -> Result<Vec<Problem>> {
-        let offered = self.zones().await?;
+        // The region's zones, not the configured ones: an AZ the region lacks is named
+        // as missing, with the ones it has.
+        let offered: Vec<AvailabilityZone> = self
+            .region_zones()
+            .await?
+            .into_iter()
+            .map(|name| AvailabilityZone {
+                name,
+                available: true,
+            })
+            .collect();
         let mut problems = refs.check_zones(&offered);
         for r in &refs.images {
             problems.extend(self.check_image(r).await?);

@@ -314,3 +314,84 @@ async fn what_apply_made(p: &provider_aws::AwsProvider, cluster: &str) -> Vec<St
     }
     problems
 }
+
+/// The seed's spec with every reference wrong: `plan` and `apply` exit 2 naming each
+/// key, and nothing of the cluster exists afterwards, by its tag or by its name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plinth_refuses_a_spec_naming_what_moto_lacks() {
+    let Some(endpoint) = common::moto() else {
+        return;
+    };
+    let f = common::fixture(&endpoint, 106).await;
+    let cluster = format!(
+        "aws-pf-{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            & 0xffffff
+    );
+    let wrong = [
+        ("AWS.AvailabilityZones", "us-east-1a,us-east-1b,us-east-1x"),
+        ("AWS.VpcID", "vpc-00000000deadbeef0"),
+        (
+            "AWS.SubnetIDs",
+            "subnet-00000000deadbeef0,subnet-00000000deadbeef1,subnet-00000000deadbeef2",
+        ),
+        ("AWS.AMI", "ami-00000000deadbeef0"),
+        ("AWS.NodeInstanceType", "t9.nosuch"),
+        ("AWS.KeyName", "no-such-key"),
+    ];
+    let text: String = common::seed_spec(&f, &cluster)
+        .lines()
+        .map(|l| {
+            let key = l.split('=').next().unwrap_or_default().trim();
+            match wrong.iter().find(|(k, _)| *k == key) {
+                Some((k, v)) => format!("{k} = {v}\n"),
+                None => format!("{l}\n"),
+            }
+        })
+        .collect();
+    let dir = std::env::temp_dir().join(format!("plinth-{cluster}"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let spec = dir.join("bootstrap.properties");
+    std::fs::write(&spec, text).expect("write spec");
+    let spec = spec.to_string_lossy().to_string();
+    let bin = plinth_bin();
+    for verb in ["plan", "apply"] {
+        let out = plinth(&bin, &[verb, "-i", &spec]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{verb}: {err}");
+        for want in [
+            "problems with what the spec names on the cloud (nothing was created):",
+            "  AWS.AvailabilityZones: no availability zone with id or name `us-east-1x`",
+            "  AWS.AMI: no AMI with id or name `ami-00000000deadbeef0`",
+            "  AWS.NodeInstanceType: no instance type `t9.nosuch`",
+            "  AWS.VpcID: no VPC with id or name `vpc-00000000deadbeef0`",
+            "  AWS.SubnetIDs: no subnet with id or name `subnet-00000000deadbeef0`",
+            "  AWS.KeyName: no key pair with id or name `no-such-key`",
+        ] {
+            assert!(err.contains(want), "{verb}: {want}\n{err}");
+        }
+    }
+    // Nothing was made: by the cluster's tag, and by its name on anything untagged.
+    let p = common::provider(&endpoint, &f).await;
+    let mut names: Vec<String> = Vec::new();
+    for filter in [
+        &TagFilter::new("plinth.cluster", cluster.clone()),
+        &TagFilter::all(),
+    ] {
+        let groups = p.list_security_groups(filter).await.expect("groups");
+        let instances = p.list_instances(filter).await.expect("instances");
+        let volumes = p.list_volumes(filter).await.expect("volumes");
+        let addresses = p.list_floating_ips(filter).await.expect("addresses");
+        let lbs = p.list_load_balancers(filter).await.expect("LBs");
+        names.extend(groups.into_iter().map(|r| r.name));
+        names.extend(instances.into_iter().map(|r| r.name));
+        names.extend(volumes.into_iter().map(|r| r.name));
+        names.extend(addresses.into_iter().map(|r| r.name));
+        names.extend(lbs.into_iter().map(|r| r.name));
+    }
+    let made: Vec<&String> = names.iter().filter(|n| n.contains(&cluster)).collect();
+    assert!(made.is_empty(), "the refused spec made {made:?}");
+}
