@@ -40,6 +40,8 @@ pub struct Inventory {
     /// or a distributed port group), ready for a `ReconfigVM_Task` device edit; `None`
     /// when no network is configured (clones keep the template's).
     pub network_backing: Option<String>,
+    /// `VSphere.Network` itself, to tell whether a VM is on it.
+    pub network: Option<MoRef>,
 }
 
 impl Inventory {
@@ -183,6 +185,7 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
         .ok_or_else(|| Error::transient(op, "the datastore has no browser"))?;
 
     let mut network_backing = None;
+    let mut network = None;
     if let Some(n) = &cfg.network {
         let nets = client
             .retrieve(op, "Network", Some(&view), &[], &["name"])
@@ -196,6 +199,7 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
             ));
         };
         network_backing = Some(backing_of(client, op, n, &net.obj).await?);
+        network = Some(net.obj.clone());
     }
     let vm_view = client
         .create_container_view(op, &datacenter, &["VirtualMachine"])
@@ -210,6 +214,7 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
         datastore_browser,
         vm_view,
         network_backing,
+        network,
     })
 }
 

@@ -37,13 +37,49 @@ impl GroupRecord {
 }
 
 impl VSphereProvider {
+    /// Reads group record `id` from the datastore (and remembers what it read).
     pub(crate) async fn group_record(
         &self,
         op: Operation,
         id: &str,
     ) -> Result<Option<GroupRecord>> {
         let inv = self.inv().await?;
-        records::get(&self.client, inv, op, GROUP_DIR, id).await
+        let rec: Option<GroupRecord> = records::get(&self.client, inv, op, GROUP_DIR, id).await?;
+        self.seen(id, rec.clone());
+        Ok(rec)
+    }
+
+    /// Remembers the record of group `id` as read or written (`None`: gone).
+    fn seen(&self, id: &str, rec: Option<GroupRecord>) {
+        let mut seen = self.groups_seen.lock().unwrap_or_else(|p| p.into_inner());
+        match rec {
+            Some(r) => seen.insert(id.to_string(), r),
+            None => seen.remove(id),
+        };
+    }
+
+    fn seen_record(&self, id: &str) -> Option<GroupRecord> {
+        self.groups_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// Whether group `id` exists, for the checks of a create that names it: known from
+    /// this process's own reads and writes, else read.
+    pub(crate) async fn group_exists(&self, op: Operation, id: &str) -> Result<bool> {
+        if self.seen_record(id).is_some() {
+            return Ok(true);
+        }
+        Ok(self.group_record(op, id).await?.is_some())
+    }
+
+    async fn put_group(&self, op: Operation, id: &str, rec: &GroupRecord) -> Result<()> {
+        let inv = self.inv().await?;
+        records::put(&self.client, inv, op, GROUP_DIR, id, rec).await?;
+        self.seen(id, Some(rec.clone()));
+        Ok(())
     }
 
     async fn check_sources(
@@ -54,7 +90,7 @@ impl VSphereProvider {
         own: &str,
     ) -> Result<()> {
         if let RuleSource::Group(g) = &rule.source {
-            if g != own && self.group_record(op, g).await?.is_none() {
+            if g != own && !self.group_exists(op, g).await? {
                 return Err(Error::invalid(
                     op,
                     format!("{field}.source"),
@@ -72,15 +108,20 @@ impl VSphereProvider {
             .ok_or_else(|| Error::not_found(op, format!("security group {id}")))
     }
 
-    async fn all_groups(&self, op: Operation) -> Result<Vec<GroupRecord>> {
+    /// Every group record: the ids listed, each record read (`reuse`: the ones this
+    /// process read or wrote last are taken as they were).
+    async fn all_groups(&self, op: Operation, reuse: bool) -> Result<Vec<GroupRecord>> {
         let inv = self.inv().await?;
         let ids =
             records::list_ids(&self.client, inv, op, GROUP_DIR, self.cfg.timeouts.delete).await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(r) = self.group_record(op, &id).await? {
-                out.push(r);
-            }
+            let known = if reuse { self.seen_record(&id) } else { None };
+            let rec = match known {
+                Some(r) => Some(r),
+                None => self.group_record(op, &id).await?,
+            };
+            out.extend(rec);
         }
         Ok(out)
     }
@@ -96,7 +137,6 @@ impl VSphereProvider {
             rule.validate(op, "rule")?;
             self.check_sources(op, "rule", rule, id).await?;
         }
-        let inv = self.inv().await?;
         let lock = self.record_lock(&format!("group/{id}")).await;
         let _guard = lock.lock().await;
         let mut rec = self
@@ -113,7 +153,7 @@ impl VSphereProvider {
         } else {
             rec.rules.retain(|r| r != rule);
         }
-        records::put(&self.client, inv, op, GROUP_DIR, id, &rec).await
+        self.put_group(op, id, &rec).await
     }
 
     pub(crate) async fn update_group_tags(
@@ -123,7 +163,6 @@ impl VSphereProvider {
         set: &Tags,
         remove: &[String],
     ) -> Result<()> {
-        let inv = self.inv().await?;
         let lock = self.record_lock(&format!("group/{id}")).await;
         let _guard = lock.lock().await;
         let mut rec = self
@@ -135,7 +174,7 @@ impl VSphereProvider {
         }
         rec.tags
             .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
-        records::put(&self.client, inv, op, GROUP_DIR, id, &rec).await
+        self.put_group(op, id, &rec).await
     }
 }
 
@@ -163,7 +202,6 @@ impl SecurityGroups for VSphereProvider {
             self.check_sources(op, &format!("spec.rules[{i}]"), r, &spec.name)
                 .await?;
         }
-        let inv = self.inv().await?;
         let lock = self.record_lock(&format!("group/{}", spec.name)).await;
         let _guard = lock.lock().await;
         if let Some(rec) = self.group_record(op, &spec.name).await? {
@@ -185,14 +223,14 @@ impl SecurityGroups for VSphereProvider {
             rules,
             tags: spec.tags.clone(),
         };
-        records::put(&self.client, inv, op, GROUP_DIR, &spec.name, &rec).await?;
+        self.put_group(op, &spec.name, &rec).await?;
         tracing::debug!(group = %spec.name, "security group recorded; vSphere does not enforce its rules");
         Ok(rec.group())
     }
 
     async fn list_security_groups(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>> {
         Ok(self
-            .all_groups(Operation::ListSecurityGroups)
+            .all_groups(Operation::ListSecurityGroups, false)
             .await?
             .into_iter()
             .filter(|r| filter.matches(&r.tags))
@@ -222,7 +260,7 @@ impl SecurityGroups for VSphereProvider {
         }
         let source = RuleSource::Group(id.to_string());
         if let Some(other) = self
-            .all_groups(op)
+            .all_groups(op, true)
             .await?
             .into_iter()
             .find(|g| g.spec.name != id && g.rules.iter().any(|r| r.source == source))
@@ -244,6 +282,8 @@ impl SecurityGroups for VSphereProvider {
             id,
             self.cfg.timeouts.delete,
         )
-        .await
+        .await?;
+        self.seen(id, None);
+        Ok(())
     }
 }
