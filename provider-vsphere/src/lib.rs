@@ -82,6 +82,7 @@ mod inventory;
 mod provider;
 mod records;
 pub mod security_groups;
+mod shared;
 pub mod soap;
 mod tags;
 mod volumes;

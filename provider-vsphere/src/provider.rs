@@ -11,6 +11,8 @@ use tokio::sync::{Mutex, OnceCell};
 use crate::client::{Client, ObjectContent};
 use crate::config::VSphereConfig;
 use crate::inventory::{self, Inventory};
+use crate::records;
+use crate::shared::SharedReads;
 use crate::soap::{Element, MoRef};
 use crate::tags::{self, Fields};
 
@@ -25,6 +27,8 @@ pub struct VSphereProvider {
     pub(crate) volume_dir_made: OnceCell<()>,
     /// The group records this process last read or wrote, by id: existence checks and
     /// the rule-reference check of a delete read them here (see [`crate::security_groups`]).
+    vm_reads: SharedReads<Vec<Vm>>,
+    id_reads: SharedReads<Vec<String>>,
     pub(crate) groups_seen: std::sync::Mutex<BTreeMap<String, crate::security_groups::GroupRecord>>,
 }
 
@@ -111,6 +115,8 @@ impl VSphereProvider {
             record_locks: Mutex::new(BTreeMap::new()),
             volume_dir_made: OnceCell::new(),
             groups_seen: std::sync::Mutex::new(BTreeMap::new()),
+            vm_reads: SharedReads::default(),
+            id_reads: SharedReads::default(),
         })
     }
 
@@ -239,8 +245,23 @@ impl VSphereProvider {
         })
     }
 
-    /// Every VM and template of the datacenter (one property retrieval, paged).
+    /// Every VM and template of the datacenter (one property retrieval, paged), shared
+    /// with the callers asking at the same moment ([`SharedReads`]).
     pub(crate) async fn list_vms(&self, op: Operation) -> Result<Vec<Vm>> {
+        self.vm_reads.read("vms", self.read_vms(op)).await
+    }
+
+    /// The ids of the records in `dir` (one datastore search), shared with the callers
+    /// asking at the same moment.
+    pub(crate) async fn record_ids(&self, op: Operation, dir: &str) -> Result<Vec<String>> {
+        let inv = self.inv().await?;
+        let timeout = self.cfg.timeouts.delete;
+        self.id_reads
+            .read(dir, records::list_ids(&self.client, inv, op, dir, timeout))
+            .await
+    }
+
+    async fn read_vms(&self, op: Operation) -> Result<Vec<Vm>> {
         let inv = self.inv().await?;
         let mut view = self.vm_view.lock().await;
         let v = view.get_or_insert_with(|| inv.vm_view.clone()).clone();

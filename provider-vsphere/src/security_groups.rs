@@ -111,19 +111,18 @@ impl VSphereProvider {
     /// Every group record: the ids listed, each record read (`reuse`: the ones this
     /// process read or wrote last are taken as they were).
     async fn all_groups(&self, op: Operation, reuse: bool) -> Result<Vec<GroupRecord>> {
-        let inv = self.inv().await?;
-        let ids =
-            records::list_ids(&self.client, inv, op, GROUP_DIR, self.cfg.timeouts.delete).await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let known = if reuse { self.seen_record(&id) } else { None };
-            let rec = match known {
-                Some(r) => Some(r),
-                None => self.group_record(op, &id).await?,
-            };
-            out.extend(rec);
-        }
-        Ok(out)
+        let ids = self.record_ids(op, GROUP_DIR).await?;
+        let read = ids.iter().map(|id| async move {
+            match reuse.then(|| self.seen_record(id)).flatten() {
+                Some(r) => Ok(Some(r)),
+                None => self.group_record(op, id).await,
+            }
+        });
+        Ok(futures::future::try_join_all(read)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     pub(crate) async fn change_rule(
@@ -243,10 +242,13 @@ impl SecurityGroups for VSphereProvider {
         let inv = self.inv().await?;
         let lock = self.record_lock(&format!("group/{id}")).await;
         let _guard = lock.lock().await;
-        if self.group_record(op, id).await?.is_none() {
+        // One listing of each kind, shared by the deletes running at once: the groups
+        // (this process's last read of each, the id list fresh) and the VMs.
+        let (groups, vms) = futures::try_join!(self.all_groups(op, true), self.list_vms(op))?;
+        if !groups.iter().any(|g| g.spec.name == id) {
             return Ok(());
         }
-        for vm in self.list_vms(op).await? {
+        for vm in vms {
             if Self::spec_of(&vm).is_some_and(|s| s.security_groups.iter().any(|g| g == id)) {
                 return Err(Error::conflict(
                     op,
@@ -259,9 +261,7 @@ impl SecurityGroups for VSphereProvider {
             }
         }
         let source = RuleSource::Group(id.to_string());
-        if let Some(other) = self
-            .all_groups(op, true)
-            .await?
+        if let Some(other) = groups
             .into_iter()
             .find(|g| g.spec.name != id && g.rules.iter().any(|r| r.source == source))
         {
