@@ -28,6 +28,9 @@ pub struct VSphereProvider {
     /// The group records this process last read or wrote, by id: existence checks and
     /// the rule-reference check of a delete read them here (see [`crate::security_groups`]).
     vm_reads: SharedReads<Vec<Vm>>,
+    /// Record ids per directory as this process last listed them, kept up to date with
+    /// its own writes and deletes: a create of an id absent there needs no read first.
+    listed: std::sync::Mutex<BTreeMap<String, std::collections::BTreeSet<String>>>,
     id_reads: SharedReads<Vec<String>>,
     pub(crate) groups_seen: std::sync::Mutex<BTreeMap<String, crate::security_groups::GroupRecord>>,
 }
@@ -116,6 +119,7 @@ impl VSphereProvider {
             volume_dir_made: OnceCell::new(),
             groups_seen: std::sync::Mutex::new(BTreeMap::new()),
             vm_reads: SharedReads::default(),
+            listed: std::sync::Mutex::new(BTreeMap::new()),
             id_reads: SharedReads::default(),
         })
     }
@@ -256,9 +260,41 @@ impl VSphereProvider {
     pub(crate) async fn record_ids(&self, op: Operation, dir: &str) -> Result<Vec<String>> {
         let inv = self.inv().await?;
         let timeout = self.cfg.timeouts.delete;
-        self.id_reads
+        let ids = self
+            .id_reads
             .read(dir, records::list_ids(&self.client, inv, op, dir, timeout))
-            .await
+            .await?;
+        self.listed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(dir.to_string(), ids.iter().cloned().collect());
+        Ok(ids)
+    }
+
+    /// Whether record `dir/id` was absent from this process's last listing of `dir`
+    /// (and not written by it since): `false` when unknown.
+    pub(crate) fn known_absent(&self, dir: &str, id: &str) -> bool {
+        self.listed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(dir)
+            .is_some_and(|ids| !ids.contains(id))
+    }
+
+    /// Notes that this process wrote (`present`) or deleted record `dir/id`.
+    pub(crate) fn note_record(&self, dir: &str, id: &str, present: bool) {
+        if let Some(ids) = self
+            .listed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(dir)
+        {
+            if present {
+                ids.insert(id.to_string());
+            } else {
+                ids.remove(id);
+            }
+        }
     }
 
     async fn read_vms(&self, op: Operation) -> Result<Vec<Vm>> {

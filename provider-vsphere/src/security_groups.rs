@@ -79,6 +79,7 @@ impl VSphereProvider {
         let inv = self.inv().await?;
         records::put(&self.client, inv, op, GROUP_DIR, id, rec).await?;
         self.seen(id, Some(rec.clone()));
+        self.note_record(GROUP_DIR, id, true);
         Ok(())
     }
 
@@ -203,7 +204,14 @@ impl SecurityGroups for VSphereProvider {
         }
         let lock = self.record_lock(&format!("group/{}", spec.name)).await;
         let _guard = lock.lock().await;
-        if let Some(rec) = self.group_record(op, &spec.name).await? {
+        // What this process listed, wrote or read of the group answers without a read:
+        // a record it knows, or a name absent from its last listing.
+        let known = match self.seen_record(&spec.name) {
+            Some(rec) => Some(rec),
+            None if self.known_absent(GROUP_DIR, &spec.name) => None,
+            None => self.group_record(op, &spec.name).await?,
+        };
+        if let Some(rec) = known {
             return if rec.spec == *spec {
                 Ok(rec.group())
             } else {
@@ -284,6 +292,7 @@ impl SecurityGroups for VSphereProvider {
         )
         .await?;
         self.seen(id, None);
+        self.note_record(GROUP_DIR, id, false);
         Ok(())
     }
 }

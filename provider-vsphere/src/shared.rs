@@ -98,3 +98,41 @@ impl<T> Drop for Leader<'_, T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn callers_asking_at_once_share_one_read_and_later_ones_read_again() {
+        let reads = SharedReads::<u32>::default();
+        let sent = AtomicU32::new(0);
+        let read =
+            || async { Ok::<u32, provider_core::Error>(sent.fetch_add(1, Ordering::SeqCst) + 1) };
+        let (a, b, c) = tokio::join!(
+            reads.read("vms", read()),
+            reads.read("vms", read()),
+            reads.read("vms", read())
+        );
+        assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (1, 1, 1));
+        assert_eq!(sent.load(Ordering::SeqCst), 1);
+        // A caller after the shared read was sent gets a read of its own.
+        assert_eq!(reads.read("vms", read()).await.unwrap(), 2);
+        // Other keys are other reads.
+        let (x, y) = tokio::join!(reads.read("a", read()), reads.read("b", read()));
+        assert_ne!(x.unwrap(), y.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_leader_dropped_before_reading_leaves_the_others_reading_themselves() {
+        let reads = SharedReads::<u32>::default();
+        let leader = Box::pin(reads.read("vms", async { Ok(1) }));
+        // Polled once: it registered and yielded, then it is dropped.
+        let mut leader = leader;
+        assert!(futures::poll!(&mut leader).is_pending());
+        drop(leader);
+        assert_eq!(reads.read("vms", async { Ok(2) }).await.unwrap(), 2);
+    }
+}

@@ -253,3 +253,38 @@ pub fn validate(op: Operation, field: &str, tags: &Tags) -> Result<()> {
     }
     check_keys(op, field, tags)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_config_tags_win_over_custom_attributes_which_are_still_read() {
+        let attrs: BTreeMap<String, String> = [
+            ("plinth.role".to_string(), "node".to_string()),
+            ("owner".to_string(), EMPTY_VALUE.to_string()),
+            (SPEC_FIELD.to_string(), "{}".to_string()),
+        ]
+        .into();
+        let extra: BTreeMap<String, String> = [(
+            TAGS_KEY.to_string(),
+            r#"{"plinth.role":"master","k":""}"#.to_string(),
+        )]
+        .into();
+        let tags = vm_tags(&attrs, &extra);
+        assert_eq!(tags.get("plinth.role").map(String::as_str), Some("master"));
+        assert_eq!(tags.get("owner").map(String::as_str), Some(""));
+        assert_eq!(tags.get("k").map(String::as_str), Some(""));
+        assert!(!tags.contains_key(SPEC_FIELD));
+        // A VM of an older version: custom attributes only.
+        let old = vm_tags(&attrs, &BTreeMap::new());
+        assert_eq!(old.get("plinth.role").map(String::as_str), Some("node"));
+    }
+
+    #[test]
+    fn extra_config_entries_are_escaped() {
+        let xml = extra_config_xml([(TAGS_KEY, r#"{"a":"<b>&"}"#)]);
+        assert!(xml.contains("<key>plinth.tags</key>"), "{xml}");
+        assert!(xml.contains("&lt;b&gt;&amp;"), "{xml}");
+    }
+}

@@ -141,7 +141,13 @@ impl Volumes for VSphereProvider {
         let id = spec.name.clone();
         let lock = self.record_lock(&format!("volume/{id}")).await;
         let _guard = lock.lock().await;
-        if let Some(rec) = self.disk_rec(op, &id).await? {
+        // An id absent from this process's last listing needs no read first.
+        let existing = if self.known_absent(VOLUME_DIR, &id) {
+            None
+        } else {
+            self.disk_rec(op, &id).await?
+        };
+        if let Some(rec) = existing {
             if rec.spec != *spec {
                 return Err(Error::conflict(
                     op,
@@ -178,6 +184,7 @@ impl Volumes for VSphereProvider {
             tags: spec.tags.clone(),
         };
         records::put(&self.client, inv, op, VOLUME_DIR, &id, &rec).await?;
+        self.note_record(VOLUME_DIR, &id, true);
         self.volume_record(&id, rec, &[]).await
     }
 
@@ -366,6 +373,8 @@ impl Volumes for VSphereProvider {
             id,
             self.cfg.timeouts.delete,
         )
-        .await
+        .await?;
+        self.note_record(VOLUME_DIR, id, false);
+        Ok(())
     }
 }
