@@ -38,7 +38,14 @@
 //!   over the datastore's `/folder` HTTP interface. Listing = one `SearchDatastore_Task`
 //!   plus one read per record.
 //! - Security groups: records only (see [`security_groups`]); tags live in the record.
-//! - Records are updated read-modify-write, serialised within one process only.
+//! - Records are updated read-modify-write, serialised within one process only; the
+//!   write starts from this process's last read or write of the record when it has one
+//!   (a change another process made since is lost, as with two writers at once: the
+//!   datastore has no compare-and-swap; the cluster's lease keeps writers to one).
+//! - Requests: a VM listing or record listing asked for by several callers at once is
+//!   sent once for all of them (the read starts after all of them asked); a create of a record absent from this
+//!   process's last listing, or known from its own reads, sends no read first; the
+//!   observed state (`list_*`) and `get_*` always read vCenter.
 //!
 //! ## Configuration
 //!

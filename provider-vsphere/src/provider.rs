@@ -27,6 +27,9 @@ pub struct VSphereProvider {
     pub(crate) volume_dir_made: OnceCell<()>,
     /// The group records this process last read or wrote, by id: existence checks and
     /// the rule-reference check of a delete read them here (see [`crate::security_groups`]).
+    /// The volume records this process last read or wrote, by id (see
+    /// [`crate::volumes`]).
+    pub(crate) volumes_seen: std::sync::Mutex<BTreeMap<String, crate::volumes::VolumeRecord>>,
     vm_reads: SharedReads<Vec<Vm>>,
     /// Record ids per directory as this process last listed them, kept up to date with
     /// its own writes and deletes: a create of an id absent there needs no read first.
@@ -119,6 +122,7 @@ impl VSphereProvider {
             volume_dir_made: OnceCell::new(),
             groups_seen: std::sync::Mutex::new(BTreeMap::new()),
             vm_reads: SharedReads::default(),
+            volumes_seen: std::sync::Mutex::new(BTreeMap::new()),
             listed: std::sync::Mutex::new(BTreeMap::new()),
             id_reads: SharedReads::default(),
         })

@@ -75,6 +75,17 @@ impl VSphereProvider {
         Ok(self.group_record(op, id).await?.is_some())
     }
 
+    /// The record a read-modify-write starts from: this process's last read or write of
+    /// it, else a read. (A change another process made since is lost, as with two
+    /// writers at once: records have no compare-and-swap; the cluster's lease keeps
+    /// writers to one.)
+    async fn known_group(&self, op: Operation, id: &str) -> Result<Option<GroupRecord>> {
+        match self.seen_record(id) {
+            Some(r) => Ok(Some(r)),
+            None => self.group_record(op, id).await,
+        }
+    }
+
     async fn put_group(&self, op: Operation, id: &str, rec: &GroupRecord) -> Result<()> {
         let inv = self.inv().await?;
         records::put(&self.client, inv, op, GROUP_DIR, id, rec).await?;
@@ -140,7 +151,7 @@ impl VSphereProvider {
         let lock = self.record_lock(&format!("group/{id}")).await;
         let _guard = lock.lock().await;
         let mut rec = self
-            .group_record(op, id)
+            .known_group(op, id)
             .await?
             .ok_or_else(|| Error::not_found(op, format!("security group {id}")))?;
         let present = rec.rules.contains(rule);
@@ -166,7 +177,7 @@ impl VSphereProvider {
         let lock = self.record_lock(&format!("group/{id}")).await;
         let _guard = lock.lock().await;
         let mut rec = self
-            .group_record(op, id)
+            .known_group(op, id)
             .await?
             .ok_or_else(|| Error::not_found(op, format!("security group {id}")))?;
         for k in remove {

@@ -68,9 +68,36 @@ impl VSphereProvider {
         Ok(volume_of(id, rec, att))
     }
 
+    /// Reads the record of volume `id` (and remembers what it read).
     async fn disk_rec(&self, op: Operation, id: &str) -> Result<Option<VolumeRecord>> {
         let inv = self.inv().await?;
-        records::get(&self.client, inv, op, VOLUME_DIR, id).await
+        let rec: Option<VolumeRecord> = records::get(&self.client, inv, op, VOLUME_DIR, id).await?;
+        self.seen_disk(id, rec.clone());
+        Ok(rec)
+    }
+
+    /// Remembers the record of volume `id` as read or written (`None`: gone).
+    fn seen_disk(&self, id: &str, rec: Option<VolumeRecord>) {
+        let mut seen = self.volumes_seen.lock().unwrap_or_else(|p| p.into_inner());
+        match rec {
+            Some(r) => seen.insert(id.to_string(), r),
+            None => seen.remove(id),
+        };
+    }
+
+    /// The record attach, detach and tag updates start from: this process's last read
+    /// or write of it (a volume's spec never changes), else a read.
+    async fn known_disk(&self, op: Operation, id: &str) -> Result<Option<VolumeRecord>> {
+        let known = self
+            .volumes_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned();
+        match known {
+            Some(r) => Ok(Some(r)),
+            None => self.disk_rec(op, id).await,
+        }
     }
 
     pub(crate) async fn get_disk(&self, op: Operation, id: &str) -> Result<Volume> {
@@ -93,7 +120,7 @@ impl VSphereProvider {
         let lock = self.record_lock(&format!("volume/{id}")).await;
         let _guard = lock.lock().await;
         let mut rec = self
-            .disk_rec(op, id)
+            .known_disk(op, id)
             .await?
             .ok_or_else(|| Error::not_found(op, format!("volume {id}")))?;
         for k in remove {
@@ -101,7 +128,9 @@ impl VSphereProvider {
         }
         rec.tags
             .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
-        records::put(&self.client, inv, op, VOLUME_DIR, id, &rec).await
+        records::put(&self.client, inv, op, VOLUME_DIR, id, &rec).await?;
+        self.seen_disk(id, Some(rec));
+        Ok(())
     }
 }
 
@@ -185,6 +214,7 @@ impl Volumes for VSphereProvider {
         };
         records::put(&self.client, inv, op, VOLUME_DIR, &id, &rec).await?;
         self.note_record(VOLUME_DIR, &id, true);
+        self.seen_disk(&id, Some(rec.clone()));
         self.volume_record(&id, rec, &[]).await
     }
 
@@ -211,7 +241,7 @@ impl Volumes for VSphereProvider {
         let op = Operation::AttachVolume;
         let inv = self.inv().await?;
         let rec = self
-            .disk_rec(op, volume_id)
+            .known_disk(op, volume_id)
             .await?
             .ok_or_else(|| Error::not_found(op, format!("volume {volume_id}")))?;
         // One read of the VMs: the instance, and where the volume is attached now.
@@ -309,7 +339,7 @@ impl Volumes for VSphereProvider {
         let op = Operation::DetachVolume;
         let inv = self.inv().await?;
         let rec = self
-            .disk_rec(op, volume_id)
+            .known_disk(op, volume_id)
             .await?
             .ok_or_else(|| Error::not_found(op, format!("volume {volume_id}")))?;
         let vms = self.list_vms(op).await?;
@@ -375,6 +405,7 @@ impl Volumes for VSphereProvider {
         )
         .await?;
         self.note_record(VOLUME_DIR, id, false);
+        self.seen_disk(id, None);
         Ok(())
     }
 }
