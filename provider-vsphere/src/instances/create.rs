@@ -124,6 +124,17 @@ impl VSphereProvider {
                 off.push(vm.moref.clone());
             }
         }
+        if off.is_empty() {
+            // All running already (a clone powered on by its spec; settle changes only
+            // VMs that are off): the read after the clones is the answer.
+            let mut out = Vec::with_capacity(ids.len());
+            for id in &ids {
+                if let Some(vm) = read.iter().find(|v| &v.moref.value == id) {
+                    out.push(self.instance_record(vm).await?);
+                }
+            }
+            return Ok(out);
+        }
         self.power_on(op, &off).await?;
         self.wait_running(op, &ids).await
     }
