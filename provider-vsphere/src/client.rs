@@ -354,7 +354,7 @@ impl Client {
     }
 
     /// `RetrievePropertiesEx` of `paths` on objects of `kind`: those of the container
-    /// `view` when given, else the single object `obj`. Follows the token to the end.
+    /// `view` when given, else the objects `objs`. Follows the token to the end.
     pub async fn retrieve(
         &self,
         op: Operation,
@@ -363,29 +363,60 @@ impl Client {
         objs: &[MoRef],
         paths: &[&str],
     ) -> Result<Vec<ObjectContent>> {
+        match view {
+            Some(v) => self.retrieve_view(op, v, &[(kind, paths)]).await,
+            None => {
+                let object_set: String = objs
+                    .iter()
+                    .map(|o| format!("<objectSet>{}<skip>false</skip></objectSet>", o.xml("obj")))
+                    .collect();
+                self.retrieve_sets(op, kind, &[(kind, paths)], &object_set)
+                    .await
+            }
+        }
+    }
+
+    /// One `RetrievePropertiesEx` of the objects of container `view`, several kinds at
+    /// once: `(kind, paths)` each (objects of other kinds are left out).
+    pub async fn retrieve_view(
+        &self,
+        op: Operation,
+        view: &MoRef,
+        kinds: &[(&str, &[&str])],
+    ) -> Result<Vec<ObjectContent>> {
+        let object_set = format!(
+            "<objectSet>{}<skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet>",
+            view.xml("obj")
+        );
+        let what = kinds.first().map(|(k, _)| *k).unwrap_or("objects");
+        self.retrieve_sets(op, what, kinds, &object_set).await
+    }
+
+    async fn retrieve_sets(
+        &self,
+        op: Operation,
+        what: &str,
+        kinds: &[(&str, &[&str])],
+        object_set: &str,
+    ) -> Result<Vec<ObjectContent>> {
         let pc = self.content().await?.property_collector.clone();
-        let path_set: String = paths
+        let prop_sets: String = kinds
             .iter()
-            .map(|p| format!("<pathSet>{}</pathSet>", esc(p)))
+            .map(|(kind, paths)| {
+                let path_set: String = paths
+                    .iter()
+                    .map(|p| format!("<pathSet>{}</pathSet>", esc(p)))
+                    .collect();
+                format!("<propSet><type>{}</type>{path_set}</propSet>", esc(kind))
+            })
             .collect();
-        let object_set: String = match view {
-            Some(v) => format!(
-                "<objectSet>{}<skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet>",
-                v.xml("obj")
-            ),
-            None => objs
-                .iter()
-                .map(|o| format!("<objectSet>{}<skip>false</skip></objectSet>", o.xml("obj")))
-                .collect(),
-        };
         let body = format!(
-            "<RetrievePropertiesEx>{}<specSet><propSet><type>{}</type>{path_set}</propSet>{object_set}</specSet><options><maxObjects>{}</maxObjects></options></RetrievePropertiesEx>",
+            "<RetrievePropertiesEx>{}<specSet>{prop_sets}{object_set}</specSet><options><maxObjects>{}</maxObjects></options></RetrievePropertiesEx>",
             pc.xml("_this"),
-            esc(kind),
             self.page_size
         );
         let mut out = Vec::new();
-        let mut resp = self.call(op, kind, &body).await?;
+        let mut resp = self.call(op, what, &body).await?;
         loop {
             let Some(rv) = resp.child("returnval") else {
                 return Ok(out);
@@ -409,7 +440,7 @@ impl Client {
                         pc.xml("_this"),
                         esc(token)
                     );
-                    resp = self.call(op, kind, &body).await?;
+                    resp = self.call(op, what, &body).await?;
                 }
                 _ => return Ok(out),
             }

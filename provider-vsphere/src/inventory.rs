@@ -34,12 +34,15 @@ pub struct Inventory {
     pub datastore: MoRef,
     /// Its browser, for `SearchDatastore_Task`.
     pub datastore_browser: MoRef,
-    /// A container view of every VM of the datacenter.
+    /// A container view of the datacenter's VMs (and its clusters, datastores and
+    /// networks: VM listings ask for VMs only).
     pub vm_view: MoRef,
     /// The `<backing>` of a network adapter on `VSphere.Network` (a standard port group
     /// or a distributed port group), ready for a `ReconfigVM_Task` device edit; `None`
     /// when no network is configured (clones keep the template's).
     pub network_backing: Option<String>,
+    /// `VSphere.Network` itself, to tell whether a VM is on it.
+    pub network: Option<MoRef>,
 }
 
 impl Inventory {
@@ -101,22 +104,46 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
     let vm_folder = moref_of(dc.props.get("vmFolder"))
         .ok_or_else(|| Error::transient(op, "the datacenter has no VM folder"))?;
 
+    // One view of the datacenter serves the VM listings too, and one retrieval reads
+    // its clusters, datastores and networks.
     let view = client
         .create_container_view(
             op,
             &datacenter,
-            &["ClusterComputeResource", "Datastore", "Network"],
+            &[
+                "ClusterComputeResource",
+                "Datastore",
+                "Network",
+                "VirtualMachine",
+            ],
         )
         .await?;
-    let mut clusters = client
-        .retrieve(
-            op,
-            "ClusterComputeResource",
-            Some(&view),
-            &[],
-            &["name", "resourcePool"],
-        )
-        .await?;
+    let mut kinds: Vec<(&str, &[&str])> = vec![
+        ("ClusterComputeResource", &["name", "resourcePool"]),
+        ("Datastore", &["name", "browser"]),
+    ];
+    if cfg.network.is_some() {
+        kinds.push(("Network", &["name"]));
+    }
+    let objects = client.retrieve_view(op, &view, &kinds).await?;
+    let of_kind = |kind: &str| -> Vec<crate::client::ObjectContent> {
+        objects
+            .iter()
+            .filter(|o| {
+                if kind == "Network" {
+                    // Its subtypes too (distributed port groups, opaque networks).
+                    !matches!(
+                        o.obj.kind.as_str(),
+                        "ClusterComputeResource" | "Datastore" | "VirtualMachine"
+                    )
+                } else {
+                    o.obj.kind == kind
+                }
+            })
+            .cloned()
+            .collect()
+    };
+    let mut clusters = of_kind("ClusterComputeResource");
     clusters.sort_by(|a, b| a.text("name").cmp(&b.text("name")));
     let mut zones = Vec::new();
     let all_names: Vec<String> = clusters
@@ -158,9 +185,7 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
         ));
     }
 
-    let mut stores = client
-        .retrieve(op, "Datastore", Some(&view), &[], &["name", "browser"])
-        .await?;
+    let mut stores = of_kind("Datastore");
     stores.sort_by(|a, b| a.text("name").cmp(&b.text("name")));
     let ds = match &cfg.datastore {
         Some(n) => stores.iter().find(|s| s.text("name") == Some(n.as_str())),
@@ -183,10 +208,9 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
         .ok_or_else(|| Error::transient(op, "the datastore has no browser"))?;
 
     let mut network_backing = None;
+    let mut network = None;
     if let Some(n) = &cfg.network {
-        let nets = client
-            .retrieve(op, "Network", Some(&view), &[], &["name"])
-            .await?;
+        let nets = of_kind("Network");
         let Some(net) = nets.iter().find(|o| o.text("name") == Some(n.as_str())) else {
             let names: Vec<_> = nets.iter().filter_map(|o| o.text("name")).collect();
             return Err(Error::invalid(
@@ -196,10 +220,9 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
             ));
         };
         network_backing = Some(backing_of(client, op, n, &net.obj).await?);
+        network = Some(net.obj.clone());
     }
-    let vm_view = client
-        .create_container_view(op, &datacenter, &["VirtualMachine"])
-        .await?;
+    let vm_view = view;
     Ok(Inventory {
         datacenter_name: cfg.datacenter.clone(),
         datacenter,
@@ -210,6 +233,7 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
         datastore_browser,
         vm_view,
         network_backing,
+        network,
     })
 }
 

@@ -11,30 +11,41 @@
 //! |---|---|
 //! | availability zone | a compute cluster of the datacenter (`VSphere.Clusters`, default all) |
 //! | instance | a VM cloned from the template (`image` = template name or moref) into the cluster's root resource pool, on `VSphere.Datastore`; id = the VM's moref (`vm-42`) |
-//! | network | `VSphere.Network`, a standard or distributed port group: the clone's first adapter is moved onto it in the same `ReconfigVM_Task` as the flavor (a device edit that keeps its MAC and slot; a VMXNET3 adapter is added when the template has none); unset keeps the template's |
-//! | flavor | `cpus:memoryMiB`, applied by `ReconfigVM_Task` |
+//! | network | `VSphere.Network`, a standard or distributed port group: the clone's first adapter is moved onto it by the clone spec (a device edit that keeps its MAC and slot; a VMXNET3 adapter is added when the template has none); unset keeps the template's |
+//! | flavor | `cpus:memoryMiB`, in the clone spec |
 //! | user data | `guestinfo.userdata` (base64) + `guestinfo.userdata.encoding` in `extraConfig` (cloud-init's VMware datasource) |
-//! | instance tags | vCenter custom attributes (one global definition per tag key, `SetField` per value) |
+//! | instance tags | `extraConfig` entry `plinth.tags` (JSON), set by the clone spec; vCenter custom attributes are read too (older versions' tags) |
 //! | volume | a virtual disk `[datastore] plinth-volumes/<name>.vmdk` + its record `<name>.json`; id = name |
 //! | security group | a record `[datastore] plinth-security-groups/<name>.json`; **not enforced** |
 //! | floating IP, load balancer | none: `floating_ips()` and `load_balancers()` are `None`, so every call is `Unsupported` |
 //!
 //! ## Tags and their limits
 //!
-//! - VMs: tags are custom attributes, so list-by-tag reads every VM's `customValue` in
-//!   one paged property retrieval and filters client-side (vCenter has no server-side
-//!   filter on attribute values). vCenter clears an attribute set to `""`, so an empty
-//!   tag value is stored as `∅` (read back as empty). Tag keys starting with
-//!   `plinth-internal:` are reserved (the provider records an instance's spec as created
-//!   in `plinth-internal:instance-spec`, which makes create idempotent by name + spec).
-//!   Other custom attributes a VM carries show up as its tags.
+//! - VMs: tags are the `extraConfig` entry `plinth.tags` (a JSON object), written by the
+//!   clone itself (one `CloneVM_Task` makes, tags and powers on a VM; no call per tag)
+//!   and rewritten whole by `update_tags` (one `ReconfigVM_Task`, serialised within one
+//!   process). List-by-tag reads every VM's `extraConfig` and `customValue` in one paged
+//!   property retrieval and filters client-side (vCenter has no server-side filter). The
+//!   spec as created is the entry `plinth.instance-spec` (create is idempotent by name +
+//!   spec). VMs of older versions keep tags and spec in custom attributes (an empty tag
+//!   value stored as `∅`, the spec in `plinth-internal:instance-spec`): those are still
+//!   read, `plinth.tags` winning, and a removed tag is cleared there too. Tag keys
+//!   starting with `plinth-internal:` are reserved. Other custom attributes a VM carries
+//!   show up as its tags.
 //! - Volumes: a detached disk is a file, not an inventory object, and cannot carry
 //!   custom attributes. Its path carries the owner (`plinth-volumes/` prefix, file name =
 //!   volume name) and its tags, zone and spec live in a JSON record next to it, written
 //!   over the datastore's `/folder` HTTP interface. Listing = one `SearchDatastore_Task`
 //!   plus one read per record.
 //! - Security groups: records only (see [`security_groups`]); tags live in the record.
-//! - Records are updated read-modify-write, serialised within one process only.
+//! - Records are updated read-modify-write, serialised within one process only; the
+//!   write starts from this process's last read or write of the record when it has one
+//!   (a change another process made since is lost, as with two writers at once: the
+//!   datastore has no compare-and-swap; the cluster's lease keeps writers to one).
+//! - Requests: a VM listing or record listing asked for by several callers at once is
+//!   sent once for all of them (the read starts after all of them asked); a create of a record absent from this
+//!   process's last listing, or known from its own reads, sends no read first; the
+//!   observed state (`list_*`) and `get_*` always read vCenter.
 //!
 //! ## Configuration
 //!
@@ -78,6 +89,7 @@ mod inventory;
 mod provider;
 mod records;
 pub mod security_groups;
+mod shared;
 pub mod soap;
 mod tags;
 mod volumes;

@@ -11,6 +11,8 @@ use tokio::sync::{Mutex, OnceCell};
 use crate::client::{Client, ObjectContent};
 use crate::config::VSphereConfig;
 use crate::inventory::{self, Inventory};
+use crate::records;
+use crate::shared::SharedReads;
 use crate::soap::{Element, MoRef};
 use crate::tags::{self, Fields};
 
@@ -23,6 +25,17 @@ pub struct VSphereProvider {
     pub(crate) fields: Fields,
     record_locks: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
     pub(crate) volume_dir_made: OnceCell<()>,
+    /// The group records this process last read or wrote, by id: existence checks and
+    /// the rule-reference check of a delete read them here (see [`crate::security_groups`]).
+    /// The volume records this process last read or wrote, by id (see
+    /// [`crate::volumes`]).
+    pub(crate) volumes_seen: std::sync::Mutex<BTreeMap<String, crate::volumes::VolumeRecord>>,
+    vm_reads: SharedReads<Vec<Vm>>,
+    /// Record ids per directory as this process last listed them, kept up to date with
+    /// its own writes and deletes: a create of an id absent there needs no read first.
+    listed: std::sync::Mutex<BTreeMap<String, std::collections::BTreeSet<String>>>,
+    id_reads: SharedReads<Vec<String>>,
+    pub(crate) groups_seen: std::sync::Mutex<BTreeMap<String, crate::security_groups::GroupRecord>>,
 }
 
 impl std::fmt::Debug for VSphereProvider {
@@ -54,10 +67,16 @@ pub(crate) struct Vm {
     pub ip: Option<String>,
     pub cpus: u32,
     pub memory_mib: u64,
+    /// Custom attribute values by name (tags and the spec of VMs made before
+    /// `plinth.*` extraConfig; other attributes a user set).
     pub attrs: BTreeMap<String, String>,
+    /// The `plinth.*` entries of `config.extraConfig` (tags and spec as created).
+    pub extra: BTreeMap<String, String>,
     pub disks: Vec<Disk>,
     /// (key, xsi type) of every device, to pick a disk controller.
     pub devices: Vec<(i32, String, i32)>,
+    /// The networks it is on (moref values).
+    pub networks: Vec<String>,
     /// The network adapters as read (backing `VirtualEthernetCard*`), in device order.
     pub nics: Vec<Element>,
 }
@@ -72,7 +91,18 @@ pub(crate) const VM_PROPS: &[&str] = &[
     "config.hardware.memoryMB",
     "customValue",
     "config.hardware.device",
+    "config.extraConfig",
+    "network",
 ];
+
+/// Whether a retrieval failed because an object it names does not exist (or is not a VM).
+fn gone(e: &Error) -> bool {
+    match e {
+        Error::NotFound { .. } | Error::InvalidInput { .. } => true,
+        Error::Api { code, .. } => code.contains("NotFound") || code == "InvalidType",
+        _ => false,
+    }
+}
 
 fn int(e: &Element, name: &str) -> Option<i64> {
     e.child_text(name).and_then(|t| t.trim().parse().ok())
@@ -90,6 +120,11 @@ impl VSphereProvider {
             fields: Fields::default(),
             record_locks: Mutex::new(BTreeMap::new()),
             volume_dir_made: OnceCell::new(),
+            groups_seen: std::sync::Mutex::new(BTreeMap::new()),
+            vm_reads: SharedReads::default(),
+            volumes_seen: std::sync::Mutex::new(BTreeMap::new()),
+            listed: std::sync::Mutex::new(BTreeMap::new()),
+            id_reads: SharedReads::default(),
         })
     }
 
@@ -135,6 +170,21 @@ impl VSphereProvider {
             .fields
             .values(&self.client, op, o.props.get("customValue"))
             .await?;
+        // Only the provider's own entries: the rest (user data among them) is not kept.
+        let mut extra = BTreeMap::new();
+        if let Some(ec) = o.props.get("config.extraConfig") {
+            for v in &ec.children {
+                if let Some(k) = v
+                    .child_text("key")
+                    .filter(|k| k.starts_with(tags::EXTRA_PREFIX))
+                {
+                    extra.insert(
+                        k.to_string(),
+                        v.child_text("value").unwrap_or_default().to_string(),
+                    );
+                }
+            }
+        }
         let mut disks = Vec::new();
         let mut devices = Vec::new();
         let mut nics = Vec::new();
@@ -185,6 +235,17 @@ impl VSphereProvider {
                 .and_then(|t| t.trim().parse().ok())
                 .unwrap_or(0),
             attrs,
+            extra,
+            networks: o
+                .props
+                .get("network")
+                .map(|n| {
+                    n.children
+                        .iter()
+                        .map(|c| c.text.trim().to_string())
+                        .collect()
+                })
+                .unwrap_or_default(),
             disks,
             devices,
             nics,
@@ -192,8 +253,55 @@ impl VSphereProvider {
         })
     }
 
-    /// Every VM and template of the datacenter (one property retrieval, paged).
+    /// Every VM and template of the datacenter (one property retrieval, paged), shared
+    /// with the callers asking at the same moment ([`SharedReads`]).
     pub(crate) async fn list_vms(&self, op: Operation) -> Result<Vec<Vm>> {
+        self.vm_reads.read("vms", self.read_vms(op)).await
+    }
+
+    /// The ids of the records in `dir` (one datastore search), shared with the callers
+    /// asking at the same moment.
+    pub(crate) async fn record_ids(&self, op: Operation, dir: &str) -> Result<Vec<String>> {
+        let inv = self.inv().await?;
+        let timeout = self.cfg.timeouts.delete;
+        let ids = self
+            .id_reads
+            .read(dir, records::list_ids(&self.client, inv, op, dir, timeout))
+            .await?;
+        self.listed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(dir.to_string(), ids.iter().cloned().collect());
+        Ok(ids)
+    }
+
+    /// Whether record `dir/id` was absent from this process's last listing of `dir`
+    /// (and not written by it since): `false` when unknown.
+    pub(crate) fn known_absent(&self, dir: &str, id: &str) -> bool {
+        self.listed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(dir)
+            .is_some_and(|ids| !ids.contains(id))
+    }
+
+    /// Notes that this process wrote (`present`) or deleted record `dir/id`.
+    pub(crate) fn note_record(&self, dir: &str, id: &str, present: bool) {
+        if let Some(ids) = self
+            .listed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(dir)
+        {
+            if present {
+                ids.insert(id.to_string());
+            } else {
+                ids.remove(id);
+            }
+        }
+    }
+
+    async fn read_vms(&self, op: Operation) -> Result<Vec<Vm>> {
         let inv = self.inv().await?;
         let mut view = self.vm_view.lock().await;
         let v = view.get_or_insert_with(|| inv.vm_view.clone()).clone();
@@ -245,10 +353,44 @@ impl VSphereProvider {
                 Some(o) => Ok(Some(self.parse_vm(op, o).await?)),
                 None => Ok(None),
             },
-            Err(Error::NotFound { .. }) | Err(Error::InvalidInput { .. }) => Ok(None),
-            Err(Error::Api { code, .. }) if code.contains("NotFound") || code == "InvalidType" => {
-                Ok(None)
+            Err(e) if gone(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The VMs of `ids` that exist, in one property retrieval (one per id when one of
+    /// them is gone: vCenter fails the whole retrieval then).
+    pub(crate) async fn get_vms(&self, op: Operation, ids: &[String]) -> Result<Vec<Vm>> {
+        let refs: Vec<MoRef> = ids
+            .iter()
+            .filter(|id| !id.is_empty() && !id.contains(['<', '>', '&']))
+            .map(|id| MoRef::new("VirtualMachine", id.as_str()))
+            .collect();
+        if refs.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self
+            .client
+            .retrieve(op, "VirtualMachine", None, &refs, VM_PROPS)
+            .await
+        {
+            Ok(objs) => {
+                let mut out = Vec::with_capacity(objs.len());
+                for o in objs {
+                    out.push(self.parse_vm(op, o).await?);
+                }
+                Ok(out)
             }
+            Err(e) if gone(&e) && refs.len() > 1 => {
+                let mut out = Vec::new();
+                for id in ids {
+                    if let Some(vm) = self.get_vm(op, id).await? {
+                        out.push(vm);
+                    }
+                }
+                Ok(out)
+            }
+            Err(e) if gone(&e) => Ok(Vec::new()),
             Err(e) => Err(e),
         }
     }

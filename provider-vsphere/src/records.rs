@@ -6,8 +6,9 @@
 //! with `SearchDatastore_Task` and deleted with `DeleteDatastoreFile_Task`. The
 //! directory prefix is the owner marker: everything under `plinth-volumes/` and
 //! `plinth-security-groups/` is the provider's. A read-modify-write of one record is
-//! serialised inside one process; two processes changing the same record at once may
-//! lose one change (vSphere's datastore files have no compare-and-swap).
+//! serialised inside one process and starts from its last read or write of the record;
+//! two processes changing the same record meanwhile may lose one change (vSphere's
+//! datastore files have no compare-and-swap).
 
 use provider_core::{Error, Operation, Result};
 use serde::de::DeserializeOwned;

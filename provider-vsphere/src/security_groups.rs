@@ -37,13 +37,61 @@ impl GroupRecord {
 }
 
 impl VSphereProvider {
+    /// Reads group record `id` from the datastore (and remembers what it read).
     pub(crate) async fn group_record(
         &self,
         op: Operation,
         id: &str,
     ) -> Result<Option<GroupRecord>> {
         let inv = self.inv().await?;
-        records::get(&self.client, inv, op, GROUP_DIR, id).await
+        let rec: Option<GroupRecord> = records::get(&self.client, inv, op, GROUP_DIR, id).await?;
+        self.seen(id, rec.clone());
+        Ok(rec)
+    }
+
+    /// Remembers the record of group `id` as read or written (`None`: gone).
+    fn seen(&self, id: &str, rec: Option<GroupRecord>) {
+        let mut seen = self.groups_seen.lock().unwrap_or_else(|p| p.into_inner());
+        match rec {
+            Some(r) => seen.insert(id.to_string(), r),
+            None => seen.remove(id),
+        };
+    }
+
+    fn seen_record(&self, id: &str) -> Option<GroupRecord> {
+        self.groups_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// Whether group `id` exists, for the checks of a create that names it: known from
+    /// this process's own reads and writes, else read.
+    pub(crate) async fn group_exists(&self, op: Operation, id: &str) -> Result<bool> {
+        if self.seen_record(id).is_some() {
+            return Ok(true);
+        }
+        Ok(self.group_record(op, id).await?.is_some())
+    }
+
+    /// The record a read-modify-write starts from: this process's last read or write of
+    /// it, else a read. (A change another process made since is lost, as with two
+    /// writers at once: records have no compare-and-swap; the cluster's lease keeps
+    /// writers to one.)
+    async fn known_group(&self, op: Operation, id: &str) -> Result<Option<GroupRecord>> {
+        match self.seen_record(id) {
+            Some(r) => Ok(Some(r)),
+            None => self.group_record(op, id).await,
+        }
+    }
+
+    async fn put_group(&self, op: Operation, id: &str, rec: &GroupRecord) -> Result<()> {
+        let inv = self.inv().await?;
+        records::put(&self.client, inv, op, GROUP_DIR, id, rec).await?;
+        self.seen(id, Some(rec.clone()));
+        self.note_record(GROUP_DIR, id, true);
+        Ok(())
     }
 
     async fn check_sources(
@@ -54,7 +102,7 @@ impl VSphereProvider {
         own: &str,
     ) -> Result<()> {
         if let RuleSource::Group(g) = &rule.source {
-            if g != own && self.group_record(op, g).await?.is_none() {
+            if g != own && !self.group_exists(op, g).await? {
                 return Err(Error::invalid(
                     op,
                     format!("{field}.source"),
@@ -72,17 +120,21 @@ impl VSphereProvider {
             .ok_or_else(|| Error::not_found(op, format!("security group {id}")))
     }
 
-    async fn all_groups(&self, op: Operation) -> Result<Vec<GroupRecord>> {
-        let inv = self.inv().await?;
-        let ids =
-            records::list_ids(&self.client, inv, op, GROUP_DIR, self.cfg.timeouts.delete).await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(r) = self.group_record(op, &id).await? {
-                out.push(r);
+    /// Every group record: the ids listed, each record read (`reuse`: the ones this
+    /// process read or wrote last are taken as they were).
+    async fn all_groups(&self, op: Operation, reuse: bool) -> Result<Vec<GroupRecord>> {
+        let ids = self.record_ids(op, GROUP_DIR).await?;
+        let read = ids.iter().map(|id| async move {
+            match reuse.then(|| self.seen_record(id)).flatten() {
+                Some(r) => Ok(Some(r)),
+                None => self.group_record(op, id).await,
             }
-        }
-        Ok(out)
+        });
+        Ok(futures::future::try_join_all(read)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     pub(crate) async fn change_rule(
@@ -96,11 +148,10 @@ impl VSphereProvider {
             rule.validate(op, "rule")?;
             self.check_sources(op, "rule", rule, id).await?;
         }
-        let inv = self.inv().await?;
         let lock = self.record_lock(&format!("group/{id}")).await;
         let _guard = lock.lock().await;
         let mut rec = self
-            .group_record(op, id)
+            .known_group(op, id)
             .await?
             .ok_or_else(|| Error::not_found(op, format!("security group {id}")))?;
         let present = rec.rules.contains(rule);
@@ -113,7 +164,7 @@ impl VSphereProvider {
         } else {
             rec.rules.retain(|r| r != rule);
         }
-        records::put(&self.client, inv, op, GROUP_DIR, id, &rec).await
+        self.put_group(op, id, &rec).await
     }
 
     pub(crate) async fn update_group_tags(
@@ -123,11 +174,10 @@ impl VSphereProvider {
         set: &Tags,
         remove: &[String],
     ) -> Result<()> {
-        let inv = self.inv().await?;
         let lock = self.record_lock(&format!("group/{id}")).await;
         let _guard = lock.lock().await;
         let mut rec = self
-            .group_record(op, id)
+            .known_group(op, id)
             .await?
             .ok_or_else(|| Error::not_found(op, format!("security group {id}")))?;
         for k in remove {
@@ -135,7 +185,7 @@ impl VSphereProvider {
         }
         rec.tags
             .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
-        records::put(&self.client, inv, op, GROUP_DIR, id, &rec).await
+        self.put_group(op, id, &rec).await
     }
 }
 
@@ -163,10 +213,16 @@ impl SecurityGroups for VSphereProvider {
             self.check_sources(op, &format!("spec.rules[{i}]"), r, &spec.name)
                 .await?;
         }
-        let inv = self.inv().await?;
         let lock = self.record_lock(&format!("group/{}", spec.name)).await;
         let _guard = lock.lock().await;
-        if let Some(rec) = self.group_record(op, &spec.name).await? {
+        // What this process listed, wrote or read of the group answers without a read:
+        // a record it knows, or a name absent from its last listing.
+        let known = match self.seen_record(&spec.name) {
+            Some(rec) => Some(rec),
+            None if self.known_absent(GROUP_DIR, &spec.name) => None,
+            None => self.group_record(op, &spec.name).await?,
+        };
+        if let Some(rec) = known {
             return if rec.spec == *spec {
                 Ok(rec.group())
             } else {
@@ -185,14 +241,14 @@ impl SecurityGroups for VSphereProvider {
             rules,
             tags: spec.tags.clone(),
         };
-        records::put(&self.client, inv, op, GROUP_DIR, &spec.name, &rec).await?;
+        self.put_group(op, &spec.name, &rec).await?;
         tracing::debug!(group = %spec.name, "security group recorded; vSphere does not enforce its rules");
         Ok(rec.group())
     }
 
     async fn list_security_groups(&self, filter: &TagFilter) -> Result<Vec<SecurityGroup>> {
         Ok(self
-            .all_groups(Operation::ListSecurityGroups)
+            .all_groups(Operation::ListSecurityGroups, false)
             .await?
             .into_iter()
             .filter(|r| filter.matches(&r.tags))
@@ -205,10 +261,13 @@ impl SecurityGroups for VSphereProvider {
         let inv = self.inv().await?;
         let lock = self.record_lock(&format!("group/{id}")).await;
         let _guard = lock.lock().await;
-        if self.group_record(op, id).await?.is_none() {
+        // One listing of each kind, shared by the deletes running at once: the groups
+        // (this process's last read of each, the id list fresh) and the VMs.
+        let (groups, vms) = futures::try_join!(self.all_groups(op, true), self.list_vms(op))?;
+        if !groups.iter().any(|g| g.spec.name == id) {
             return Ok(());
         }
-        for vm in self.list_vms(op).await? {
+        for vm in vms {
             if Self::spec_of(&vm).is_some_and(|s| s.security_groups.iter().any(|g| g == id)) {
                 return Err(Error::conflict(
                     op,
@@ -221,9 +280,7 @@ impl SecurityGroups for VSphereProvider {
             }
         }
         let source = RuleSource::Group(id.to_string());
-        if let Some(other) = self
-            .all_groups(op)
-            .await?
+        if let Some(other) = groups
             .into_iter()
             .find(|g| g.spec.name != id && g.rules.iter().any(|r| r.source == source))
         {
@@ -244,6 +301,9 @@ impl SecurityGroups for VSphereProvider {
             id,
             self.cfg.timeouts.delete,
         )
-        .await
+        .await?;
+        self.seen(id, None);
+        self.note_record(GROUP_DIR, id, false);
+        Ok(())
     }
 }

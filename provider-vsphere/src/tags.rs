@@ -18,6 +18,12 @@ use crate::soap::{esc, Element, MoRef};
 pub const RESERVED_PREFIX: &str = "plinth-internal:";
 /// The attribute holding an instance's spec as created (JSON).
 pub const SPEC_FIELD: &str = "plinth-internal:instance-spec";
+/// Prefix of the provider's `config.extraConfig` entries on a VM.
+pub const EXTRA_PREFIX: &str = "plinth.";
+/// The extraConfig entry holding a VM's tags (a JSON object), set in its clone spec.
+pub const TAGS_KEY: &str = "plinth.tags";
+/// The extraConfig entry holding a VM's spec as created (JSON), set in its clone spec.
+pub const SPEC_KEY: &str = "plinth.instance-spec";
 /// How an empty tag value is stored.
 pub const EMPTY_VALUE: &str = "\u{2205}";
 
@@ -139,6 +145,9 @@ impl Fields {
                 }
             }
         }
+        if raw.is_empty() {
+            return Ok(BTreeMap::new());
+        }
         let mut maps = self.inner.lock().await;
         if !maps.loaded || raw.keys().any(|k| !maps.by_key.contains_key(k)) {
             self.load(client, op, &mut maps).await?;
@@ -167,6 +176,34 @@ pub fn user_tags(values: &BTreeMap<String, String>) -> Tags {
         .collect()
 }
 
+/// A VM's tags: its custom attributes (how VMs made before [`TAGS_KEY`] hold them, and
+/// any a user set) overlaid by its [`TAGS_KEY`] entry.
+pub fn vm_tags(attrs: &BTreeMap<String, String>, extra: &BTreeMap<String, String>) -> Tags {
+    let mut tags = user_tags(attrs);
+    if let Some(t) = extra
+        .get(TAGS_KEY)
+        .and_then(|j| serde_json::from_str::<Tags>(j).ok())
+    {
+        tags.extend(t);
+    }
+    tags
+}
+
+/// `extraConfig` elements of a VM config spec setting `entries` (an empty value removes
+/// the entry).
+pub fn extra_config_xml<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    entries
+        .into_iter()
+        .map(|(k, v)| {
+            format!(
+                "<extraConfig xsi:type=\"OptionValue\"><key>{}</key><value xsi:type=\"xsd:string\">{}</value></extraConfig>",
+                esc(k),
+                esc(v)
+            )
+        })
+        .collect()
+}
+
 /// Sets attribute `name` on `entity` (`""` clears it).
 pub async fn set_field(
     client: &Client,
@@ -188,19 +225,6 @@ pub async fn set_field(
         .call(op, &format!("{} {}", entity.kind, entity.value), &body)
         .await
         .map(|_| ())
-}
-
-/// Sets a user tag (empty values stored as [`EMPTY_VALUE`]).
-pub async fn set_tag(
-    client: &Client,
-    fields: &Fields,
-    op: Operation,
-    entity: &MoRef,
-    key: &str,
-    value: &str,
-) -> Result<()> {
-    let v = if value.is_empty() { EMPTY_VALUE } else { value };
-    set_field(client, fields, op, entity, key, v).await
 }
 
 /// The contract's tag rules (as `provider-core` checks specs), for `update_tags`.
@@ -228,4 +252,39 @@ pub fn validate(op: Operation, field: &str, tags: &Tags) -> Result<()> {
         }
     }
     check_keys(op, field, tags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_config_tags_win_over_custom_attributes_which_are_still_read() {
+        let attrs: BTreeMap<String, String> = [
+            ("plinth.role".to_string(), "node".to_string()),
+            ("owner".to_string(), EMPTY_VALUE.to_string()),
+            (SPEC_FIELD.to_string(), "{}".to_string()),
+        ]
+        .into();
+        let extra: BTreeMap<String, String> = [(
+            TAGS_KEY.to_string(),
+            r#"{"plinth.role":"master","k":""}"#.to_string(),
+        )]
+        .into();
+        let tags = vm_tags(&attrs, &extra);
+        assert_eq!(tags.get("plinth.role").map(String::as_str), Some("master"));
+        assert_eq!(tags.get("owner").map(String::as_str), Some(""));
+        assert_eq!(tags.get("k").map(String::as_str), Some(""));
+        assert!(!tags.contains_key(SPEC_FIELD));
+        // A VM of an older version: custom attributes only.
+        let old = vm_tags(&attrs, &BTreeMap::new());
+        assert_eq!(old.get("plinth.role").map(String::as_str), Some("node"));
+    }
+
+    #[test]
+    fn extra_config_entries_are_escaped() {
+        let xml = extra_config_xml([(TAGS_KEY, r#"{"a":"<b>&"}"#)]);
+        assert!(xml.contains("<key>plinth.tags</key>"), "{xml}");
+        assert!(xml.contains("&lt;b&gt;&amp;"), "{xml}");
+    }
 }

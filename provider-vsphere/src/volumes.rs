@@ -10,7 +10,6 @@
 //! datastore is shared by the clusters, and attaching across zones is refused here.
 
 use async_trait::async_trait;
-use provider_core::wait::Poll;
 use provider_core::*;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +31,27 @@ fn disk_path(id: &str) -> String {
     format!("{VOLUME_DIR}/{id}.vmdk")
 }
 
+/// Volume `id` of record `rec`, attached as (instance id, controller key, unit).
+fn volume_of(id: &str, rec: VolumeRecord, att: Option<(String, i32, i32)>) -> Volume {
+    Volume {
+        id: id.to_string(),
+        name: rec.spec.name.clone(),
+        availability_zone: rec.spec.availability_zone.clone(),
+        size_gib: rec.spec.size_gib,
+        volume_type: rec.spec.volume_type.clone(),
+        state: if att.is_some() {
+            VolumeState::InUse
+        } else {
+            VolumeState::Available
+        },
+        attachment: att.map(|(instance_id, ckey, unit)| VolumeAttachment {
+            instance_id,
+            device: format!("scsi{}:{unit}", (ckey - 1000).max(0)),
+        }),
+        tags: rec.tags,
+    }
+}
+
 impl VSphereProvider {
     /// Where volume `id` is attached: (VM, device key, controller key, unit).
     fn attachment_of(&self, ds_path: &str, vms: &[Vm]) -> Option<(Vm, i32, i32, i32)> {
@@ -45,29 +65,42 @@ impl VSphereProvider {
 
     async fn volume_record(&self, id: &str, rec: VolumeRecord, vms: &[Vm]) -> Result<Volume> {
         let inv = self.inv().await?;
-        let att = self.attachment_of(&inv.ds_path(&disk_path(id)), vms);
-        Ok(Volume {
-            id: id.to_string(),
-            name: rec.spec.name.clone(),
-            availability_zone: rec.spec.availability_zone.clone(),
-            size_gib: rec.spec.size_gib,
-            volume_type: rec.spec.volume_type.clone(),
-            state: if att.is_some() {
-                VolumeState::InUse
-            } else {
-                VolumeState::Available
-            },
-            attachment: att.map(|(vm, _, ckey, unit)| VolumeAttachment {
-                instance_id: vm.moref.value,
-                device: format!("scsi{}:{unit}", (ckey - 1000).max(0)),
-            }),
-            tags: rec.tags,
-        })
+        let att = self
+            .attachment_of(&inv.ds_path(&disk_path(id)), vms)
+            .map(|(vm, _, ckey, unit)| (vm.moref.value, ckey, unit));
+        Ok(volume_of(id, rec, att))
     }
 
+    /// Reads the record of volume `id` (and remembers what it read).
     async fn disk_rec(&self, op: Operation, id: &str) -> Result<Option<VolumeRecord>> {
         let inv = self.inv().await?;
-        records::get(&self.client, inv, op, VOLUME_DIR, id).await
+        let rec: Option<VolumeRecord> = records::get(&self.client, inv, op, VOLUME_DIR, id).await?;
+        self.seen_disk(id, rec.clone());
+        Ok(rec)
+    }
+
+    /// Remembers the record of volume `id` as read or written (`None`: gone).
+    fn seen_disk(&self, id: &str, rec: Option<VolumeRecord>) {
+        let mut seen = self.volumes_seen.lock().unwrap_or_else(|p| p.into_inner());
+        match rec {
+            Some(r) => seen.insert(id.to_string(), r),
+            None => seen.remove(id),
+        };
+    }
+
+    /// The record attach, detach and tag updates start from: this process's last read
+    /// or write of it (a volume's spec never changes), else a read.
+    async fn known_disk(&self, op: Operation, id: &str) -> Result<Option<VolumeRecord>> {
+        let known = self
+            .volumes_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned();
+        match known {
+            Some(r) => Ok(Some(r)),
+            None => self.disk_rec(op, id).await,
+        }
     }
 
     pub(crate) async fn get_disk(&self, op: Operation, id: &str) -> Result<Volume> {
@@ -77,26 +110,6 @@ impl VSphereProvider {
             .ok_or_else(|| Error::not_found(op, format!("volume {id}")))?;
         let vms = self.list_vms(op).await?;
         self.volume_record(id, rec, &vms).await
-    }
-
-    async fn wait_disk(&self, op: Operation, id: &str, wanted: VolumeState) -> Result<Volume> {
-        self.cfg
-            .poller
-            .until(
-                op,
-                &format!("volume {id}"),
-                &format!("{wanted:?}"),
-                self.cfg.timeouts.volume,
-                || async {
-                    let v = self.get_disk(op, id).await?;
-                    Ok(if v.state == wanted {
-                        Poll::Ready(v)
-                    } else {
-                        Poll::Pending(format!("{:?}", v.state))
-                    })
-                },
-            )
-            .await
     }
 
     pub(crate) async fn update_volume_tags(
@@ -110,7 +123,7 @@ impl VSphereProvider {
         let lock = self.record_lock(&format!("volume/{id}")).await;
         let _guard = lock.lock().await;
         let mut rec = self
-            .disk_rec(op, id)
+            .known_disk(op, id)
             .await?
             .ok_or_else(|| Error::not_found(op, format!("volume {id}")))?;
         for k in remove {
@@ -118,7 +131,9 @@ impl VSphereProvider {
         }
         rec.tags
             .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
-        records::put(&self.client, inv, op, VOLUME_DIR, id, &rec).await
+        records::put(&self.client, inv, op, VOLUME_DIR, id, &rec).await?;
+        self.seen_disk(id, Some(rec));
+        Ok(())
     }
 }
 
@@ -158,7 +173,13 @@ impl Volumes for VSphereProvider {
         let id = spec.name.clone();
         let lock = self.record_lock(&format!("volume/{id}")).await;
         let _guard = lock.lock().await;
-        if let Some(rec) = self.disk_rec(op, &id).await? {
+        // An id absent from this process's last listing needs no read first.
+        let existing = if self.known_absent(VOLUME_DIR, &id) {
+            None
+        } else {
+            self.disk_rec(op, &id).await?
+        };
+        if let Some(rec) = existing {
             if rec.spec != *spec {
                 return Err(Error::conflict(
                     op,
@@ -195,22 +216,25 @@ impl Volumes for VSphereProvider {
             tags: spec.tags.clone(),
         };
         records::put(&self.client, inv, op, VOLUME_DIR, &id, &rec).await?;
+        self.note_record(VOLUME_DIR, &id, true);
+        self.seen_disk(&id, Some(rec.clone()));
         self.volume_record(&id, rec, &[]).await
     }
 
     async fn list_volumes(&self, filter: &TagFilter) -> Result<Vec<Volume>> {
         let op = Operation::ListVolumes;
-        let inv = self.inv().await?;
-        let ids =
-            records::list_ids(&self.client, inv, op, VOLUME_DIR, self.cfg.timeouts.volume).await?;
-        let vms = self.list_vms(op).await?;
+        // The VMs (for attachments) read at once with the listing, so that a listing
+        // of the instances running alongside shares the read.
+        let (ids, vms) = futures::try_join!(self.record_ids(op, VOLUME_DIR), self.list_vms(op))?;
+        let recs =
+            futures::future::try_join_all(ids.iter().map(|id| self.disk_rec(op, id))).await?;
         let mut out = Vec::new();
-        for id in ids {
-            let Some(rec) = self.disk_rec(op, &id).await? else {
+        for (id, rec) in ids.iter().zip(recs) {
+            let Some(rec) = rec else {
                 continue;
             };
             if filter.matches(&rec.tags) {
-                out.push(self.volume_record(&id, rec, &vms).await?);
+                out.push(self.volume_record(id, rec, &vms).await?);
             }
         }
         Ok(out)
@@ -220,11 +244,13 @@ impl Volumes for VSphereProvider {
         let op = Operation::AttachVolume;
         let inv = self.inv().await?;
         let rec = self
-            .disk_rec(op, volume_id)
+            .known_disk(op, volume_id)
             .await?
             .ok_or_else(|| Error::not_found(op, format!("volume {volume_id}")))?;
-        let vm = match self.get_vm(op, instance_id).await? {
-            Some(vm) if !vm.template => vm,
+        // One read of the VMs: the instance, and where the volume is attached now.
+        let vms = self.list_vms(op).await?;
+        let vm = match vms.iter().find(|v| v.moref.value == instance_id) {
+            Some(vm) if !vm.template => vm.clone(),
             _ => return Err(Error::not_found(op, format!("instance {instance_id}"))),
         };
         let inst = self.instance_record(&vm).await?;
@@ -239,7 +265,6 @@ impl Volumes for VSphereProvider {
             ));
         }
         let path = inv.ds_path(&disk_path(volume_id));
-        let vms = self.list_vms(op).await?;
         match self.attachment_of(&path, &vms) {
             Some((other, ..)) if other.moref.value == instance_id => {
                 return self.volume_record(volume_id, rec, &vms).await
@@ -305,14 +330,19 @@ impl Volumes for VSphereProvider {
                 self.cfg.timeouts.volume,
             )
             .await?;
-        self.wait_disk(op, volume_id, VolumeState::InUse).await
+        // The task ends with the disk attached: nothing left to wait for.
+        Ok(volume_of(
+            volume_id,
+            rec,
+            Some((vm.moref.value, controller, unit)),
+        ))
     }
 
     async fn detach_volume(&self, volume_id: &str) -> Result<Volume> {
         let op = Operation::DetachVolume;
         let inv = self.inv().await?;
         let rec = self
-            .disk_rec(op, volume_id)
+            .known_disk(op, volume_id)
             .await?
             .ok_or_else(|| Error::not_found(op, format!("volume {volume_id}")))?;
         let vms = self.list_vms(op).await?;
@@ -332,17 +362,19 @@ impl Volumes for VSphereProvider {
                 self.cfg.timeouts.volume,
             )
             .await?;
-        self.wait_disk(op, volume_id, VolumeState::Available).await
+        // The task ends with the disk detached: nothing left to wait for.
+        Ok(volume_of(volume_id, rec, None))
     }
 
     async fn delete_volume(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteVolume;
         let inv = self.inv().await?;
-        let lock = self.record_lock(&format!("volume/{id}")).await;
-        let _guard = lock.lock().await;
-        if self.disk_rec(op, id).await?.is_none() {
+        if !records::valid_id(id) {
             return Ok(());
         }
+        let lock = self.record_lock(&format!("volume/{id}")).await;
+        let _guard = lock.lock().await;
+        // No read of the record first: deleting a disk or record already gone succeeds.
         let vms = self.list_vms(op).await?;
         if let Some((vm, ..)) = self.attachment_of(&inv.ds_path(&disk_path(id)), &vms) {
             return Err(Error::conflict(
@@ -374,6 +406,9 @@ impl Volumes for VSphereProvider {
             id,
             self.cfg.timeouts.delete,
         )
-        .await
+        .await?;
+        self.note_record(VOLUME_DIR, id, false);
+        self.seen_disk(id, None);
+        Ok(())
     }
 }

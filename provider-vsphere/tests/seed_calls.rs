@@ -14,43 +14,65 @@ use provider_core::requests::{over_pins, phase_table};
 use provider_core::{Provider, ProviderExt, TagFilter};
 use provider_vsphere::VSphereBuilder;
 
-/// The floor of each phase: the mutating requests the plan needs plus one list per
-/// resource kind per wait round (one round each). Groups and their tags are records in
-/// datastore files (one file each); a VM's tags are custom fields, one `SetField` per tag
-/// (vim25 has no call that sets several, and a clone spec cannot carry them).
+/// The floor of each phase: the requests the plan cannot do without on vSphere as the
+/// provider stores things. Every vim25 change is a task whose end is read by one property
+/// read per wait round (tasks running at once share it). A record kind (groups, volumes)
+/// is listed by one `SearchDatastore_Task` (a task too) and read one file GET per record:
+/// the datastore has no batch read. Tags and the spec ride in the clone spec
+/// (`extraConfig`), so they cost no call of their own.
 mod floor {
-    /// Lease: write the group record, read it back, write it again without the lease.
-    const LEASE: u64 = 3;
-    /// Observed state: one property-collector read of the VMs, one datastore search
-    /// for the disks and one for the group records.
-    const OBSERVE: u64 = 3;
-    /// Tags per VM (cluster, role, ordinal, spec hash, name) and the custom field
-    /// definitions, once per vCenter.
-    const TAGS: u64 = 6 * 5 + 5;
-    /// Bring-up: 4 group records, 6 clones (powered on by the clone spec), the tags, 2
-    /// disks created and attached, one wait round for the clone tasks and one for the
-    /// disk tasks.
-    pub const BRING_UP: u64 = LEASE + OBSERVE + 4 + 6 + TAGS + 4 + 2;
+    /// Once per process: service content, login, a view of the datacenters and its read,
+    /// a view of the datacenter and one read of its clusters, datastores and network.
+    const INVENTORY: u64 = 6;
+    /// Observed state: one VM read, two record searches ending in one shared wait round,
+    /// one GET per record (3 groups, 2 volumes).
+    const OBSERVE: u64 = 1 + 2 + 1 + 5;
+    /// Observed state before bring-up: no record to read.
+    const OBSERVE_EMPTY: u64 = 1 + 2 + 1;
+    /// The lease on the existing base group: the groups listed (search, wait round, 3
+    /// GETs), the lease written (PUT, from the listing's read) and read back (GET);
+    /// released: read (GET) and written (PUT).
+    const LEASE: u64 = 5 + 2 + 2;
+    /// The lease at bring-up: the listing finds nothing (search, wait round), the base
+    /// group and its lease written (2 PUTs) and read back (GET); released (GET, PUT).
+    const LEASE_NEW: u64 = 2 + 2 + 1 + 2;
+    /// Instances: a VM read (names, templates), 6 clones carrying flavor, network, tags,
+    /// spec and power-on, one wait round, one read of the running VMs.
+    const INSTANCES: u64 = 1 + 6 + 1 + 1;
+    /// What vcsim adds: its `CloneVM_Task` ignores the spec's `numCPUs`, `memoryMB` and
+    /// `powerOn` (govmomi 0.24 simulator), so each clone is reconfigured (6 calls, one
+    /// wait round) and powered on (one `PowerOnMultiVM_Task`, one wait round). A real
+    /// vCenter applies the clone spec and needs none of these.
+    const SIMULATOR: u64 = 6 + 1 + 1 + 1;
+    /// Bring-up: inventory, observed state, the preflight's template read, the lease, 3
+    /// group writes (2 groups, the base group's rule), 2 volumes (a directory, 2 disks,
+    /// one wait round, 2 records), the instances, 2 attaches (a VM read, 2 tasks, one
+    /// wait round).
+    pub const BRING_UP: u64 =
+        INVENTORY + OBSERVE_EMPTY + 1 + LEASE_NEW + 3 + 6 + INSTANCES + SIMULATOR + 4;
     /// Status: the observed state.
     pub const STATUS: u64 = OBSERVE;
-    /// A no-op apply: the lease and the observed state.
-    pub const NOOP_APPLY: u64 = LEASE + OBSERVE;
-    /// Destroy: the lease without its release, the observed state, 6 power-offs and 6
-    /// VM deletes, 2 detaches and 2 disk deletes, 4 group records removed, one wait
-    /// round for the VM tasks and one for the disk tasks.
-    pub const DESTROY: u64 = 2 + OBSERVE + 12 + 4 + 4 + 2;
+    /// A no-op apply: the observed state and the lease.
+    pub const NOOP_APPLY: u64 = OBSERVE + LEASE;
+    /// Destroy: the observed state; the lease taken (listing, write, read-back) and its
+    /// release finding the group gone (GET); 2 detaches (a VM read, 2 tasks, a round);
+    /// the base group's rule removed (PUT); 2 volumes (a VM read, 2 disk deletes, a
+    /// round, 2 record deletes, a round); 6 instances (a read, 6 power-offs, a round, 6
+    /// destroys, a round); 3 groups (a listing and a VM read for the in-use checks, 3
+    /// record deletes, a round).
+    pub const DESTROY: u64 = OBSERVE + 7 + 1 + 4 + 1 + 7 + 15 + 7;
 }
 
 /// The requests each phase reached (pinned: lower them when a change saves requests).
 /// Bring-up and destroy poll vcsim's tasks (concurrent tasks share one poll per
-/// interval), whose timing varies, and a fresh simulator adds the custom field
-/// definitions (5 `AddCustomFieldDef`; 140 measured without them): those two have a
-/// margin of about 5 %.
+/// interval), whose timing varies by a request or two: those two are pinned at the
+/// most measured over repeated runs. Records of other clusters on the same datastore
+/// (a test running alongside) add one GET each to the listings.
 mod pinned {
-    pub const BRING_UP: u64 = 148;
-    pub const STATUS: u64 = 11;
-    pub const NOOP_APPLY: u64 = 22;
-    pub const DESTROY: u64 = 96;
+    pub const BRING_UP: u64 = 61;
+    pub const STATUS: u64 = 9;
+    pub const NOOP_APPLY: u64 = 18;
+    pub const DESTROY: u64 = 53;
 }
 
 fn simulator() -> Option<String> {
@@ -121,13 +143,17 @@ async fn seed_requests_per_phase() {
     requests.reset();
     let up = cluster.apply().await.unwrap();
     assert!(up.report.is_complete(), "{}", up.report);
+    eprintln!("PHASE-END bring-up");
     phase("bring-up", floor::BRING_UP);
     let status = cluster.status().await.unwrap();
+    eprintln!("PHASE-END status");
     phase("status", floor::STATUS);
     assert_eq!(status.nodes.len(), 6, "{status:?}");
     cluster.apply().await.unwrap();
+    eprintln!("PHASE-END no-op apply");
     phase("no-op apply", floor::NOOP_APPLY);
     cluster.destroy().await.unwrap();
+    eprintln!("PHASE-END destroy");
     phase("destroy", floor::DESTROY);
     print!("{}", phase_table("vSphere (vcsim)", &phases));
 
