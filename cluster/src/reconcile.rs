@@ -248,7 +248,17 @@ impl Cluster {
                 Ok(self.spec.availability_zones.clone())
             }
         };
-        let (zones, observed) = futures::try_join!(zones, self.observe())?;
+        let (zones, observed) = match futures::try_join!(zones, self.observe()) {
+            Ok(found) => found,
+            // A name the provider's own settings hold (e.g. a vSphere datastore) that
+            // the cloud lacks: the preflight lists it with every other problem.
+            Err(Error::Provider(e)) if e.kind() == provider_core::ErrorKind::InvalidInput => {
+                self.check(&crate::preflight::spec_references(&self.spec))
+                    .await?;
+                return Err(Error::Provider(e));
+            }
+            Err(e) => return Err(e),
+        };
         let desired = Desired::from_spec(
             &self.spec,
             &zones,

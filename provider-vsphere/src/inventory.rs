@@ -2,7 +2,7 @@
 //! VM folder, the clusters that are the availability zones (and their root resource
 //! pools), the datastore (and its browser), the network.
 
-use provider_core::{Error, Operation, Result};
+use provider_core::{Error, Operation, Problem, Result};
 
 use crate::client::Client;
 use crate::config::VSphereConfig;
@@ -75,9 +75,38 @@ fn moref_of(e: Option<&Element>) -> Option<MoRef> {
     e.and_then(Element::moref)
 }
 
-/// Resolves the configured names; an unknown name is `InvalidInput` naming its key.
+/// Resolves the configured names; an unknown name is `InvalidInput` naming its key
+/// (the first of them: [`check`] answers them all).
 pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> {
+    match resolve_all(client, cfg).await? {
+        Ok(inv) => Ok(inv),
+        Err(problems) => {
+            let first = problems.into_iter().next().unwrap_or_else(|| {
+                Problem::new("VSphere.Datacenter", "the inventory did not resolve")
+            });
+            Err(Error::invalid(
+                Operation::ListAvailabilityZones,
+                first.key,
+                first.message,
+            ))
+        }
+    }
+}
+
+/// Every configured name the vCenter lacks (datacenter, clusters, datastore, network),
+/// each naming its key; none when the inventory resolves.
+pub async fn check(client: &Client, cfg: &VSphereConfig) -> Result<Vec<Problem>> {
+    Ok(resolve_all(client, cfg).await?.err().unwrap_or_default())
+}
+
+/// The inventory, or every unknown name at once (an unknown datacenter alone: nothing
+/// else can be looked up without it).
+async fn resolve_all(
+    client: &Client,
+    cfg: &VSphereConfig,
+) -> Result<std::result::Result<Inventory, Vec<Problem>>> {
     let op = Operation::ListAvailabilityZones;
+    let mut problems = Vec::new();
     let root = client.content().await?.root_folder.clone();
     let dc_view = client
         .create_container_view(op, &root, &["Datacenter"])
@@ -85,21 +114,20 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
     let dcs = client
         .retrieve(op, "Datacenter", Some(&dc_view), &[], &["name", "vmFolder"])
         .await?;
-    let dc = dcs
+    let Some(dc) = dcs
         .iter()
         .find(|o| o.text("name") == Some(cfg.datacenter.as_str()))
-        .ok_or_else(|| {
-            let names: Vec<_> = dcs.iter().filter_map(|o| o.text("name")).collect();
-            Error::invalid(
-                op,
-                "VSphere.Datacenter",
-                format!(
-                    "no datacenter {:?}: use one of {}",
-                    cfg.datacenter,
-                    names.join(", ")
-                ),
-            )
-        })?;
+    else {
+        let names: Vec<_> = dcs.iter().filter_map(|o| o.text("name")).collect();
+        return Ok(Err(vec![Problem::new(
+            "VSphere.Datacenter",
+            format!(
+                "no datacenter {:?}: use one of {}",
+                cfg.datacenter,
+                names.join(", ")
+            ),
+        )]));
+    };
     let datacenter = dc.obj.clone();
     let vm_folder = moref_of(dc.props.get("vmFolder"))
         .ok_or_else(|| Error::transient(op, "the datacenter has no VM folder"))?;
@@ -156,20 +184,20 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
         cfg.clusters.clone()
     };
     for name in &wanted {
-        let c = clusters
+        let Some(c) = clusters
             .iter()
             .find(|c| c.text("name") == Some(name.as_str()))
-            .ok_or_else(|| {
-                Error::invalid(
-                    op,
-                    "VSphere.Clusters",
-                    format!(
-                        "no cluster {name:?} in datacenter {}: use some of {}",
-                        cfg.datacenter,
-                        all_names.join(", ")
-                    ),
-                )
-            })?;
+        else {
+            problems.push(Problem::new(
+                "VSphere.Clusters",
+                format!(
+                    "no cluster {name:?} in datacenter {}: use some of {}",
+                    cfg.datacenter,
+                    all_names.join(", ")
+                ),
+            ));
+            continue;
+        };
         let pool = moref_of(c.props.get("resourcePool"))
             .ok_or_else(|| Error::transient(op, format!("cluster {name} has no resource pool")))?;
         zones.push(Zone {
@@ -177,9 +205,8 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
             pool,
         });
     }
-    if zones.is_empty() {
-        return Err(Error::invalid(
-            op,
+    if wanted.is_empty() {
+        problems.push(Problem::new(
             "VSphere.Clusters",
             format!("datacenter {} has no compute cluster", cfg.datacenter),
         ));
@@ -190,40 +217,45 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
     let ds = match &cfg.datastore {
         Some(n) => stores.iter().find(|s| s.text("name") == Some(n.as_str())),
         None => stores.first(),
-    }
-    .ok_or_else(|| {
+    };
+    if ds.is_none() {
         let names: Vec<_> = stores.iter().filter_map(|o| o.text("name")).collect();
-        Error::invalid(
-            op,
+        problems.push(Problem::new(
             "VSphere.Datastore",
             format!(
                 "no datastore {:?}: use one of {}",
                 cfg.datastore.as_deref().unwrap_or(""),
                 names.join(", ")
             ),
-        )
-    })?;
-    let datastore_name = ds.text("name").unwrap_or_default().to_string();
-    let datastore_browser = moref_of(ds.props.get("browser"))
-        .ok_or_else(|| Error::transient(op, "the datastore has no browser"))?;
+        ));
+    }
 
     let mut network_backing = None;
     let mut network = None;
     if let Some(n) = &cfg.network {
         let nets = of_kind("Network");
-        let Some(net) = nets.iter().find(|o| o.text("name") == Some(n.as_str())) else {
-            let names: Vec<_> = nets.iter().filter_map(|o| o.text("name")).collect();
-            return Err(Error::invalid(
-                op,
-                "VSphere.Network",
-                format!("no network {n:?}: use one of {}", names.join(", ")),
-            ));
-        };
-        network_backing = Some(backing_of(client, op, n, &net.obj).await?);
-        network = Some(net.obj.clone());
+        match nets.iter().find(|o| o.text("name") == Some(n.as_str())) {
+            Some(net) => {
+                network_backing = Some(backing_of(client, op, n, &net.obj).await?);
+                network = Some(net.obj.clone());
+            }
+            None => {
+                let names: Vec<_> = nets.iter().filter_map(|o| o.text("name")).collect();
+                problems.push(Problem::new(
+                    "VSphere.Network",
+                    format!("no network {n:?}: use one of {}", names.join(", ")),
+                ));
+            }
+        }
     }
+    let (Some(ds), true) = (ds, problems.is_empty()) else {
+        return Ok(Err(problems));
+    };
+    let datastore_name = ds.text("name").unwrap_or_default().to_string();
+    let datastore_browser = moref_of(ds.props.get("browser"))
+        .ok_or_else(|| Error::transient(op, "the datastore has no browser"))?;
     let vm_view = view;
-    Ok(Inventory {
+    Ok(Ok(Inventory {
         datacenter_name: cfg.datacenter.clone(),
         datacenter,
         vm_folder,
@@ -234,7 +266,7 @@ pub async fn resolve(client: &Client, cfg: &VSphereConfig) -> Result<Inventory> 
         vm_view,
         network_backing,
         network,
-    })
+    }))
 }
 
 /// The adapter backing for network `net` named `name`: a standard port group is

@@ -423,13 +423,24 @@ impl Provider for VSphereProvider {
 
     /// The inventory's own keys (`VSphere.Datacenter`, `VSphere.Datastore`,
     /// `VSphere.Clusters`, `VSphere.Network`: a name that resolves to nothing is a
-    /// problem of that key), the zones, and the templates (`image` references, by name
-    /// or managed object id). Flavors are `cpus:memoryMiB` sizes, not catalog entries.
+    /// problem of that key, all of them at once), the zones and the templates (`image`
+    /// references, by name or managed object id; looked up once the inventory
+    /// resolves), and the disk types. Flavors are `cpus:memoryMiB` sizes, not catalog
+    /// entries.
     async fn preflight(&self, refs: &References) -> Result<Vec<Problem>> {
+        let disk_types = refs
+            .volume_types
+            .iter()
+            .filter(|r| !crate::volumes::DISK_TYPES.contains(&r.value.as_str()))
+            .map(|r| Problem::not_found(r, "vSphere disk type", &crate::volumes::DISK_TYPES));
         let inv = match self.inv().await {
             Ok(inv) => inv,
-            Err(Error::InvalidInput { field, message, .. }) => {
-                return Ok(vec![Problem::new(field, message)])
+            // Every unknown name of the inventory at once; the zones and templates are
+            // looked up once it resolves.
+            Err(Error::InvalidInput { .. }) => {
+                let mut problems = inventory::check(&self.client, &self.cfg).await?;
+                problems.extend(disk_types);
+                return Ok(problems);
             }
             Err(e) => return Err(e),
         };
@@ -458,15 +469,7 @@ impl Provider for VSphereProvider {
                 }
             }
         }
-        for r in &refs.volume_types {
-            if !crate::volumes::DISK_TYPES.contains(&r.value.as_str()) {
-                problems.push(Problem::not_found(
-                    r,
-                    "vSphere disk type",
-                    &crate::volumes::DISK_TYPES,
-                ));
-            }
-        }
+        problems.extend(disk_types);
         Ok(problems)
     }
 

@@ -5,7 +5,8 @@
 //! settings; then plan, apply, apply again (no-op), status and destroy, and the
 //! provider is asked for anything left with the cluster's tag. Two more check that
 //! without `LoadBalancer = external`, or without `SecurityGroups = external` (vSphere only
-//! records security groups), apply refuses before creating anything.
+//! records security groups), apply refuses before creating anything; and one that a
+//! cluster, datastore and network the vCenter lacks are reported at once.
 //!
 //! The connection comes from the environment (`eval "$(emulators/vsphere/env.sh)"`):
 //! `VSPHERE_URL`, `VSPHERE_USERNAME`, `VSPHERE_PASSWORD`, `VSPHERE_CA_CERT_FILE`.
@@ -284,4 +285,58 @@ async fn vsphere_without_secured_network_is_refused_before_anything_is_created()
         other => panic!("apply must refuse: {other:?}"),
     }
     assert_eq!(tagged(p.as_ref(), &name).await, (0, 0, 0));
+}
+
+/// A spec naming a cluster, datastore and network the vCenter lacks: `plan` reports
+/// all three at once, each with its key (the CLI exits 2 on it), and `apply` refuses
+/// the same way with nothing created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vsphere_names_the_vcenter_lacks_are_reported_at_once() {
+    if simulator().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("vs-pf-{}", std::process::id());
+    let text: String = spec_text(&name, &[])
+        .lines()
+        .map(|l| {
+            let key = l.split('=').next().unwrap_or("").trim();
+            let value = match key {
+                "VSphere.Clusters" => "DC0_C0,DC0_C1,DC0_C9",
+                "VSphere.Datastore" => "NoSuchDatastore",
+                "VSphere.Network" => "No Such Network",
+                _ => return format!("{l}\n"),
+            };
+            format!("{key} = {value}\n")
+        })
+        .collect();
+    let path = dir.path().join("pf.properties");
+    std::fs::write(&path, text).unwrap();
+    let spec = ClusterSpec::load(&path).expect("the spec parses");
+    let p: Arc<dyn Provider> = Arc::new(open(&spec).await);
+    let c = Cluster::new(spec, p.clone());
+    for verb in ["plan", "apply"] {
+        let e = match verb {
+            "plan" => c.plan().await.map(|_| ()),
+            _ => c.apply().await.map(|_| ()),
+        };
+        let Err(Error::Preflight(problems)) = e else {
+            panic!("{verb} must refuse with the preflight: {e:?}");
+        };
+        let shown: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 3, "{verb}: {shown:#?}");
+        for (i, want) in [
+            "VSphere.Clusters: no cluster \"DC0_C9\" in datacenter DC0: use some of DC0_C0, DC0_C1, DC0_C2",
+            "VSphere.Datastore: no datastore \"NoSuchDatastore\": use one of LocalDS_0",
+            "VSphere.Network: no network \"No Such Network\": use one of ",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            assert!(shown[i].starts_with(want), "{verb}: {want}\n{shown:#?}");
+        }
+    }
+    // Listed through a provider on the example's (existing) names.
+    let good = open(&load(dir.path(), &name, &[])).await;
+    assert_eq!(tagged(&good, &name).await, (0, 0, 0));
 }
