@@ -397,29 +397,30 @@ impl Volumes for AwsProvider {
     async fn delete_volume(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteVolume;
         let resource = format!("volume {id}");
-        let v = match self.volume(op, id).await {
-            Err(Error::NotFound { .. }) => return Ok(()),
-            r => r?.1,
-        };
-        match (&v.state, &v.attachment) {
-            (_, Some(a)) => {
-                return Err(Error::conflict(
-                    op,
-                    &resource,
-                    format!("attached to instance {}: detach it first", a.instance_id),
-                ))
+        // Delete first; only a refusal reads the volume, to say why (one request when
+        // it can go, as DeleteVolume refuses an attached volume on moto and AWS alike).
+        if let Err(e) = self.ec2.delete_volume().volume_id(id).send().await {
+            let e = AwsError::from_sdk(e);
+            if e.is_not_found() {
+                return Ok(());
             }
-            (VolumeState::Creating | VolumeState::Detaching, _) => {
-                return Err(Error::transient(op, format!("{resource} is busy")))
+            if e.code != "VolumeInUse" && e.code != "IncorrectState" {
+                return Err(e.classify(op, &resource));
             }
-            (VolumeState::Deleting, _) => {}
-            _ => {
-                if let Err(e) = self.ec2.delete_volume().volume_id(id).send().await {
-                    let e = AwsError::from_sdk(e);
-                    if !e.is_not_found() {
-                        return Err(e.classify(op, &resource));
-                    }
+            let v = match self.volume(op, id).await {
+                Err(Error::NotFound { .. }) => return Ok(()),
+                r => r?.1,
+            };
+            match (&v.state, &v.attachment) {
+                (_, Some(a)) => {
+                    return Err(Error::conflict(
+                        op,
+                        &resource,
+                        format!("attached to instance {}: detach it first", a.instance_id),
+                    ))
                 }
+                (VolumeState::Deleting, _) => {}
+                _ => return Err(Error::transient(op, format!("{resource} is busy"))),
             }
         }
         self.watches

@@ -43,10 +43,10 @@ mod floor {
 mod pinned {
     /// 10 of them are the preflight's look-ups (zones, AMI, instance types, VPC,
     /// subnets, key pair, the Elastic IP quota and its use).
-    pub const BRING_UP: u64 = 111;
-    pub const STATUS: u64 = 13;
-    pub const NOOP_APPLY: u64 = 20;
-    pub const DESTROY: u64 = 80;
+    pub const BRING_UP: u64 = 91;
+    pub const STATUS: u64 = 10;
+    pub const NOOP_APPLY: u64 = 16;
+    pub const DESTROY: u64 = 64;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,13 @@ pub(super) fn tg_name(aws_name: &str, port: u16) -> String {
     )
 }
 
+/// The listener port of target group `tg` if it is named for the LB named `aws_name`
+/// (see [`tg_name`]).
+pub(super) fn listener_port(aws_name: &str, tg: &str) -> Option<u16> {
+    let port: u16 = tg.rsplit_once('-')?.1.parse().ok()?;
+    (tg_name(aws_name, port) == tg).then_some(port)
+}
+
 pub(super) fn protocol(p: LbProtocol) -> ProtocolEnum {
     match p {
         LbProtocol::Tcp => ProtocolEnum::Tcp,
