@@ -431,27 +431,22 @@ impl SecurityGroups for AwsProvider {
     async fn delete_security_group(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteSecurityGroup;
         let resource = format!("security group {id}");
-        // One listing of the groups both finds this one and the rules that name it.
-        let groups = self
-            .ec2
-            .describe_security_groups()
-            .send()
-            .await
-            .map_err(sdk(op, &resource))?;
-        let groups = groups.security_groups();
-        if !groups.iter().any(|g| g.group_id() == Some(id)) {
+        // moto deletes groups that AWS would refuse: find the users ourselves. Every
+        // user of a group is a network interface (an instance's, a load balancer's), a
+        // rule of another group or a load balancer. Deletes started together share
+        // these reads (a destroy deletes its groups at once).
+        let users = self
+            .watches
+            .group_users
+            .read(op, id, |ids| self.group_users(op, ids))
+            .await?;
+        if !users.groups.iter().any(|g| g.group_id() == Some(id)) {
             return Ok(());
         }
-        // moto deletes groups that AWS would refuse: find the users ourselves. Every
-        // user of a group is a network interface (an instance's, a load balancer's).
-        let users = self
-            .ec2
-            .describe_network_interfaces()
-            .filters(filter("group-id", [id]))
-            .send()
-            .await
-            .map_err(sdk(op, &resource))?;
-        if let Some(n) = users.network_interfaces().first() {
+        let in_group = |n: &&aws_sdk_ec2::types::NetworkInterface| {
+            n.groups().iter().any(|g| g.group_id() == Some(id))
+        };
+        if let Some(n) = users.interfaces.iter().find(in_group) {
             let eni = n.network_interface_id().unwrap_or_default();
             let attachment = n.attachment();
             let status = attachment.and_then(|a| a.status());
@@ -475,7 +470,7 @@ impl SecurityGroups for AwsProvider {
                 format!("in use by {user}: delete it first"),
             ));
         }
-        if let Some(g) = groups.iter().find(|g| {
+        if let Some(g) = users.groups.iter().find(|g| {
             g.group_id() != Some(id)
                 && from_permissions(g.ip_permissions())
                     .iter()
@@ -490,11 +485,18 @@ impl SecurityGroups for AwsProvider {
                 ),
             ));
         }
-        if let Some(lb) = self.load_balancer_using_group(op, id).await? {
+        if let Some(lb) = users
+            .lbs
+            .iter()
+            .find(|l| l.security_groups().iter().any(|g| g == id))
+        {
             return Err(Error::conflict(
                 op,
                 &resource,
-                format!("in use by load balancer {lb}: delete it first"),
+                format!(
+                    "in use by load balancer {}: delete it first",
+                    lb.load_balancer_arn().unwrap_or_default()
+                ),
             ));
         }
         if let Err(e) = self.ec2.delete_security_group().group_id(id).send().await {

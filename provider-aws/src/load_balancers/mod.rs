@@ -627,20 +627,6 @@ impl AwsProvider {
         Ok(())
     }
 
-    /// The first load balancer that uses security group `group_id`.
-    pub(crate) async fn load_balancer_using_group(
-        &self,
-        op: Operation,
-        group_id: &str,
-    ) -> Result<Option<String>> {
-        Ok(self
-            .all_lbs(op)
-            .await?
-            .iter()
-            .find(|l| l.security_groups().iter().any(|g| g == group_id))
-            .and_then(|l| l.load_balancer_arn().map(str::to_string)))
-    }
-
     /// Sets and removes tags of a load balancer.
     pub(crate) async fn tag_lb(&self, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
         let op = Operation::UpdateTags;
