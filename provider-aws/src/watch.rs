@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use aws_sdk_ec2::types::Volume as Ec2Volume;
+use aws_sdk_ec2::types::{Instance as Ec2Instance, Volume as Ec2Volume};
 use aws_sdk_elasticloadbalancingv2::types::LoadBalancer as ElbLb;
 use provider_core::wait::{Poller, Watch};
 use provider_core::{Error, Operation, Result};
@@ -26,6 +26,12 @@ pub(crate) struct Watches {
     pub(crate) lbs: Watch<ElbLb>,
     /// What may use the security groups being deleted.
     pub(crate) group_users: crate::gather::Gather<Arc<GroupUsers>>,
+    /// Live volumes by name (creates look their names up first).
+    pub(crate) volumes_named: crate::gather::Gather<Arc<Vec<Ec2Volume>>>,
+    /// Volumes by id (attaches read their volume first).
+    pub(crate) volumes_read: crate::gather::Gather<Arc<BTreeMap<String, Ec2Volume>>>,
+    /// Instances by id (attaches read their instance first).
+    pub(crate) instances_read: crate::gather::Gather<Arc<BTreeMap<String, Ec2Instance>>>,
 }
 
 /// What may use a security group: every group (their rules), the network interfaces
@@ -43,6 +49,9 @@ impl Watches {
             volumes: Watch::new(poller.clone()),
             lbs: Watch::new(poller.clone()),
             group_users: crate::gather::Gather::default(),
+            volumes_named: crate::gather::Gather::default(),
+            volumes_read: crate::gather::Gather::default(),
+            instances_read: crate::gather::Gather::default(),
         }
     }
 }

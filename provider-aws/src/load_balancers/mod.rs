@@ -199,7 +199,7 @@ impl AwsProvider {
         let mut out = Vec::new();
         for tg in groups
             .iter()
-            .filter(|g| g.load_balancer_arns().iter().any(|a| *a == arn))
+            .filter(|g| g.load_balancer_arns().contains(&arn))
         {
             let Some(port) = tg
                 .target_group_name()
