@@ -55,7 +55,7 @@ mod floor {
 mod pinned {
     /// 8 of them are the preflight's look-ups (zones, AMI, instance types, VPC,
     /// subnets, key pair, the Elastic IP quota and its use).
-    pub const BRING_UP: u64 = 83;
+    pub const BRING_UP: u64 = 79;
     pub const STATUS: u64 = 9;
     pub const NOOP_APPLY: u64 = 15;
     pub const DESTROY: u64 = 56;

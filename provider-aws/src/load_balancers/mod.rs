@@ -40,6 +40,9 @@ use crate::error::{sdk, AwsError};
 use crate::tags::{self, NAME_TAG, PORTS_TAG, SPEC_HASH_TAG};
 use crate::AwsProvider;
 
+/// What creating a load balancer answered: its tags and its target groups.
+type Made = (Vec<(String, String)>, Vec<TargetGroup>);
+
 /// Most ARNs per `DescribeTags` call.
 const TAGS_PER_CALL: usize = 20;
 
@@ -195,12 +198,25 @@ impl AwsProvider {
         groups: &[TargetGroup],
     ) -> Result<LoadBalancer> {
         let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-        let aws_name = lb.load_balancer_name().unwrap_or_default();
-        let mut out = Vec::new();
-        for tg in groups
+        let attached: Vec<&TargetGroup> = groups
             .iter()
             .filter(|g| g.load_balancer_arns().contains(&arn))
-        {
+            .collect();
+        self.lb_record_of(op, lb, lb_tags, &attached).await
+    }
+
+    /// The full record from the LB's target groups (`groups`: those it forwards to).
+    async fn lb_record_of(
+        &self,
+        op: Operation,
+        lb: &ElbLb,
+        lb_tags: &[(String, String)],
+        groups: &[&TargetGroup],
+    ) -> Result<LoadBalancer> {
+        let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+        let aws_name = lb.load_balancer_name().unwrap_or_default();
+        let mut out = Vec::new();
+        for tg in groups {
             let Some(port) = tg
                 .target_group_name()
                 .and_then(|n| listener_port(aws_name, n))
@@ -348,7 +364,7 @@ impl AwsProvider {
                 }
             }
         };
-        let arn = if let Some(lb) = existing.first() {
+        let (arn, made) = if let Some(lb) = existing.first() {
             let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
             let t = self.elb_tags_of(op, std::slice::from_ref(&arn)).await?;
             let theirs = t.get(&arn).and_then(|t| {
@@ -380,7 +396,7 @@ impl AwsProvider {
                 self.add_listener(op, &arn, &name, l, &kind, &spec.tags)
                     .await?;
             }
-            arn
+            (arn, None)
         } else {
             let subnets = self.lb_subnets(op, spec.subnet.as_deref()).await?;
             let mut all = tags::create_tags(&spec.name, &spec.tags, &hash);
@@ -426,16 +442,28 @@ impl AwsProvider {
                 .and_then(|l| l.load_balancer_arn())
                 .ok_or_else(|| Error::transient(op, "CreateLoadBalancer answered no ARN"))?
                 .to_string();
+            let mut groups = Vec::with_capacity(spec.listeners.len());
             for l in &spec.listeners {
-                self.add_listener(op, &arn, &name, l, &kind, &spec.tags)
-                    .await?;
+                groups.push(
+                    self.add_listener(op, &arn, &name, l, &kind, &spec.tags)
+                        .await?,
+                );
             }
-            arn
+            let made: Vec<(String, String)> = all.into_iter().collect();
+            (arn, Some((made, groups)))
         };
-        self.wait_lb_active(op, &arn).await
+        self.wait_lb_active(op, &arn, made).await
     }
 
-    async fn wait_lb_active(&self, op: Operation, arn: &str) -> Result<LoadBalancer> {
+    /// Waits for the LB to be active; answers its record. `made`: the tags and target
+    /// groups (as ELBv2 answered their creation) of an LB this call created, whose
+    /// record then needs only its members' health read.
+    async fn wait_lb_active(
+        &self,
+        op: Operation,
+        arn: &str,
+        made: Option<Made>,
+    ) -> Result<LoadBalancer> {
         let resource = format!("load balancer {arn}");
         let lb = self
             .eventually(op, &resource, || {
@@ -462,7 +490,13 @@ impl AwsProvider {
                 )
             })
             .await?;
-        self.lb_described(op, &lb).await
+        match made {
+            Some((tags, groups)) => {
+                let groups: Vec<&TargetGroup> = groups.iter().collect();
+                self.lb_record_of(op, &lb, &tags, &groups).await
+            }
+            None => self.lb_described(op, &lb).await,
+        }
     }
 
     pub(crate) async fn get_lb(&self, id: &str) -> Result<LoadBalancer> {
