@@ -293,6 +293,8 @@ pub struct Lease {
     record: Arc<Mutex<LeaseRecord>>,
     lost: Arc<Mutex<Option<String>>>,
     renewer: Option<tokio::task::JoinHandle<()>>,
+    /// The base group, when this acquire created it.
+    created: Option<provider_core::SecurityGroup>,
 }
 
 /// Takes the lease of `cluster` (see the module docs). `create` is the base group's spec,
@@ -313,11 +315,12 @@ pub async fn acquire(
         .await?
         .into_iter()
         .find(|g| g.name == name);
-    let group = match (existing, create) {
-        (Some(g), _) => g,
-        (None, Some(spec)) => provider.create_security_group(&spec).await?,
+    let (group, created) = match (existing, create) {
+        (Some(g), _) => (g, false),
+        (None, Some(spec)) => (provider.create_security_group(&spec).await?, true),
         (None, None) => return Ok(None),
     };
+    let created = created.then(|| group.clone());
     if let Some(v) = group.tags.get(TAG_LEASE) {
         may_take(cluster, v, opts)?;
     }
@@ -388,6 +391,7 @@ pub async fn acquire(
         record,
         lost,
         renewer: Some(renewer),
+        created,
     }))
 }
 
@@ -461,6 +465,17 @@ impl Lease {
     /// The lease as last written.
     pub fn record(&self) -> LeaseRecord {
         lock(&self.record).clone()
+    }
+
+    /// The base group, when taking the lease created it (as the plan's create would:
+    /// same name, rules and tags), so a plan made before can use it as it is.
+    pub(crate) fn created(&self) -> Option<&provider_core::SecurityGroup> {
+        self.created.as_ref()
+    }
+
+    /// The id of the base group holding the lease.
+    pub(crate) fn group_id(&self) -> &str {
+        &self.group_id
     }
 
     /// Stops renewing and removes the lease if it is still ours. Fails if the lease was
@@ -541,8 +556,32 @@ pub(crate) async fn holding<T>(
     lease: Option<Lease>,
     work: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
+    holding_unless_deleted(lease, false, work).await
+}
+
+/// As [`holding`]; with `deletes_group` (the work deletes the lease's base group), a
+/// successful run has nothing left to release: only a lease lost during the run is
+/// reported, and the group is not read again.
+pub(crate) async fn holding_unless_deleted<T>(
+    lease: Option<Lease>,
+    deletes_group: bool,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
     let result = work.await;
     let released = match lease {
+        Some(mut l) if deletes_group && result.is_ok() => {
+            if let Some(r) = l.renewer.take() {
+                r.abort();
+                let _ = r.await;
+            }
+            match lock(&l.lost).take() {
+                Some(why) => Err(Error::Lease {
+                    cluster: l.cluster.clone(),
+                    message: format!("{why}; the run stopped starting new work: check `plinth status` and rerun when the other run is done"),
+                }),
+                None => Ok(()),
+            }
+        }
         Some(l) => l.release().await,
         None => Ok(()),
     };

@@ -22,9 +22,9 @@ use std::sync::Arc;
 
 use provider_core::layer::Layered;
 use provider_core::ProviderExt;
-use provider_core::{Provider, SecurityGroupSpec};
+use provider_core::{Provider, SecurityGroup, SecurityGroupSpec};
 
-use crate::execute::{execute, Engine, ExecuteOptions, Observer, Quiet, Report};
+use crate::execute::{execute_made, Engine, ExecuteOptions, Observer, Quiet, Report};
 use crate::health::HealthOptions;
 use crate::hooks::{Hooks, NoHooks};
 use crate::lease::{self, Lease};
@@ -360,9 +360,17 @@ impl Cluster {
                     report: Report::default(),
                 });
             }
-            return self.leased(false, self.execute(plan)).await;
+            let lease = self.lease(false).await?;
+            let deletes_group = lease.as_ref().is_some_and(|l| {
+                plan.actions.iter().any(|a| {
+                    matches!(&a.action, Action::DeleteSecurityGroup { id, .. } if id == l.group_id())
+                })
+            });
+            return lease::holding_unless_deleted(lease, deletes_group, self.execute(plan)).await;
         }
-        self.leased(true, self.execute(plan)).await
+        let lease = self.lease(true).await?;
+        let made = lease.as_ref().and_then(|l| l.created()).cloned();
+        lease::holding(lease, self.execute_with(plan, made)).await
     }
 
     /// Replaces the nodes `selector` picks (see [`crate::replace`]) under the lease. A
@@ -446,11 +454,17 @@ impl Cluster {
 
     /// Runs `plan` with the executor, for a caller that holds the lease.
     pub(crate) async fn execute(&self, plan: Plan) -> Result<ApplyOutcome> {
+        self.execute_with(plan, None).await
+    }
+
+    /// As [`Cluster::execute`]; `made` is the base group the lease just created, which
+    /// the plan's create of it then uses instead of asking the cloud again.
+    async fn execute_with(&self, plan: Plan, made: Option<SecurityGroup>) -> Result<ApplyOutcome> {
         if !plan.blockers.is_empty() {
             return Err(Error::Blocked(plan.blockers));
         }
         let defaults = ReplaceOptions::default();
-        let report = execute(&self.engine(&defaults, self.observer()), &plan).await;
+        let report = execute_made(&self.engine(&defaults, self.observer()), &plan, made).await;
         if !report.is_complete() {
             return Err(Error::Incomplete(Box::new(report)));
         }

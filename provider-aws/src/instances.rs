@@ -3,12 +3,14 @@
 //!
 //! Batching: [`Provider::create_instances`](provider_core::Provider::create_instances)
 //! groups the specs that launch alike (AZ, subnet, type, AMI, groups, key, user data)
-//! and launches each group with one `RunInstances` of that count. Each instance is
-//! tagged at launch with the tags the group shares plus a batch id, then gets its own
-//! `Name`, spec hash and remaining tags with one `CreateTags` call. A crash between the
-//! two leaves instances that carry the batch id but no name: the next create of the same
-//! specs adopts them instead of launching more. All are then waited for with one
-//! `DescribeInstances` per poll. `get_instances` asks for many ids in one call.
+//! and launches each group with one `RunInstances` of that count. A group of one is
+//! launched with all its tags. The instances of a larger group are tagged at launch with
+//! the tags the group shares plus a batch id, then each gets its own `Name`, spec hash
+//! and remaining tags with one `CreateTags` call. A crash between the two leaves
+//! instances that carry the batch id but no name: the next create of the same specs
+//! adopts them instead of launching more (one `DescribeInstances` looks up the names and
+//! the batch ids). All are then waited for with one `DescribeInstances` per poll.
+//! `get_instances` asks for many ids in one call.
 //!
 //! Idempotency: `ClientToken` (derived from the batch) on `RunInstances`, plus a look-up
 //! of the `Name` tags before launching, which carries the guarantee where the token is
@@ -100,6 +102,21 @@ fn groups_of(i: &Ec2Instance) -> Vec<String> {
         }
     }
     groups
+}
+
+/// An instance's own tags: its name, spec hash and the tags of its spec that `common`
+/// (tags set at launch for its whole group) does not have.
+fn own_tags(p: &Planned, common: &Tags) -> Tags {
+    let mut own: Tags = p
+        .spec
+        .tags
+        .iter()
+        .filter(|(k, v)| common.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    own.insert(NAME_TAG.into(), p.spec.name.clone());
+    own.insert(SPEC_HASH_TAG.into(), p.hash.clone());
+    own
 }
 
 /// One spec, checked and resolved.
@@ -209,11 +226,12 @@ impl AwsProvider {
         Ok(out)
     }
 
-    /// Live instances carrying one of these values of tag `key`.
+    /// Live instances matching one of `values` of filter `name` (`tag:<key>`, or
+    /// `tag-value` for a value of any tag).
     async fn instances_tagged(
         &self,
         op: Operation,
-        key: &str,
+        name: &str,
         values: Vec<String>,
     ) -> Result<Vec<Ec2Instance>> {
         let mut out = Vec::new();
@@ -223,7 +241,7 @@ impl AwsProvider {
                 let page = self
                     .ec2
                     .describe_instances()
-                    .filters(filter(&format!("tag:{key}"), chunk.iter().cloned()))
+                    .filters(filter(name, chunk.iter().cloned()))
                     .filters(filter("instance-state-name", LIVE_STATES))
                     .set_next_token(token.clone())
                     .send()
@@ -340,15 +358,7 @@ impl AwsProvider {
         p: &Planned,
         common: &Tags,
     ) -> Result<()> {
-        let mut own: Tags = p
-            .spec
-            .tags
-            .iter()
-            .filter(|(k, v)| common.get(*k) != Some(*v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        own.insert(NAME_TAG.into(), p.spec.name.clone());
-        own.insert(SPEC_HASH_TAG.into(), p.hash.clone());
+        let own = own_tags(p, common);
         let resource = format!("instance {id}");
         self.eventually(op, &resource, || async {
             self.ec2
@@ -375,9 +385,32 @@ impl AwsProvider {
         let planned = self.plan(op, specs).await?;
         let mut ids: Vec<Option<String>> = vec![None; specs.len()];
 
-        // Look up by name first: moto ignores ClientToken, so this is the guarantee.
+        let batch_of = |group: &[Planned]| {
+            let parts: Vec<&str> = group
+                .iter()
+                .flat_map(|p| [p.spec.name.as_str(), p.hash.as_str()])
+                .collect();
+            tags::client_token(&parts)
+        };
+        let group_by_key = |planned: &mut dyn Iterator<Item = &Planned>| {
+            let mut groups: BTreeMap<LaunchKey, Vec<Planned>> = BTreeMap::new();
+            for p in planned {
+                groups.entry(p.key()).or_default().push(p.clone());
+            }
+            groups
+        };
+
+        // Look up by name first: moto ignores ClientToken, so this is the guarantee. The
+        // same request finds instances of an interrupted batch (tagged at launch with
+        // the batch id, never named): one `tag-value` filter for the names and the batch
+        // ids the launch groups would have if none exists yet.
         let names: Vec<String> = planned.iter().map(|p| p.spec.name.clone()).collect();
-        let existing = self.instances_tagged(op, NAME_TAG, names).await?;
+        let mut asked: BTreeSet<String> = group_by_key(&mut planned.iter())
+            .values()
+            .map(|g| batch_of(g))
+            .collect();
+        let values: Vec<String> = names.iter().cloned().chain(asked.clone()).collect();
+        let mut existing = self.instances_tagged(op, "tag-value", values).await?;
         for p in &planned {
             let found = existing.iter().find(|i| {
                 tags::tag_value(tags::ec2_pairs(i.tags()), NAME_TAG).as_deref()
@@ -399,28 +432,29 @@ impl AwsProvider {
         }
 
         // Group the rest by launch parameters.
-        let mut groups: BTreeMap<LaunchKey, Vec<Planned>> = BTreeMap::new();
-        for p in planned.iter().filter(|p| ids[p.index].is_none()) {
-            groups.entry(p.key()).or_default().push(p.clone());
+        let groups = group_by_key(&mut planned.iter().filter(|p| ids[p.index].is_none()));
+        // With some found by name, the rest form other groups: ask for their batches too.
+        let more: Vec<String> = groups
+            .values()
+            .map(|g| batch_of(g))
+            .filter(|b| asked.insert(b.clone()))
+            .collect();
+        if !more.is_empty() {
+            existing.extend(
+                self.instances_tagged(op, &format!("tag:{BATCH_TAG}"), more)
+                    .await?,
+            );
         }
-        let batch_of = |group: &[Planned]| {
-            let parts: Vec<&str> = group
-                .iter()
-                .flat_map(|p| [p.spec.name.as_str(), p.hash.as_str()])
-                .collect();
-            tags::client_token(&parts)
-        };
-        // Instances of an interrupted batch (tagged at launch, never named): adopt them.
-        let batch_ids: Vec<String> = groups.values().map(|g| batch_of(g)).collect();
+        // Instances of an interrupted batch: adopt them.
         let mut orphans: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        if !batch_ids.is_empty() {
-            for i in self.instances_tagged(op, BATCH_TAG, batch_ids).await? {
-                let pairs: Vec<(&str, &str)> = tags::ec2_pairs(i.tags()).collect();
-                if tags::tag_value(pairs.iter().copied(), NAME_TAG).is_none() {
-                    if let (Some(b), Some(id)) = (
-                        tags::tag_value(pairs.iter().copied(), BATCH_TAG),
-                        i.instance_id(),
-                    ) {
+        for i in &existing {
+            let pairs: Vec<(&str, &str)> = tags::ec2_pairs(i.tags()).collect();
+            if tags::tag_value(pairs.iter().copied(), NAME_TAG).is_none() {
+                if let (Some(b), Some(id)) = (
+                    tags::tag_value(pairs.iter().copied(), BATCH_TAG),
+                    i.instance_id(),
+                ) {
+                    if asked.contains(&b) {
                         orphans.entry(b).or_default().push(id.to_string());
                     }
                 }
@@ -436,6 +470,11 @@ impl AwsProvider {
             if missing > 0 {
                 let mut launch_tags = common.clone();
                 launch_tags.insert(BATCH_TAG.into(), batch.clone());
+                // A launch of one instance carries all its tags at once.
+                if let [p] = group.as_slice() {
+                    launch_tags = own_tags(p, &Tags::new());
+                    launch_tags.insert(BATCH_TAG.into(), batch.clone());
+                }
                 let mut root_tags = common.clone();
                 root_tags.insert(ROOT_TAG.into(), "true".into());
                 let mut req = self
@@ -494,8 +533,11 @@ impl AwsProvider {
                     ),
                 ));
             }
+            let named_at_launch = group.len() == 1 && missing == 1;
             for (p, id) in group.iter().zip(&launched) {
-                self.tag_instance(op, id, p, &common).await?;
+                if !named_at_launch {
+                    self.tag_instance(op, id, p, &common).await?;
+                }
                 ids[p.index] = Some(id.clone());
             }
         }

@@ -81,6 +81,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 mod floating_ips;
+mod gather;
 mod instances;
 mod load_balancers;
 mod preflight;

@@ -7,7 +7,8 @@
 //! The legacy `max-instances` attribute is not checked: AWS no longer enforces it
 //! (instance limits are vCPU-based Service Quotas), so it would refuse plans that fit.
 
-use aws_sdk_ec2::types::InstanceType;
+use std::collections::BTreeSet;
+
 use provider_core::{
     AvailabilityZone, Error, ErrorKind, Operation, Problem, Reference, References, Result,
 };
@@ -109,38 +110,46 @@ impl AwsProvider {
         Ok(one(r, "AMI", ids).err())
     }
 
+    /// One request for all types: a filter leaves unknown types out instead of failing.
     async fn check_instance_types(&self, flavors: &[Reference]) -> Result<Vec<Problem>> {
-        let mut problems = Vec::new();
-        // Roles often share a type: ask once per type.
-        let mut answers: Vec<(&str, bool)> = Vec::new();
-        for r in flavors {
-            if let Some((_, known)) = answers.iter().find(|(v, _)| *v == r.value) {
-                if !known {
-                    problems.push(unknown_instance_type(r));
-                }
-                continue;
-            }
-            let known = match self
+        if flavors.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: BTreeSet<&str> = flavors.iter().map(|r| r.value.as_str()).collect();
+        let mut known = BTreeSet::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = match self
                 .ec2
                 .describe_instance_types()
-                .instance_types(InstanceType::from(r.value.as_str()))
+                .filters(filter("instance-type", wanted.iter().copied()))
+                .set_next_token(token.clone())
                 .send()
                 .await
                 .map_err(sdk(OP, "instance type"))
             {
-                Ok(out) => out
-                    .instance_types()
-                    .iter()
-                    .any(|t| t.instance_type().map(InstanceType::as_str) == Some(r.value.as_str())),
-                Err(e) if missing(&e) => false,
+                Ok(out) => out,
+                Err(e) if missing(&e) => break,
                 Err(e) => return Err(e),
             };
-            answers.push((&r.value, known));
-            if !known {
-                problems.push(unknown_instance_type(r));
+            known.extend(
+                out.instance_types()
+                    .iter()
+                    .filter_map(|t| t.instance_type().map(|t| t.as_str().to_string())),
+            );
+            token = out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                break;
             }
         }
-        Ok(problems)
+        Ok(flavors
+            .iter()
+            .filter(|r| !known.contains(&r.value))
+            .map(unknown_instance_type)
+            .collect())
     }
 
     async fn find_vpc(&self, r: &Reference) -> Result<std::result::Result<String, Problem>> {
@@ -166,18 +175,36 @@ impl AwsProvider {
     async fn check_subnets(&self, refs: &References, vpc: Option<&str>) -> Result<Vec<Problem>> {
         let mut problems = Vec::new();
         let per_zone = refs.subnets.len() == refs.zones.len();
-        for (i, r) in refs.subnets.iter().enumerate() {
-            let call = self.ec2.describe_subnets();
-            let call = if r.value.starts_with("subnet-") {
-                call.subnet_ids(&r.value)
-            } else {
-                call.filters(filter("tag:Name", [r.value.as_str()]))
-            };
-            let subnets = match call.send().await.map_err(sdk(OP, "subnet")) {
-                Ok(out) => out.subnets().to_vec(),
-                Err(e) if missing(&e) => Vec::new(),
+        // One request for the ids and one for the names (filters leave unknown ones out).
+        let (ids, names): (Vec<&Reference>, Vec<&Reference>) = refs
+            .subnets
+            .iter()
+            .partition(|r| r.value.starts_with("subnet-"));
+        let mut found = Vec::new();
+        for (key, refs) in [("subnet-id", ids), ("tag:Name", names)] {
+            if refs.is_empty() {
+                continue;
+            }
+            let call = self
+                .ec2
+                .describe_subnets()
+                .filters(filter(key, refs.iter().map(|r| r.value.as_str())));
+            match call.send().await.map_err(sdk(OP, "subnet")) {
+                Ok(out) => found.extend(out.subnets().iter().cloned()),
+                Err(e) if missing(&e) => {}
                 Err(e) => return Err(e),
-            };
+            }
+        }
+        for (i, r) in refs.subnets.iter().enumerate() {
+            let subnets: Vec<&aws_sdk_ec2::types::Subnet> = found
+                .iter()
+                .filter(|s| {
+                    s.subnet_id() == Some(r.value.as_str())
+                        || crate::tags::tag_value(crate::tags::ec2_pairs(s.tags()), "Name")
+                            .as_deref()
+                            == Some(r.value.as_str())
+                })
+                .collect();
             let ids = subnets
                 .iter()
                 .filter_map(|s| s.subnet_id().map(str::to_string))

@@ -22,8 +22,13 @@ impl AwsProvider {
     ) -> Result<()> {
         let op = Operation::UpdateTags;
         let resource = format!("{kind} {id}");
-        // CreateTags of an unknown id may succeed (moto): check the resource first.
+        // CreateTags of an unknown id may succeed (moto: addresses and instances;
+        // DeleteTags of any kind): check the resource first. CreateTags of a group or a
+        // volume fails on its own (moto and AWS), so setting tags on one needs no check.
+        let validated =
+            !set.is_empty() && matches!(kind, ResourceKind::SecurityGroup | ResourceKind::Volume);
         match kind {
+            _ if validated => {}
             ResourceKind::SecurityGroup => {
                 self.get_security_group(id)
                     .await
@@ -51,7 +56,15 @@ impl AwsProvider {
                 .set_tags(Some(tags::ec2_tags(set)))
                 .send()
                 .await
-                .map_err(sdk(op, &resource))?;
+                .map_err(|e| {
+                    let e = crate::error::AwsError::from_sdk(e);
+                    // A malformed id is missing the same way (`InvalidID`).
+                    if e.is_not_found() || e.code == "InvalidID" {
+                        Error::not_found(op, &resource)
+                    } else {
+                        e.classify(op, &resource)
+                    }
+                })?;
         }
         if !remove.is_empty() {
             self.ec2

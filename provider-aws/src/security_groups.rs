@@ -2,9 +2,9 @@
 //! group. Egress stays AWS's default (all open).
 //!
 //! A group is created with its tags (`TagSpecifications`), then its rules in one
-//! `AuthorizeSecurityGroupIngress`. When it has rules, it carries an "incomplete"
-//! marker tag until they are in, so a create that crashed in between is completed by
-//! the next create of the same name and spec.
+//! `AuthorizeSecurityGroupIngress`. A create that crashed in between is completed by the
+//! next create of the same name and spec: `CreateSecurityGroup` answers that the name
+//! exists, and the rules the group lacks are authorized (a cluster's plan adds them too).
 
 use async_trait::async_trait;
 use provider_core::SecurityGroups;
@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use aws_sdk_ec2::types::{
     AttachmentStatus, IpPermission, IpRange, Ipv6Range, ResourceType, SecurityGroup as Ec2Group,
-    Tag, UserIdGroupPair,
+    UserIdGroupPair,
 };
 use ipnet::IpNet;
 use provider_core::wait::Poll;
@@ -24,9 +24,6 @@ use provider_core::{
 use crate::error::{sdk, AwsError};
 use crate::tags::{self, filter, NAME_TAG, SPEC_HASH_TAG};
 use crate::AwsProvider;
-
-/// Marks a group whose rules are not all authorized yet.
-const INCOMPLETE_TAG: &str = "plinth-aws:incomplete";
 
 /// Description AWS gets when the spec's is empty (AWS requires one).
 fn aws_description(spec: &SecurityGroupSpec) -> String {
@@ -248,15 +245,15 @@ impl AwsProvider {
                 "a group of this name exists with a different spec: delete it or choose another name",
             ));
         }
-        if tags::tag_value(pairs.iter().copied(), INCOMPLETE_TAG).is_some() {
-            self.authorize(op, &id, rules).await?;
-            self.ec2
-                .delete_tags()
-                .resources(&id)
-                .tags(Tag::builder().key(INCOMPLETE_TAG).build())
-                .send()
-                .await
-                .map_err(sdk(op, &format!("security group {id}")))?;
+        // A create that stopped before its rules: authorize those the group lacks.
+        let have = from_permissions(g.ip_permissions());
+        let missing: Vec<IngressRule> = rules
+            .iter()
+            .filter(|r| !have.contains(r))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            self.authorize(op, &id, &missing).await?;
             return self.get_security_group(&id).await;
         }
         Ok(record(g))
@@ -282,23 +279,9 @@ impl SecurityGroups for AwsProvider {
         rules.sort();
         rules.dedup();
 
-        // Look up by name before creating: names are unique per VPC.
-        let existing = self
-            .ec2
-            .describe_security_groups()
-            .filters(filter("vpc-id", [vpc.clone()]))
-            .filters(filter("group-name", [spec.name.clone()]))
-            .send()
-            .await
-            .map_err(sdk(op, &format!("security group {}", spec.name)))?;
-        if let Some(g) = existing.security_groups().first() {
-            return self.adopt_group(op, spec, &hash, &rules, g).await;
-        }
-
-        let mut all_tags = tags::create_tags(&spec.name, &spec.tags, &hash);
-        if !rules.is_empty() {
-            all_tags.insert(INCOMPLETE_TAG.into(), "1".into());
-        }
+        // Names are unique per VPC: a name taken answers `InvalidGroup.Duplicate`, and
+        // the group of that name is adopted if it was made from this spec.
+        let all_tags = tags::create_tags(&spec.name, &spec.tags, &hash);
         let created = self
             .ec2
             .create_security_group()
@@ -307,8 +290,33 @@ impl SecurityGroups for AwsProvider {
             .vpc_id(&vpc)
             .tag_specifications(tags::tag_spec(ResourceType::SecurityGroup, &all_tags))
             .send()
-            .await
-            .map_err(sdk(op, &format!("security group {}", spec.name)))?;
+            .await;
+        let created = match created {
+            Ok(c) => c,
+            Err(e) => {
+                let e = AwsError::from_sdk(e);
+                let resource = format!("security group {}", spec.name);
+                if e.code != "InvalidGroup.Duplicate" {
+                    return Err(e.classify(op, &resource));
+                }
+                let existing = self
+                    .ec2
+                    .describe_security_groups()
+                    .filters(filter("vpc-id", [vpc.clone()]))
+                    .filters(filter("group-name", [spec.name.clone()]))
+                    .send()
+                    .await
+                    .map_err(sdk(op, &resource))?;
+                return match existing.security_groups().first() {
+                    Some(g) => self.adopt_group(op, spec, &hash, &rules, g).await,
+                    // Deleted since: the next attempt creates it.
+                    None => Err(Error::transient(
+                        op,
+                        format!("{resource} exists and does not"),
+                    )),
+                };
+            }
+        };
         let id = created
             .group_id()
             .ok_or_else(|| Error::transient(op, "CreateSecurityGroup answered no group id"))?
@@ -317,13 +325,6 @@ impl SecurityGroups for AwsProvider {
             let resource = format!("security group {id}");
             self.eventually(op, &resource, || self.authorize(op, &id, &rules))
                 .await?;
-            self.ec2
-                .delete_tags()
-                .resources(&id)
-                .tags(Tag::builder().key(INCOMPLETE_TAG).build())
-                .send()
-                .await
-                .map_err(sdk(op, &resource))?;
         }
         Ok(SecurityGroup {
             id,
@@ -372,28 +373,36 @@ impl SecurityGroups for AwsProvider {
     async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
         let op = Operation::AddSecurityGroupRule;
         rule.validate(op, "rule")?;
-        if let RuleSource::Group(src) = &rule.source {
-            // One call tells a missing group (NotFound) from a missing source (input).
-            let ids = [group_id.to_string(), src.clone()];
-            let found: BTreeSet<String> = self
-                .groups_by_id(op, &ids)
-                .await?
-                .iter()
-                .filter_map(|g| g.group_id().map(str::to_string))
-                .collect();
-            if !found.contains(group_id) {
-                return Err(Error::not_found(op, format!("security group {group_id}")));
-            }
-            if !found.contains(src) {
-                return Err(Error::invalid(
-                    op,
-                    "rule.source",
-                    format!("no security group with id {src:?}: create it first"),
-                ));
-            }
-        }
-        self.authorize(op, group_id, std::slice::from_ref(rule))
+        // AuthorizeSecurityGroupIngress checks both groups (moto and AWS), naming the
+        // missing one: the group itself is `NotFound`, the rule's source bad input.
+        match self
+            .authorize(op, group_id, std::slice::from_ref(rule))
             .await
+        {
+            Err(Error::NotFound { .. }) => {
+                let mut ids = vec![group_id.to_string()];
+                if let RuleSource::Group(src) = &rule.source {
+                    ids.push(src.clone());
+                }
+                let found: BTreeSet<String> = self
+                    .groups_by_id(op, &ids)
+                    .await?
+                    .iter()
+                    .filter_map(|g| g.group_id().map(str::to_string))
+                    .collect();
+                match &rule.source {
+                    RuleSource::Group(src) if found.contains(group_id) && !found.contains(src) => {
+                        Err(Error::invalid(
+                            op,
+                            "rule.source",
+                            format!("no security group with id {src:?}: create it first"),
+                        ))
+                    }
+                    _ => Err(Error::not_found(op, format!("security group {group_id}"))),
+                }
+            }
+            r => r,
+        }
     }
 
     async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
@@ -422,21 +431,22 @@ impl SecurityGroups for AwsProvider {
     async fn delete_security_group(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteSecurityGroup;
         let resource = format!("security group {id}");
-        match self.group(op, id).await {
-            Err(Error::NotFound { .. }) => return Ok(()),
-            Err(e) => return Err(e),
-            Ok(_) => {}
-        }
         // moto deletes groups that AWS would refuse: find the users ourselves. Every
-        // user of a group is a network interface (an instance's, a load balancer's).
+        // user of a group is a network interface (an instance's, a load balancer's), a
+        // rule of another group or a load balancer. Deletes started together share
+        // these reads (a destroy deletes its groups at once).
         let users = self
-            .ec2
-            .describe_network_interfaces()
-            .filters(filter("group-id", [id]))
-            .send()
-            .await
-            .map_err(sdk(op, &resource))?;
-        if let Some(n) = users.network_interfaces().first() {
+            .watches
+            .group_users
+            .read(op, id, |ids| self.group_users(op, ids))
+            .await?;
+        if !users.groups.iter().any(|g| g.group_id() == Some(id)) {
+            return Ok(());
+        }
+        let in_group = |n: &&aws_sdk_ec2::types::NetworkInterface| {
+            n.groups().iter().any(|g| g.group_id() == Some(id))
+        };
+        if let Some(n) = users.interfaces.iter().find(in_group) {
             let eni = n.network_interface_id().unwrap_or_default();
             let attachment = n.attachment();
             let status = attachment.and_then(|a| a.status());
@@ -460,12 +470,7 @@ impl SecurityGroups for AwsProvider {
                 format!("in use by {user}: delete it first"),
             ));
         }
-        let mut vpc_groups = self.ec2.describe_security_groups();
-        if let Some(v) = &self.config.vpc_id {
-            vpc_groups = vpc_groups.filters(filter("vpc-id", [v.clone()]));
-        }
-        let groups = vpc_groups.send().await.map_err(sdk(op, &resource))?;
-        if let Some(g) = groups.security_groups().iter().find(|g| {
+        if let Some(g) = users.groups.iter().find(|g| {
             g.group_id() != Some(id)
                 && from_permissions(g.ip_permissions())
                     .iter()
@@ -480,11 +485,18 @@ impl SecurityGroups for AwsProvider {
                 ),
             ));
         }
-        if let Some(lb) = self.load_balancer_using_group(op, id).await? {
+        if let Some(lb) = users
+            .lbs
+            .iter()
+            .find(|l| l.security_groups().iter().any(|g| g == id))
+        {
             return Err(Error::conflict(
                 op,
                 &resource,
-                format!("in use by load balancer {lb}: delete it first"),
+                format!(
+                    "in use by load balancer {}: delete it first",
+                    lb.load_balancer_arn().unwrap_or_default()
+                ),
             ));
         }
         if let Err(e) = self.ec2.delete_security_group().group_id(id).send().await {

@@ -154,15 +154,27 @@ impl Volumes for AwsProvider {
         }
         let hash = tags::spec_hash(spec);
         let resource = format!("volume {}", spec.name);
+        // Creates started together look their names up with one request.
         let existing = self
-            .ec2
-            .describe_volumes()
-            .filters(filter(&format!("tag:{NAME_TAG}"), [spec.name.clone()]))
-            .filters(filter("status", ["creating", "available", "in-use"]))
-            .send()
-            .await
-            .map_err(sdk(op, &resource))?;
-        let id = if let Some(v) = existing.volumes().first() {
+            .watches
+            .volumes_named
+            .read(op, &spec.name, |names| async move {
+                let out = self
+                    .ec2
+                    .describe_volumes()
+                    .filters(filter(&format!("tag:{NAME_TAG}"), names))
+                    .filters(filter("status", ["creating", "available", "in-use"]))
+                    .send()
+                    .await
+                    .map_err(sdk(op, "volumes"))?;
+                Ok(std::sync::Arc::new(out.volumes().to_vec()))
+            })
+            .await?;
+        let named = existing.iter().find(|v| {
+            tags::tag_value(tags::ec2_pairs(v.tags()), NAME_TAG).as_deref()
+                == Some(spec.name.as_str())
+        });
+        let id = if let Some(v) = named {
             let id = v.volume_id().unwrap_or_default().to_string();
             if tags::tag_value(tags::ec2_pairs(v.tags()), SPEC_HASH_TAG).as_deref()
                 != Some(hash.as_str())
@@ -251,8 +263,29 @@ impl Volumes for AwsProvider {
 
     async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
         let op = Operation::AttachVolume;
-        let (_, v) = self.volume(op, volume_id).await?;
-        let inst = self.ec2_instance(op, instance_id).await?;
+        // Attaches started together read their volumes and instances with one request
+        // each (a filter by ids: unknown ones are left out).
+        let (volumes, instances) = futures::try_join!(
+            self.watches
+                .volumes_read
+                .read(op, volume_id, |ids| async move {
+                    Ok(std::sync::Arc::new(self.volumes_by_id(op, ids).await?))
+                }),
+            self.watches
+                .instances_read
+                .read(op, instance_id, |ids| async move {
+                    Ok(std::sync::Arc::new(self.instances_by_id(op, &ids).await?))
+                })
+        )?;
+        let v = volumes
+            .get(volume_id)
+            .and_then(record)
+            .ok_or_else(|| Error::not_found(op, format!("volume {volume_id}")))?;
+        let inst = instances
+            .get(instance_id)
+            .filter(|i| crate::instances::record(i).is_some())
+            .cloned()
+            .ok_or_else(|| Error::not_found(op, format!("instance {instance_id}")))?;
         let inst_zone = inst
             .placement()
             .and_then(|p| p.availability_zone())
@@ -397,29 +430,30 @@ impl Volumes for AwsProvider {
     async fn delete_volume(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteVolume;
         let resource = format!("volume {id}");
-        let v = match self.volume(op, id).await {
-            Err(Error::NotFound { .. }) => return Ok(()),
-            r => r?.1,
-        };
-        match (&v.state, &v.attachment) {
-            (_, Some(a)) => {
-                return Err(Error::conflict(
-                    op,
-                    &resource,
-                    format!("attached to instance {}: detach it first", a.instance_id),
-                ))
+        // Delete first; only a refusal reads the volume, to say why (one request when
+        // it can go, as DeleteVolume refuses an attached volume on moto and AWS alike).
+        if let Err(e) = self.ec2.delete_volume().volume_id(id).send().await {
+            let e = AwsError::from_sdk(e);
+            if e.is_not_found() {
+                return Ok(());
             }
-            (VolumeState::Creating | VolumeState::Detaching, _) => {
-                return Err(Error::transient(op, format!("{resource} is busy")))
+            if e.code != "VolumeInUse" && e.code != "IncorrectState" {
+                return Err(e.classify(op, &resource));
             }
-            (VolumeState::Deleting, _) => {}
-            _ => {
-                if let Err(e) = self.ec2.delete_volume().volume_id(id).send().await {
-                    let e = AwsError::from_sdk(e);
-                    if !e.is_not_found() {
-                        return Err(e.classify(op, &resource));
-                    }
+            let v = match self.volume(op, id).await {
+                Err(Error::NotFound { .. }) => return Ok(()),
+                r => r?.1,
+            };
+            match (&v.state, &v.attachment) {
+                (_, Some(a)) => {
+                    return Err(Error::conflict(
+                        op,
+                        &resource,
+                        format!("attached to instance {}: detach it first", a.instance_id),
+                    ))
                 }
+                (VolumeState::Deleting, _) => {}
+                _ => return Err(Error::transient(op, format!("{resource} is busy"))),
             }
         }
         self.watches

@@ -1,12 +1,12 @@
 //! What one action does: provider calls for the cloud's part, waits and hooks for the
 //! steps of replacement and scaling. Names resolve to ids through the [`Registry`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use provider_core::{
     InstanceSpec, InstanceState, ListenerSpec, LoadBalancerSpec, MemberSpec, ProviderExt,
-    ResourceKind, SecurityGroupSpec, TagFilter,
+    ResourceKind, SecurityGroup, SecurityGroupSpec, TagFilter,
 };
 
 use super::{ready, Engine};
@@ -14,9 +14,14 @@ use crate::plan::{Action, Observed, TAG_CLUSTER, TAG_ROLE};
 use crate::{Error, Result};
 
 /// Names to provider ids, seeded from observed state and filled as resources appear;
-/// and the run's shared waits.
+/// the run's shared waits; and the groups made for the run before it started (the base
+/// group the lease created), whose creates are done.
 #[derive(Debug)]
-pub(super) struct Registry(Mutex<HashMap<(ResourceKind, String), String>>, ready::Waits);
+pub(super) struct Registry(
+    Mutex<HashMap<(ResourceKind, String), String>>,
+    ready::Waits,
+    HashSet<String>,
+);
 
 impl Registry {
     /// From the state the plan was made from; waits poll every `interval`.
@@ -42,7 +47,17 @@ impl Registry {
         for l in &o.load_balancers {
             m.insert((ResourceKind::LoadBalancer, l.name.clone()), l.id.clone());
         }
-        Self(Mutex::new(m), ready::Waits::new(interval))
+        Self(Mutex::new(m), ready::Waits::new(interval), HashSet::new())
+    }
+
+    /// Adds a group made for this run just before it (by the lease, from the same spec
+    /// as the plan's create): that create uses it instead of asking the cloud.
+    pub(super) fn with_made(mut self, made: Option<SecurityGroup>) -> Self {
+        if let Some(g) = made {
+            self.insert(ResourceKind::SecurityGroup, &g.name, &g.id);
+            self.2.insert(g.name);
+        }
+        self
     }
 
     fn insert(&self, kind: ResourceKind, name: &str, id: &str) {
@@ -79,6 +94,9 @@ pub(super) async fn perform(engine: &Engine<'_>, action: &Action, reg: &Registry
             rules,
             tags,
         } => {
+            if reg.2.contains(name) {
+                return Ok(());
+            }
             let g = p
                 .create_security_group(
                     &SecurityGroupSpec::new(name.clone())

@@ -172,7 +172,18 @@ async fn delete_instances(
 
 /// Runs `plan`, starting from the ids of the state it was made from.
 pub(crate) async fn execute(engine: &Engine<'_>, plan: &Plan) -> Report {
-    let registry = Registry::from_observed(&plan.observed, engine.rolling.poll_interval);
+    execute_made(engine, plan, None).await
+}
+
+/// As [`execute`], with `made`: the base group the lease created just before the run,
+/// which the plan's create of it uses as it is (see [`crate::lease::Lease::created`]).
+pub(crate) async fn execute_made(
+    engine: &Engine<'_>,
+    plan: &Plan,
+    made: Option<provider_core::SecurityGroup>,
+) -> Report {
+    let registry =
+        Registry::from_observed(&plan.observed, engine.rolling.poll_interval).with_made(made);
     let observer = engine.observer;
     let opts = engine.options;
     let n = plan.actions.len();

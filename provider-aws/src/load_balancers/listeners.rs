@@ -10,6 +10,13 @@ pub(super) fn tg_name(aws_name: &str, port: u16) -> String {
     )
 }
 
+/// The listener port of target group `tg` if it is named for the LB named `aws_name`
+/// (see [`tg_name`]).
+pub(super) fn listener_port(aws_name: &str, tg: &str) -> Option<u16> {
+    let port: u16 = tg.rsplit_once('-')?.1.parse().ok()?;
+    (tg_name(aws_name, port) == tg).then_some(port)
+}
+
 pub(super) fn protocol(p: LbProtocol) -> ProtocolEnum {
     match p {
         LbProtocol::Tcp => ProtocolEnum::Tcp,
@@ -90,7 +97,8 @@ impl AwsProvider {
     }
 
     /// Creates (or finds) the target group of a listener, tagged like its load balancer
-    /// (`tags`: the spec's), registers its members and creates the listener.
+    /// (`tags`: the spec's), registers its members and creates the listener; answers
+    /// the target group as ELBv2 described it.
     pub(super) async fn add_listener(
         &self,
         op: Operation,
@@ -99,7 +107,7 @@ impl AwsProvider {
         l: &ListenerSpec,
         kind: &LoadBalancerTypeEnum,
         tags: &Tags,
-    ) -> Result<()> {
+    ) -> Result<TargetGroup> {
         let vpc = self.vpc(op).await?;
         let tg_name = tg_name(aws_name, l.port);
         let resource = format!("target group {tg_name}");
@@ -136,13 +144,8 @@ impl AwsProvider {
                 req = req.matcher(Matcher::builder().http_code("200-499").build());
             }
         }
-        let tg_arn = match req.send().await {
-            Ok(out) => out
-                .target_groups()
-                .first()
-                .and_then(|g| g.target_group_arn())
-                .map(str::to_string)
-                .ok_or_else(|| Error::transient(op, "CreateTargetGroup answered no ARN"))?,
+        let tg = match req.send().await {
+            Ok(out) => out.target_groups().first().cloned(),
             Err(e) => {
                 let e = AwsError::from_sdk(e);
                 if !e.code.starts_with("DuplicateTargetGroupName") {
@@ -156,11 +159,13 @@ impl AwsProvider {
                     .map_err(sdk(op, &resource))?
                     .target_groups()
                     .first()
-                    .and_then(|g| g.target_group_arn())
-                    .map(str::to_string)
-                    .ok_or_else(|| Error::not_found(op, &resource))?
+                    .cloned()
             }
         };
+        let tg = tg
+            .filter(|g| g.target_group_arn().is_some())
+            .ok_or_else(|| Error::transient(op, format!("{resource}: no ARN answered")))?;
+        let tg_arn = tg.target_group_arn().unwrap_or_default().to_string();
         self.elb
             .modify_target_group_attributes()
             .target_group_arn(&tg_arn)
@@ -212,7 +217,7 @@ impl AwsProvider {
                 return Err(e.classify(op, &format!("listener {} of {lb_arn}", l.port)));
             }
         }
-        Ok(())
+        Ok(tg)
     }
 
     /// The target group of the listener on `port`.

@@ -20,7 +20,7 @@
 
 mod listeners;
 
-use listeners::{health_check_of, tg_name};
+use listeners::{health_check_of, listener_port};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -39,6 +39,9 @@ use provider_core::{
 use crate::error::{sdk, AwsError};
 use crate::tags::{self, NAME_TAG, PORTS_TAG, SPEC_HASH_TAG};
 use crate::AwsProvider;
+
+/// What creating a load balancer answered: its tags and its target groups.
+type Made = (Vec<(String, String)>, Vec<TargetGroup>);
 
 /// Most ARNs per `DescribeTags` call.
 const TAGS_PER_CALL: usize = 20;
@@ -140,56 +143,96 @@ impl AwsProvider {
         Ok(out)
     }
 
-    /// The full record: listeners, their target groups and target health.
+    /// The target groups of the load balancers `arns`: by ARN for one, the region's
+    /// list for several (one listing, not one call each). `NotFound` when a single
+    /// load balancer does not exist.
+    async fn target_groups_of(&self, op: Operation, arns: &[String]) -> Result<Vec<TargetGroup>> {
+        match arns {
+            [] => Ok(Vec::new()),
+            [arn] => Ok(self
+                .elb
+                .describe_target_groups()
+                .load_balancer_arn(arn)
+                .send()
+                .await
+                .map_err(sdk(op, &format!("load balancer {arn}")))?
+                .target_groups()
+                .to_vec()),
+            _ => self.all_target_groups(op).await,
+        }
+    }
+
+    /// Every target group of the region, page by page.
+    async fn all_target_groups(&self, op: Operation) -> Result<Vec<TargetGroup>> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .elb
+                .describe_target_groups()
+                .page_size(self.config.page_size.clamp(1, 400) as i32)
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(sdk(op, "target groups"))?;
+            out.extend(page.target_groups().iter().cloned());
+            marker = page
+                .next_marker()
+                .filter(|m| !m.is_empty())
+                .map(str::to_string);
+            if marker.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The full record: listeners, their target groups and target health. `groups` holds
+    /// (at least) the LB's target groups: a listener is a target group the LB forwards
+    /// to (ELBv2 lists the LBs of each group), on the port its name ends with (see
+    /// [`tg_name`]), so no `DescribeListeners` is needed.
     async fn lb_record(
         &self,
         op: Operation,
         lb: &ElbLb,
         lb_tags: &[(String, String)],
+        groups: &[TargetGroup],
     ) -> Result<LoadBalancer> {
         let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-        let resource = format!("load balancer {arn}");
-        let listeners = self
-            .elb
-            .describe_listeners()
-            .load_balancer_arn(&arn)
-            .send()
-            .await
-            .map_err(sdk(op, &resource))?;
-        let groups = self
-            .elb
-            .describe_target_groups()
-            .load_balancer_arn(&arn)
-            .send()
-            .await
-            .map_err(sdk(op, &resource))?;
-        let by_arn: BTreeMap<&str, &TargetGroup> = groups
-            .target_groups()
+        let attached: Vec<&TargetGroup> = groups
             .iter()
-            .filter_map(|g| g.target_group_arn().map(|a| (a, g)))
+            .filter(|g| g.load_balancer_arns().contains(&arn))
             .collect();
+        self.lb_record_of(op, lb, lb_tags, &attached).await
+    }
+
+    /// The full record from the LB's target groups (`groups`: those it forwards to).
+    async fn lb_record_of(
+        &self,
+        op: Operation,
+        lb: &ElbLb,
+        lb_tags: &[(String, String)],
+        groups: &[&TargetGroup],
+    ) -> Result<LoadBalancer> {
+        let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+        let aws_name = lb.load_balancer_name().unwrap_or_default();
         let mut out = Vec::new();
-        for l in listeners.listeners() {
-            let port = l.port().unwrap_or(0).clamp(0, 65535) as u16;
-            let proto = match l.protocol().map(|p| p.as_str()) {
+        for tg in groups {
+            let Some(port) = tg
+                .target_group_name()
+                .and_then(|n| listener_port(aws_name, n))
+            else {
+                continue;
+            };
+            let proto = match tg.protocol().map(|p| p.as_str()) {
                 Some("HTTP") | Some("HTTPS") => LbProtocol::Http,
                 _ => LbProtocol::Tcp,
-            };
-            let tg_arn = l
-                .default_actions()
-                .iter()
-                .find_map(|a| a.target_group_arn())
-                .map(str::to_string);
-            let (health_check, members) = match tg_arn.as_deref().and_then(|a| by_arn.get(a)) {
-                Some(tg) => (health_check_of(tg), self.members(op, tg).await?),
-                None => (HealthCheck::default(), Vec::new()),
             };
             out.push(Listener {
                 protocol: proto,
                 port,
                 pool: Pool {
-                    health_check,
-                    members,
+                    health_check: health_check_of(tg),
+                    members: self.members(op, tg).await?,
                 },
             });
         }
@@ -208,11 +251,21 @@ impl AwsProvider {
         })
     }
 
+    /// The full record of one load balancer from its description.
+    async fn lb_described(&self, op: Operation, lb: &ElbLb) -> Result<LoadBalancer> {
+        let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+        let arns = [arn];
+        let (t, groups) = futures::try_join!(
+            self.elb_tags_of(op, &arns),
+            self.target_groups_of(op, &arns)
+        )?;
+        let t = t.get(&arns[0]).map(Vec::as_slice).unwrap_or_default();
+        self.lb_record(op, lb, t, &groups).await
+    }
+
     async fn lb_full(&self, op: Operation, id: &str) -> Result<LoadBalancer> {
         let lb = self.elb(op, id).await?;
-        let t = self.elb_tags_of(op, &[id.to_string()]).await?;
-        self.lb_record(op, &lb, t.get(id).map(Vec::as_slice).unwrap_or_default())
-            .await
+        self.lb_described(op, &lb).await
     }
 
     /// Checks what ELBv2 needs beyond the spec's own validation; answers the LB type.
@@ -311,7 +364,7 @@ impl AwsProvider {
                 }
             }
         };
-        let arn = if let Some(lb) = existing.first() {
+        let (arn, made) = if let Some(lb) = existing.first() {
             let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
             let t = self.elb_tags_of(op, std::slice::from_ref(&arn)).await?;
             let theirs = t.get(&arn).and_then(|t| {
@@ -343,7 +396,7 @@ impl AwsProvider {
                 self.add_listener(op, &arn, &name, l, &kind, &spec.tags)
                     .await?;
             }
-            arn
+            (arn, None)
         } else {
             let subnets = self.lb_subnets(op, spec.subnet.as_deref()).await?;
             let mut all = tags::create_tags(&spec.name, &spec.tags, &hash);
@@ -389,16 +442,28 @@ impl AwsProvider {
                 .and_then(|l| l.load_balancer_arn())
                 .ok_or_else(|| Error::transient(op, "CreateLoadBalancer answered no ARN"))?
                 .to_string();
+            let mut groups = Vec::with_capacity(spec.listeners.len());
             for l in &spec.listeners {
-                self.add_listener(op, &arn, &name, l, &kind, &spec.tags)
-                    .await?;
+                groups.push(
+                    self.add_listener(op, &arn, &name, l, &kind, &spec.tags)
+                        .await?,
+                );
             }
-            arn
+            let made: Vec<(String, String)> = all.into_iter().collect();
+            (arn, Some((made, groups)))
         };
-        self.wait_lb_active(op, &arn).await
+        self.wait_lb_active(op, &arn, made).await
     }
 
-    async fn wait_lb_active(&self, op: Operation, arn: &str) -> Result<LoadBalancer> {
+    /// Waits for the LB to be active; answers its record. `made`: the tags and target
+    /// groups (as ELBv2 answered their creation) of an LB this call created, whose
+    /// record then needs only its members' health read.
+    async fn wait_lb_active(
+        &self,
+        op: Operation,
+        arn: &str,
+        made: Option<Made>,
+    ) -> Result<LoadBalancer> {
         let resource = format!("load balancer {arn}");
         let lb = self
             .eventually(op, &resource, || {
@@ -425,9 +490,13 @@ impl AwsProvider {
                 )
             })
             .await?;
-        let t = self.elb_tags_of(op, &[arn.to_string()]).await?;
-        self.lb_record(op, &lb, t.get(arn).map(Vec::as_slice).unwrap_or_default())
-            .await
+        match made {
+            Some((tags, groups)) => {
+                let groups: Vec<&TargetGroup> = groups.iter().collect();
+                self.lb_record_of(op, &lb, &tags, &groups).await
+            }
+            None => self.lb_described(op, &lb).await,
+        }
     }
 
     pub(crate) async fn get_lb(&self, id: &str) -> Result<LoadBalancer> {
@@ -466,14 +535,33 @@ impl AwsProvider {
             .filter_map(|l| l.load_balancer_arn().map(str::to_string))
             .collect();
         let all_tags = self.elb_tags_of(op, &arns).await?;
+        let tags_of = |lb: &ElbLb| {
+            all_tags
+                .get(lb.load_balancer_arn().unwrap_or_default())
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+        };
+        let matching: Vec<&ElbLb> = lbs
+            .iter()
+            .filter(|lb| {
+                let t = tags_of(lb);
+                tf.matches(&tags::user_tags(
+                    t.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                ))
+            })
+            .collect();
+        let arns: Vec<String> = matching
+            .iter()
+            .filter_map(|l| l.load_balancer_arn().map(str::to_string))
+            .collect();
+        let groups = match self.target_groups_of(op, &arns).await {
+            // The one LB went since it was listed: the region's list then.
+            Err(Error::NotFound { .. }) => self.all_target_groups(op).await?,
+            r => r?,
+        };
         let mut out = Vec::new();
-        for lb in &lbs {
-            let arn = lb.load_balancer_arn().unwrap_or_default();
-            let t = all_tags.get(arn).map(Vec::as_slice).unwrap_or_default();
-            let user = tags::user_tags(t.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            if tf.matches(&user) {
-                out.push(self.lb_record(op, lb, t).await?);
-            }
+        for lb in matching {
+            out.push(self.lb_record(op, lb, tags_of(lb), &groups).await?);
         }
         Ok(out)
     }
@@ -481,45 +569,32 @@ impl AwsProvider {
     pub(crate) async fn delete_lb(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteLoadBalancer;
         let resource = format!("load balancer {id}");
-        let lb = match self.elb(op, id).await {
-            Err(Error::NotFound { .. }) => return Ok(()),
-            r => r?,
+        // An id that is not a load balancer ARN names nothing: gone already.
+        let Some(aws_name) = id
+            .strip_prefix("arn:")
+            .and_then(|rest| rest.split_once(":loadbalancer/"))
+            .and_then(|(_, path)| path.split('/').nth(1))
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+        else {
+            return Ok(());
         };
-        let aws_name = lb.load_balancer_name().unwrap_or_default().to_string();
-        let mut groups: BTreeSet<String> = self
-            .elb
-            .describe_target_groups()
-            .load_balancer_arn(id)
-            .send()
-            .await
-            .map_err(sdk(op, &resource))?
-            .target_groups()
+        // Its target groups: those it forwards to, and those of listeners a crashed
+        // create never made (not attached; found by their names). One listing for both.
+        let groups: BTreeSet<String> = self
+            .all_target_groups(op)
+            .await?
             .iter()
+            .filter(|g| {
+                let lbs = g.load_balancer_arns();
+                let ours = g
+                    .target_group_name()
+                    .and_then(|n| listener_port(&aws_name, n))
+                    .is_some();
+                lbs.iter().any(|a| a == id) || (ours && lbs.is_empty())
+            })
             .filter_map(|g| g.target_group_arn().map(str::to_string))
             .collect();
-        // Target groups of listeners a crashed create never made are not attached:
-        // find them by their names.
-        let t = self.elb_tags_of(op, &[id.to_string()]).await?;
-        let ports: Vec<u16> = t
-            .get(id)
-            .and_then(|t| {
-                tags::tag_value(t.iter().map(|(k, v)| (k.as_str(), v.as_str())), PORTS_TAG)
-            })
-            .map(|p| p.split(',').filter_map(|s| s.parse().ok()).collect())
-            .unwrap_or_default();
-        if !ports.is_empty() {
-            let names: Vec<String> = ports.iter().map(|p| tg_name(&aws_name, *p)).collect();
-            for n in names {
-                if let Ok(out) = self.elb.describe_target_groups().names(&n).send().await {
-                    groups.extend(
-                        out.target_groups()
-                            .iter()
-                            .filter(|g| g.load_balancer_arns().is_empty())
-                            .filter_map(|g| g.target_group_arn().map(str::to_string)),
-                    );
-                }
-            }
-        }
         if let Err(e) = self
             .elb
             .delete_load_balancer()
@@ -586,20 +661,6 @@ impl AwsProvider {
         Ok(())
     }
 
-    /// The first load balancer that uses security group `group_id`.
-    pub(crate) async fn load_balancer_using_group(
-        &self,
-        op: Operation,
-        group_id: &str,
-    ) -> Result<Option<String>> {
-        Ok(self
-            .all_lbs(op)
-            .await?
-            .iter()
-            .find(|l| l.security_groups().iter().any(|g| g == group_id))
-            .and_then(|l| l.load_balancer_arn().map(str::to_string)))
-    }
-
     /// Sets and removes tags of a load balancer.
     pub(crate) async fn tag_lb(&self, id: &str, set: &Tags, remove: &[String]) -> Result<()> {
         let op = Operation::UpdateTags;
@@ -652,6 +713,9 @@ mod tests {
             );
         }
         assert_ne!(aws_lb_name("a.b"), aws_lb_name("a_b"));
-        assert!(tg_name(&aws_lb_name("x"), 65535).len() <= 32);
+        assert!(listeners::tg_name(&aws_lb_name("x"), 65535).len() <= 32);
+        let tg = listeners::tg_name(&aws_lb_name("x"), 8080);
+        assert_eq!(listeners::listener_port(&aws_lb_name("x"), &tg), Some(8080));
+        assert_eq!(listeners::listener_port(&aws_lb_name("y"), &tg), None);
     }
 }
