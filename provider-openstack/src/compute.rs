@@ -148,6 +148,69 @@ fn regex_escape(s: &str) -> String {
         .collect()
 }
 
+/// The record of a server as Nova has it: no addresses or groups (Neutron has those).
+fn record(s: &Server) -> Instance {
+    Instance {
+        id: s.id.clone(),
+        name: s.name.clone(),
+        availability_zone: s.availability_zone.clone().unwrap_or_default(),
+        flavor: s
+            .flavor
+            .get("original_name")
+            .or_else(|| s.flavor.get("id"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        image: s
+            .image
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        state: s.state(),
+        private_ip: None,
+        public_ip: None,
+        security_groups: Vec::new(),
+        tags: s.metadata.clone(),
+    }
+}
+
+/// Nova's refusal of a group or keypair that does not exist ("Unable to find
+/// security_group with name or id '<id>'", "Invalid key_name provided."), as the
+/// `InvalidInput` on the spec's field.
+fn missing_group(op: Operation, spec: &InstanceSpec, e: Error) -> Error {
+    match &e {
+        Error::InvalidInput { message, .. } if message.contains("key_name") => {
+            match &spec.keypair {
+                Some(k) => Error::invalid(
+                    op,
+                    "spec.keypair",
+                    format!("no keypair named {k:?}: import the public key first"),
+                ),
+                None => e,
+            }
+        }
+        Error::InvalidInput { message, .. } => {
+            match spec
+                .security_groups
+                .iter()
+                .position(|g| message.contains(&format!("'{g}'")))
+            {
+                Some(i) => Error::invalid(
+                    op,
+                    format!("spec.security_groups[{i}]"),
+                    format!(
+                        "no security group with id {:?}: create it first",
+                        spec.security_groups[i]
+                    ),
+                ),
+                None => e,
+            }
+        }
+        _ => e,
+    }
+}
+
 impl OpenStackProvider {
     // --- zones
 
@@ -185,10 +248,22 @@ impl OpenStackProvider {
             .collect())
     }
 
+    /// The compute AZs, read from Nova each time (whether a zone is up is the cloud's
+    /// state), each available when its Cinder AZ exists too. Cinder's AZs, what each
+    /// compute AZ maps to, are looked up once per provider ([`crate::watch::Memos`]),
+    /// and so are the compute AZs' names that creates check against.
     pub(crate) async fn zones(&self) -> Result<Vec<AvailabilityZone>> {
         let op = Operation::ListAvailabilityZones;
         let compute = self.compute_zones(op).await?;
-        let volume = self.volume_zones(op).await?;
+        self.memos
+            .compute_zones
+            .get_or_try("", || async { Ok(compute.clone()) })
+            .await?;
+        let volume = self
+            .memos
+            .volume_zones
+            .get_or_try("", || self.volume_zones(op))
+            .await?;
         Ok(compute
             .into_iter()
             .map(|(name, available)| {
@@ -249,6 +324,23 @@ impl OpenStackProvider {
     }
 
     async fn look_up_flavor(&self, op: Operation, field: &str, name_or_id: &str) -> Result<Flavor> {
+        // One list for every flavor named; one the list lacks (a private flavor of
+        // another project shared by id) is read by id.
+        let listed = self
+            .memos
+            .flavor_list
+            .get_or_try("", || {
+                self.api
+                    .list(op, Call::get(Service::Compute, "flavors"), "flavors")
+            })
+            .await?;
+        let items: Vec<(String, String, Flavor)> = listed
+            .into_iter()
+            .map(|f| (f.id.clone(), f.name.clone(), f))
+            .collect();
+        if let Ok(f) = pick(op, field, "flavor", name_or_id, &items) {
+            return Ok(f);
+        }
         match self
             .api
             .send_as::<Flavor>(
@@ -322,32 +414,6 @@ impl OpenStackProvider {
         pick(op, field, "image", name_or_id, &items)
     }
 
-    async fn check_keypair(&self, op: Operation, field: &str, name: &str) -> Result<()> {
-        self.memos
-            .keypairs
-            .get_or_try(name, || self.look_up_keypair(op, field, name))
-            .await
-    }
-
-    async fn look_up_keypair(&self, op: Operation, field: &str, name: &str) -> Result<()> {
-        match self
-            .api
-            .send(
-                op,
-                Call::get(Service::Compute, format!("os-keypairs/{name}")),
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(Error::NotFound { .. }) => Err(Error::invalid(
-                op,
-                field,
-                format!("no keypair named {name:?}: import the public key first"),
-            )),
-            Err(e) => Err(e),
-        }
-    }
-
     // --- servers
 
     pub(crate) async fn server(&self, op: Operation, id: &str) -> Result<Server> {
@@ -410,27 +476,10 @@ impl OpenStackProvider {
                     // Neutron is the truth: Nova's cached addresses lag behind.
                     .map(|f| f.floating_ip_address);
                 Instance {
-                    id: s.id.clone(),
-                    name: s.name.clone(),
-                    availability_zone: s.availability_zone.clone().unwrap_or_default(),
-                    flavor: s
-                        .flavor
-                        .get("original_name")
-                        .or_else(|| s.flavor.get("id"))
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    image: s
-                        .image
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    state: s.state(),
                     private_ip,
                     public_ip,
                     security_groups: groups,
-                    tags: s.metadata.clone(),
+                    ..record(s)
                 }
             })
             .collect())
@@ -461,12 +510,19 @@ impl OpenStackProvider {
         spec.validate()?;
         tags::check_metadata(op, "spec.tags", &spec.tags)?;
         let hash = spec_hash(spec);
+        // Creates started together look their names up with one list (Nova's name
+        // filter is a regular expression).
         let existing = self
-            .list_servers(
-                op,
-                Call::get(Service::Compute, "servers/detail")
-                    .query("name", format!("^{}$", regex_escape(&spec.name))),
-            )
+            .watches
+            .servers_named
+            .get(&spec.name, |names| {
+                let names: Vec<String> = names.iter().map(|n| regex_escape(n)).collect();
+                self.list_servers(
+                    op,
+                    Call::get(Service::Compute, "servers/detail")
+                        .query("name", format!("^({})$", names.join("|"))),
+                )
+            })
             .await?;
         if let Some(s) = existing
             .iter()
@@ -491,23 +547,9 @@ impl OpenStackProvider {
             (None, Some(s)) => Some(self.resolve_subnet(op, "spec.subnet", s).await?.network_id),
             (None, None) => None,
         };
-        // One list for all the groups, not a read each.
-        let found = self.existing_groups(op, &spec.security_groups).await?;
-        if let Some((i, g)) = spec
-            .security_groups
-            .iter()
-            .enumerate()
-            .find(|(_, g)| !found.contains(*g))
-        {
-            return Err(Error::invalid(
-                op,
-                format!("spec.security_groups[{i}]"),
-                format!("no security group with id {g:?}: create it first"),
-            ));
-        }
-        if let Some(k) = &spec.keypair {
-            self.check_keypair(op, "spec.keypair", k).await?;
-        }
+        // The groups are not read first: Nova refuses a group that does not exist,
+        // naming it (see `create_instance`).
+        // Nor the keypair: Nova refuses a key name it does not have.
         let mut server = json!({
             "name": spec.name,
             "description": hash,
@@ -537,7 +579,16 @@ impl OpenStackProvider {
         Ok(Ok(json!({ "server": server })))
     }
 
-    async fn wait_running(&self, op: Operation, id: &str) -> Result<Instance> {
+    /// Waits until the server runs; answers its record. `created` is the spec of a
+    /// server this call created: its one port has the spec's groups and no floating IP
+    /// can be on it yet, so the record comes from the server (its fixed address) and the
+    /// spec, without reading Neutron.
+    async fn wait_running(
+        &self,
+        op: Operation,
+        id: &str,
+        created: Option<&InstanceSpec>,
+    ) -> Result<Instance> {
         let s = self
             .watches
             .servers
@@ -566,6 +617,19 @@ impl OpenStackProvider {
                 },
             )
             .await?;
+        if let Some(spec) = created {
+            if let Some(private_ip) = s.addresses_of("fixed") {
+                let mut groups = spec.security_groups.clone();
+                groups.sort();
+                groups.dedup();
+                return Ok(Instance {
+                    private_ip: Some(private_ip),
+                    public_ip: None,
+                    security_groups: groups,
+                    ..record(&s)
+                });
+            }
+        }
         let mut v = self.instance_records(op, std::slice::from_ref(&s)).await?;
         v.pop()
             .ok_or_else(|| Error::not_found(op, format!("instance {id}")))
@@ -652,27 +716,31 @@ impl Instances for OpenStackProvider {
 
     async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance> {
         let op = Operation::CreateInstance;
-        let id = match self.prepare_server(op, spec).await? {
-            Err(id) => id,
+        let (id, fresh) = match self.prepare_server(op, spec).await? {
+            Err(id) => (id, false),
             Ok(body) => {
                 let v = self
                     .api
                     .send(op, Call::post(Service::Compute, "servers", &body))
-                    .await?;
-                v.pointer("/server/id")
+                    .await
+                    .map_err(|e| missing_group(op, spec, e))?;
+                let id = v
+                    .pointer("/server/id")
                     .and_then(Value::as_str)
                     .map(str::to_string)
                     .ok_or_else(|| {
                         crate::error::unexpected(op, format!("server create answered {v}"))
-                    })?
+                    })?;
+                (id, true)
             }
         };
-        self.wait_running(op, &id).await
+        self.wait_running(op, &id, fresh.then_some(spec)).await
     }
 
     async fn delete_instance(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteInstance;
-        let s = match self.server(op, id).await {
+        // Read with the other deletes started together.
+        let s = match self.server_read(op, id).await {
             Ok(s) => s,
             Err(Error::NotFound { .. }) => return Ok(()),
             Err(e) => return Err(e),

@@ -102,6 +102,18 @@
 //! a hash of their spec in their `description` for that. The same name with another
 //! spec is `Conflict`.
 //!
+//! ## Requests
+//!
+//! What a create refers to and the cloud rarely changes (networks, subnets, flavors,
+//! images by name, the Cinder AZs) is looked up once per provider. The look-ups by name
+//! of creates started together (the cluster starts a kind's creates at once), and the
+//! reads before deletes and attaches started together, share one list
+//! (`coalesce`); waits share one list per poll interval per kind. A create does not
+//! read what Nova and Neutron check themselves (the groups, the keypair): their refusal
+//! names what is missing, and is answered as `InvalidInput` on the spec's field. A
+//! created server's or load balancer's record comes from its spec and what the wait
+//! read (and, for a load balancer, its status tree), not from reading it all back.
+//!
 //! ## Availability zones
 //!
 //! Nova's AZs; each maps to the Cinder AZ of the same name unless
@@ -122,6 +134,7 @@ pub mod config;
 pub mod tags;
 
 mod client;
+mod coalesce;
 mod compute;
 mod error;
 mod loadbalancer;

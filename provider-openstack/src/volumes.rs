@@ -241,13 +241,18 @@ impl Volumes for OpenStackProvider {
             ));
         }
         let hash = spec_hash(spec);
+        // Creates started together look their names up with one list: of the name, or
+        // of the project's volumes for several (Cinder filters on one name).
         let existing: Vec<CinderVolume> = self
-            .api
-            .list(
-                op,
-                Call::get(Service::Volume, "volumes/detail").query("name", spec.name.clone()),
-                "volumes",
-            )
+            .watches
+            .volumes_named
+            .get(&spec.name, |names| {
+                let mut call = Call::get(Service::Volume, "volumes/detail");
+                if let [one] = names.as_slice() {
+                    call = call.query("name", one.clone());
+                }
+                self.api.list(op, call, "volumes")
+            })
             .await?;
         let id = match existing.iter().find(|v| {
             v.name.as_deref() == Some(spec.name.as_str())
@@ -312,8 +317,11 @@ impl Volumes for OpenStackProvider {
 
     async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
         let op = Operation::AttachVolume;
-        let v = self.cinder_volume(op, volume_id).await?;
-        let server = self.server(op, instance_id).await?;
+        // Read with the other attaches started together.
+        let (v, server) = tokio::try_join!(
+            self.volume_read(op, volume_id),
+            self.server_read(op, instance_id)
+        )?;
         if server.is_deleting() {
             return Err(Error::not_found(op, format!("instance {instance_id}")));
         }
@@ -377,7 +385,7 @@ impl Volumes for OpenStackProvider {
 
     async fn detach_volume(&self, volume_id: &str) -> Result<Volume> {
         let op = Operation::DetachVolume;
-        let v = self.cinder_volume(op, volume_id).await?;
+        let v = self.volume_read(op, volume_id).await?;
         if let Some((server, _)) = v.attached_to() {
             match self
                 .api
@@ -408,7 +416,7 @@ impl Volumes for OpenStackProvider {
 
     async fn delete_volume(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteVolume;
-        let v = match self.cinder_volume(op, id).await {
+        let v = match self.volume_read(op, id).await {
             Ok(v) => v,
             Err(Error::NotFound { .. }) => return Ok(()),
             Err(e) => return Err(e),

@@ -123,13 +123,17 @@ impl OpenStackProvider {
     /// their instance): Octavia keeps a member whose server is gone, in ERROR, and the
     /// contract's answer for a deleted member is that it leaves its pools.
     pub(crate) async fn leave_pools(&self, op: Operation, id: &str) -> Result<()> {
+        // One list for the deletes started together.
         let lbs: Vec<OctaviaLb> = self
-            .api
-            .list(
-                op,
-                self.scoped(Call::get(Service::LoadBalancer, "lbaas/loadbalancers")),
-                "loadbalancers",
-            )
+            .watches
+            .lbs_listed
+            .get(id, |_| {
+                self.api.list(
+                    op,
+                    self.scoped(Call::get(Service::LoadBalancer, "lbaas/loadbalancers")),
+                    "loadbalancers",
+                )
+            })
             .await?;
         for lb in lbs
             .iter()
