@@ -16,6 +16,10 @@ use tokio::sync::watch;
 /// How long the first look-up waits for others to join it.
 pub(crate) const WINDOW: Duration = Duration::from_millis(10);
 
+/// Most keys one request asks for (its URL stays short: the services' front ends
+/// refuse long request lines); later look-ups start the next one.
+pub(crate) const MAX_KEYS: usize = 40;
+
 /// Concurrent look-ups of one kind, answered by one request for all their keys.
 #[derive(Debug)]
 pub(crate) struct Coalesce<V> {
@@ -56,8 +60,13 @@ impl<V: Clone + Send + Sync> Coalesce<V> {
             match open.as_ref() {
                 // `has_changed` fails once the sender is gone.
                 Some(g) if g.answer.has_changed().is_ok() => {
-                    lock(&g.keys).push(key.to_string());
-                    Some(g.answer.clone())
+                    let mut keys = lock(&g.keys);
+                    if keys.len() < MAX_KEYS {
+                        keys.push(key.to_string());
+                        Some(g.answer.clone())
+                    } else {
+                        None
+                    }
                 }
                 _ => None,
             }
@@ -112,6 +121,19 @@ mod tests {
         // A later look-up asks again: nothing is kept.
         assert_eq!(c.get("e", fetch).await.unwrap(), vec!["e"]);
         assert_eq!(requests.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_asks_for_at_most_max_keys() {
+        let c: Coalesce<Vec<String>> = Coalesce::default();
+        let fetch = |keys: Vec<String>| async move { Ok(keys) };
+        let keys: Vec<String> = (0..MAX_KEYS + 1).map(|i| i.to_string()).collect();
+        let answers = futures::future::try_join_all(keys.iter().map(|k| c.get(k, fetch)))
+            .await
+            .unwrap();
+        assert_eq!(answers[0].len(), MAX_KEYS);
+        // The one over the limit was asked for in a request of its own.
+        assert_eq!(answers[MAX_KEYS], vec![MAX_KEYS.to_string()]);
     }
 
     #[tokio::test(start_paused = true)]

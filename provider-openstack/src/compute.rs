@@ -136,6 +136,26 @@ pub(crate) fn base64(data: &[u8]) -> String {
     out
 }
 
+/// Nova's `name` filter (a regular expression, without alternation here) for `names`:
+/// the one name exactly, or the names' common prefix (the caller picks its own name).
+fn names_regex(names: &[String]) -> String {
+    match names {
+        [one] => format!("^{}$", regex_escape(one)),
+        _ => {
+            let first = names.first().map(String::as_str).unwrap_or_default();
+            let common = names.iter().skip(1).fold(first.len(), |n, other| {
+                first
+                    .char_indices()
+                    .zip(other.chars())
+                    .take_while(|((i, a), b)| *i < n && a == b)
+                    .count()
+            });
+            let prefix: String = first.chars().take(common).collect();
+            format!("^{}", regex_escape(&prefix))
+        }
+    }
+}
+
 fn regex_escape(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
@@ -510,17 +530,15 @@ impl OpenStackProvider {
         spec.validate()?;
         tags::check_metadata(op, "spec.tags", &spec.tags)?;
         let hash = spec_hash(spec);
-        // Creates started together look their names up with one list (Nova's name
-        // filter is a regular expression).
+        // Creates started together look their names up with one list.
         let existing = self
             .watches
             .servers_named
             .get(&spec.name, |names| {
-                let names: Vec<String> = names.iter().map(|n| regex_escape(n)).collect();
                 self.list_servers(
                     op,
                     Call::get(Service::Compute, "servers/detail")
-                        .query("name", format!("^({})$", names.join("|"))),
+                        .query("name", names_regex(&names)),
                 )
             })
             .await?;
@@ -803,6 +821,16 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn names_are_looked_up_by_their_common_prefix() {
+        let n = |v: &[&str]| names_regex(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(n(&["c1-node-0"]), "^c1-node-0$");
+        assert_eq!(n(&["c1-node-0", "c1-node-1", "c1-node-12"]), "^c1-node-");
+        assert_eq!(n(&["c1-master-0", "c1-node-1"]), "^c1-");
+        assert_eq!(n(&["a.b", "x"]), "^");
+        assert_eq!(n(&["a.b1", "a.b2"]), "^a\\.b");
     }
 
     #[test]
