@@ -530,17 +530,14 @@ impl OpenStackProvider {
         spec.validate()?;
         tags::check_metadata(op, "spec.tags", &spec.tags)?;
         let hash = spec_hash(spec);
-        // Creates started together look their names up with one list.
+        // By its exact name: Nova filters on one name (a regular expression without
+        // alternation here), and a list of the project could miss one.
         let existing = self
-            .watches
-            .servers_named
-            .get(&spec.name, |names| {
-                self.list_servers(
-                    op,
-                    Call::get(Service::Compute, "servers/detail")
-                        .query("name", names_regex(&names)),
-                )
-            })
+            .list_servers(
+                op,
+                Call::get(Service::Compute, "servers/detail")
+                    .query("name", names_regex(std::slice::from_ref(&spec.name))),
+            )
             .await?;
         if let Some(s) = existing
             .iter()

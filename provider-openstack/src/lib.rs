@@ -106,9 +106,11 @@
 //!
 //! What a create refers to and the cloud rarely changes (networks, subnets, flavors,
 //! images by name, the Cinder AZs) is looked up once per provider. The look-ups by name
-//! of creates started together (the cluster starts a kind's creates at once), and the
-//! reads before deletes and attaches started together, share one list
-//! (`coalesce`); waits share one list per poll interval per kind. A create does not
+//! of creates started together (the cluster starts a kind's creates at once) share one
+//! list where the service filters on several names (Neutron: groups, ports), and so do
+//! the reads before deletes and attaches started together (`coalesce`; an id such a
+//! list leaves out is read by id before it counts as gone); waits share one list per
+//! poll interval per kind. A create does not
 //! read what Nova and Neutron check themselves (the groups, the keypair): their refusal
 //! names what is missing, and is answered as `InvalidInput` on the spec's field. A
 //! created server's or load balancer's record comes from its spec and what the wait

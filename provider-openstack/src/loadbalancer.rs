@@ -33,6 +33,7 @@ use crate::tags::{self, MAX_STRING_TAG_LEN};
 mod members;
 mod records;
 use crate::OpenStackProvider;
+pub(crate) use members::PoolMembers;
 use records::IdRef;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -411,18 +412,15 @@ impl LoadBalancers for OpenStackProvider {
         spec.validate()?;
         let tag_strings = tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
         let hash = spec_hash(spec);
-        // Creates started together look their names up with one list: of the name, or
-        // of the project's load balancers for several.
+        // By its exact name (Octavia filters on one name).
         let existing: Vec<OctaviaLb> = self
-            .watches
-            .lbs_named
-            .get(&spec.name, |names| {
-                let mut call = self.scoped(Call::get(Service::LoadBalancer, "lbaas/loadbalancers"));
-                if let [one] = names.as_slice() {
-                    call = call.query("name", one.clone());
-                }
-                self.api.list(op, call, "loadbalancers")
-            })
+            .api
+            .list(
+                op,
+                self.scoped(Call::get(Service::LoadBalancer, "lbaas/loadbalancers"))
+                    .query("name", spec.name.clone()),
+                "loadbalancers",
+            )
             .await?;
         if let Some(lb) = existing.iter().find(|lb| {
             lb.name == spec.name

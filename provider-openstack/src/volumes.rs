@@ -241,18 +241,14 @@ impl Volumes for OpenStackProvider {
             ));
         }
         let hash = spec_hash(spec);
-        // Creates started together look their names up with one list: of the name, or
-        // of the project's volumes for several (Cinder filters on one name).
+        // By its exact name (Cinder filters on one name).
         let existing: Vec<CinderVolume> = self
-            .watches
-            .volumes_named
-            .get(&spec.name, |names| {
-                let mut call = Call::get(Service::Volume, "volumes/detail");
-                if let [one] = names.as_slice() {
-                    call = call.query("name", one.clone());
-                }
-                self.api.list(op, call, "volumes")
-            })
+            .api
+            .list(
+                op,
+                Call::get(Service::Volume, "volumes/detail").query("name", spec.name.clone()),
+                "volumes",
+            )
             .await?;
         let id = match existing.iter().find(|v| {
             v.name.as_deref() == Some(spec.name.as_str())

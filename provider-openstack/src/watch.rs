@@ -16,7 +16,7 @@ use provider_core::{Error, Operation, Result};
 use crate::client::{Call, Service};
 use crate::coalesce::Coalesce;
 use crate::compute::{Flavor, Image, Server};
-use crate::loadbalancer::OctaviaLb;
+use crate::loadbalancer::{OctaviaLb, PoolMembers};
 use crate::network::{NeutronGroup, NeutronNetwork, NeutronPort, NeutronRule, NeutronSubnet};
 use crate::volumes::CinderVolume;
 use crate::OpenStackProvider;
@@ -42,7 +42,6 @@ pub(crate) struct Watches {
     pub(crate) servers: Watch<Server>,
     pub(crate) volumes: Watch<CinderVolume>,
     pub(crate) lbs: Watch<OctaviaLb>,
-    pub(crate) servers_named: Coalesce<Vec<Server>>,
     pub(crate) groups_named: Coalesce<Vec<NeutronGroup>>,
     /// Reads by id that start together (the checks before a delete, an attach).
     pub(crate) servers_read: Coalesce<BTreeMap<String, Server>>,
@@ -50,10 +49,8 @@ pub(crate) struct Watches {
     pub(crate) groups_read: Coalesce<Vec<NeutronGroup>>,
     /// The rules naming groups about to be deleted, by `remote_group_id`.
     pub(crate) rules_naming: Coalesce<Vec<NeutronRule>>,
-    /// The load balancers an instance about to be deleted may be a member of.
-    pub(crate) lbs_listed: Coalesce<Vec<OctaviaLb>>,
-    pub(crate) volumes_named: Coalesce<Vec<CinderVolume>>,
-    pub(crate) lbs_named: Coalesce<Vec<OctaviaLb>>,
+    /// The pools an instance about to be deleted may be a member of.
+    pub(crate) pools_scanned: Coalesce<Vec<PoolMembers>>,
     pub(crate) ports_named: Coalesce<Vec<NeutronPort>>,
     /// Ports by the device (server) they are on, and by id.
     pub(crate) ports_on: Coalesce<Vec<NeutronPort>>,
@@ -66,15 +63,12 @@ impl Watches {
             servers: Watch::new(poller.clone()),
             volumes: Watch::new(poller.clone()),
             lbs: Watch::new(poller.clone()),
-            servers_named: Coalesce::default(),
             groups_named: Coalesce::default(),
             servers_read: Coalesce::default(),
             volumes_read: Coalesce::default(),
             groups_read: Coalesce::default(),
             rules_naming: Coalesce::default(),
-            lbs_listed: Coalesce::default(),
-            volumes_named: Coalesce::default(),
-            lbs_named: Coalesce::default(),
+            pools_scanned: Coalesce::default(),
             ports_named: Coalesce::default(),
             ports_on: Coalesce::default(),
             ports_read: Coalesce::default(),
@@ -94,22 +88,33 @@ fn one<T>(id: &str, found: Result<T>) -> Result<BTreeMap<String, T>> {
 impl OpenStackProvider {
     /// Server `id` (`NotFound` when gone), read with the reads started together.
     pub(crate) async fn server_read(&self, op: Operation, id: &str) -> Result<Server> {
-        self.watches
+        let found = self
+            .watches
             .servers_read
             .get(id, |ids| self.servers_by_id(op, ids))
             .await?
-            .remove(id)
-            .ok_or_else(|| Error::not_found(op, format!("instance {id}")))
+            .remove(id);
+        match found {
+            Some(s) => Ok(s),
+            // Gone is what makes a delete skip its work: read by id to be sure (a list
+            // of the project is not).
+            None => self.server(op, id).await,
+        }
     }
 
     /// Volume `id` (`NotFound` when gone), read with the reads started together.
     pub(crate) async fn volume_read(&self, op: Operation, id: &str) -> Result<CinderVolume> {
-        self.watches
+        let found = self
+            .watches
             .volumes_read
             .get(id, |ids| self.volumes_by_id(op, ids))
             .await?
-            .remove(id)
-            .ok_or_else(|| Error::not_found(op, format!("volume {id}")))
+            .remove(id);
+        match found {
+            Some(v) => Ok(v),
+            // As for servers: gone is confirmed by id.
+            None => self.cinder_volume(op, id).await,
+        }
     }
 
     /// Security group `id` with its rules (`NotFound` when gone), read with the reads
