@@ -26,6 +26,8 @@ use crate::network::{looks_like_id, pick};
 use crate::tags;
 use crate::OpenStackProvider;
 
+mod zones;
+
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Server {
     pub(crate) id: String,
@@ -136,6 +138,26 @@ pub(crate) fn base64(data: &[u8]) -> String {
     out
 }
 
+/// Nova's `name` filter (a regular expression, without alternation here) for `names`:
+/// the one name exactly, or the names' common prefix (the caller picks its own name).
+fn names_regex(names: &[String]) -> String {
+    match names {
+        [one] => format!("^{}$", regex_escape(one)),
+        _ => {
+            let first = names.first().map(String::as_str).unwrap_or_default();
+            let common = names.iter().skip(1).fold(first.len(), |n, other| {
+                first
+                    .char_indices()
+                    .zip(other.chars())
+                    .take_while(|((i, a), b)| *i < n && a == b)
+                    .count()
+            });
+            let prefix: String = first.chars().take(common).collect();
+            format!("^{}", regex_escape(&prefix))
+        }
+    }
+}
+
 fn regex_escape(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
@@ -148,97 +170,70 @@ fn regex_escape(s: &str) -> String {
         .collect()
 }
 
-impl OpenStackProvider {
-    // --- zones
-
-    pub(crate) async fn compute_zones(&self, op: Operation) -> Result<Vec<(String, bool)>> {
-        let v = self
-            .api
-            .send(op, Call::get(Service::Compute, "os-availability-zone"))
-            .await?;
-        Ok(v["availabilityZoneInfo"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|z| {
-                let name = z.get("zoneName")?.as_str()?.to_string();
-                let available = z
-                    .pointer("/zoneState/available")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                (name != "internal").then_some((name, available))
-            })
-            .collect())
+/// The record of a server as Nova has it: no addresses or groups (Neutron has those).
+fn record(s: &Server) -> Instance {
+    Instance {
+        id: s.id.clone(),
+        name: s.name.clone(),
+        availability_zone: s.availability_zone.clone().unwrap_or_default(),
+        flavor: s
+            .flavor
+            .get("original_name")
+            .or_else(|| s.flavor.get("id"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        image: s
+            .image
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        state: s.state(),
+        private_ip: None,
+        public_ip: None,
+        security_groups: Vec::new(),
+        tags: s.metadata.clone(),
     }
+}
 
-    pub(crate) async fn volume_zones(&self, op: Operation) -> Result<BTreeSet<String>> {
-        let v = self
-            .api
-            .send(op, Call::get(Service::Volume, "os-availability-zone"))
-            .await?;
-        Ok(v["availabilityZoneInfo"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|z| z.pointer("/zoneState/available").and_then(Value::as_bool) != Some(false))
-            .filter_map(|z| Some(z.get("zoneName")?.as_str()?.to_string()))
-            .collect())
-    }
-
-    pub(crate) async fn zones(&self) -> Result<Vec<AvailabilityZone>> {
-        let op = Operation::ListAvailabilityZones;
-        let compute = self.compute_zones(op).await?;
-        let volume = self.volume_zones(op).await?;
-        Ok(compute
-            .into_iter()
-            .map(|(name, available)| {
-                let vz = self.volume_zone(&name);
-                let has_volumes = volume.contains(&vz);
-                if !has_volumes {
-                    tracing::warn!(
-                        zone = %name,
-                        volume_zone = %vz,
-                        "compute AZ has no Cinder AZ of that name: map it with OpenStack.VolumeAvailabilityZones (compute:volume)"
-                    );
-                }
-                AvailabilityZone {
-                    name,
-                    available: available && has_volumes,
-                }
-            })
-            .collect())
-    }
-
-    pub(crate) async fn check_compute_zone(
-        &self,
-        op: Operation,
-        field: &str,
-        az: &str,
-    ) -> Result<()> {
-        // The names only: whether a zone is up is the preflight's and Nova's to say.
-        let zones = self
-            .memos
-            .compute_zones
-            .get_or_try("", || self.compute_zones(op))
-            .await?;
-        if zones.iter().any(|(z, _)| z == az) {
-            Ok(())
-        } else {
-            Err(Error::invalid(
-                op,
-                field,
-                format!(
-                    "unknown availability zone {az:?}: use one of {}",
-                    zones
-                        .iter()
-                        .map(|(z, _)| z.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+/// Nova's refusal of a group or keypair that does not exist ("Unable to find
+/// security_group with name or id '<id>'", "Invalid key_name provided."), as the
+/// `InvalidInput` on the spec's field.
+fn missing_group(op: Operation, spec: &InstanceSpec, e: Error) -> Error {
+    match &e {
+        Error::InvalidInput { message, .. } if message.contains("key_name") => {
+            match &spec.keypair {
+                Some(k) => Error::invalid(
+                    op,
+                    "spec.keypair",
+                    format!("no keypair named {k:?}: import the public key first"),
                 ),
-            ))
+                None => e,
+            }
         }
+        Error::InvalidInput { message, .. } => {
+            match spec
+                .security_groups
+                .iter()
+                .position(|g| message.contains(&format!("'{g}'")))
+            {
+                Some(i) => Error::invalid(
+                    op,
+                    format!("spec.security_groups[{i}]"),
+                    format!(
+                        "no security group with id {:?}: create it first",
+                        spec.security_groups[i]
+                    ),
+                ),
+                None => e,
+            }
+        }
+        _ => e,
     }
+}
 
+impl OpenStackProvider {
     // --- flavors, images, keypairs
 
     async fn resolve_flavor(&self, op: Operation, field: &str, name_or_id: &str) -> Result<Flavor> {
@@ -249,6 +244,23 @@ impl OpenStackProvider {
     }
 
     async fn look_up_flavor(&self, op: Operation, field: &str, name_or_id: &str) -> Result<Flavor> {
+        // One list for every flavor named; one the list lacks (a private flavor of
+        // another project shared by id) is read by id.
+        let listed = self
+            .memos
+            .flavor_list
+            .get_or_try("", || {
+                self.api
+                    .list(op, Call::get(Service::Compute, "flavors"), "flavors")
+            })
+            .await?;
+        let items: Vec<(String, String, Flavor)> = listed
+            .into_iter()
+            .map(|f| (f.id.clone(), f.name.clone(), f))
+            .collect();
+        if let Ok(f) = pick(op, field, "flavor", name_or_id, &items) {
+            return Ok(f);
+        }
         match self
             .api
             .send_as::<Flavor>(
@@ -322,32 +334,6 @@ impl OpenStackProvider {
         pick(op, field, "image", name_or_id, &items)
     }
 
-    async fn check_keypair(&self, op: Operation, field: &str, name: &str) -> Result<()> {
-        self.memos
-            .keypairs
-            .get_or_try(name, || self.look_up_keypair(op, field, name))
-            .await
-    }
-
-    async fn look_up_keypair(&self, op: Operation, field: &str, name: &str) -> Result<()> {
-        match self
-            .api
-            .send(
-                op,
-                Call::get(Service::Compute, format!("os-keypairs/{name}")),
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(Error::NotFound { .. }) => Err(Error::invalid(
-                op,
-                field,
-                format!("no keypair named {name:?}: import the public key first"),
-            )),
-            Err(e) => Err(e),
-        }
-    }
-
     // --- servers
 
     pub(crate) async fn server(&self, op: Operation, id: &str) -> Result<Server> {
@@ -410,27 +396,10 @@ impl OpenStackProvider {
                     // Neutron is the truth: Nova's cached addresses lag behind.
                     .map(|f| f.floating_ip_address);
                 Instance {
-                    id: s.id.clone(),
-                    name: s.name.clone(),
-                    availability_zone: s.availability_zone.clone().unwrap_or_default(),
-                    flavor: s
-                        .flavor
-                        .get("original_name")
-                        .or_else(|| s.flavor.get("id"))
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    image: s
-                        .image
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    state: s.state(),
                     private_ip,
                     public_ip,
                     security_groups: groups,
-                    tags: s.metadata.clone(),
+                    ..record(s)
                 }
             })
             .collect())
@@ -461,11 +430,13 @@ impl OpenStackProvider {
         spec.validate()?;
         tags::check_metadata(op, "spec.tags", &spec.tags)?;
         let hash = spec_hash(spec);
+        // By its exact name: Nova filters on one name (a regular expression without
+        // alternation here), and a list of the project could miss one.
         let existing = self
             .list_servers(
                 op,
                 Call::get(Service::Compute, "servers/detail")
-                    .query("name", format!("^{}$", regex_escape(&spec.name))),
+                    .query("name", names_regex(std::slice::from_ref(&spec.name))),
             )
             .await?;
         if let Some(s) = existing
@@ -491,23 +462,9 @@ impl OpenStackProvider {
             (None, Some(s)) => Some(self.resolve_subnet(op, "spec.subnet", s).await?.network_id),
             (None, None) => None,
         };
-        // One list for all the groups, not a read each.
-        let found = self.existing_groups(op, &spec.security_groups).await?;
-        if let Some((i, g)) = spec
-            .security_groups
-            .iter()
-            .enumerate()
-            .find(|(_, g)| !found.contains(*g))
-        {
-            return Err(Error::invalid(
-                op,
-                format!("spec.security_groups[{i}]"),
-                format!("no security group with id {g:?}: create it first"),
-            ));
-        }
-        if let Some(k) = &spec.keypair {
-            self.check_keypair(op, "spec.keypair", k).await?;
-        }
+        // The groups are not read first: Nova refuses a group that does not exist,
+        // naming it (see `create_instance`).
+        // Nor the keypair: Nova refuses a key name it does not have.
         let mut server = json!({
             "name": spec.name,
             "description": hash,
@@ -537,7 +494,16 @@ impl OpenStackProvider {
         Ok(Ok(json!({ "server": server })))
     }
 
-    async fn wait_running(&self, op: Operation, id: &str) -> Result<Instance> {
+    /// Waits until the server runs; answers its record. `created` is the spec of a
+    /// server this call created: its one port has the spec's groups and no floating IP
+    /// can be on it yet, so the record comes from the server (its fixed address) and the
+    /// spec, without reading Neutron.
+    async fn wait_running(
+        &self,
+        op: Operation,
+        id: &str,
+        created: Option<&InstanceSpec>,
+    ) -> Result<Instance> {
         let s = self
             .watches
             .servers
@@ -566,6 +532,19 @@ impl OpenStackProvider {
                 },
             )
             .await?;
+        if let Some(spec) = created {
+            if let Some(private_ip) = s.addresses_of("fixed") {
+                let mut groups = spec.security_groups.clone();
+                groups.sort();
+                groups.dedup();
+                return Ok(Instance {
+                    private_ip: Some(private_ip),
+                    public_ip: None,
+                    security_groups: groups,
+                    ..record(&s)
+                });
+            }
+        }
         let mut v = self.instance_records(op, std::slice::from_ref(&s)).await?;
         v.pop()
             .ok_or_else(|| Error::not_found(op, format!("instance {id}")))
@@ -652,27 +631,31 @@ impl Instances for OpenStackProvider {
 
     async fn create_instance(&self, spec: &InstanceSpec) -> Result<Instance> {
         let op = Operation::CreateInstance;
-        let id = match self.prepare_server(op, spec).await? {
-            Err(id) => id,
+        let (id, fresh) = match self.prepare_server(op, spec).await? {
+            Err(id) => (id, false),
             Ok(body) => {
                 let v = self
                     .api
                     .send(op, Call::post(Service::Compute, "servers", &body))
-                    .await?;
-                v.pointer("/server/id")
+                    .await
+                    .map_err(|e| missing_group(op, spec, e))?;
+                let id = v
+                    .pointer("/server/id")
                     .and_then(Value::as_str)
                     .map(str::to_string)
                     .ok_or_else(|| {
                         crate::error::unexpected(op, format!("server create answered {v}"))
-                    })?
+                    })?;
+                (id, true)
             }
         };
-        self.wait_running(op, &id).await
+        self.wait_running(op, &id, fresh.then_some(spec)).await
     }
 
     async fn delete_instance(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteInstance;
-        let s = match self.server(op, id).await {
+        // Read with the other deletes started together.
+        let s = match self.server_read(op, id).await {
             Ok(s) => s,
             Err(Error::NotFound { .. }) => return Ok(()),
             Err(e) => return Err(e),
@@ -735,6 +718,16 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn names_are_looked_up_by_their_common_prefix() {
+        let n = |v: &[&str]| names_regex(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(n(&["c1-node-0"]), "^c1-node-0$");
+        assert_eq!(n(&["c1-node-0", "c1-node-1", "c1-node-12"]), "^c1-node-");
+        assert_eq!(n(&["c1-master-0", "c1-node-1"]), "^c1-");
+        assert_eq!(n(&["a.b", "x"]), "^");
+        assert_eq!(n(&["a.b1", "a.b2"]), "^a\\.b");
     }
 
     #[test]

@@ -102,6 +102,20 @@
 //! a hash of their spec in their `description` for that. The same name with another
 //! spec is `Conflict`.
 //!
+//! ## Requests
+//!
+//! What a create refers to and the cloud rarely changes (networks, subnets, flavors,
+//! images by name, the Cinder AZs) is looked up once per provider. The look-ups by name
+//! of creates started together (the cluster starts a kind's creates at once) share one
+//! list where the service filters on several names (Neutron: groups, ports), and so do
+//! the reads before deletes and attaches started together (`coalesce`; an id such a
+//! list leaves out is read by id before it counts as gone); waits share one list per
+//! poll interval per kind. A create does not
+//! read what Nova and Neutron check themselves (the groups, the keypair): their refusal
+//! names what is missing, and is answered as `InvalidInput` on the spec's field. A
+//! created server's or load balancer's record comes from its spec and what the wait
+//! read (and, for a load balancer, its status tree), not from reading it all back.
+//!
 //! ## Availability zones
 //!
 //! Nova's AZs; each maps to the Cinder AZ of the same name unless
@@ -122,6 +136,7 @@ pub mod config;
 pub mod tags;
 
 mod client;
+mod coalesce;
 mod compute;
 mod error;
 mod loadbalancer;

@@ -31,7 +31,10 @@ use crate::compute::spec_hash;
 use crate::tags::{self, MAX_STRING_TAG_LEN};
 
 mod members;
+mod records;
 use crate::OpenStackProvider;
+pub(crate) use members::PoolMembers;
+use records::IdRef;
 
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct OctaviaLb {
@@ -53,17 +56,12 @@ pub(crate) struct OctaviaLb {
 #[derive(Debug, Clone, Deserialize)]
 struct OctaviaListener {
     #[serde(default)]
+    loadbalancers: Vec<IdRef>,
+    #[serde(default)]
     protocol: String,
     protocol_port: u16,
     #[serde(default)]
     default_pool_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct OctaviaPool {
-    id: String,
-    #[serde(default)]
-    healthmonitor_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +80,8 @@ struct OctaviaMember {
 
 #[derive(Debug, Clone, Deserialize)]
 struct OctaviaMonitor {
+    #[serde(default)]
+    pools: Vec<IdRef>,
     #[serde(rename = "type", default)]
     kind: String,
     #[serde(default)]
@@ -189,93 +189,6 @@ impl OpenStackProvider {
             .await
     }
 
-    async fn lb_record(&self, op: Operation, lb: &OctaviaLb) -> Result<LoadBalancer> {
-        let mut listeners = Vec::new();
-        for l in self.listeners(op, &lb.id).await? {
-            let protocol = if l.protocol == "HTTP" {
-                LbProtocol::Http
-            } else {
-                LbProtocol::Tcp
-            };
-            let mut pool = Pool {
-                health_check: HealthCheck::default(),
-                members: Vec::new(),
-            };
-            if let Some(pid) = &l.default_pool_id {
-                let p: OctaviaPool = self
-                    .api
-                    .send_as(
-                        op,
-                        Call::get(Service::LoadBalancer, format!("lbaas/pools/{pid}")),
-                        "pool",
-                    )
-                    .await?;
-                let members = self.members(op, &p.id).await?;
-                if let Some(hm) = &p.healthmonitor_id {
-                    let m: OctaviaMonitor = self
-                        .api
-                        .send_as(
-                            op,
-                            Call::get(Service::LoadBalancer, format!("lbaas/healthmonitors/{hm}")),
-                            "healthmonitor",
-                        )
-                        .await?;
-                    let http = m.kind.starts_with("HTTP");
-                    let mut check = HealthCheck::new(if http {
-                        HealthCheckProtocol::Http
-                    } else {
-                        HealthCheckProtocol::Tcp
-                    })
-                    .with_interval(Duration::from_secs(m.delay))
-                    .with_timeout(Duration::from_secs(m.timeout))
-                    .with_healthy_threshold(m.max_retries)
-                    .with_unhealthy_threshold(m.max_retries_down);
-                    // Octavia's answer holds options: copy them as they are.
-                    check.port = members.first().and_then(|x| x.monitor_port);
-                    check.path = m.url_path.filter(|_| http);
-                    pool.health_check = check;
-                }
-                pool.members = members
-                    .iter()
-                    .filter(|m| m.provisioning_status != "PENDING_DELETE")
-                    .map(|m| Member {
-                        instance_id: m.name.clone(),
-                        port: m.protocol_port,
-                        health: match m.operating_status.as_str() {
-                            "ONLINE" => MemberHealth::Healthy,
-                            "ERROR" | "OFFLINE" => MemberHealth::Unhealthy,
-                            "DRAINING" => MemberHealth::Draining,
-                            _ => MemberHealth::Unknown,
-                        },
-                    })
-                    .collect();
-            }
-            listeners.push(Listener {
-                protocol,
-                port: l.protocol_port,
-                pool,
-            });
-        }
-        listeners.sort_by_key(|l| l.port);
-        let security_groups = match &lb.vip_port_id {
-            Some(p) => match self.get_port(op, p).await {
-                Ok(port) => port.security_groups,
-                Err(Error::NotFound { .. }) => Vec::new(),
-                Err(e) => return Err(e),
-            },
-            None => Vec::new(),
-        };
-        Ok(LoadBalancer {
-            id: lb.id.clone(),
-            name: lb.name.clone(),
-            state: lb_state(&lb.provisioning_status),
-            address: lb.vip_address.clone(),
-            security_groups,
-            listeners,
-            tags: tags::from_strings(&lb.tags),
-        })
-    }
-
     pub(crate) async fn get_load_balancer_impl(
         &self,
         op: Operation,
@@ -339,6 +252,33 @@ impl OpenStackProvider {
         })
     }
 
+    /// The fixed addresses of the spec's member instances, from one read of their
+    /// ports; an instance without a port here is left out (`member_address` says why).
+    async fn member_addresses(
+        &self,
+        op: Operation,
+        spec: &LoadBalancerSpec,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let mut ids: Vec<String> = spec
+            .listeners
+            .iter()
+            .flat_map(|l| l.members.iter().map(|m| m.instance_id.clone()))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let mut out = std::collections::BTreeMap::new();
+        for p in self.ports_on(op, &ids).await? {
+            if let Some(ip) = p.fixed_ips.first() {
+                out.entry(p.device_id.clone())
+                    .or_insert_with(|| ip.ip_address.to_string());
+            }
+        }
+        Ok(out)
+    }
+
     fn member_body(m: &MemberSpec, address: String, hc: &HealthCheck) -> Value {
         let mut b = json!({
             "name": m.instance_id,
@@ -373,7 +313,29 @@ impl OpenStackProvider {
         if !spec.security_groups.is_empty() {
             port["security_groups"] = json!(spec.security_groups);
         }
-        self.create_port(op, &json!({ "port": port })).await
+        self.create_port(op, &json!({ "port": port }))
+            .await
+            .map_err(|e| match &e {
+                // "Security group <id> does not exist": the spec's, not the port's.
+                Error::NotFound { resource, .. } => {
+                    match spec
+                        .security_groups
+                        .iter()
+                        .position(|g| resource.contains(g.as_str()))
+                    {
+                        Some(i) => Error::invalid(
+                            op,
+                            format!("spec.security_groups[{i}]"),
+                            format!(
+                                "no security group with id {:?}: create it first",
+                                spec.security_groups[i]
+                            ),
+                        ),
+                        None => e,
+                    }
+                }
+                _ => e,
+            })
     }
 
     /// Replaces an LB's tags (and its VIP port's).
@@ -436,18 +398,13 @@ impl LoadBalancers for OpenStackProvider {
             call = call.query("tags", t);
         }
         let lbs: Vec<OctaviaLb> = self.api.list(op, call, "loadbalancers").await?;
-        let mut out = Vec::new();
-        for lb in lbs.iter().filter(|lb| {
-            lb.provisioning_status != "DELETED" && filter.matches(&tags::from_strings(&lb.tags))
-        }) {
-            match self.lb_record(op, lb).await {
-                Ok(r) => out.push(r),
-                // Deleted between the list and the details.
-                Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        let lbs: Vec<OctaviaLb> = lbs
+            .into_iter()
+            .filter(|lb| {
+                lb.provisioning_status != "DELETED" && filter.matches(&tags::from_strings(&lb.tags))
+            })
+            .collect();
+        self.lb_records(op, &lbs).await
     }
 
     async fn create_load_balancer(&self, spec: &LoadBalancerSpec) -> Result<LoadBalancer> {
@@ -455,6 +412,7 @@ impl LoadBalancers for OpenStackProvider {
         spec.validate()?;
         let tag_strings = tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
         let hash = spec_hash(spec);
+        // By its exact name (Octavia filters on one name).
         let existing: Vec<OctaviaLb> = self
             .api
             .list(
@@ -488,25 +446,20 @@ impl LoadBalancers for OpenStackProvider {
                 "OpenStack load balancers need the subnet of their VIP",
             )
         })?;
-        for (i, g) in spec.security_groups.iter().enumerate() {
-            match self.neutron_group(op, g).await {
-                Ok(_) => {}
-                Err(Error::NotFound { .. }) => {
-                    return Err(Error::invalid(
-                        op,
-                        format!("spec.security_groups[{i}]"),
-                        format!("no security group with id {g:?}: create it first"),
-                    ))
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        // The groups are not read first: Neutron refuses a VIP port with a group that
+        // does not exist, naming it (see `vip_port`).
+        let addresses = self.member_addresses(op, spec).await?;
         let mut listeners = Vec::new();
         for (i, l) in spec.listeners.iter().enumerate() {
             let mut members = Vec::new();
             for (j, m) in l.members.iter().enumerate() {
-                let field = format!("spec.listeners[{i}].members[{j}].instance_id");
-                let addr = self.member_address(op, &field, &m.instance_id).await?;
+                let addr = match addresses.get(&m.instance_id) {
+                    Some(a) => a.clone(),
+                    None => {
+                        let field = format!("spec.listeners[{i}].members[{j}].instance_id");
+                        self.member_address(op, &field, &m.instance_id).await?
+                    }
+                };
                 members.push(Self::member_body(m, addr, &l.health_check));
             }
             listeners.push(json!({
@@ -552,66 +505,59 @@ impl LoadBalancers for OpenStackProvider {
             )
             .await?;
         let lb = self.wait_lb_active(op, &lb.id).await?;
-        self.lb_record(op, &lb).await
+        self.created_record(op, &lb, spec, port.security_groups.clone())
+            .await
     }
 
     async fn delete_load_balancer(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteLoadBalancer;
-        let lb = match self.octavia_lb(op, id).await {
-            Ok(lb) => lb,
-            Err(Error::NotFound { .. }) => return Ok(()),
-            Err(e) => return Err(e),
-        };
         let lock = self.lb_lock(id);
         let _guard = lock.lock().await;
-        if lb.provisioning_status != "PENDING_DELETE" {
-            // Octavia refuses a delete while PENDING_*: wait for a settled state first.
-            let settled = self
-                .watches
-                .lbs
-                .until(
-                    op,
-                    &format!("load balancer {id}"),
-                    "settled",
-                    self.settings.timeouts.load_balancer,
-                    id,
-                    |ids| self.lbs_by_id(op, ids),
-                    |lb| match lb {
-                        Some(lb)
-                            if lb.provisioning_status.starts_with("PENDING_")
-                                && lb.provisioning_status != "PENDING_DELETE" =>
-                        {
-                            Ok(Poll::Pending(lb.provisioning_status.clone()))
-                        }
-                        Some(lb) => Ok(Poll::Ready(Some(lb.clone()))),
-                        None => Ok(Poll::Ready(None)),
-                    },
-                )
-                .await?;
-            if let Some(lb) = settled {
-                if lb.provisioning_status != "PENDING_DELETE" {
-                    match self
-                        .api
-                        .send(
-                            op,
-                            Call::delete(
-                                Service::LoadBalancer,
-                                format!("lbaas/loadbalancers/{id}"),
-                            )
-                            .query("cascade", "true"),
-                        )
-                        .await
+        // Octavia refuses a delete while PENDING_*: wait for a settled state first (its
+        // first read is the only one: what is gone answers at once).
+        let settled = self
+            .watches
+            .lbs
+            .until(
+                op,
+                &format!("load balancer {id}"),
+                "settled",
+                self.settings.timeouts.load_balancer,
+                id,
+                |ids| self.lbs_by_id(op, ids),
+                |lb| match lb {
+                    Some(lb)
+                        if lb.provisioning_status.starts_with("PENDING_")
+                            && lb.provisioning_status != "PENDING_DELETE" =>
                     {
-                        Ok(_) | Err(Error::NotFound { .. }) => {}
-                        Err(Error::Conflict { message, .. }) => {
-                            return Err(Error::transient(
-                                op,
-                                format!("load balancer {id} is busy: {message}"),
-                            ))
-                        }
-                        Err(e) => return Err(e),
+                        Ok(Poll::Pending(lb.provisioning_status.clone()))
                     }
+                    Some(lb) => Ok(Poll::Ready(Some(lb.clone()))),
+                    None => Ok(Poll::Ready(None)),
+                },
+            )
+            .await?;
+        let Some(lb) = settled else {
+            return Ok(());
+        };
+        if lb.provisioning_status != "PENDING_DELETE" {
+            match self
+                .api
+                .send(
+                    op,
+                    Call::delete(Service::LoadBalancer, format!("lbaas/loadbalancers/{id}"))
+                        .query("cascade", "true"),
+                )
+                .await
+            {
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(Error::Conflict { message, .. }) => {
+                    return Err(Error::transient(
+                        op,
+                        format!("load balancer {id} is busy: {message}"),
+                    ))
                 }
+                Err(e) => return Err(e),
             }
         }
         self.watches
@@ -637,7 +583,7 @@ impl LoadBalancers for OpenStackProvider {
             .await?;
         // The VIP port is ours (Octavia does not delete a port it was given).
         if let Some(p) = &lb.vip_port_id {
-            match self.get_port(op, p).await {
+            match self.port_read(op, p).await {
                 Ok(port) if port.name == format!("{}-vip", lb.name) => {
                     self.delete_port(op, p).await?
                 }

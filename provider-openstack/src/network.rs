@@ -172,9 +172,15 @@ impl OpenStackProvider {
 
     // --- networks, subnets, ports
 
+    /// The networks, listed once per provider ([`crate::watch::Memos`]): their ids,
+    /// names and whether they are external are what creates and records refer to.
     pub(crate) async fn networks(&self, op: Operation) -> Result<Vec<NeutronNetwork>> {
-        self.api
-            .list(op, Call::get(Service::Network, "networks"), "networks")
+        self.memos
+            .networks
+            .get_or_try("", || {
+                self.api
+                    .list(op, Call::get(Service::Network, "networks"), "networks")
+            })
             .await
     }
 
@@ -187,11 +193,7 @@ impl OpenStackProvider {
         name_or_id: &str,
         external: bool,
     ) -> Result<NeutronNetwork> {
-        let nets = self
-            .memos
-            .networks
-            .get_or_try("", || self.networks(op))
-            .await?;
+        let nets = self.networks(op).await?;
         let items: Vec<(String, String, NeutronNetwork)> = nets
             .into_iter()
             .filter(|n| !external || n.external)
@@ -232,15 +234,61 @@ impl OpenStackProvider {
         op: Operation,
         device_ids: &[String],
     ) -> Result<Vec<NeutronPort>> {
+        self.ports_where(op, "device_id", device_ids).await
+    }
+
+    /// The ports whose `field` is one of `values`, in one call per 50 values.
+    async fn ports_where(
+        &self,
+        op: Operation,
+        field: &str,
+        values: &[String],
+    ) -> Result<Vec<NeutronPort>> {
         let mut out = Vec::new();
-        for chunk in device_ids.chunks(50) {
+        for chunk in values.chunks(50) {
             let mut call = Call::get(Service::Network, "ports");
-            for id in chunk {
-                call = call.query("device_id", id.clone());
+            for v in chunk {
+                call = call.query(field, v.clone());
             }
             out.extend(self.api.list::<NeutronPort>(op, call, "ports").await?);
         }
         Ok(out)
+    }
+
+    /// The ports of these devices, read with the reads started together.
+    pub(crate) async fn ports_on(
+        &self,
+        op: Operation,
+        device_ids: &[String],
+    ) -> Result<Vec<NeutronPort>> {
+        let each = device_ids.iter().map(|d| {
+            self.watches
+                .ports_on
+                .get(d, |ds| async move { self.ports_of(op, &ds).await })
+        });
+        let mut out: Vec<NeutronPort> = Vec::new();
+        for ports in futures::future::try_join_all(each).await? {
+            for p in ports {
+                if device_ids.contains(&p.device_id) && !out.iter().any(|o| o.id == p.id) {
+                    out.push(p);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Port `id` (`NotFound` when gone), read with the reads started together.
+    pub(crate) async fn port_read(&self, op: Operation, id: &str) -> Result<NeutronPort> {
+        self.watches
+            .ports_read
+            .get(
+                id,
+                |ids| async move { self.ports_where(op, "id", &ids).await },
+            )
+            .await?
+            .into_iter()
+            .find(|p| p.id == id)
+            .ok_or_else(|| Error::not_found(op, format!("port {id}")))
     }
 
     pub(crate) async fn create_port(&self, op: Operation, body: &Value) -> Result<NeutronPort> {
@@ -259,15 +307,18 @@ impl OpenStackProvider {
             .await
     }
 
+    /// The ports named `name`, looked up with the look-ups started together.
     pub(crate) async fn ports_named(&self, op: Operation, name: &str) -> Result<Vec<NeutronPort>> {
         let ports: Vec<NeutronPort> = self
-            .api
-            .list(
-                op,
-                self.scoped(Call::get(Service::Network, "ports"))
-                    .query("name", name.to_string()),
-                "ports",
-            )
+            .watches
+            .ports_named
+            .get(name, |names| {
+                let mut call = self.scoped(Call::get(Service::Network, "ports"));
+                for n in names {
+                    call = call.query("name", n);
+                }
+                self.api.list(op, call, "ports")
+            })
             .await?;
         Ok(ports.into_iter().filter(|p| p.name == name).collect())
     }

@@ -241,6 +241,7 @@ impl Volumes for OpenStackProvider {
             ));
         }
         let hash = spec_hash(spec);
+        // By its exact name (Cinder filters on one name).
         let existing: Vec<CinderVolume> = self
             .api
             .list(
@@ -312,8 +313,11 @@ impl Volumes for OpenStackProvider {
 
     async fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<Volume> {
         let op = Operation::AttachVolume;
-        let v = self.cinder_volume(op, volume_id).await?;
-        let server = self.server(op, instance_id).await?;
+        // Read with the other attaches started together.
+        let (v, server) = tokio::try_join!(
+            self.volume_read(op, volume_id),
+            self.server_read(op, instance_id)
+        )?;
         if server.is_deleting() {
             return Err(Error::not_found(op, format!("instance {instance_id}")));
         }
@@ -377,7 +381,7 @@ impl Volumes for OpenStackProvider {
 
     async fn detach_volume(&self, volume_id: &str) -> Result<Volume> {
         let op = Operation::DetachVolume;
-        let v = self.cinder_volume(op, volume_id).await?;
+        let v = self.volume_read(op, volume_id).await?;
         if let Some((server, _)) = v.attached_to() {
             match self
                 .api
@@ -408,7 +412,7 @@ impl Volumes for OpenStackProvider {
 
     async fn delete_volume(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteVolume;
-        let v = match self.cinder_volume(op, id).await {
+        let v = match self.volume_read(op, id).await {
             Ok(v) => v,
             Err(Error::NotFound { .. }) => return Ok(()),
             Err(e) => return Err(e),

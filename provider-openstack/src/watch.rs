@@ -14,9 +14,10 @@ use provider_core::wait::{Poller, Watch};
 use provider_core::{Error, Operation, Result};
 
 use crate::client::{Call, Service};
+use crate::coalesce::Coalesce;
 use crate::compute::{Flavor, Image, Server};
-use crate::loadbalancer::OctaviaLb;
-use crate::network::{NeutronNetwork, NeutronSubnet};
+use crate::loadbalancer::{OctaviaLb, PoolMembers};
+use crate::network::{NeutronGroup, NeutronNetwork, NeutronPort, NeutronRule, NeutronSubnet};
 use crate::volumes::CinderVolume;
 use crate::OpenStackProvider;
 
@@ -25,20 +26,35 @@ use crate::OpenStackProvider;
 #[derive(Debug, Default)]
 pub(crate) struct Memos {
     pub(crate) flavors: Memo<Flavor>,
+    /// The flavors the project sees, listed once for every flavor a create names.
+    pub(crate) flavor_list: Memo<Vec<Flavor>>,
     pub(crate) images: Memo<Image>,
-    pub(crate) keypairs: Memo<()>,
     pub(crate) networks: Memo<Vec<NeutronNetwork>>,
     pub(crate) subnets: Memo<Vec<NeutronSubnet>>,
     pub(crate) compute_zones: Memo<Vec<(String, bool)>>,
     pub(crate) volume_zones: Memo<BTreeSet<String>>,
 }
 
-/// One watch per kind waited on.
+/// One watch per kind waited on, and the creates' look-ups by name that share a list
+/// ([`Coalesce`]).
 #[derive(Debug)]
 pub(crate) struct Watches {
     pub(crate) servers: Watch<Server>,
     pub(crate) volumes: Watch<CinderVolume>,
     pub(crate) lbs: Watch<OctaviaLb>,
+    pub(crate) groups_named: Coalesce<Vec<NeutronGroup>>,
+    /// Reads by id that start together (the checks before a delete, an attach).
+    pub(crate) servers_read: Coalesce<BTreeMap<String, Server>>,
+    pub(crate) volumes_read: Coalesce<BTreeMap<String, CinderVolume>>,
+    pub(crate) groups_read: Coalesce<Vec<NeutronGroup>>,
+    /// The rules naming groups about to be deleted, by `remote_group_id`.
+    pub(crate) rules_naming: Coalesce<Vec<NeutronRule>>,
+    /// The pools an instance about to be deleted may be a member of.
+    pub(crate) pools_scanned: Coalesce<Vec<PoolMembers>>,
+    pub(crate) ports_named: Coalesce<Vec<NeutronPort>>,
+    /// Ports by the device (server) they are on, and by id.
+    pub(crate) ports_on: Coalesce<Vec<NeutronPort>>,
+    pub(crate) ports_read: Coalesce<Vec<NeutronPort>>,
 }
 
 impl Watches {
@@ -47,6 +63,15 @@ impl Watches {
             servers: Watch::new(poller.clone()),
             volumes: Watch::new(poller.clone()),
             lbs: Watch::new(poller.clone()),
+            groups_named: Coalesce::default(),
+            servers_read: Coalesce::default(),
+            volumes_read: Coalesce::default(),
+            groups_read: Coalesce::default(),
+            rules_naming: Coalesce::default(),
+            pools_scanned: Coalesce::default(),
+            ports_named: Coalesce::default(),
+            ports_on: Coalesce::default(),
+            ports_read: Coalesce::default(),
         }
     }
 }
@@ -61,6 +86,55 @@ fn one<T>(id: &str, found: Result<T>) -> Result<BTreeMap<String, T>> {
 }
 
 impl OpenStackProvider {
+    /// Server `id` (`NotFound` when gone), read with the reads started together.
+    pub(crate) async fn server_read(&self, op: Operation, id: &str) -> Result<Server> {
+        let found = self
+            .watches
+            .servers_read
+            .get(id, |ids| self.servers_by_id(op, ids))
+            .await?
+            .remove(id);
+        match found {
+            Some(s) => Ok(s),
+            // Gone is what makes a delete skip its work: read by id to be sure (a list
+            // of the project is not).
+            None => self.server(op, id).await,
+        }
+    }
+
+    /// Volume `id` (`NotFound` when gone), read with the reads started together.
+    pub(crate) async fn volume_read(&self, op: Operation, id: &str) -> Result<CinderVolume> {
+        let found = self
+            .watches
+            .volumes_read
+            .get(id, |ids| self.volumes_by_id(op, ids))
+            .await?
+            .remove(id);
+        match found {
+            Some(v) => Ok(v),
+            // As for servers: gone is confirmed by id.
+            None => self.cinder_volume(op, id).await,
+        }
+    }
+
+    /// Security group `id` with its rules (`NotFound` when gone), read with the reads
+    /// started together (one list by ids).
+    pub(crate) async fn group_read(&self, op: Operation, id: &str) -> Result<NeutronGroup> {
+        self.watches
+            .groups_read
+            .get(id, |ids| {
+                let mut call = Call::get(Service::Network, "security-groups");
+                for i in ids {
+                    call = call.query("id", i);
+                }
+                self.api.list(op, call, "security_groups")
+            })
+            .await?
+            .into_iter()
+            .find(|g| g.id == id)
+            .ok_or_else(|| Error::not_found(op, format!("security group {id}")))
+    }
+
     /// The servers of `ids` that exist (not deleted).
     pub(crate) async fn servers_by_id(
         &self,

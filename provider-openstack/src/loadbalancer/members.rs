@@ -5,7 +5,7 @@ use provider_core::model::*;
 use provider_core::{Error, Operation, Result};
 use serde_json::json;
 
-use super::{is_duplicate, is_immutable, OctaviaLb};
+use super::{is_duplicate, is_immutable, OctaviaLb, OctaviaListener};
 use crate::client::{Call, Service};
 use crate::OpenStackProvider;
 
@@ -123,6 +123,27 @@ impl OpenStackProvider {
     /// their instance): Octavia keeps a member whose server is gone, in ERROR, and the
     /// contract's answer for a deleted member is that it leaves its pools.
     pub(crate) async fn leave_pools(&self, op: Operation, id: &str) -> Result<()> {
+        // One scan of the pools for the deletes started together.
+        let pools = self
+            .watches
+            .pools_scanned
+            .get(id, |_| self.scan_pools(op))
+            .await?;
+        for pool in &pools {
+            for (name, port) in &pool.members {
+                if name == id {
+                    let member = MemberSpec::new(id, *port);
+                    self.change_member(&pool.lb_id, pool.listener_port, &member, false)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every pool of the project's load balancers (not being deleted) with its members:
+    /// the load balancers and their listeners one list each, the members one per pool.
+    async fn scan_pools(&self, op: Operation) -> Result<Vec<PoolMembers>> {
         let lbs: Vec<OctaviaLb> = self
             .api
             .list(
@@ -131,26 +152,59 @@ impl OpenStackProvider {
                 "loadbalancers",
             )
             .await?;
-        for lb in lbs
+        let live: Vec<&str> = lbs
             .iter()
-            .filter(|lb| lb.provisioning_status != "PENDING_DELETE")
-        {
-            for l in self.listeners(op, &lb.id).await? {
-                let Some(pool) = &l.default_pool_id else {
-                    continue;
-                };
-                for m in self
-                    .members(op, pool)
-                    .await?
-                    .iter()
-                    .filter(|m| m.name == id)
-                {
-                    let member = MemberSpec::new(id, m.protocol_port);
-                    self.change_member(&lb.id, l.protocol_port, &member, false)
-                        .await?;
-                }
+            .filter(|lb| {
+                !matches!(
+                    lb.provisioning_status.as_str(),
+                    "PENDING_DELETE" | "DELETED"
+                )
+            })
+            .map(|lb| lb.id.as_str())
+            .collect();
+        let listeners: Vec<OctaviaListener> = match live.as_slice() {
+            [] => return Ok(Vec::new()),
+            [one] => self.listeners(op, one).await?,
+            _ => {
+                let call = self.scoped(Call::get(Service::LoadBalancer, "lbaas/listeners"));
+                self.api.list(op, call, "listeners").await?
             }
+        };
+        let mut out = Vec::new();
+        for l in &listeners {
+            let lb_id = match live.as_slice() {
+                [one] => Some(*one),
+                _ => l
+                    .loadbalancers
+                    .iter()
+                    .map(|r| r.id.as_str())
+                    .find(|i| live.contains(i)),
+            };
+            let (Some(lb_id), Some(pool)) = (lb_id, &l.default_pool_id) else {
+                continue;
+            };
+            let members = match self.members(op, pool).await {
+                // Deleted since the listeners were read.
+                Err(Error::NotFound { .. }) => Vec::new(),
+                r => r?,
+            };
+            out.push(PoolMembers {
+                lb_id: lb_id.to_string(),
+                listener_port: l.protocol_port,
+                members: members
+                    .into_iter()
+                    .map(|m| (m.name, m.protocol_port))
+                    .collect(),
+            });
         }
-        Ok(())
+        Ok(out)
     }
+}
+
+/// A listener's pool and its members (name = instance id, port).
+#[derive(Debug, Clone)]
+pub(crate) struct PoolMembers {
+    lb_id: String,
+    listener_port: u16,
+    members: Vec<(String, u16)>,
 }

@@ -216,8 +216,8 @@ impl FloatingIps for OpenStackProvider {
 
     async fn associate_floating_ip(&self, id: &str, instance_id: &str) -> Result<FloatingIp> {
         let op = Operation::AssociateFloatingIp;
-        self.neutron_fip(op, id).await?;
-        let server = self.server(op, instance_id).await?;
+        // Not read first: the association answers 404 for a floating IP that is gone.
+        let server = self.server_read(op, instance_id).await?;
         if server.is_deleting() {
             return Err(Error::conflict(
                 op,
@@ -236,7 +236,7 @@ impl FloatingIps for OpenStackProvider {
                 "created",
                 self.settings.timeouts.floating_ip,
                 || async {
-                    let ports = self.ports_of(op, std::slice::from_ref(&instance)).await?;
+                    let ports = self.ports_on(op, std::slice::from_ref(&instance)).await?;
                     Ok(match ports.into_iter().find(|p| !p.fixed_ips.is_empty()) {
                         Some(p) => Poll::Ready(p),
                         None => Poll::Pending("no port yet".into()),
@@ -269,23 +269,20 @@ impl FloatingIps for OpenStackProvider {
 
     async fn disassociate_floating_ip(&self, id: &str) -> Result<FloatingIp> {
         let op = Operation::DisassociateFloatingIp;
-        let f = self.neutron_fip(op, id).await?;
-        let f = if f.port_id.is_some() {
-            let body = json!({ "floatingip": { "port_id": Value::Null } });
-            self.api
-                .send_as(
-                    op,
-                    Call::put(Service::Network, format!("floatingips/{id}"), &body),
-                    "floatingip",
-                )
-                .await
-                .map_err(|e| match e {
-                    Error::NotFound { .. } => Error::not_found(op, format!("floating IP {id}")),
-                    e => e,
-                })?
-        } else {
-            f
-        };
+        // Not read first: clearing the port of an unassociated address changes nothing.
+        let body = json!({ "floatingip": { "port_id": Value::Null } });
+        let f: NeutronFip = self
+            .api
+            .send_as(
+                op,
+                Call::put(Service::Network, format!("floatingips/{id}"), &body),
+                "floatingip",
+            )
+            .await
+            .map_err(|e| match e {
+                Error::NotFound { .. } => Error::not_found(op, format!("floating IP {id}")),
+                e => e,
+            })?;
         let names = self.network_names(op).await?;
         self.fip_record(op, &f, &names).await
     }

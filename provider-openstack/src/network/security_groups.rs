@@ -71,7 +71,7 @@ fn rule_body(group_id: &str, rule: &IngressRule) -> Value {
             body["remote_group_id"] = json!(g);
         }
     }
-    json!({ "security_group_rule": body })
+    body
 }
 
 /// A rule with its CIDR normalised (host bits cleared), as Neutron stores it.
@@ -81,6 +81,23 @@ fn normalise(rule: &IngressRule) -> IngressRule {
         r.source = RuleSource::Cidr(net.trunc());
     }
     r
+}
+
+/// Whether a Neutron 404 names the group source of `rule`.
+fn names_source(e: &Error, rule: &IngressRule) -> bool {
+    match (e, &rule.source) {
+        (Error::NotFound { resource, .. }, RuleSource::Group(g)) => resource.contains(g.as_str()),
+        _ => false,
+    }
+}
+
+/// A group source that does not exist: the caller's input, on `field`.
+fn missing_source(op: Operation, field: &str, group: &str) -> Error {
+    Error::invalid(
+        op,
+        format!("{field}.source"),
+        format!("no security group with id {group:?}: create it first"),
+    )
 }
 
 fn group_record(g: &NeutronGroup) -> SecurityGroup {
@@ -136,34 +153,41 @@ impl OpenStackProvider {
         Ok(found.into_iter().map(|g| g.id).collect())
     }
 
+    /// Which group sources of `rules` do not exist (one list call): the first one, with
+    /// its index, as the `InvalidInput` a create answers.
+    async fn check_rule_sources(
+        &self,
+        op: Operation,
+        field: &str,
+        rules: &[IngressRule],
+    ) -> Result<()> {
+        let sources: Vec<String> = rules
+            .iter()
+            .filter_map(|r| match &r.source {
+                RuleSource::Group(g) => Some(g.clone()),
+                RuleSource::Cidr(_) => None,
+            })
+            .collect();
+        if sources.is_empty() {
+            return Ok(());
+        }
+        let found = self.existing_groups(op, &sources).await?;
+        for (i, r) in rules.iter().enumerate() {
+            if let RuleSource::Group(g) = &r.source {
+                if !found.contains(g) {
+                    return Err(missing_source(op, &format!("{field}[{i}]"), g));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) async fn get_security_group_impl(
         &self,
         op: Operation,
         id: &str,
     ) -> Result<SecurityGroup> {
         Ok(group_record(&self.neutron_group(op, id).await?))
-    }
-
-    async fn check_rule_source(
-        &self,
-        op: Operation,
-        field: &str,
-        rule: &IngressRule,
-    ) -> Result<()> {
-        if let RuleSource::Group(g) = &rule.source {
-            match self.neutron_group(op, g).await {
-                Ok(_) => {}
-                Err(Error::NotFound { .. }) => {
-                    return Err(Error::invalid(
-                        op,
-                        format!("{field}.source"),
-                        format!("no security group with id {g:?}: create it first"),
-                    ))
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
     }
 
     async fn post_rule(&self, op: Operation, group_id: &str, rule: &IngressRule) -> Result<()> {
@@ -174,7 +198,7 @@ impl OpenStackProvider {
                 Call::post(
                     Service::Network,
                     "security-group-rules",
-                    &rule_body(group_id, rule),
+                    &json!({ "security_group_rule": rule_body(group_id, rule) }),
                 ),
             )
             .await
@@ -184,10 +208,53 @@ impl OpenStackProvider {
             // again succeeds. Its other 409s (OverQuota, ...) are errors: the rule
             // does not exist.
             Err(Error::AlreadyExists { .. }) => Ok(()),
-            Err(Error::NotFound { .. }) => {
-                Err(Error::not_found(op, format!("security group {group_id}")))
+            Err(e @ Error::NotFound { .. }) => Err(self.missing_group(op, group_id, rule, e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Posts `rules` to a group in one bulk request (Neutron creates them all or none).
+    /// A rule there already fails the bulk request: then one by one, each duplicate
+    /// being a success.
+    async fn post_rules(&self, op: Operation, group_id: &str, rules: &[IngressRule]) -> Result<()> {
+        match rules {
+            [] => return Ok(()),
+            [one] => return self.post_rule(op, group_id, one).await,
+            _ => {}
+        }
+        let bodies: Vec<Value> = rules.iter().map(|r| rule_body(group_id, r)).collect();
+        let call = Call::post(
+            Service::Network,
+            "security-group-rules",
+            &json!({ "security_group_rules": bodies }),
+        );
+        match self.api.send(op, call).await {
+            Ok(_) => Ok(()),
+            Err(Error::AlreadyExists { .. }) => {
+                for r in rules {
+                    self.post_rule(op, group_id, r).await?;
+                }
+                Ok(())
+            }
+            Err(e @ Error::NotFound { .. }) => {
+                let source = rules.iter().find(|r| names_source(&e, r));
+                Err(match source {
+                    Some(r) => self.missing_group(op, group_id, r, e),
+                    None => Error::not_found(op, format!("security group {group_id}")),
+                })
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// The error of a rule post Neutron answered 404 to: Neutron names the group that
+    /// does not exist, the rule's group source or the group itself.
+    fn missing_group(&self, op: Operation, group_id: &str, rule: &IngressRule, e: Error) -> Error {
+        match &rule.source {
+            RuleSource::Group(g) if names_source(&e, rule) && g != group_id => {
+                missing_source(op, "rule", g)
+            }
+            _ => Error::not_found(op, format!("security group {group_id}")),
         }
     }
 
@@ -262,20 +329,21 @@ impl SecurityGroups for OpenStackProvider {
         let op = Operation::CreateSecurityGroup;
         spec.validate()?;
         tags::to_strings(op, "spec.tags", &spec.tags, MAX_STRING_TAG_LEN)?;
-        for (i, r) in spec.rules.iter().enumerate() {
-            self.check_rule_source(op, &format!("spec.rules[{i}]"), r)
-                .await?;
-        }
+        self.check_rule_sources(op, "spec.rules", &spec.rules)
+            .await?;
         let want: BTreeSet<IngressRule> = spec.rules.iter().map(normalise).collect();
         let hash = spec_hash(spec);
+        // Creates started together look their names up with one list.
         let existing: Vec<NeutronGroup> = self
-            .api
-            .list(
-                op,
-                self.scoped(Call::get(Service::Network, "security-groups"))
-                    .query("name", spec.name.clone()),
-                "security_groups",
-            )
+            .watches
+            .groups_named
+            .get(&spec.name, |names| {
+                let mut call = self.scoped(Call::get(Service::Network, "security-groups"));
+                for n in names {
+                    call = call.query("name", n);
+                }
+                self.api.list(op, call, "security_groups")
+            })
             .await?;
         let group = match existing.into_iter().find(|g| g.name == spec.name) {
             Some(g) => {
@@ -320,33 +388,34 @@ impl SecurityGroups for OpenStackProvider {
                     .await?
             }
         };
-        let have: BTreeSet<IngressRule> = group_record(&group).rules.into_iter().collect();
-        for rule in want.difference(&have) {
-            self.post_rule(op, &group.id, rule).await?;
-        }
+        let mut record = group_record(&group);
+        let have: BTreeSet<IngressRule> = record.rules.iter().cloned().collect();
+        let missing: Vec<IngressRule> = want.difference(&have).cloned().collect();
+        self.post_rules(op, &group.id, &missing).await?;
         if group.tags.is_empty() {
             let created_tags = tags::with_spec(&spec.tags, &hash);
             self.put_neutron_tags(op, "security-groups", &group.id, &created_tags)
                 .await?;
+            record.tags = spec.tags.clone();
         }
-        self.get_security_group_impl(op, &group.id).await
+        // What it holds now, without reading it back: what it had and what was added.
+        record.rules.extend(missing);
+        record.rules.sort();
+        record.rules.dedup();
+        Ok(record)
     }
 
     async fn add_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
         let op = Operation::AddSecurityGroupRule;
         rule.validate(op, "rule")?;
-        let g = group_record(&self.neutron_group(op, group_id).await?);
-        self.check_rule_source(op, "rule", rule).await?;
-        let rule = normalise(rule);
-        if g.rules.contains(&rule) {
-            return Ok(());
-        }
-        self.post_rule(op, group_id, &rule).await
+        // No read first: Neutron refuses a rule the group has (a success here) and names
+        // the group that does not exist.
+        self.post_rule(op, group_id, &normalise(rule)).await
     }
 
     async fn remove_security_group_rule(&self, group_id: &str, rule: &IngressRule) -> Result<()> {
         let op = Operation::RemoveSecurityGroupRule;
-        let g = self.neutron_group(op, group_id).await?;
+        let g = self.group_read(op, group_id).await?;
         let rule = normalise(rule);
         for r in &g.security_group_rules {
             if rule_from_neutron(r).as_ref() == Some(&rule) {
@@ -368,21 +437,25 @@ impl SecurityGroups for OpenStackProvider {
 
     async fn delete_security_group(&self, id: &str) -> Result<()> {
         let op = Operation::DeleteSecurityGroup;
-        match self.neutron_group(op, id).await {
-            Err(Error::NotFound { .. }) => return Ok(()),
-            Err(e) => return Err(e),
-            Ok(_) => {}
-        }
+        // No read first: a group already gone has no rules naming it, and its delete
+        // answers 404, a success.
         // Neutron would silently delete other groups' rules that name this one.
+        // One list for the deletes started together.
         let referencing: Vec<NeutronRule> = self
-            .api
-            .list(
-                op,
-                Call::get(Service::Network, "security-group-rules").query("remote_group_id", id),
-                "security_group_rules",
-            )
+            .watches
+            .rules_naming
+            .get(id, |ids| {
+                let mut call = Call::get(Service::Network, "security-group-rules");
+                for i in ids {
+                    call = call.query("remote_group_id", i);
+                }
+                self.api.list(op, call, "security_group_rules")
+            })
             .await?;
-        if let Some(r) = referencing.iter().find(|r| r.security_group_id != id) {
+        if let Some(r) = referencing
+            .iter()
+            .find(|r| r.remote_group_id.as_deref() == Some(id) && r.security_group_id != id)
+        {
             return Err(Error::conflict(
                 op,
                 format!("security group {id}"),
@@ -426,7 +499,7 @@ mod tests {
             ),
         ];
         for r in rules {
-            let body = rule_body("sg", &r)["security_group_rule"].clone();
+            let body = rule_body("sg", &r);
             let mut n: NeutronRule = serde_json::from_value(json!({
                 "id": "r", "security_group_id": "sg", "direction": "ingress",
             }))
