@@ -164,26 +164,15 @@ impl AwsProvider {
 
     /// Every target group of the region, page by page.
     async fn all_target_groups(&self, op: Operation) -> Result<Vec<TargetGroup>> {
-        let mut out = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let page = self
-                .elb
-                .describe_target_groups()
-                .page_size(self.config.page_size.clamp(1, 400) as i32)
-                .set_marker(marker.clone())
-                .send()
-                .await
-                .map_err(sdk(op, "target groups"))?;
-            out.extend(page.target_groups().iter().cloned());
-            marker = page
-                .next_marker()
-                .filter(|m| !m.is_empty())
-                .map(str::to_string);
-            if marker.is_none() {
-                return Ok(out);
-            }
-        }
+        self.elb
+            .describe_target_groups()
+            .page_size(self.config.page_size.clamp(1, 400) as i32)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .await
+            .map_err(sdk(op, "target groups"))
     }
 
     /// The full record: listeners, their target groups and target health. `groups` holds
@@ -505,26 +494,15 @@ impl AwsProvider {
 
     /// Every load balancer of the region, page by page.
     pub(crate) async fn all_lbs(&self, op: Operation) -> Result<Vec<ElbLb>> {
-        let mut out = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let page = self
-                .elb
-                .describe_load_balancers()
-                .page_size(self.config.page_size.clamp(1, 400) as i32)
-                .set_marker(marker.clone())
-                .send()
-                .await
-                .map_err(sdk(op, "load balancers"))?;
-            out.extend(page.load_balancers().iter().cloned());
-            marker = page
-                .next_marker()
-                .filter(|m| !m.is_empty())
-                .map(str::to_string);
-            if marker.is_none() {
-                return Ok(out);
-            }
-        }
+        self.elb
+            .describe_load_balancers()
+            .page_size(self.config.page_size.clamp(1, 400) as i32)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .await
+            .map_err(sdk(op, "load balancers"))
     }
 
     pub(crate) async fn list_lbs(&self, tf: &TagFilter) -> Result<Vec<LoadBalancer>> {
