@@ -212,25 +212,27 @@ fn missing_group(op: Operation, spec: &InstanceSpec, e: Error) -> Error {
                 None => e,
             }
         }
-        Error::InvalidInput { message, .. } => {
-            match spec
-                .security_groups
-                .iter()
-                .position(|g| message.contains(&format!("'{g}'")))
-            {
-                Some(i) => Error::invalid(
-                    op,
-                    format!("spec.security_groups[{i}]"),
-                    format!(
-                        "no security group with id {:?}: create it first",
-                        spec.security_groups[i]
-                    ),
-                ),
-                None => e,
-            }
-        }
+        Error::InvalidInput { message, .. } => unknown_group(op, &spec.security_groups, |g| {
+            message.contains(&format!("'{g}'"))
+        })
+        .unwrap_or(e),
         _ => e,
     }
+}
+
+/// The spec's security group an API refusal names (`names(g)`), as `InvalidInput` on
+/// `spec.security_groups[i]`; `None` when it names none of them.
+pub(crate) fn unknown_group(
+    op: Operation,
+    groups: &[String],
+    names: impl Fn(&str) -> bool,
+) -> Option<Error> {
+    let i = groups.iter().position(|g| names(g))?;
+    Some(Error::invalid(
+        op,
+        format!("spec.security_groups[{i}]"),
+        format!("no security group with id {:?}: create it first", groups[i]),
+    ))
 }
 
 impl OpenStackProvider {

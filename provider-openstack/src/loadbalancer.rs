@@ -318,21 +318,10 @@ impl OpenStackProvider {
             .map_err(|e| match &e {
                 // "Security group <id> does not exist": the spec's, not the port's.
                 Error::NotFound { resource, .. } => {
-                    match spec
-                        .security_groups
-                        .iter()
-                        .position(|g| resource.contains(g.as_str()))
-                    {
-                        Some(i) => Error::invalid(
-                            op,
-                            format!("spec.security_groups[{i}]"),
-                            format!(
-                                "no security group with id {:?}: create it first",
-                                spec.security_groups[i]
-                            ),
-                        ),
-                        None => e,
-                    }
+                    crate::compute::unknown_group(op, &spec.security_groups, |g| {
+                        resource.contains(g)
+                    })
+                    .unwrap_or(e)
                 }
                 _ => e,
             })

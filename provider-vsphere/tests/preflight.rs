@@ -5,20 +5,13 @@
 //! Needs the variables of tests/conformance.rs; without `VSPHERE_URL` the test says it
 //! is skipped, except under `CI`, where it fails.
 
+mod common;
+
 use provider_core::{Provider, Reference, References};
 use provider_vsphere::VSphereBuilder;
 
 fn builder() -> Option<VSphereBuilder> {
-    if std::env::var("VSPHERE_URL").is_err() {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "vSphere simulator not running (set VSPHERE_URL): CI must start emulators/vsphere"
-            );
-        }
-        eprintln!("skipped: vSphere simulator not running (set VSPHERE_URL)");
-        return None;
-    }
-    Some(VSphereBuilder::from_env())
+    common::simulator().then(VSphereBuilder::from_env)
 }
 
 #[tokio::test]

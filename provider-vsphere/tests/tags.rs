@@ -4,6 +4,8 @@
 //! attribute is set with a client of its own. Skipped without `VSPHERE_URL` (fails
 //! under `CI`).
 
+mod common;
+
 use provider_core::model::*;
 use provider_core::{Operation, Provider, ProviderExt};
 use provider_vsphere::client::Client;
@@ -53,13 +55,7 @@ async fn set_attribute(client: &Client, id: &str, name: &str, value: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tags_ride_in_the_clone_and_custom_attributes_are_still_read() {
-    if std::env::var("VSPHERE_URL").is_err() {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "vSphere simulator not running (set VSPHERE_URL): CI must start emulators/vsphere"
-            );
-        }
-        eprintln!("skipped: vSphere simulator not running (set VSPHERE_URL)");
+    if !common::simulator() {
         return;
     }
     let template = std::env::var("VSPHERE_TEMPLATE").unwrap_or_else(|_| "tmpl-base".into());

@@ -3,6 +3,8 @@
 //! tag, then removed with nothing tagged left; prints the calls it took per node.
 //! Skipped without `VSPHERE_URL` (fails under `CI`), as tests/conformance.rs.
 
+mod common;
+
 use std::sync::Arc;
 
 use provider_core::layer::{Instrumented, Layered};
@@ -12,13 +14,7 @@ use provider_vsphere::VSphereBuilder;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_topology_up_and_down() {
-    if std::env::var("VSPHERE_URL").is_err() {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "vSphere simulator not running (set VSPHERE_URL): CI must start emulators/vsphere"
-            );
-        }
-        eprintln!("skipped: vSphere simulator not running (set VSPHERE_URL)");
+    if !common::simulator() {
         return;
     }
     let vs = Arc::new(VSphereBuilder::from_env().build().await.expect("provider"));

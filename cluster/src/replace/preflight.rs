@@ -21,37 +21,38 @@ pub(super) async fn check(
 ) -> Result<()> {
     let spec = cluster.spec();
     let keys = crate::spec::keys::reference_keys(spec.provider);
-    let peaks: Vec<(Role, usize)> = [Role::Master, Role::Storage, Role::Node]
+    // Each role's peak: the flavor its successors are made of, and how many at once.
+    let peaks: Vec<(Reference, usize)> = [Role::Master, Role::Storage, Role::Node]
         .into_iter()
         .filter(|_| opts.max_surge > 0)
-        .map(|role| {
+        .filter_map(|role| {
             let selected = targets.iter().filter(|t| role_of(t) == Some(role)).count();
             let width = match role {
                 Role::Node => opts.max_surge + opts.max_unavailable,
                 Role::Master | Role::Storage => 1,
             };
-            (role, selected.min(width))
+            let flavor = Reference::new(keys.flavor(role), &spec.role(role).flavor);
+            (selected > 0).then(|| (flavor, selected.min(width)))
         })
-        .filter(|(_, peak)| *peak > 0)
         .collect();
-    let demand = |(role, peak): (Role, usize)| {
-        let flavor = Reference::new(keys.flavor(role), &spec.role(role).flavor);
-        Demand::new().with_instances(flavor, peak)
-    };
-    let mut refs = crate::preflight::spec_references(spec);
-    if let Some(first) = peaks.first() {
-        refs = refs.with_demand(demand(*first));
-    }
-    let mut checked = cluster.check(&refs).await;
-    for peak in peaks.iter().skip(1) {
+    // The first check carries every reference; the other roles' only their quota.
+    let mut checked = Ok(());
+    for (i, (flavor, peak)) in peaks.iter().enumerate() {
+        let refs = match i {
+            0 => crate::preflight::spec_references(spec),
+            _ => References::new().with_flavor(flavor.clone()),
+        };
+        checked = cluster
+            .check(&refs.with_demand(Demand::new().with_instances(flavor.clone(), *peak)))
+            .await;
         if checked.is_err() {
             break;
         }
-        let flavor = Reference::new(keys.flavor(peak.0), &spec.role(peak.0).flavor);
-        let refs = References::new()
-            .with_flavor(flavor)
-            .with_demand(demand(*peak));
-        checked = cluster.check(&refs).await;
+    }
+    if peaks.is_empty() {
+        checked = cluster
+            .check(&crate::preflight::spec_references(spec))
+            .await;
     }
     match checked {
         Err(Error::Preflight(mut problems)) if problems.0.iter().any(|p| p.key == "quota") => {
